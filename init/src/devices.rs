@@ -1,0 +1,363 @@
+//! Block devices without udev: what sysfs lists, what the probes find on each, the
+//! `/dev/disk/by-*` links users expect, and the kernel's uevents.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fd::OwnedFd;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+
+use crate::probe::{self, Filesystem};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockDev {
+    /// Kernel name: `vda`, `vda1`, `nvme0n1p2`.
+    pub name: String,
+    pub major: u32,
+    pub minor: u32,
+    /// Partition number, for partitions.
+    pub partition: Option<u32>,
+    /// Whole-disk name, for partitions.
+    pub parent: Option<String>,
+    pub size_bytes: u64,
+    pub fs: Option<Filesystem>,
+    pub partuuid: Option<String>,
+    pub partlabel: Option<String>,
+}
+
+impl BlockDev {
+    pub fn node(&self) -> PathBuf {
+        Path::new("/dev").join(&self.name)
+    }
+    pub fn devno(&self) -> String {
+        format!("{}:{}", self.major, self.minor)
+    }
+    /// One line for listings and error reports.
+    pub fn describe(&self) -> String {
+        let mut s = format!("/dev/{} ({}, {} MiB)", self.name, self.devno(), self.size_bytes >> 20);
+        if let Some(fs) = &self.fs {
+            s += &format!(" TYPE={}", fs.fstype);
+            if let Some(u) = &fs.uuid {
+                s += &format!(" UUID={u}");
+            }
+            if let Some(l) = &fs.label {
+                s += &format!(" LABEL=\"{l}\"");
+            }
+        }
+        if let Some(u) = &self.partuuid {
+            s += &format!(" PARTUUID={u}");
+        }
+        if let Some(l) = &self.partlabel {
+            s += &format!(" PARTLABEL=\"{l}\"");
+        }
+        s
+    }
+}
+
+/// `KEY=value` lines of a sysfs `uevent` file.
+pub fn parse_uevent(text: &str) -> HashMap<String, String> {
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn read_trim(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+/// Lists the block devices in `sysfs/class/block` (without probing them).
+pub fn list(sysfs: &Path) -> Vec<BlockDev> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(sysfs.join("class/block")) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let dir = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        let ev = parse_uevent(&std::fs::read_to_string(dir.join("uevent")).unwrap_or_default());
+        let Some((major, minor)) = read_trim(&dir.join("dev")).and_then(|d| {
+            let (a, b) = d.split_once(':')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        }) else {
+            continue;
+        };
+        let partition = read_trim(&dir.join("partition")).and_then(|p| p.parse().ok());
+        // A partition's sysfs directory sits inside its disk's.
+        let parent = partition.and_then(|_| {
+            std::fs::canonicalize(&dir).ok()?.parent()?.file_name().map(|n| n.to_string_lossy().to_string())
+        });
+        let sectors: u64 = read_trim(&dir.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
+        out.push(BlockDev {
+            name: ev.get("DEVNAME").cloned().unwrap_or(name),
+            major,
+            minor,
+            partition,
+            parent,
+            size_bytes: sectors * 512,
+            partlabel: ev.get("PARTNAME").cloned(),
+            ..Default::default()
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Reads the start of every device and fills in filesystems and partition identities. Devices of
+/// size 0 (empty CD drives, unused loop devices) are skipped without opening them.
+pub fn probe_all(devs: &mut [BlockDev], dev_dir: &Path) {
+    let mut tables: HashMap<String, Vec<probe::Partition>> = HashMap::new();
+    for d in devs.iter_mut() {
+        if d.size_bytes == 0 {
+            continue;
+        }
+        let Ok(file) = File::open(dev_dir.join(&d.name)) else {
+            continue;
+        };
+        let mut head = vec![0u8; probe::PROBE_BYTES.min(d.size_bytes as usize)];
+        let n = read_at_full(&file, &mut head, 0);
+        head.truncate(n);
+        d.fs = probe::filesystem(&head);
+        if d.partition.is_none() && d.fs.is_none() {
+            let mut read = |off: u64, len: usize| {
+                let mut buf = vec![0u8; len];
+                (read_at_full(&file, &mut buf, off) == len).then_some(buf)
+            };
+            tables.insert(d.name.clone(), probe::partitions(&head, &mut read));
+        }
+    }
+    for d in devs.iter_mut() {
+        let (Some(n), Some(parent)) = (d.partition, &d.parent) else {
+            continue;
+        };
+        if let Some(p) = tables.get(parent).and_then(|t| t.iter().find(|p| p.number == n)) {
+            d.partuuid = p.partuuid.clone();
+            if d.partlabel.is_none() {
+                d.partlabel = p.partlabel.clone();
+            }
+        }
+    }
+}
+
+fn read_at_full(file: &File, buf: &mut [u8], offset: u64) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => done += n,
+        }
+    }
+    done
+}
+
+/// udev's escaping of names in `/dev/disk/by-*`: bytes outside a safe set become `\xNN`.
+pub fn escape(name: &str) -> String {
+    let mut s = String::new();
+    for c in name.chars() {
+        if !c.is_ascii() || c.is_ascii_alphanumeric() || "#+-.:=@_".contains(c) {
+            s.push(c); // valid UTF-8 stays as it is, as in udev
+        } else {
+            s += &format!("\\x{:02x}", c as u32);
+        }
+    }
+    s
+}
+
+/// Undoes [`escape`] (`\x2f` → `/`), for `root=/dev/disk/by-label/my\x20disk`.
+pub fn unescape(name: &str) -> String {
+    let b = name.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
+            if let Some(v) = name.get(i + 2..i + 4).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// The `/dev/disk/by-*/NAME` and `/dev/block/MAJ:MIN` links for a device, relative to /dev.
+pub fn links(d: &BlockDev) -> Vec<(String, String)> {
+    let mut v = vec![(format!("block/{}", d.devno()), format!("../{}", d.name))];
+    let target = format!("../../{}", d.name);
+    if let Some(fs) = &d.fs {
+        if let Some(u) = &fs.uuid {
+            v.push((format!("disk/by-uuid/{}", escape(u)), target.clone()));
+        }
+        if let Some(l) = &fs.label {
+            v.push((format!("disk/by-label/{}", escape(l)), target.clone()));
+        }
+    }
+    if let Some(u) = &d.partuuid {
+        v.push((format!("disk/by-partuuid/{}", escape(u)), target.clone()));
+    }
+    if let Some(l) = &d.partlabel {
+        v.push((format!("disk/by-partlabel/{}", escape(l)), target));
+    }
+    v
+}
+
+/// Creates (or refreshes) the links of every device under `dev_dir`.
+pub fn create_links(devs: &[BlockDev], dev_dir: &Path) {
+    for d in devs {
+        for (link, target) in links(d) {
+            let path = dev_dir.join(&link);
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if std::fs::read_link(&path).is_ok_and(|t| t == Path::new(&target)) {
+                continue;
+            }
+            let _ = std::fs::remove_file(&path);
+            let _ = std::os::unix::fs::symlink(&target, &path);
+        }
+    }
+}
+
+/// A netlink socket receiving the kernel's uevents (what udev listens to).
+pub struct Uevents {
+    fd: OwnedFd,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Uevent {
+    pub action: String,
+    pub devpath: String,
+    pub vars: HashMap<String, String>,
+}
+
+/// Parses one kernel uevent datagram: `ACTION@DEVPATH\0KEY=VALUE\0…`. Datagrams from udev
+/// (`libudev` header) are ignored.
+pub fn parse_datagram(buf: &[u8]) -> Option<Uevent> {
+    let mut parts = buf.split(|&b| b == 0).filter(|p| !p.is_empty());
+    let head = std::str::from_utf8(parts.next()?).ok()?;
+    let (action, devpath) = head.split_once('@')?;
+    let vars = parts
+        .filter_map(|p| std::str::from_utf8(p).ok())
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Some(Uevent { action: action.to_string(), devpath: devpath.to_string(), vars })
+}
+
+impl Uevents {
+    pub fn open() -> rustix::io::Result<Self> {
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            Some(rustix::net::netlink::KOBJECT_UEVENT),
+        )?;
+        // A big receive buffer: coldplug of a large machine produces bursts.
+        let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&fd, 4 << 20);
+        rustix::net::bind(&fd, &rustix::net::netlink::SocketAddrNetlink::new(0, 1))?;
+        Ok(Uevents { fd })
+    }
+
+    /// Waits up to `timeout` for events and returns what arrived.
+    pub fn wait(&self, timeout: std::time::Duration) -> Vec<Uevent> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        let ts = Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: i64::from(timeout.subsec_nanos()) };
+        if !matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        while let Ok((n, _)) = rustix::net::recv(&self.fd, &mut buf[..], rustix::net::RecvFlags::DONTWAIT) {
+            if let Some(ev) = parse_datagram(&buf[..n.min(buf.len())]) {
+                out.push(ev);
+            }
+        }
+        out
+    }
+}
+
+/// Every `modalias` under `/sys/devices`, without following symlinks (coldplug).
+pub fn modaliases(sysfs: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![sysfs.join("devices")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() && e.file_name() == "modalias" {
+                if let Some(m) = read_trim(&e.path()).filter(|m| !m.is_empty()) {
+                    out.push(m);
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_udev() {
+        assert_eq!(escape("my disk/1"), "my\\x20disk\\x2f1");
+        assert_eq!(escape("ROOT-fs_1.2"), "ROOT-fs_1.2");
+        assert_eq!(unescape("my\\x20disk\\x2f1"), "my disk/1");
+        assert_eq!(unescape("bad\\xZZ"), "bad\\xZZ");
+        assert_eq!(escape("wörk"), "wörk");
+    }
+
+    #[test]
+    fn uevent_datagrams() {
+        let ev = parse_datagram(
+            b"add@/devices/pci0000:00/0000:00:04.0/virtio1\0ACTION=add\0MODALIAS=virtio:d00000002v00001AF4\0SEQNUM=9\0",
+        )
+        .unwrap();
+        assert_eq!(ev.action, "add");
+        assert_eq!(ev.vars["MODALIAS"], "virtio:d00000002v00001AF4");
+        assert!(parse_datagram(b"libudev\0\xfe\xed").is_none());
+        assert!(parse_datagram(b"").is_none());
+    }
+
+    #[test]
+    fn lists_a_fake_sysfs_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path();
+        let disk = sys.join("devices/virtual/block/vda");
+        let part = disk.join("vda1");
+        std::fs::create_dir_all(&part).unwrap();
+        std::fs::write(disk.join("dev"), "254:0\n").unwrap();
+        std::fs::write(disk.join("size"), "2048\n").unwrap();
+        std::fs::write(disk.join("uevent"), "MAJOR=254\nDEVNAME=vda\nDEVTYPE=disk\n").unwrap();
+        std::fs::write(part.join("dev"), "254:1\n").unwrap();
+        std::fs::write(part.join("size"), "1024\n").unwrap();
+        std::fs::write(part.join("partition"), "1\n").unwrap();
+        std::fs::write(part.join("uevent"), "DEVNAME=vda1\nPARTN=1\nPARTNAME=root\n").unwrap();
+        std::fs::create_dir_all(sys.join("class/block")).unwrap();
+        std::os::unix::fs::symlink(&disk, sys.join("class/block/vda")).unwrap();
+        std::os::unix::fs::symlink(&part, sys.join("class/block/vda1")).unwrap();
+        let devs = list(sys);
+        assert_eq!(devs.len(), 2);
+        assert_eq!(devs[1].name, "vda1");
+        assert_eq!(devs[1].parent.as_deref(), Some("vda"));
+        assert_eq!(devs[1].partition, Some(1));
+        assert_eq!(devs[1].partlabel.as_deref(), Some("root"));
+        assert_eq!(devs[0].size_bytes, 1 << 20);
+
+        let mut d = devs[1].clone();
+        d.fs = Some(Filesystem { fstype: "ext4".into(), uuid: Some("u-1".into()), label: Some("a b".into()) });
+        let dev = dir.path().join("dev");
+        create_links(&[d], &dev);
+        assert_eq!(std::fs::read_link(dev.join("disk/by-label/a\\x20b")).unwrap(), Path::new("../../vda1"));
+        assert_eq!(std::fs::read_link(dev.join("block/254:1")).unwrap(), Path::new("../vda1"));
+        assert_eq!(std::fs::read_link(dev.join("disk/by-partlabel/root")).unwrap(), Path::new("../../vda1"));
+    }
+}

@@ -1,0 +1,149 @@
+//! Logging to `/dev/kmsg` (`<30>rdbreak: …`) and, as dracut does, to the console.
+//!
+//! Info lines reach the console only when not quiet (dracut's `check_quiet`: quiet unless `rd.info`
+//! or `rd.debug`); warnings and errors always do. Everything is also kept in `/run/initramfs/init.log`
+//! once /run exists, for `rdsosreport.txt`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::Mutex;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// Longest record we hand to the kernel; longer ones are cut (the kernel's limit is ~1 KiB).
+const MAX_RECORD: usize = 900;
+
+pub struct Logger {
+    state: Mutex<State>,
+}
+
+struct State {
+    kmsg: Option<File>,
+    console: Option<File>,
+    file: Option<File>,
+    console_info: bool,
+}
+
+pub static LOGGER: Logger =
+    Logger { state: Mutex::new(State { kmsg: None, console: None, file: None, console_info: false }) };
+
+/// Syslog priority: facility user (the kernel rewrites 0 anyway) plus severity.
+fn priority(level: Level) -> u8 {
+    match level {
+        Level::Error => 27,
+        Level::Warn => 28,
+        Level::Info => 30,
+        Level::Debug | Level::Trace => 31,
+    }
+}
+
+/// The text of one kmsg record, as dracut spells its own (`dracut Warning: …`).
+pub fn format_record(level: Level, msg: &str) -> String {
+    let tag = match level {
+        Level::Error => "rdbreak Error: ",
+        Level::Warn => "rdbreak Warning: ",
+        _ => "rdbreak: ",
+    };
+    let mut line = format!("<{}>{}{}", priority(level), tag, msg.replace('\n', " "));
+    if line.len() > MAX_RECORD {
+        let mut cut = MAX_RECORD;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+    }
+    line.push('\n');
+    line
+}
+
+impl Logger {
+    /// Opens /dev/kmsg and the console. Called again after /dev is mounted; harmless before.
+    pub fn open(&self, console_info: bool, debug: bool) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.kmsg.is_none() {
+            s.kmsg = OpenOptions::new().write(true).open("/dev/kmsg").ok();
+        }
+        if s.console.is_none() {
+            s.console = OpenOptions::new().write(true).open("/dev/console").ok();
+        }
+        s.console_info = console_info;
+        log::set_max_level(if debug { LevelFilter::Debug } else { LevelFilter::Info });
+    }
+
+    /// Starts keeping a copy of every record in `path` (under /run, which must exist).
+    pub fn keep_file(&self, path: &str) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.file = OpenOptions::new().create(true).append(true).open(path).ok();
+    }
+
+    /// Closes our descriptors so nothing of the initramfs stays open across switch_root.
+    pub fn close(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.kmsg = None;
+        s.console = None;
+        s.file = None;
+    }
+}
+
+impl Log for Logger {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let msg = record.args().to_string();
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let line = format_record(record.level(), &msg);
+        if let Some(k) = s.kmsg.as_mut() {
+            let _ = k.write_all(line.as_bytes());
+        }
+        if let Some(f) = s.file.as_mut() {
+            let _ = f.write_all(line.as_bytes());
+        }
+        let to_console = match record.level() {
+            Level::Error | Level::Warn => true,
+            Level::Info => s.console_info,
+            _ => false,
+        };
+        if to_console {
+            // The console line omits the priority, exactly as dracut prints it.
+            let text = &line[line.find('>').map_or(0, |i| i + 1)..];
+            if let Some(c) = s.console.as_mut() {
+                let _ = c.write_all(text.replace('\n', "\r\n").as_bytes());
+            } else {
+                let _ = std::io::stderr().write_all(text.as_bytes());
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the logger; safe to call more than once.
+pub fn install() {
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(LevelFilter::Info);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_carry_priority_and_prefix() {
+        assert_eq!(format_record(Level::Info, "Mounted root"), "<30>rdbreak: Mounted root\n");
+        assert_eq!(format_record(Level::Warn, "x"), "<28>rdbreak Warning: x\n");
+        assert_eq!(format_record(Level::Error, "a\nb"), "<27>rdbreak Error: a b\n");
+    }
+
+    #[test]
+    fn long_records_are_cut_on_a_char_boundary() {
+        let msg = "é".repeat(1000);
+        let line = format_record(Level::Info, &msg);
+        assert!(line.len() <= MAX_RECORD + 1);
+        assert!(line.ends_with('\n'));
+    }
+}

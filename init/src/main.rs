@@ -1,0 +1,59 @@
+//! `/init`: wires the library to PID 1. Nothing here may return or unwind into the kernel.
+
+use rdbreak_init::cmdline::Cmdline;
+use rdbreak_init::{kmsg, mounts, shell, stages, sys};
+
+/// A panic must not become "Attempted to kill init!": log where it happened, then re-exec
+/// `/init` in rescue mode, which keeps PID 1 and lands in the shell.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = format!("rdbreak crashed: {info}");
+        log::error!("{msg}");
+        eprintln!("\r\n{msg}\r");
+        if rustix::process::getpid().is_init() {
+            let err = sys::exec("/init", &["--rescue".into(), msg], &[]);
+            log::error!("cannot re-exec /init for the rescue shell: {err}");
+            loop {
+                shell::reap_children();
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            }
+        }
+    }));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if !rustix::process::getpid().is_init() {
+        // Off PID 1 the shell can still be tried out: `rdbreak-init --shell`.
+        if args.get(1).map(String::as_str) == Some("--shell") {
+            kmsg::install();
+            let mut sh = shell::Shell::new(None);
+            sh.interact("rdbreak");
+            return;
+        }
+        eprintln!("rdbreak-init: this is the initramfs init and must run as PID 1 (try --shell to try the shell)");
+        std::process::exit(2);
+    }
+    install_panic_hook();
+    kmsg::install();
+    sys::block_job_control_signals();
+    // The kernel's environment (HOME, TERM and unknown key=value parameters) goes to the real init.
+    let kernel_env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k != "PATH").collect();
+    std::env::set_var("PATH", shell::DEFAULT_PATH);
+    let mount_errors = mounts::mount_early();
+    kmsg::LOGGER.open(true, false);
+    for e in &mount_errors {
+        log::error!("{e}");
+    }
+    let proc_cmdline = Cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    if args.get(1).map(String::as_str) == Some("--rescue") {
+        let mut boot = stages::Boot::new(
+            Cmdline::from_system(std::path::Path::new("/")),
+            proc_cmdline.clone(),
+            kernel_env.clone(),
+        );
+        let why = args.get(2).cloned().unwrap_or_else(|| "rescue requested".into());
+        shell::emergency_shell(&mut boot, "rescue", &why);
+    }
+    stages::run(proc_cmdline, kernel_env)
+}

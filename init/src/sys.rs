@@ -1,0 +1,68 @@
+//! The thin layer over the system calls rustix does not wrap safely. Every `unsafe` of the crate
+//! lives here, each with the reason it is sound.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use rustix::io::Errno;
+
+/// `MODULE_INIT_COMPRESSED_FILE` (Linux ≥ 5.17); in neither libc nor linux-raw-sys.
+const MODULE_INIT_COMPRESSED_FILE: i32 = 4;
+
+fn cstring(s: &str) -> Result<CString, Errno> {
+    CString::new(s).map_err(|_| Errno::INVAL)
+}
+
+pub fn finit_module(file: &File, params: &str, compressed: bool) -> Result<(), Errno> {
+    let flags = if compressed { MODULE_INIT_COMPRESSED_FILE } else { 0 };
+    rustix::system::finit_module(file, &cstring(params)?, flags)
+}
+
+pub fn init_module(image: &[u8], params: &str) -> Result<(), Errno> {
+    rustix::system::init_module(image, &cstring(params)?)
+}
+
+/// Blocks SIGTTOU and SIGTTIN in PID 1, so that handing the terminal to a child's process group
+/// and back (`tcsetpgrp`) never stops us. Children start with an empty mask (std resets it).
+pub fn block_job_control_signals() {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset before use; pthread_sigmask only
+    // reads the set, and a null old-set pointer is allowed.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTTOU);
+        libc::sigaddset(&mut set, libc::SIGTTIN);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Makes a command start in its own process group in the foreground of the terminal on fd 0, so
+/// Ctrl-C and Ctrl-\ reach it and never PID 1; with `root`, it also chroots there first.
+pub fn foreground<'a>(cmd: &'a mut Command, root: Option<&str>) -> &'a mut Command {
+    let root = root.map(|r| CString::new(r).unwrap_or_default());
+    cmd.process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and only makes raw system calls
+    // (sigprocmask, getpid, ioctl, chroot, chdir), all async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTTOU);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            let _ = rustix::termios::tcsetpgrp(rustix::stdio::stdin(), rustix::process::getpid());
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            if let Some(root) = &root {
+                rustix::process::chroot(root.as_c_str())?;
+                rustix::process::chdir(c"/")?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Replaces PID 1 with the real init. Only returns on failure.
+pub fn exec(path: &str, args: &[String], env: &[(String, String)]) -> std::io::Error {
+    Command::new(path).arg0(path).args(args).env_clear().envs(env.iter().cloned()).exec()
+}
