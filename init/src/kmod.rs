@@ -511,11 +511,17 @@ impl Loader {
             }
             wanted.extend(found);
         }
-        self.load_names(&wanted)
+        self.load(&wanted, required)
     }
 
     /// Loads exactly these modules and their dependencies, wave by wave.
     pub fn load_names(&self, names: &[String]) -> usize {
+        self.load(names, true)
+    }
+
+    /// `loud`: report every failure. Coldplug is not loud about ENODEV: a driver matched by
+    /// alias may find no device it supports (crc32c-intel on a CPU without SSE4.2), as with udev.
+    fn load(&self, names: &[String], loud: bool) -> usize {
         let loaded = self.lock().loaded.clone();
         let (waves, missing) = plan(&self.index, names, &loaded);
         self.lock().missing.extend(missing);
@@ -551,7 +557,11 @@ impl Loader {
                         st.loaded.insert(m);
                     }
                     Err(e) => {
-                        log::warn!("{e}");
+                        if loud || !matches!(e, KmodError::Load { errno: rustix::io::Errno::NODEV, .. }) {
+                            log::warn!("{e}");
+                        } else {
+                            log::debug!("{e}");
+                        }
                         st.failed.insert(m, e.to_string());
                     }
                 }

@@ -22,10 +22,25 @@ struct State {
     console: Option<File>,
     file: Option<File>,
     console_info: bool,
+    /// The kernel prints records below this level to the console itself (`/proc/sys/kernel/printk`).
+    kernel_console_level: u8,
 }
 
-pub static LOGGER: Logger =
-    Logger { state: Mutex::new(State { kmsg: None, console: None, file: None, console_info: false }) };
+pub static LOGGER: Logger = Logger {
+    state: Mutex::new(State { kmsg: None, console: None, file: None, console_info: false, kernel_console_level: 0 }),
+};
+
+/// Whether we must write a record to the console ourselves: only when the kernel, which already
+/// echoes kmsg records below its console level, would not show it (no duplicate lines).
+pub fn needs_console(level: Level, console_info: bool, kernel_console_level: u8) -> bool {
+    let severity = priority(level) & 7;
+    let wanted = match level {
+        Level::Error | Level::Warn => true,
+        Level::Info => console_info,
+        _ => false,
+    };
+    wanted && severity >= kernel_console_level
+}
 
 /// Syslog priority: facility user (the kernel rewrites 0 anyway) plus severity.
 fn priority(level: Level) -> u8 {
@@ -67,6 +82,10 @@ impl Logger {
             s.console = OpenOptions::new().write(true).open("/dev/console").ok();
         }
         s.console_info = console_info;
+        s.kernel_console_level = std::fs::read_to_string("/proc/sys/kernel/printk")
+            .ok()
+            .and_then(|p| p.split_whitespace().next().and_then(|l| l.parse().ok()))
+            .unwrap_or(0);
         log::set_max_level(if debug { LevelFilter::Debug } else { LevelFilter::Info });
     }
 
@@ -103,12 +122,7 @@ impl Log for Logger {
         if let Some(f) = s.file.as_mut() {
             let _ = f.write_all(line.as_bytes());
         }
-        let to_console = match record.level() {
-            Level::Error | Level::Warn => true,
-            Level::Info => s.console_info,
-            _ => false,
-        };
-        if to_console {
+        if needs_console(record.level(), s.console_info, s.kernel_console_level) {
             // The console line omits the priority, exactly as dracut prints it.
             let text = &line[line.find('>').map_or(0, |i| i + 1)..];
             if let Some(c) = s.console.as_mut() {
@@ -137,6 +151,19 @@ mod tests {
         assert_eq!(format_record(Level::Info, "Mounted root"), "<30>rdbreak: Mounted root\n");
         assert_eq!(format_record(Level::Warn, "x"), "<28>rdbreak Warning: x\n");
         assert_eq!(format_record(Level::Error, "a\nb"), "<27>rdbreak Error: a b\n");
+    }
+
+    #[test]
+    fn console_only_when_the_kernel_stays_silent() {
+        // `quiet` (console level 4): warnings (4) are ours to print, errors (3) the kernel shows.
+        assert!(needs_console(Level::Warn, false, 4));
+        assert!(!needs_console(Level::Error, false, 4));
+        // Default level 7: the kernel shows warnings and info already.
+        assert!(!needs_console(Level::Warn, true, 7));
+        assert!(!needs_console(Level::Info, true, 7));
+        // Not verbose: info stays in kmsg.
+        assert!(!needs_console(Level::Info, false, 0));
+        assert!(needs_console(Level::Info, true, 0));
     }
 
     #[test]

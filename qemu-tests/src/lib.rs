@@ -1,1 +1,17 @@
+//! The VM test harness: real Debian kernel, real dracut, real disk images, QEMU under TCG, and
+//! the serial console driven like a person would. Scenarios live in `tests/`.
 
+pub mod assets;
+pub mod disk;
+pub mod vm;
+
+pub use assets::{Assets, Modules};
+pub use vm::{Config, Vm};
+
+/// A per-test scratch directory under target/, emptied first.
+pub fn workdir(name: &str) -> std::path::PathBuf {
+    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-work").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create work dir");
+    d
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs rdbreak: the static init, the dracut module and (if built) the rdbreak CLI.
+#   PREFIX=/usr (default)   DESTDIR= (staging root, for packages)
+# Build first: cargo build --release -p rdbreak-init --target x86_64-unknown-linux-musl
+set -eu
+PREFIX=${PREFIX:-/usr}
+DESTDIR=${DESTDIR:-}
+here=$(cd "$(dirname "$0")" && pwd)
+init=${RDBREAK_INIT_BIN:-$here/target/x86_64-unknown-linux-musl/release/rdbreak-init}
+[ -x "$init" ] || { echo "install.sh: $init not built; run: cargo build --release -p rdbreak-init --target x86_64-unknown-linux-musl" >&2; exit 1; }
+libdir=$PREFIX/lib/rdbreak
+moddir=$PREFIX/lib/dracut/modules.d/99rdbreak
+install -D -m 0755 "$init" "$DESTDIR$libdir/rdbreak-init"
+install -d "$DESTDIR$moddir"
+# The module finds the init where this PREFIX put it.
+sed "s|/usr/lib/rdbreak/rdbreak-init|$libdir/rdbreak-init|" "$here/dracut-module/99rdbreak/module-setup.sh" > "$DESTDIR$moddir/module-setup.sh"
+chmod 0755 "$DESTDIR$moddir/module-setup.sh"
+cli=$here/target/release/rdbreak
+if [ -x "$cli" ]; then install -D -m 0755 "$cli" "$DESTDIR$PREFIX/bin/rdbreak"; fi
+echo "installed rdbreak into ${DESTDIR:-/}$PREFIX; enable with: dracut -a rdbreak (or add_dracutmodules+=\" rdbreak \" in /etc/dracut.conf.d/)"

@@ -1,0 +1,233 @@
+//! What the VM tests boot, prepared once into a cache and shared by every test: a real Debian
+//! kernel with its modules (`apt-get download`, `dpkg-deb -x`, `depmod`), the static binaries,
+//! and initramfs images built by the real dracut with our module.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub struct Assets {
+    /// The workspace root.
+    pub workspace: PathBuf,
+    pub cache: PathBuf,
+    pub kver: String,
+    pub kernel: PathBuf,
+    /// The extracted kernel package; its `lib/modules/<kver>` holds the modules.
+    pub kernel_root: PathBuf,
+    pub init: PathBuf,
+    pub test_init: PathBuf,
+}
+
+/// Runs a command, panicking with its output when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{shown} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A cross-process lock: nextest runs every test in its own process.
+pub fn locked<T>(cache: &Path, name: &str, f: impl FnOnce() -> T) -> T {
+    std::fs::create_dir_all(cache).expect("create the cache directory");
+    let lock = File::create(cache.join(format!(".{name}.lock"))).expect("create a lock file");
+    lock.lock().expect("lock the cache");
+    let r = f();
+    let _ = lock.unlock();
+    r
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The kernel package the Debian metapackage `linux-image-amd64` points at now, unless
+/// `RDBREAK_KERNEL_PKG` names one.
+fn kernel_package() -> String {
+    if let Ok(p) = std::env::var("RDBREAK_KERNEL_PKG") {
+        return p;
+    }
+    let deps = run(Command::new("apt-cache").args(["depends", "linux-image-amd64"]));
+    deps.lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends: "))
+        .find(|p| p.starts_with("linux-image-") && p.ends_with("-amd64"))
+        .map(str::to_string)
+        .expect("apt-cache depends linux-image-amd64 names no kernel: run apt-get update")
+}
+
+fn prepare_kernel(cache: &Path) -> (String, PathBuf, PathBuf) {
+    let pkg = kernel_package();
+    let kver = pkg.trim_start_matches("linux-image-").to_string();
+    let dir = cache.join("kernel").join(&pkg);
+    let root = dir.join("root");
+    let stamp = dir.join(".ready");
+    locked(cache, "kernel", || {
+        if !stamp.exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("kernel dir");
+            run(Command::new("apt-get").args(["download", &pkg]).current_dir(&dir));
+            let deb = std::fs::read_dir(&dir)
+                .expect("kernel dir")
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "deb"))
+                .expect("apt-get download left no .deb");
+            run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
+            run(Command::new("depmod").arg("-b").arg(&root).arg(&kver));
+            let _ = std::fs::remove_file(&deb);
+            std::fs::write(&stamp, &kver).expect("stamp");
+        }
+    });
+    let kernel = root.join("boot").join(format!("vmlinuz-{kver}"));
+    (kver, kernel, root)
+}
+
+/// Builds the static binaries the images need (a no-op when they are up to date).
+fn build_binaries(ws: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "x86_64-unknown-linux-musl",
+            "-p",
+            "rdbreak-init",
+            "-p",
+            "rdbreak-qemu-tests",
+            "--bin",
+            "rdbreak-init",
+            "--bin",
+            "rdbreak-test-init",
+        ])
+        .current_dir(ws));
+}
+
+pub fn get() -> &'static Assets {
+    static ASSETS: OnceLock<Assets> = OnceLock::new();
+    ASSETS.get_or_init(|| {
+        let ws = workspace();
+        let cache = std::env::var_os("RDBREAK_CACHE").map_or_else(|| ws.join("target/qemu-cache"), PathBuf::from);
+        let (kver, kernel, kernel_root) = prepare_kernel(&cache);
+        locked(&cache, "build", || build_binaries(&ws));
+        let bin = ws.join("target/x86_64-unknown-linux-musl/release");
+        Assets {
+            workspace: ws,
+            cache,
+            kver,
+            kernel,
+            kernel_root,
+            init: bin.join("rdbreak-init"),
+            test_init: bin.join("rdbreak-test-init"),
+        }
+    })
+}
+
+/// How the kernel modules in an image are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Modules {
+    /// As Debian ships them (uncompressed `.ko`).
+    Plain,
+    /// Recompressed as `.ko.zst`.
+    Zstd,
+    /// Recompressed as `.ko.xz` (with kbuild's options).
+    Xz,
+}
+
+impl Assets {
+    /// The directory (with `lib/modules/<kver>`) holding the modules in the wanted form.
+    pub fn modules_root(&self, form: Modules) -> PathBuf {
+        let (name, tool_args): (&str, &[&str]) = match form {
+            Modules::Plain => return self.kernel_root.clone(),
+            Modules::Zstd => ("zst", &["zstd", "-q", "--rm"]),
+            Modules::Xz => ("xz", &["xz", "-q", "--check=crc32", "--lzma2=dict=1MiB"]),
+        };
+        let root = self.cache.join(format!("modules-{name}-{}", self.kver));
+        let stamp = root.join(".ready");
+        locked(&self.cache, &format!("modules-{name}"), || {
+            if stamp.exists() {
+                return;
+            }
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("lib/modules")).expect("modules dir");
+            run(Command::new("cp")
+                .arg("-a")
+                .arg(self.kernel_root.join("lib/modules").join(&self.kver))
+                .arg(root.join("lib/modules")));
+            let script =
+                format!("find '{}' -name '*.ko' -print0 | xargs -0 -P2 -n 64 {}", root.display(), tool_args.join(" "));
+            run(Command::new("sh").arg("-c").arg(script));
+            run(Command::new("depmod").arg("-b").arg(&root).arg(&self.kver));
+            std::fs::write(&stamp, "").expect("stamp");
+        });
+        root
+    }
+
+    /// A dracut base directory that is the system's plus our module, so the host's
+    /// /usr/lib/dracut is never modified.
+    fn dracut_base(&self) -> PathBuf {
+        let base = self.cache.join("dracut-base");
+        locked(&self.cache, "dracut-base", || {
+            let ours = base.join("modules.d/99rdbreak");
+            if std::fs::read_link(&ours).is_ok() {
+                return;
+            }
+            let _ = std::fs::remove_dir_all(&base);
+            std::fs::create_dir_all(base.join("modules.d")).expect("dracut base");
+            let system = Path::new("/usr/lib/dracut");
+            assert!(system.join("modules.d").is_dir(), "dracut is not installed (apt-get install dracut-core)");
+            for e in std::fs::read_dir(system).expect("read /usr/lib/dracut").flatten() {
+                if e.file_name() != "modules.d" {
+                    std::os::unix::fs::symlink(e.path(), base.join(e.file_name())).expect("link");
+                }
+            }
+            for e in std::fs::read_dir(system.join("modules.d")).expect("modules.d").flatten() {
+                std::os::unix::fs::symlink(e.path(), base.join("modules.d").join(e.file_name())).expect("link");
+            }
+            std::os::unix::fs::symlink(self.workspace.join("dracut-module/99rdbreak"), &ours).expect("link our module");
+        });
+        base
+    }
+
+    /// An initramfs made by `dracut --no-hostonly -a rdbreak` (a generic image, as a distro would
+    /// build it), cached by the init binary, the module script and the module form.
+    pub fn dracut_image(&self, form: Modules) -> PathBuf {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::fs::read(&self.init).expect("rdbreak-init").hash(&mut h);
+        std::fs::read(self.workspace.join("dracut-module/99rdbreak/module-setup.sh"))
+            .expect("module-setup.sh")
+            .hash(&mut h);
+        self.kver.hash(&mut h);
+        let image = self.cache.join(format!("initrd/dracut-{form:?}-{:016x}.img", h.finish()));
+        let modules = self.modules_root(form);
+        let base = self.dracut_base();
+        locked(&self.cache, "dracut", || {
+            if image.exists() {
+                return;
+            }
+            std::fs::create_dir_all(image.parent().expect("parent")).expect("initrd dir");
+            let tmp = image.with_extension("tmp");
+            let log = image.with_extension("log");
+            let out = Command::new("dracut")
+                .args(["--no-hostonly", "--force", "--quiet", "-a", "rdbreak", "--kver", &self.kver, "--kmoddir"])
+                .arg(modules.join("lib/modules").join(&self.kver))
+                .arg(&tmp)
+                .env("dracutbasedir", &base)
+                .env("RDBREAK_INIT", &self.init)
+                .output()
+                .expect("run dracut");
+            let _ = std::fs::write(&log, [out.stdout.as_slice(), out.stderr.as_slice()].concat());
+            assert!(out.status.success(), "dracut failed, see {}", log.display());
+            std::fs::rename(&tmp, &image).expect("rename image");
+        });
+        image
+    }
+}

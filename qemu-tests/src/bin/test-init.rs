@@ -1,0 +1,64 @@
+//! The real root's `/sbin/init` in the test images. It reports, on one console line, what the
+//! initramfs handed over (PID, arguments, root mount, API mounts, environment), keeps a copy on
+//! the disk when it can write there, and powers the machine off.
+
+use std::io::Write;
+
+/// (target, source, fstype, mount options, superblock options) of each mount.
+fn mounts() -> Vec<(String, String, String, String, String)> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (a, b) = l.split_once(" - ")?;
+            let a: Vec<&str> = a.split(' ').collect();
+            let b: Vec<&str> = b.split(' ').collect();
+            Some((
+                a.get(4)?.to_string(),
+                b.get(1)?.to_string(),
+                b.first()?.to_string(),
+                a.get(5)?.to_string(),
+                b.get(2)?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn main() {
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let proc_ok = std::path::Path::new("/proc/self").exists();
+    let table = mounts();
+    let root = table.iter().rev().find(|m| m.0 == "/");
+    let api: Vec<&str> =
+        ["/dev", "/proc", "/sys", "/run"].into_iter().filter(|d| table.iter().any(|m| m.0 == *d)).collect();
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    let uptime = uptime.split_whitespace().next().unwrap_or("?");
+    let mut env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    env.sort();
+    let initramfs_left = std::fs::read_dir("/run/initramfs").map(|d| d.count()).unwrap_or(0);
+    let line = format!(
+        "RDBREAK-TEST-INIT pid={pid} argv0={argv0} args=[{}] root={} fstype={} opts={} sopts={} api={} proc={} uptime={uptime} env=[{}] run_initramfs_entries={initramfs_left}",
+        args.join("|"),
+        root.map_or("?", |r| r.1.as_str()),
+        root.map_or("?", |r| r.2.as_str()),
+        root.map_or("?", |r| r.3.as_str()),
+        root.map_or("?", |r| r.4.as_str()),
+        api.join(","),
+        if proc_ok { "yes" } else { "no" },
+        env.join("|"),
+    );
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "\n{line}");
+    let _ = out.flush();
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open("/test-init.log") {
+        let _ = writeln!(f, "{line}");
+    }
+    rustix::fs::sync();
+    let _ = writeln!(out, "RDBREAK-TEST-INIT powering off");
+    let _ = rustix::system::reboot(rustix::system::RebootCommand::PowerOff);
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}

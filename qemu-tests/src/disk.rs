@@ -1,0 +1,154 @@
+//! Root filesystems and disks for the VM tests, built without loop mounts: a directory tree,
+//! `mkfs.* -d/--rootdir` (a protofile for xfs), and `sfdisk` plus `dd` for partitioned disks.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::assets::run;
+
+/// A directory tree that becomes a root filesystem.
+pub struct Tree {
+    pub dir: PathBuf,
+}
+
+impl Tree {
+    /// The usual layout with the test init as `/sbin/init`.
+    pub fn standard(dir: PathBuf, test_init: &Path) -> Tree {
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["dev", "proc", "sys", "run", "etc", "sbin", "tmp", "root"] {
+            std::fs::create_dir_all(dir.join(d)).expect("create root tree");
+        }
+        let t = Tree { dir };
+        t.file("sbin/init", &std::fs::read(test_init).expect("test init"), 0o755);
+        t.file("etc/fstab", b"# empty: the test root needs nothing mounted\n", 0o644);
+        t
+    }
+
+    pub fn file(&self, path: &str, data: &[u8], mode: u32) {
+        let p = self.dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, data).expect("write file");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    pub fn symlink(&self, path: &str, target: &str) {
+        let p = self.dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        let _ = std::fs::remove_file(&p);
+        std::os::unix::fs::symlink(target, p).expect("symlink");
+    }
+}
+
+pub struct FsSpec<'a> {
+    pub fstype: &'a str,
+    pub uuid: &'a str,
+    pub label: &'a str,
+    pub size_mib: u64,
+}
+
+/// xfs of xfsprogs 6.1 has no `-d DIR`: describe the tree in a protofile instead.
+fn xfs_protofile(dir: &Path) -> String {
+    fn walk(dir: &Path, depth: usize, out: &mut String) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read tree").flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().to_string();
+            let meta = std::fs::symlink_metadata(e.path()).expect("stat");
+            let mode = meta.permissions().mode() & 0o7777;
+            let pad = " ".repeat(depth + 1);
+            if meta.file_type().is_symlink() {
+                let t = std::fs::read_link(e.path()).expect("readlink");
+                out.push_str(&format!("{pad}{name} l--777 0 0 {}\n", t.display()));
+            } else if meta.is_dir() {
+                out.push_str(&format!("{pad}{name} d--{mode:03o} 0 0\n"));
+                walk(&e.path(), depth + 1, out);
+                out.push_str(&format!("{pad}$\n"));
+            } else {
+                out.push_str(&format!("{pad}{name} ---{mode:03o} 0 0 {}\n", e.path().display()));
+            }
+        }
+    }
+    let mut s = String::from("/dev/null\n0 0\nd--755 0 0\n");
+    walk(dir, 0, &mut s);
+    s.push_str("$\n");
+    s
+}
+
+/// Makes a filesystem image file holding `tree`.
+pub fn make_fs(tree: &Tree, spec: &FsSpec<'_>, image: &Path) {
+    let _ = std::fs::remove_file(image);
+    let f = std::fs::File::create(image).expect("create image");
+    f.set_len(spec.size_mib << 20).expect("size image");
+    drop(f);
+    match spec.fstype {
+        "ext4" | "ext3" | "ext2" => {
+            run(Command::new(format!("mkfs.{}", spec.fstype))
+                .args(["-q", "-F", "-U", spec.uuid, "-L", spec.label, "-d"])
+                .arg(&tree.dir)
+                .arg(image));
+        }
+        "xfs" => {
+            let proto = image.with_extension("proto");
+            std::fs::write(&proto, xfs_protofile(&tree.dir)).expect("protofile");
+            run(Command::new("mkfs.xfs")
+                .args(["-q", "-f", "-m", &format!("uuid={}", spec.uuid), "-L", spec.label, "-p"])
+                .arg(&proto)
+                .arg(image));
+        }
+        "btrfs" => {
+            run(Command::new("mkfs.btrfs")
+                .args(["-q", "-f", "-U", spec.uuid, "-L", spec.label, "--rootdir"])
+                .arg(&tree.dir)
+                .arg(image));
+        }
+        other => panic!("no image builder for {other}"),
+    }
+}
+
+pub struct Part<'a> {
+    pub image: &'a Path,
+    pub partuuid: &'a str,
+    pub partlabel: &'a str,
+}
+
+/// A GPT disk with one partition per filesystem image, each starting 1 MiB aligned.
+pub fn gpt_disk(parts: &[Part<'_>], disk: &Path) {
+    let mut script = String::from("label: gpt\n");
+    let mut start = 2048u64;
+    let mut layout = Vec::new();
+    for p in parts {
+        let sectors = std::fs::metadata(p.image).expect("partition image").len().div_ceil(512);
+        script.push_str(&format!(
+            "start={start}, size={sectors}, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid={}, name=\"{}\"\n",
+            p.partuuid, p.partlabel
+        ));
+        layout.push((start, p.image));
+        start += sectors.div_ceil(2048) * 2048;
+    }
+    let total = (start + 2048 + 34) * 512;
+    let _ = std::fs::remove_file(disk);
+    std::fs::File::create(disk).expect("disk").set_len(total).expect("size disk");
+    let mut child = Command::new("sfdisk").arg("-q").arg(disk).stdin(Stdio::piped()).spawn().expect("run sfdisk");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), script.as_bytes()).expect("sfdisk script");
+    assert!(child.wait().expect("sfdisk").success(), "sfdisk failed for {script}");
+    for (start, image) in layout {
+        run(Command::new("dd").arg(format!("if={}", image.display())).arg(format!("of={}", disk.display())).args([
+            "bs=512",
+            &format!("seek={start}"),
+            "conv=notrunc,sparse",
+            "status=none",
+        ]));
+    }
+}
+
+/// Reads a file from an ext2/3/4 image with debugfs (no mount needed).
+pub fn ext4_read(image: &Path, path: &str) -> Option<String> {
+    let out =
+        Command::new("debugfs").arg("-R").arg(format!("cat {path}")).arg(image).stderr(Stdio::null()).output().ok()?;
+    let stat = Command::new("debugfs").arg("-R").arg(format!("stat {path}")).arg(image).output().ok()?;
+    if String::from_utf8_lossy(&stat.stderr).contains("File not found") {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).to_string())
+}

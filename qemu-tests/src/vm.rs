@@ -1,0 +1,239 @@
+//! A QEMU guest on a serial console, driven the way a person at the console would: wait for
+//! text, type, wait again. Everything the guest prints is kept (and written to a log file) from
+//! the first byte; a kernel panic anywhere fails the test.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Multiplies every timeout: `RDBREAK_TIMEOUT_SCALE=3` on a slow machine.
+pub fn scale(secs: u64) -> Duration {
+    let f: f64 = std::env::var("RDBREAK_TIMEOUT_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    Duration::from_secs_f64(secs as f64 * f.max(0.1))
+}
+
+const FATAL: [&str; 2] = ["Kernel panic", "Attempted to kill init"];
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// Added after `console=ttyS0 panic=-1`.
+    pub append: String,
+    pub disks: Vec<PathBuf>,
+    pub mem_mib: u32,
+    /// Boot from the first disk (firmware + bootloader) instead of -kernel.
+    pub bios_boot: bool,
+}
+
+impl Config {
+    pub fn new(kernel: &Path, initrd: &Path, append: &str) -> Config {
+        Config {
+            kernel: kernel.into(),
+            initrd: Some(initrd.into()),
+            append: append.into(),
+            disks: Vec::new(),
+            mem_mib: 768,
+            bios_boot: false,
+        }
+    }
+    pub fn disk(mut self, d: &Path) -> Config {
+        self.disks.push(d.into());
+        self
+    }
+}
+
+type Shared = Arc<(Mutex<(Vec<u8>, bool)>, Condvar)>;
+
+pub struct Vm {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Shared,
+    /// Where the next `expect` starts looking.
+    pos: usize,
+    log: PathBuf,
+    pub started: Instant,
+}
+
+impl Vm {
+    pub fn boot(name: &str, cfg: &Config) -> Vm {
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(["-machine", "accel=tcg", "-cpu", "max", "-m", &cfg.mem_mib.to_string(), "-smp", "1"]);
+        cmd.args(["-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio"]);
+        if !cfg.bios_boot {
+            cmd.arg("-kernel").arg(&cfg.kernel);
+            if let Some(i) = &cfg.initrd {
+                cmd.arg("-initrd").arg(i);
+            }
+            cmd.arg("-append").arg(format!("console=ttyS0 panic=-1 {}", cfg.append));
+        }
+        for d in &cfg.disks {
+            cmd.arg("-drive").arg(format!("file={},if=virtio,format=raw", d.display()));
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start qemu-system-x86_64 (apt-get install qemu-system-x86)");
+        let out: Shared = Arc::new((Mutex::new((Vec::new(), false)), Condvar::new()));
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    let (lock, cv) = &*out;
+                    let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    if n == 0 {
+                        g.1 = true;
+                        cv.notify_all();
+                        return;
+                    }
+                    g.0.extend_from_slice(&buf[..n]);
+                    cv.notify_all();
+                }
+            });
+        }
+        let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-logs").join(format!("{name}.log"));
+        let _ = std::fs::create_dir_all(log.parent().expect("log dir"));
+        Vm { name: name.into(), stdin: child.stdin.take(), child, out, pos: 0, log, started: Instant::now() }
+    }
+
+    /// Everything the guest printed so far.
+    pub fn transcript(&self) -> String {
+        String::from_utf8_lossy(&self.out.0.lock().unwrap_or_else(|e| e.into_inner()).0).to_string()
+    }
+
+    fn tail(&self) -> String {
+        let t = self.transcript();
+        let start = t.len().saturating_sub(3000);
+        let start = (start..t.len()).find(|i| t.is_char_boundary(*i)).unwrap_or(0);
+        t[start..].to_string()
+    }
+
+    fn check_fatal(&self, text: &str) {
+        for f in FATAL {
+            assert!(
+                !text.contains(f),
+                "[{}] the guest printed {f:?}; last console output:\n{}",
+                self.name,
+                self.tail()
+            );
+        }
+    }
+
+    /// Waits until `pattern` appears after the current position; returns the text up to and
+    /// including it, and moves past it.
+    pub fn expect(&mut self, pattern: &str, secs: u64) -> String {
+        self.expect_any(&[pattern], secs).1
+    }
+
+    /// Waits for the first of several patterns; returns its index and the text up to it.
+    pub fn expect_any(&mut self, patterns: &[&str], secs: u64) -> (usize, String) {
+        let deadline = Instant::now() + scale(secs);
+        let (lock, cv) = &*self.out;
+        let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let hay = &g.0[self.pos.min(g.0.len())..];
+            let hit = patterns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| find(hay, p.as_bytes()).map(|at| (at, i, p.len())))
+                .min();
+            let fatal = FATAL.iter().find_map(|f| find(hay, f.as_bytes()));
+            if fatal.is_some_and(|f| hit.is_none_or(|(at, _, _)| f < at)) {
+                drop(g);
+                self.check_fatal(&self.transcript());
+                unreachable!("check_fatal panics");
+            }
+            if let Some((at, i, len)) = hit {
+                let text = String::from_utf8_lossy(&hay[..at + len]).to_string();
+                self.pos += at + len;
+                return (i, text);
+            }
+            let now = Instant::now();
+            if now >= deadline || g.1 {
+                drop(g);
+                let why = if Instant::now() >= deadline { "timed out" } else { "QEMU exited" };
+                panic!(
+                    "[{}] {why} after {:?} waiting for {patterns:?}; last console output:\n{}",
+                    self.name,
+                    scale(secs),
+                    self.tail()
+                );
+            }
+            g = cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Types raw bytes at the console.
+    pub fn send(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("console input");
+        stdin.write_all(bytes).expect("write to the console");
+        stdin.flush().expect("flush the console");
+    }
+
+    /// Types a line and presses Enter.
+    pub fn send_line(&mut self, line: &str) {
+        self.send(format!("{line}\r").as_bytes());
+    }
+
+    /// Types a command at a prompt, waits for the prompt to come back, returns what was printed.
+    pub fn run(&mut self, line: &str, prompt: &str, secs: u64) -> String {
+        self.send_line(line);
+        self.expect(prompt, secs)
+    }
+
+    /// Waits for QEMU to exit (the guest powered off). Returns the whole transcript.
+    pub fn wait_exit(&mut self, secs: u64) -> String {
+        let deadline = Instant::now() + scale(secs);
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "[{}] the guest did not power off within {:?}; last console output:\n{}",
+                    self.name,
+                    scale(secs),
+                    self.tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Let the reader threads drain.
+        let (lock, cv) = &*self.out;
+        let g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = cv.wait_timeout_while(g, Duration::from_secs(2), |g| !g.1);
+        let t = self.transcript();
+        self.check_fatal(&t);
+        t
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::write(&self.log, self.transcript());
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The guest uptime printed in a kernel log line that contains `needle` (`[    5.34] …`).
+pub fn kernel_time(transcript: &str, needle: &str) -> Option<f64> {
+    transcript.lines().find(|l| l.contains(needle)).and_then(|l| {
+        let l = l.trim_start_matches(|c: char| c != '[');
+        l.strip_prefix('[')?.split(']').next()?.trim().parse().ok()
+    })
+}
