@@ -152,3 +152,116 @@ pub fn ext4_read(image: &Path, path: &str) -> Option<String> {
     }
     Some(String::from_utf8_lossy(&out.stdout).to_string())
 }
+
+/// The libraries a host program needs, as `ldd` lists them (the seed's way of filling a chroot).
+fn ldd(path: &Path) -> Vec<PathBuf> {
+    let out = Command::new("ldd").arg(path).output().expect("run ldd");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let p = l.split("=>").nth(1).unwrap_or(l).split_whitespace().next()?;
+            p.starts_with('/').then(|| PathBuf::from(p))
+        })
+        .collect()
+}
+
+impl Tree {
+    /// Copies a host file to the same path in the tree, with the libraries it links (and, for a
+    /// link such as /bin/sh, its target too).
+    pub fn host_file(&self, path: &str) {
+        let src = Path::new(path);
+        let meta = std::fs::symlink_metadata(src).unwrap_or_else(|e| panic!("host file {path}: {e}"));
+        let dst = self.dir.join(path.trim_start_matches('/'));
+        if dst.exists() || std::fs::symlink_metadata(&dst).is_ok() {
+            return;
+        }
+        std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(src).expect("readlink");
+            std::os::unix::fs::symlink(&target, &dst).expect("symlink");
+            let resolved = src.parent().expect("parent").join(&target);
+            self.host_file(&resolved.display().to_string());
+            return;
+        }
+        std::fs::copy(src, &dst).unwrap_or_else(|e| panic!("copy {path}: {e}"));
+        if meta.permissions().mode() & 0o111 != 0 || path.contains(".so") {
+            for lib in ldd(src) {
+                self.host_file(&lib.display().to_string());
+            }
+        }
+    }
+
+    /// A root with a real shell, coreutils and `passwd` with PAM, copied from this host, and a
+    /// root password: enough for the rd.break password-reset walk-through.
+    pub fn recovery(dir: PathBuf, test_init: &Path) -> Tree {
+        let t = Tree::standard(dir, test_init);
+        // usr-merged like Debian: /bin, /sbin and /lib point into /usr.
+        let _ = std::fs::remove_dir_all(t.dir.join("sbin"));
+        std::fs::create_dir_all(t.dir.join("usr/sbin")).expect("usr/sbin");
+        std::fs::create_dir_all(t.dir.join("usr/bin")).expect("usr/bin");
+        std::fs::create_dir_all(t.dir.join("usr/lib")).expect("usr/lib");
+        std::fs::create_dir_all(t.dir.join("usr/lib64")).expect("usr/lib64");
+        t.symlink("sbin", "usr/sbin");
+        t.symlink("bin", "usr/bin");
+        t.symlink("lib", "usr/lib");
+        t.symlink("lib64", "usr/lib64");
+        t.file("usr/sbin/init", &std::fs::read(test_init).expect("test init"), 0o755);
+        for tool in [
+            "bash", "dash", "ls", "cat", "touch", "passwd", "sleep", "id", "sync", "mount", "rm", "mkdir", "sh",
+            "grep", "true", "false", "stat",
+        ] {
+            let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
+                .iter()
+                .map(|d| format!("{d}/{tool}"))
+                .find(|p| Path::new(p).exists());
+            let p = found.unwrap_or_else(|| panic!("{tool} is not installed on this host"));
+            let canonical = std::fs::canonicalize(&p).expect("canonical");
+            let name = Path::new(&p).file_name().expect("name").to_string_lossy().to_string();
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                self_link(&t, &format!("usr/bin/{name}"), &canonical);
+            } else {
+                t.host_file(&canonical.display().to_string());
+                if !canonical.starts_with("/usr/bin") {
+                    self_link(&t, &format!("usr/bin/{name}"), &canonical);
+                }
+            }
+        }
+        for f in [
+            "/etc/pam.d/passwd",
+            "/etc/pam.d/common-password",
+            "/etc/pam.d/other",
+            "/etc/pam.d/common-auth",
+            "/etc/pam.d/common-account",
+            "/etc/pam.d/common-session",
+            "/etc/login.defs",
+            "/etc/nsswitch.conf",
+        ] {
+            if Path::new(f).exists() {
+                t.host_file(f);
+            }
+        }
+        let security = "/usr/lib/x86_64-linux-gnu/security";
+        for m in ["pam_unix.so", "pam_deny.so", "pam_permit.so"] {
+            t.host_file(&format!("{security}/{m}"));
+        }
+        t.file("etc/passwd", b"root:x:0:0:root:/root:/bin/bash\n", 0o644);
+        t.file("etc/group", b"root:x:0:\nshadow:x:42:\n", 0o644);
+        // The forgotten password: a hash of something nobody knows.
+        t.file(
+            "etc/shadow",
+            b"root:$y$j9T$forgotten$0123456789abcdefghijklmnopqrstuvwxyzABCDE:19000:0:99999:7:::\n",
+            0o640,
+        );
+        t
+    }
+}
+
+fn self_link(t: &Tree, at: &str, target: &Path) {
+    t.host_file(&target.display().to_string());
+    let p = t.dir.join(at);
+    if std::fs::symlink_metadata(&p).is_err() {
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::os::unix::fs::symlink(target, p).expect("symlink");
+    }
+}
