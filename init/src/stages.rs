@@ -175,17 +175,22 @@ impl Boot {
         }
     }
 
-    /// Waits for the root device for up to `rd.retry` seconds (dracut's default 180).
-    fn wait_for_root(&mut self) -> Result<BlockDev, String> {
+    /// Waits for the root device for up to `rd.retry` seconds (dracut's default 180). Ok(None)
+    /// when someone mounted a root on /sysroot by hand in the shell meanwhile.
+    fn wait_for_root(&mut self) -> Result<Option<BlockDev>, String> {
         let spec = self.root_spec.clone().ok_or("no root= to wait for")?;
         let retry = self.cmdline.number("rd.retry", 180, 0, 86_400);
         loop {
+            if mounts::mounted_at(NEWROOT).is_some() {
+                log::info!("{NEWROOT} was mounted by hand; using it");
+                return Ok(None);
+            }
             let start = Instant::now();
             let mut next_note = Duration::from_secs(5);
             loop {
                 self.rescan();
                 match root::find(&spec, &self.devs, Path::new("/dev")) {
-                    Ok(Some(d)) => return Ok(d.clone()),
+                    Ok(Some(d)) => return Ok(Some(d.clone())),
                     Ok(None) => {}
                     // Two filesystems with one UUID, or swap/LUKS: waiting will not help.
                     Err(e) => return Err(e.to_string()),
@@ -339,13 +344,23 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
             loader.request(&post, true);
         }
     }
-    boot.root_dev = Some(dev.clone());
-    log::debug!("root device {} found at {}", dev.describe(), report::uptime());
+    boot.root_dev = dev.clone();
+    if let Some(d) = &dev {
+        log::debug!("root device {} found at {}", d.describe(), report::uptime());
+    }
 
     boot.maybe_break("pre-mount");
     boot.maybe_break("mount");
-    while let Err(e) = boot.mount_root(&dev) {
-        boot.emergency(&e);
+    loop {
+        let result = match &dev {
+            Some(d) => boot.mount_root(d),
+            None if mounts::mounted_at(NEWROOT).is_some() => Ok(()),
+            None => Err(format!("{NEWROOT} was unmounted; mount the root there, then exit")),
+        };
+        match result {
+            Ok(()) => break,
+            Err(e) => boot.emergency(&e),
+        }
     }
 
     boot.maybe_break("pre-pivot");
@@ -361,8 +376,12 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
         boot.maybe_break("switch_root");
         // The shell may have unmounted the root; mount it again rather than fail the switch.
         if mounts::mounted_at(NEWROOT).is_none() {
-            if let Err(e) = boot.mount_root(&dev) {
-                boot.emergency(&format!("{NEWROOT} is not mounted: {e}"));
+            let result = match &dev {
+                Some(d) => boot.mount_root(d),
+                None => Err("the root was mounted by hand and is gone".to_string()),
+            };
+            if let Err(e) = result {
+                boot.emergency(&format!("{NEWROOT} is not mounted: {e}; mount the root there, then exit"));
                 continue;
             }
         }
