@@ -126,7 +126,7 @@ impl Log for Logger {
             // The console line omits the priority, exactly as dracut prints it.
             let text = &line[line.find('>').map_or(0, |i| i + 1)..];
             if let Some(c) = s.console.as_mut() {
-                let _ = c.write_all(text.replace('\n', "\r\n").as_bytes());
+                let _ = c.write_all(text.as_bytes());
             } else {
                 let _ = std::io::stderr().write_all(text.as_bytes());
             }

@@ -9,7 +9,7 @@ fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = format!("rdbreak crashed: {info}");
         log::error!("{msg}");
-        eprintln!("\r\n{msg}\r");
+        eprintln!("\n{msg}");
         if rustix::process::getpid().is_init() {
             let err = sys::exec("/init", &["--rescue".into(), msg], &[]);
             log::error!("cannot re-exec /init for the rescue shell: {err}");

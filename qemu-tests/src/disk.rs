@@ -265,3 +265,63 @@ fn self_link(t: &Tree, at: &str, target: &Path) {
         std::os::unix::fs::symlink(target, p).expect("symlink");
     }
 }
+
+/// A BIOS-bootable disk as an old RHEL/CentOS machine has it: an MBR, GRUB 2 (i386-pc) in the
+/// gap before the first partition, and one ext4 partition holding the root with /boot in it.
+/// `grub_cfg` goes to /boot/grub/grub.cfg; GRUB talks on the serial line.
+pub fn bios_grub_disk(tree: &Tree, spec: &FsSpec<'_>, grub_cfg: &str, disk: &Path) {
+    let grub_lib = Path::new("/usr/lib/grub/i386-pc");
+    assert!(grub_lib.join("boot.img").exists(), "GRUB for BIOS is not installed (apt-get install grub-pc-bin)");
+    tree.file("boot/grub/grub.cfg", grub_cfg.as_bytes(), 0o644);
+    for e in std::fs::read_dir(grub_lib).expect("grub modules").flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.ends_with(".mod") || name.ends_with(".lst") {
+            tree.file(&format!("boot/grub/i386-pc/{name}"), &std::fs::read(e.path()).expect("module"), 0o644);
+        }
+    }
+    let fs_image = disk.with_extension("fs");
+    make_fs(tree, spec, &fs_image);
+    let sectors = std::fs::metadata(&fs_image).expect("fs image").len().div_ceil(512);
+    let _ = std::fs::remove_file(disk);
+    std::fs::File::create(disk).expect("disk").set_len((2048 + sectors) * 512).expect("size disk");
+    let mut child = Command::new("sfdisk").arg("-q").arg(disk).stdin(Stdio::piped()).spawn().expect("run sfdisk");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        format!("label: dos\nstart=2048, size={sectors}, type=83, bootable\n").as_bytes(),
+    )
+    .expect("sfdisk script");
+    assert!(child.wait().expect("sfdisk").success());
+    let dd = |input: &Path, args: &[&str]| {
+        run(Command::new("dd")
+            .arg(format!("if={}", input.display()))
+            .arg(format!("of={}", disk.display()))
+            .args(args)
+            .args(["conv=notrunc", "status=none"]));
+    };
+    dd(&fs_image, &["bs=512", "seek=2048"]);
+    let _ = std::fs::remove_file(&fs_image);
+    // core.img in the MBR gap at sector 1, where boot.img looks for it by default; the
+    // modules to read the partition and boot Linux are built in.
+    let core = disk.with_extension("core");
+    run(Command::new("grub-mkimage").args(["-O", "i386-pc", "-o"]).arg(&core).args([
+        "-p",
+        "(hd0,msdos1)/boot/grub",
+        "biosdisk",
+        "part_msdos",
+        "ext2",
+        "normal",
+        "linux16",
+        "linux",
+        "serial",
+        "terminal",
+        "echo",
+        "configfile",
+        "search",
+        "search_fs_uuid",
+        "test",
+    ]));
+    assert!(std::fs::metadata(&core).expect("core.img").len() < 2047 * 512, "core.img fits before the first partition");
+    dd(&grub_lib.join("boot.img"), &["bs=440", "count=1"]);
+    dd(&core, &["bs=512", "seek=1"]);
+    let _ = std::fs::remove_file(&core);
+}

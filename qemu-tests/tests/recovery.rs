@@ -253,3 +253,83 @@ fn rd_emergency_reboot_applies_after_the_shell() {
     assert!(t.contains("reboot: Restarting system"), "rd.emergency=reboot reboots when the shell exits");
     assert!(!t.contains("RDBREAK-TEST-INIT"));
 }
+
+/// The seed's way in: GRUB on a serial terminal with a `linux16`/`initrd16` entry (as on RHEL 7),
+/// booted without `rd.break`; at the menu, press `e`, go down to the `linux16` line, append
+/// ` rd.break`, press Ctrl-X, and do the password reset.
+#[test]
+fn grub_edit_linux16_line_then_password_reset() {
+    let a = assets::get();
+    let dir = workdir("grub_rd_break");
+    let tree = Tree::recovery(dir.join("tree"), &a.test_init);
+    tree.file("boot/vmlinuz", &std::fs::read(&a.kernel).expect("kernel"), 0o644);
+    tree.file("boot/initramfs.img", &std::fs::read(a.dracut_image(Modules::Plain)).expect("initrd"), 0o644);
+    let cfg = format!(
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=60\n\
+         menuentry 'Debian GNU/Linux, rdbreak' {{\n\
+         \tinsmod part_msdos\n\
+         \tinsmod ext2\n\
+         \tsearch --no-floppy --fs-uuid --set=root {UUID}\n\
+         \tlinux16 /boot/vmlinuz root=UUID={UUID} ro console=ttyS0 panic=-1 quiet\n\
+         \tinitrd16 /boot/initramfs.img\n\
+         }}\n"
+    );
+    let image = dir.join("disk.img");
+    disk::bios_grub_disk(&tree, &FsSpec { fstype: "ext4", uuid: UUID, label: "root", size_mib: 200 }, &cfg, &image);
+    drop(tree);
+    let before = {
+        // The partition starts at sector 2048; debugfs reads the filesystem through an offset.
+        let part = dir.join("part.img");
+        std::process::Command::new("dd")
+            .arg(format!("if={}", image.display()))
+            .arg(format!("of={}", part.display()))
+            .args(["bs=512", "skip=2048", "status=none"])
+            .status()
+            .expect("dd");
+        let h = shadow_root_hash(&part);
+        let _ = std::fs::remove_file(&part);
+        h
+    };
+    let mut cfg_vm = Config::new(&a.kernel, &a.kernel, "");
+    cfg_vm.bios_boot = true;
+    let mut vm = Vm::boot("grub_rd_break", &cfg_vm.disk(&image));
+    vm.expect("Debian GNU/Linux, rdbreak", 180);
+    vm.send(b"e");
+    // Look at the editor screen: the cursor starts on the first line (row 5); find the row the
+    // linux16 line is drawn on and go down that many lines, as a person would.
+    let screen = vm.expect("linux16 /boot/vmlinuz", 30);
+    let at = screen.rfind("linux16 /boot/vmlinuz").expect("linux16 on screen");
+    let row_start = screen[..at].rfind("\x1b[").expect("cursor position before the line") + 2;
+    let row: usize = screen[row_start..].split(';').next().and_then(|r| r.parse().ok()).expect("row number");
+    // Ctrl-N moves down one line; GRUB answers by placing the cursor (`ESC[<row>;3H`). Watch
+    // where it lands until it is on the linux16 line (long lines wrap, so rows are not lines).
+    let initial = vm.expect(";3H\x1b[?25h", 10); // where the editor put the cursor first
+    assert!(initial.ends_with("\x1b[5;3H\x1b[?25h"), "the cursor starts on the first line");
+    let mut cursor_row = 5;
+    for _ in 0..20 {
+        if cursor_row == row {
+            break;
+        }
+        vm.send(b"\x0e");
+        let moved = vm.expect(";3H\x1b[?25h", 10);
+        let start = moved.rfind("\x1b[").map_or(0, |i| i + 2);
+        let start = moved[..start.saturating_sub(2)].rfind("\x1b[").map_or(start, |i| i + 2);
+        cursor_row = moved[start..].split(';').next().and_then(|r| r.parse().ok()).unwrap_or(0);
+    }
+    assert_eq!(cursor_row, row, "the cursor reached the linux16 line");
+    vm.send(b"\x05"); // Ctrl-E: end of line
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    vm.send(b" rd.break");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    vm.send(b"\x18"); // Ctrl-X: boot the edited entry
+    password_reset(&mut vm);
+    vm.wait_exit(60);
+    let part = dir.join("part.img");
+    std::process::Command::new("dd")
+        .arg(format!("if={}", image.display()))
+        .arg(format!("of={}", part.display()))
+        .args(["bs=512", "skip=2048", "status=none"])
+        .status()
+        .expect("dd");
+    assert_password_changed(&part, &before);
+}

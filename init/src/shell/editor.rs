@@ -1,5 +1,5 @@
 //! A line editor for a raw serial console with no terminfo: plain VT100 sequences only, never a
-//! cursor-position query. The editor is a pure state machine (`feed` a byte, get back what to
+//! cursor-position query. Output processing stays on (ONLCR), so a newline is just `\n`. The editor is a pure state machine (`feed` a byte, get back what to
 //! print and what happened), so it is tested without a terminal.
 
 /// What a key did.
@@ -244,7 +244,7 @@ impl Editor {
         self.utf8.clear();
         match b {
             b'\r' | b'\n' => {
-                out.push_str("\r\n");
+                out.push_str("\n");
                 let line = self.line();
                 self.remember(&line);
                 self.buf.clear();
@@ -253,14 +253,14 @@ impl Editor {
                 return Outcome::Submit(line);
             }
             0x03 => {
-                out.push_str("^C\r\n");
+                out.push_str("^C\n");
                 self.buf.clear();
                 self.cursor = 0;
                 return Outcome::Cancel;
             }
             0x04 => {
                 if self.buf.is_empty() {
-                    out.push_str("\r\n");
+                    out.push_str("\n");
                     return Outcome::Eof;
                 }
                 if self.cursor < self.buf.len() {
@@ -369,7 +369,7 @@ mod tests {
         e.start("switch_root:/# ");
         let (o, out) = type_in(&mut e, b"exit\r");
         assert_eq!(o, [Outcome::Submit("exit".into())]);
-        assert_eq!(out, "exit\r\n");
+        assert_eq!(out, "exit\n");
     }
 
     #[test]

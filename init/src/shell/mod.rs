@@ -289,7 +289,7 @@ fn wait_foreground(pid: Option<Pid>) -> i32 {
         match rustix::process::waitpid(Some(pid), WaitOptions::UNTRACED) {
             Ok(Some((_, st))) if st.stopped() => {
                 eprintln!(
-                    "\r\nrdbreak: stopped processes cannot be resumed later here; continuing it (use Ctrl-C to end it)"
+                    "\nrdbreak: stopped processes cannot be resumed later here; continuing it (use Ctrl-C to end it)"
                 );
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
             }
@@ -357,9 +357,9 @@ fn read_line(editor: &mut Editor, prompt: &str, saved: Option<&Termios>, shell: 
             let candidates = builtins::completions(word, word_start == 0, shell);
             let (insert, list) = editor::complete(word, &candidates);
             if !list.is_empty() && insert.is_empty() {
-                echo.push_str("\r\n");
+                echo.push('\n');
                 echo.push_str(&list.join("  "));
-                echo.push_str("\r\n");
+                echo.push('\n');
                 editor.reprint(&mut echo);
             } else {
                 editor.insert_str(&insert, &mut echo);
@@ -429,7 +429,7 @@ pub fn emergency_action(boot: &Boot) -> Option<String> {
 pub fn emergency_shell(boot: &mut Boot, name: &str, msg: &str) {
     let is_break = msg.starts_with("Break before");
     let mut con = std::io::stderr();
-    let _ = write!(con, "\r\n\r\n");
+    let _ = write!(con, "\n\n");
     if is_break {
         log::warn!("{msg}");
     } else {
@@ -437,7 +437,7 @@ pub fn emergency_shell(boot: &mut Boot, name: &str, msg: &str) {
             log::warn!("{line}");
         }
     }
-    let _ = write!(con, "\r\n");
+    let _ = writeln!(con);
     let shell_allowed =
         boot.cmdline.flag("rd.shell", true) || boot.cmdline.last("rd.break").is_some() || !boot.breaks.is_empty();
     if !is_break {
