@@ -151,7 +151,8 @@ pub fn switch_root(newroot: &str, init: &str, args: &[String], env: &[(String, S
         match rustix::fs::fstatfs(&fd) {
             Ok(sf) if wipe && (sf.f_type as i64 == RAMFS_MAGIC || sf.f_type as i64 == TMPFS_MAGIC) => {
                 if let Ok(st) = rustix::fs::fstat(&fd) {
-                    remove_tree(fd.as_fd(), st.st_dev);
+                    let (files, bytes) = remove_tree(fd.as_fd(), st.st_dev);
+                    log::info!("Freed the initramfs: {files} files, {} KiB", bytes >> 10);
                 }
             }
             Ok(_) if wipe => {
@@ -176,15 +177,12 @@ fn undo_moves(newroot: &str, moved: &[String]) {
 }
 
 /// Deletes everything below `dir` that lives on device `dev`, without following links or crossing
-/// into other filesystems.
-fn remove_tree(dir: rustix::fd::BorrowedFd<'_>, dev: u64) {
-    let Ok(dup) = rustix::fs::openat(dir, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-    else {
-        return;
-    };
-    let Ok(mut entries) = rustix::fs::Dir::read_from(&dup) else {
-        return;
-    };
+/// into other filesystems. Returns how many files and bytes were removed.
+fn remove_tree(dir: rustix::fd::BorrowedFd<'_>, dev: u64) -> (u64, u64) {
+    let mut freed = (0, 0);
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(dup) = rustix::fs::openat(dir, ".", flags, Mode::empty()) else { return freed };
+    let Ok(mut entries) = rustix::fs::Dir::read_from(&dup) else { return freed };
     let mut names = Vec::new();
     while let Some(Ok(e)) = entries.read() {
         let name = e.file_name().to_owned();
@@ -193,27 +191,21 @@ fn remove_tree(dir: rustix::fd::BorrowedFd<'_>, dev: u64) {
         }
     }
     for name in names {
-        let Ok(st) = rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) else {
-            continue;
-        };
-        let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
-        if is_dir {
+        let Ok(st) = rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) else { continue };
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
             if st.st_dev != dev {
-                continue;
+                continue; // a mount point: never cross it
             }
-            if let Ok(sub) = rustix::fs::openat(
-                dir,
-                name.as_c_str(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                remove_tree(sub.as_fd(), dev);
+            if let Ok(sub) = rustix::fs::openat(dir, name.as_c_str(), flags | OFlags::NOFOLLOW, Mode::empty()) {
+                let (f, b) = remove_tree(sub.as_fd(), dev);
+                freed = (freed.0 + f, freed.1 + b);
             }
             let _ = rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::REMOVEDIR);
-        } else {
-            let _ = rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::empty());
+        } else if rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::empty()).is_ok() {
+            freed = (freed.0 + 1, freed.1 + st.st_size as u64);
         }
     }
+    freed
 }
 
 #[cfg(test)]
@@ -266,11 +258,12 @@ mod tests {
         std::os::unix::fs::symlink("/etc", t.join("link")).unwrap();
         let fd = rustix::fs::open(t, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
         let st = rustix::fs::fstat(&fd).unwrap();
-        remove_tree(fd.as_fd(), st.st_dev + 1); // another device: directories are kept
+        let (files, _) = remove_tree(fd.as_fd(), st.st_dev + 1); // another device: directories are kept
+        assert_eq!(files, 2, "the top file and the link");
         assert!(t.join("a/b/c/f").exists());
         assert!(!t.join("top").exists());
         assert!(std::fs::metadata("/etc").is_ok(), "links are removed, never followed");
-        remove_tree(fd.as_fd(), st.st_dev);
+        assert_eq!(remove_tree(fd.as_fd(), st.st_dev), (1, 1));
         assert_eq!(std::fs::read_dir(t).unwrap().count(), 0);
     }
 }

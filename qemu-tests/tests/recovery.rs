@@ -238,7 +238,7 @@ fn rd_shell_0_still_breaks_on_rd_break() {
     let image = recovery_disk("rd_shell_0_break", |_| {});
     let mut vm = boot("rd_shell_0_break", &image, &format!("root=UUID={UUID} ro rd.shell=0 rd.break"));
     vm.expect("switch_root:/# ", 240);
-    vm.send_line("exit");
+    vm.send(b"\x04"); // Ctrl-D on an empty line: like exit
     vm.expect("RDBREAK-TEST-INIT pid=1", 120);
     vm.wait_exit(60);
 }
@@ -332,4 +332,13 @@ fn grub_edit_linux16_line_then_password_reset() {
         .status()
         .expect("dd");
     assert_password_changed(&part, &before);
+}
+
+#[test]
+fn panic_delay_reboots_when_there_is_no_shell() {
+    let image = recovery_disk("panic_delay", |_| {});
+    let mut vm = boot("panic_delay", &image, "ro rd.shell=0 panic=2");
+    vm.expect("rebooting in 2 seconds (panic=2)", 240);
+    let t = vm.wait_exit(60);
+    assert!(t.contains("reboot: Restarting system"), "panic=N reboots instead of powering off");
 }
