@@ -1,1 +1,127 @@
-fn main() {}
+//! `rdbreak`: build and inspect initramfs images.
+//!
+//!   rdbreak build -o IMAGE [options]     a bootable image with rdbreak as /init, no dracut needed
+//!   rdbreak ls IMAGE                     list any initramfs (dracut's, initramfs-tools')
+//!   rdbreak unpack IMAGE DIR             extract it safely
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+mod compress;
+mod cpio;
+mod elf;
+mod image;
+mod unpack;
+
+const USAGE: &str = "usage:
+  rdbreak build -o IMAGE [--kver VERSION] [--kmoddir DIR] [--modules A,B] [--module-file PATH]
+                [--host-modules] [--no-default-modules] [--binary PATH] [--file SRC[:DEST]]
+                [--cmdline \"ARGS\"] [--compress zstd|gzip|xz|none] [--early-cpio PATH] [--init PATH]
+  rdbreak ls [--segments] IMAGE
+  rdbreak unpack IMAGE DIR
+  rdbreak --version";
+
+fn default_init() -> PathBuf {
+    let beside = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join("../lib/rdbreak/rdbreak-init")));
+    beside.filter(|p| p.exists()).unwrap_or_else(|| PathBuf::from("/usr/lib/rdbreak/rdbreak-init"))
+}
+
+fn build(args: &[String]) -> Result<()> {
+    let release = rustix::system::uname().release().to_string_lossy().to_string();
+    let mut o =
+        image::Options { default_modules: true, firmware_dir: PathBuf::from("/lib/firmware"), ..Default::default() };
+    let mut out: Option<PathBuf> = None;
+    let mut kmoddir: Option<PathBuf> = None;
+    let mut init: Option<PathBuf> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().with_context(|| format!("{a} needs a value\n{USAGE}"));
+        match a.as_str() {
+            "-o" | "--output" => out = Some(PathBuf::from(value()?)),
+            "--kver" => o.kver = value()?,
+            "--kmoddir" => kmoddir = Some(PathBuf::from(value()?)),
+            "--modules" | "-m" => o.modules.extend(value()?.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
+            "--module-file" => o.module_files.push(PathBuf::from(value()?)),
+            "--host-modules" => o.host_modules = true,
+            "--no-default-modules" => o.default_modules = false,
+            "--binary" => o.binaries.push(PathBuf::from(value()?)),
+            "--file" => {
+                let v = value()?;
+                let (src, dst) = v.split_once(':').map_or((v.as_str(), v.as_str()), |(a, b)| (a, b));
+                o.files.push((PathBuf::from(src), dst.to_string()));
+            }
+            "--cmdline" => o.cmdline = Some(value()?),
+            "--compress" => o.compression = Some(value()?.parse()?),
+            "--early-cpio" => o.early_cpio = Some(PathBuf::from(value()?)),
+            "--init" => init = Some(PathBuf::from(value()?)),
+            other => bail!("unknown option {other}\n{USAGE}"),
+        }
+    }
+    let out = out.with_context(|| format!("rdbreak build needs -o IMAGE\n{USAGE}"))?;
+    if o.kver.is_empty() {
+        o.kver = release;
+    }
+    o.kmoddir = kmoddir.unwrap_or_else(|| Path::new("/lib/modules").join(&o.kver));
+    o.init = init.unwrap_or_else(default_init);
+    o.mtime = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (bytes, entries, modules) = image::build(&o)?;
+    std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("{}: {} bytes, {entries} entries, {modules} kernel modules for {}", out.display(), bytes.len(), o.kver);
+    Ok(())
+}
+
+fn read(path: &str) -> Result<(Vec<cpio::Entry>, Vec<cpio::Segment>)> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+    cpio::read_image(&data).with_context(|| format!("{path} is not an initramfs rdbreak can read"))
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("build") => build(&args[1..]),
+        Some("ls") => {
+            let segments_only = args.iter().any(|a| a == "--segments");
+            let Some(path) = args[1..].iter().find(|a| !a.starts_with("--")) else { bail!("{USAGE}") };
+            let (entries, segments) = read(path)?;
+            let stdout = &mut std::io::stdout().lock();
+            if segments_only {
+                for s in &segments {
+                    println!("offset {:>10}  {:<5} {} entries", s.offset, s.compression, s.entries);
+                }
+                return Ok(());
+            }
+            cpio::write_listing(&entries, stdout).context("writing the listing")?;
+            Ok(())
+        }
+        Some("unpack") => {
+            let [_, image, dir] = args.as_slice() else { bail!("{USAGE}") };
+            let (entries, _) = read(image)?;
+            let report = unpack::unpack(&entries, Path::new(dir))?;
+            for s in &report.skipped {
+                eprintln!("rdbreak: skipped {s}");
+            }
+            println!("{} entries extracted into {dir}", report.written);
+            Ok(())
+        }
+        Some("--version" | "-V") => {
+            println!("rdbreak {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("{USAGE}"),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rdbreak: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -17,6 +17,8 @@ pub struct Assets {
     pub kernel_root: PathBuf,
     pub init: PathBuf,
     pub test_init: PathBuf,
+    /// The `rdbreak` CLI (host build).
+    pub cli: PathBuf,
 }
 
 /// Runs a command, panicking with its output when it fails.
@@ -92,7 +94,7 @@ fn prepare_kernel(cache: &Path) -> (String, PathBuf, PathBuf) {
 /// Builds the static binaries the images need (a no-op when they are up to date).
 fn build_binaries(ws: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(cargo)
+    run(Command::new(&cargo)
         .args([
             "build",
             "--release",
@@ -108,6 +110,7 @@ fn build_binaries(ws: &Path) {
             "rdbreak-test-init",
         ])
         .current_dir(ws));
+    run(Command::new(&cargo).args(["build", "--release", "-p", "rdbreak", "--bin", "rdbreak"]).current_dir(ws));
 }
 
 pub fn get() -> &'static Assets {
@@ -119,6 +122,7 @@ pub fn get() -> &'static Assets {
         locked(&cache, "build", || build_binaries(&ws));
         let bin = ws.join("target/x86_64-unknown-linux-musl/release");
         Assets {
+            cli: ws.join("target/release/rdbreak"),
             workspace: ws,
             cache,
             kver,
@@ -188,7 +192,12 @@ impl Assets {
                     std::os::unix::fs::symlink(e.path(), base.join(e.file_name())).expect("link");
                 }
             }
-            for e in std::fs::read_dir(system.join("modules.d")).expect("modules.d").flatten() {
+            // An installed rdbreak package's module is left out: the tests use this checkout's.
+            for e in std::fs::read_dir(system.join("modules.d"))
+                .expect("modules.d")
+                .flatten()
+                .filter(|e| e.file_name() != "99rdbreak")
+            {
                 std::os::unix::fs::symlink(e.path(), base.join("modules.d").join(e.file_name())).expect("link");
             }
             std::os::unix::fs::symlink(self.workspace.join("dracut-module/99rdbreak"), &ours).expect("link our module");
@@ -227,6 +236,31 @@ impl Assets {
             let _ = std::fs::write(&log, [out.stdout.as_slice(), out.stderr.as_slice()].concat());
             assert!(out.status.success(), "dracut failed, see {}", log.display());
             std::fs::rename(&tmp, &image).expect("rename image");
+        });
+        image
+    }
+}
+
+impl Assets {
+    /// An image made by `rdbreak build` (no dracut): the init, the default drivers with their
+    /// closure, nothing else.
+    pub fn rdbreak_build_image(&self) -> PathBuf {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::fs::read(&self.init).expect("rdbreak-init").hash(&mut h);
+        std::fs::read(&self.cli).expect("rdbreak").hash(&mut h);
+        let image = self.cache.join(format!("initrd/rdbreak-build-{:016x}.img", h.finish()));
+        locked(&self.cache, "rdbreak-build", || {
+            if !image.exists() {
+                std::fs::create_dir_all(image.parent().expect("parent")).expect("initrd dir");
+                run(Command::new(&self.cli)
+                    .args(["build", "--kver", &self.kver, "--init"])
+                    .arg(&self.init)
+                    .arg("--kmoddir")
+                    .arg(self.kernel_root.join("lib/modules").join(&self.kver))
+                    .arg("-o")
+                    .arg(&image));
+            }
         });
         image
     }

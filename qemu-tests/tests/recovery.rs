@@ -342,3 +342,17 @@ fn panic_delay_reboots_when_there_is_no_shell() {
     let t = vm.wait_exit(60);
     assert!(t.contains("reboot: Restarting system"), "panic=N reboots instead of powering off");
 }
+
+/// The same walk-through on an image made by `rdbreak build` instead of dracut.
+#[test]
+fn rdbreak_build_image_password_reset() {
+    let a = assets::get();
+    let image = recovery_disk("rdbreak_build_reset", |_| {});
+    let before = shadow_root_hash(&image);
+    let initrd = a.rdbreak_build_image();
+    let cfg = Config::new(&a.kernel, &initrd, &format!("quiet root=UUID={UUID} ro rd.break")).disk(&image);
+    let mut vm = Vm::boot("rdbreak_build_reset", &cfg);
+    password_reset(&mut vm);
+    vm.wait_exit(60);
+    assert_password_changed(&image, &before);
+}

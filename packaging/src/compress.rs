@@ -1,0 +1,172 @@
+//! Compression of initramfs segments: detection by magic, decompression, and compression with the
+//! settings the kernel's decoders accept (xz with CRC32 and a 1 MiB dictionary, as kbuild does).
+
+use std::io::{Read, Write};
+
+use anyhow::{bail, Context, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    None,
+    Gzip,
+    Zstd,
+    Xz,
+    Lzma,
+    Lz4,
+    Bzip2,
+    Lzo,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Format::None => "none",
+            Format::Gzip => "gzip",
+            Format::Zstd => "zstd",
+            Format::Xz => "xz",
+            Format::Lzma => "lzma",
+            Format::Lz4 => "lz4",
+            Format::Bzip2 => "bzip2",
+            Format::Lzo => "lzo",
+        };
+        f.write_str(s)
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Format> {
+        Ok(match s {
+            "none" | "cat" => Format::None,
+            "gzip" | "gz" => Format::Gzip,
+            "zstd" | "zst" => Format::Zstd,
+            "xz" => Format::Xz,
+            other => bail!("unknown compression {other:?}; rdbreak builds zstd, gzip, xz or none"),
+        })
+    }
+}
+
+/// The compression of data, by its magic number.
+pub fn detect(d: &[u8]) -> Format {
+    match d {
+        [0x1f, 0x8b, ..] | [0x1f, 0x9e, ..] => Format::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Format::Zstd,
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Format::Xz,
+        [0x5d, 0x00, 0x00, ..] => Format::Lzma,
+        [0x02, 0x21, 0x4c, 0x18, ..] | [0x04, 0x22, 0x4d, 0x18, ..] => Format::Lz4,
+        [b'B', b'Z', b'h', ..] => Format::Bzip2,
+        [0x89, b'L', b'Z', b'O', ..] => Format::Lzo,
+        _ => Format::None,
+    }
+}
+
+/// Decompresses one segment. Returns the data and, when the decoder can tell, how many input
+/// bytes it used (what follows may be another segment).
+pub fn decompress(data: &[u8], format: Format) -> Result<(Vec<u8>, Option<usize>)> {
+    let mut out = Vec::new();
+    match format {
+        Format::None => return Ok((data.to_vec(), Some(data.len()))),
+        Format::Gzip => {
+            let mut dec = flate2::bufread::GzDecoder::new(data);
+            dec.read_to_end(&mut out).context("gzip data is corrupt")?;
+            let rest = dec.into_inner();
+            Ok((out, Some(data.len() - rest.len())))
+        }
+        Format::Zstd => {
+            // Several frames may follow each other (multi-threaded zstd writes them).
+            let mut rest = data;
+            while detect(rest) == Format::Zstd {
+                let mut dec =
+                    ruzstd::decoding::StreamingDecoder::new(&mut rest).map_err(|e| anyhow::anyhow!("zstd: {e}"))?;
+                dec.read_to_end(&mut out).context("zstd data is corrupt")?;
+            }
+            Ok((out, Some(data.len() - rest.len())))
+        }
+        Format::Xz => {
+            lzma_rust2::XzReader::new(data, true).read_to_end(&mut out).context("xz data is corrupt")?;
+            Ok((out, None))
+        }
+        other => {
+            bail!("{other} compression is not supported by rdbreak; unpack with the {other} tool and pipe to cpio")
+        }
+    }
+}
+
+/// Compresses a whole image segment, deterministically (no names or times in headers).
+pub fn compress(data: &[u8], format: Format) -> Result<Vec<u8>> {
+    Ok(match format {
+        Format::None => data.to_vec(),
+        Format::Gzip => {
+            let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+            enc.write_all(data)?;
+            enc.finish()?
+        }
+        Format::Zstd => ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest),
+        Format::Xz => {
+            let mut opts = lzma_rust2::XzOptions::with_preset(6);
+            opts.set_check_sum_type(lzma_rust2::CheckType::Crc32);
+            opts.lzma_options.dict_size = 1 << 20;
+            let mut w = lzma_rust2::XzWriter::new(Vec::new(), opts)?;
+            w.write_all(data)?;
+            w.finish()?
+        }
+        other => bail!("rdbreak does not write {other}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_detection() {
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 97).to_le_bytes()).collect();
+        for f in [Format::Gzip, Format::Zstd, Format::Xz, Format::None] {
+            let c = compress(&data, f).unwrap();
+            if f != Format::None {
+                assert_eq!(detect(&c), f);
+                assert!(c.len() < data.len() / 2, "{f} compresses");
+            }
+            assert_eq!(decompress(&c, f).unwrap().0, data, "{f}");
+        }
+    }
+
+    #[test]
+    fn the_system_tools_decode_what_we_write() {
+        let data = b"rdbreak initramfs segment\n".repeat(1000);
+        for (f, tool) in [(Format::Gzip, "gzip"), (Format::Zstd, "zstd"), (Format::Xz, "xz")] {
+            let c = compress(&data, f).unwrap();
+            let Ok(mut child) = std::process::Command::new(tool)
+                .args(["-d", "-c"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+            else {
+                continue;
+            };
+            let mut stdin = child.stdin.take().unwrap();
+            std::thread::spawn(move || stdin.write_all(&c));
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{tool} -d");
+            assert_eq!(out.stdout, data, "{tool}");
+        }
+    }
+
+    #[test]
+    fn consumed_length_lets_segments_follow() {
+        let a = compress(b"first", Format::Gzip).unwrap();
+        let mut both = a.clone();
+        both.extend(compress(b"second", Format::Zstd).unwrap());
+        let (out, used) = decompress(&both, Format::Gzip).unwrap();
+        assert_eq!(out, b"first");
+        assert_eq!(used, Some(a.len()));
+        assert_eq!(detect(&both[a.len()..]), Format::Zstd);
+    }
+
+    #[test]
+    fn unsupported_and_corrupt() {
+        assert!(decompress(&[0x02, 0x21, 0x4c, 0x18, 0], Format::Lz4).is_err());
+        assert!(decompress(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], Format::Gzip).is_err());
+        assert!("lz4".parse::<Format>().is_err());
+    }
+}

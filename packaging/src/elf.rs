@@ -1,0 +1,219 @@
+//! What a dynamically linked program needs, read from its ELF headers rather than by running
+//! `ldd`: the interpreter (PT_INTERP), DT_NEEDED libraries, found through DT_RUNPATH/DT_RPATH,
+//! ld.so.conf and the default directories, transitively.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Dynamic {
+    pub interpreter: Option<String>,
+    pub needed: Vec<String>,
+    pub runpath: Vec<String>,
+    pub rpath: Vec<String>,
+}
+
+fn u16_at(b: &[u8], o: usize) -> Result<u16> {
+    Ok(u16::from_le_bytes(b.get(o..o + 2).context("truncated ELF")?.try_into()?))
+}
+fn u32_at(b: &[u8], o: usize) -> Result<u32> {
+    Ok(u32::from_le_bytes(b.get(o..o + 4).context("truncated ELF")?.try_into()?))
+}
+fn u64_at(b: &[u8], o: usize) -> Result<u64> {
+    Ok(u64::from_le_bytes(b.get(o..o + 8).context("truncated ELF")?.try_into()?))
+}
+
+fn cstr(b: &[u8], o: usize) -> Result<String> {
+    let s = b.get(o..).context("string offset outside the file")?;
+    let end = s.iter().position(|&c| c == 0).context("unterminated string")?;
+    Ok(String::from_utf8_lossy(&s[..end]).to_string())
+}
+
+/// Parses a 64-bit little-endian ELF file. Static binaries give an empty result.
+pub fn parse(b: &[u8]) -> Result<Dynamic> {
+    if b.get(0..4) != Some(b"\x7fELF") {
+        bail!("not an ELF file");
+    }
+    if b.get(4) != Some(&2) || b.get(5) != Some(&1) {
+        bail!("only 64-bit little-endian ELF is supported");
+    }
+    let phoff = u64_at(b, 0x20)? as usize;
+    let phentsize = u16_at(b, 0x36)? as usize;
+    let phnum = u16_at(b, 0x38)? as usize;
+    let mut d = Dynamic::default();
+    let mut loads = Vec::new();
+    let mut dynamic = None;
+    for i in 0..phnum {
+        let p = phoff + i * phentsize;
+        let kind = u32_at(b, p)?;
+        let offset = u64_at(b, p + 8)?;
+        let vaddr = u64_at(b, p + 16)?;
+        let filesz = u64_at(b, p + 32)?;
+        match kind {
+            1 => loads.push((vaddr, offset, filesz)),
+            2 => dynamic = Some((offset as usize, filesz as usize)),
+            3 => d.interpreter = Some(cstr(b, offset as usize)?),
+            _ => {}
+        }
+    }
+    let Some((dyn_off, dyn_size)) = dynamic else { return Ok(d) };
+    let to_offset = |vaddr: u64| -> Result<usize> {
+        loads
+            .iter()
+            .find(|(v, _, sz)| vaddr >= *v && vaddr < v + sz)
+            .map(|(v, o, _)| (vaddr - v + o) as usize)
+            .context("address outside every loaded segment")
+    };
+    let mut strtab = None;
+    let mut entries = Vec::new();
+    for i in 0..dyn_size / 16 {
+        let tag = u64_at(b, dyn_off + i * 16)?;
+        let val = u64_at(b, dyn_off + i * 16 + 8)?;
+        match tag {
+            0 => break,
+            5 => strtab = Some(to_offset(val)?),
+            1 | 15 | 29 => entries.push((tag, val as usize)),
+            _ => {}
+        }
+    }
+    let strtab = strtab.context("dynamic section without a string table")?;
+    for (tag, off) in entries {
+        let s = cstr(b, strtab + off)?;
+        match tag {
+            1 => d.needed.push(s),
+            15 => d.rpath.extend(s.split(':').map(str::to_string)),
+            _ => d.runpath.extend(s.split(':').map(str::to_string)),
+        }
+    }
+    Ok(d)
+}
+
+/// Directories from /etc/ld.so.conf (and its `include`s), as the dynamic loader's cache has them.
+pub fn ld_so_conf(root: &Path) -> Vec<PathBuf> {
+    fn read(root: &Path, file: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+        let Ok(text) = std::fs::read_to_string(root.join(file.strip_prefix("/").unwrap_or(file))) else { return };
+        for line in text.lines().map(|l| l.split('#').next().unwrap_or("").trim()) {
+            if let Some(pattern) = line.strip_prefix("include ") {
+                let pattern = pattern.trim();
+                let (dir, glob) = pattern.rsplit_once('/').unwrap_or((".", pattern));
+                let suffix = glob.strip_prefix('*').unwrap_or(glob);
+                let mut files: Vec<_> = std::fs::read_dir(root.join(dir.trim_start_matches('/')))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.to_string_lossy().ends_with(suffix))
+                    .collect();
+                files.sort();
+                for f in files {
+                    if depth < 8 {
+                        let rel = Path::new("/").join(f.strip_prefix(root).unwrap_or(&f));
+                        read(root, &rel, out, depth + 1);
+                    }
+                }
+            } else if line.starts_with('/') {
+                out.push(PathBuf::from(line));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    read(root, Path::new("/etc/ld.so.conf"), &mut out, 0);
+    out
+}
+
+pub const DEFAULT_DIRS: &[&str] =
+    &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"];
+
+/// Every file `binary` needs at run time (interpreter and libraries, transitively), as absolute
+/// paths on this system. Libraries that cannot be found are an error naming them.
+pub fn dependencies(binary: &Path) -> Result<BTreeSet<PathBuf>> {
+    let conf = ld_so_conf(Path::new("/"));
+    let mut found = BTreeSet::new();
+    let mut todo = vec![binary.to_path_buf()];
+    let mut seen = BTreeSet::new();
+    while let Some(file) = todo.pop() {
+        if !seen.insert(file.clone()) {
+            continue;
+        }
+        let data = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let d = parse(&data).with_context(|| format!("{}", file.display()))?;
+        if let Some(i) = &d.interpreter {
+            found.insert(PathBuf::from(i));
+        }
+        let origin = file.parent().unwrap_or(Path::new("/")).display().to_string();
+        // DT_RPATH is only used when there is no DT_RUNPATH.
+        let own: Vec<String> = if d.runpath.is_empty() { d.rpath.clone() } else { d.runpath.clone() };
+        let own: Vec<PathBuf> =
+            own.iter().map(|p| PathBuf::from(p.replace("$ORIGIN", &origin).replace("${ORIGIN}", &origin))).collect();
+        for lib in &d.needed {
+            let path = if lib.contains('/') {
+                Some(PathBuf::from(lib))
+            } else {
+                own.iter()
+                    .chain(conf.iter())
+                    .cloned()
+                    .chain(DEFAULT_DIRS.iter().map(PathBuf::from))
+                    .map(|dir| dir.join(lib))
+                    .find(|p| p.exists())
+            };
+            let Some(path) = path else {
+                bail!("{} needs {lib}, which is in none of the library directories", file.display());
+            };
+            found.insert(path.clone());
+            todo.push(path);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_dynamic_binary() {
+        let bin = Path::new("/usr/bin/passwd");
+        if !bin.exists() {
+            return;
+        }
+        let d = parse(&std::fs::read(bin).unwrap()).unwrap();
+        assert_eq!(d.interpreter.as_deref(), Some("/lib64/ld-linux-x86-64.so.2"));
+        assert!(d.needed.iter().any(|n| n == "libpam.so.0"), "{:?}", d.needed);
+        assert!(d.needed.iter().any(|n| n.starts_with("libc.so")));
+        let deps = dependencies(bin).unwrap();
+        let names: Vec<String> = deps.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+        // Transitive: libpcre2 comes through libselinux, as ldd shows it.
+        for want in ["ld-linux-x86-64.so.2", "libpam.so.0", "libc.so.6", "libselinux.so.1", "libpcre2-8.so.0"] {
+            assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+        }
+    }
+
+    #[test]
+    fn matches_ldd_for_bash() {
+        let bin = Path::new("/bin/bash");
+        let Ok(out) = std::process::Command::new("ldd").arg(bin).output() else { return };
+        let ldd: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split("=>").nth(1).or(Some(l)).and_then(|p| p.split_whitespace().next()))
+            .filter(|p| p.starts_with('/'))
+            .map(|p| Path::new(p).file_name().unwrap().to_string_lossy().to_string())
+            .collect();
+        let ours: BTreeSet<String> =
+            dependencies(bin).unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+        assert_eq!(ours, ldd);
+    }
+
+    #[test]
+    fn static_and_invalid() {
+        assert!(parse(b"not elf").is_err());
+        let me = std::env::current_exe().unwrap();
+        let _ = parse(&std::fs::read(me).unwrap()).unwrap();
+        let mut broken = std::fs::read("/bin/sh").unwrap_or_default();
+        broken.truncate(100);
+        if !broken.is_empty() {
+            assert!(parse(&broken).is_err());
+        }
+    }
+}
