@@ -456,6 +456,40 @@ pub struct Loader {
     /// The algorithm the kernel decompresses itself (`/sys/module/compression`), if any.
     kernel_decompress: Option<Compression>,
     state: Mutex<LoaderState>,
+    /// Requests running in the background (coldplug and uevents), joined by `wait_idle`.
+    pending: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// Where the drivers a boot needs live: storage, buses and bridges, USB host and HID (a keyboard
+/// for the shell). Coldplug loads only these; everything else (CPU crypto, sound, graphics,
+/// network…) is left to the real system's udev after switch_root, and `modprobe` loads it on
+/// request in the shell.
+const BOOT_DRIVER_DIRS: &[&str] = &[
+    "kernel/drivers/block/",
+    "kernel/drivers/ata/",
+    "kernel/drivers/scsi/",
+    "kernel/drivers/nvme/",
+    "kernel/drivers/mmc/",
+    "kernel/drivers/virtio/",
+    "kernel/drivers/md/",
+    "kernel/drivers/usb/host/",
+    "kernel/drivers/usb/storage/",
+    "kernel/drivers/usb/core/",
+    "kernel/drivers/hid/",
+    "kernel/drivers/input/keyboard/",
+    "kernel/drivers/input/serio/",
+    "kernel/drivers/pci/",
+    "kernel/drivers/message/",
+    "kernel/drivers/nvdimm/",
+    "kernel/drivers/cdrom/",
+    "kernel/drivers/firewire/",
+    "kernel/drivers/memstick/",
+    "kernel/drivers/target/",
+];
+
+/// Whether a module (by its path in modules.dep) is one the boot needs before the root is up.
+pub fn needed_for_boot(path: &str) -> bool {
+    BOOT_DRIVER_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
 }
 
 #[derive(Default)]
@@ -482,7 +516,13 @@ impl Loader {
             _ => None,
         };
         let loaded = loaded_modules();
-        Loader { index, params, kernel_decompress, state: Mutex::new(LoaderState { loaded, ..Default::default() }) }
+        Loader {
+            index,
+            params,
+            kernel_decompress,
+            state: Mutex::new(LoaderState { loaded, ..Default::default() }),
+            pending: Mutex::new(Vec::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LoaderState> {
@@ -509,9 +549,65 @@ impl Loader {
             if found.is_empty() && required && !self.index.is_builtin(n) {
                 self.lock().missing.insert(normalize(n));
             }
+            if !found.is_empty() {
+                log::debug!("{n} -> {}", found.join(" "));
+            }
             wanted.extend(found);
         }
         self.load(&wanted, required)
+    }
+
+    /// The drivers coldplug would load for these modaliases: boot-relevant ones only, not yet
+    /// loaded. The rest is reported at debug level.
+    pub fn boot_drivers(&self, modaliases: &[String]) -> Vec<String> {
+        let loaded = self.lock().loaded.clone();
+        let mut out = Vec::new();
+        for alias in modaliases {
+            for m in self.index.lookup(alias) {
+                if loaded.contains(&m) || out.contains(&m) || self.index.is_builtin(&m) {
+                    continue;
+                }
+                let path = self.index.modules.get(&m).map_or("", |e| e.path.as_str());
+                if needed_for_boot(path) {
+                    out.push(m);
+                } else {
+                    log::debug!("{alias}: leaving {m} to the real system");
+                }
+            }
+        }
+        out
+    }
+
+    /// `request` in a background thread; `wait_idle` joins it.
+    pub fn spawn(self: &std::sync::Arc<Self>, names: Vec<String>, required: bool) {
+        if names.is_empty() {
+            return;
+        }
+        let me = std::sync::Arc::clone(self);
+        match std::thread::Builder::new().name("kmod".into()).spawn(move || {
+            me.request(&names, required);
+        }) {
+            Ok(h) => self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(h),
+            Err(e) => log::warn!("cannot start a module loader thread: {e}"),
+        }
+    }
+
+    /// Whether background loads are still running.
+    pub fn busy(&self) -> bool {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|h| !h.is_finished())
+    }
+
+    /// Waits for every background load to finish.
+    pub fn wait_idle(&self) {
+        loop {
+            let handles = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+            if handles.is_empty() {
+                return;
+            }
+            for h in handles {
+                let _ = h.join();
+            }
+        }
     }
 
     /// Loads exactly these modules and their dependencies, wave by wave.
@@ -706,6 +802,18 @@ alias hid:b*g0001v*p* hid_generic
         let (waves, missing) = plan(&ix, &["nvme".into()], &HashSet::new());
         assert!(waves.is_empty());
         assert_eq!(missing, ["nvme"]);
+    }
+
+    #[test]
+    fn boot_drivers_by_place_in_the_tree() {
+        assert!(needed_for_boot("kernel/drivers/block/virtio_blk.ko"));
+        assert!(needed_for_boot("kernel/drivers/ata/libata.ko.zst"));
+        assert!(needed_for_boot("kernel/drivers/usb/host/xhci-pci.ko"));
+        assert!(needed_for_boot("/lib/modules/6.1.0/kernel/drivers/nvme/host/nvme.ko"));
+        assert!(!needed_for_boot("kernel/arch/x86/crypto/aesni-intel.ko"));
+        assert!(!needed_for_boot("kernel/drivers/net/virtio_net.ko"));
+        assert!(!needed_for_boot("kernel/sound/pci/snd-hda-intel.ko"));
+        assert!(!needed_for_boot("kernel/drivers/firmware/qemu_fw_cfg.ko"));
     }
 
     #[test]

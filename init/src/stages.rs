@@ -1,6 +1,7 @@
 //! The boot, stage by stage, in dracut's order, with its break points and emergency paths.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cmdline::Cmdline;
@@ -63,7 +64,7 @@ pub struct Boot {
     /// The environment the kernel gave PID 1, restored for the real init.
     pub kernel_env: Vec<(String, String)>,
     pub breaks: Vec<&'static str>,
-    pub loader: Option<Loader>,
+    pub loader: Option<Arc<Loader>>,
     pub uevents: Option<Uevents>,
     pub devs: Vec<BlockDev>,
     pub root_spec: Option<RootSpec>,
@@ -98,6 +99,8 @@ impl Boot {
 
     fn maybe_break(&mut self, stage: &str) {
         if self.breaks.contains(&stage) {
+            // The shell shows a settled machine: no driver half-loaded behind the prompt.
+            self.settle();
             log::debug!("breaking before {stage}");
             shell::emergency_shell(self, stage, &format!("Break before {stage}"));
         }
@@ -134,43 +137,57 @@ impl Boot {
         match ModuleIndex::load(&dir, Path::new("/")) {
             Ok(mut index) => {
                 index.blacklist_from(&self.cmdline);
-                self.loader = Some(Loader::new(index, &self.cmdline));
+                self.loader = Some(Arc::new(Loader::new(index, &self.cmdline)));
             }
             Err(e) => log::warn!("no kernel modules for {release}: {e}; continuing with built-in drivers only"),
         }
     }
 
-    /// Loads what the devices present ask for, repeating while new devices appear.
+    /// Coldplug (dracut's `udevadm trigger`): starts loading the boot drivers for every device
+    /// present, in the background. Devices those drivers reveal arrive as uevents.
     fn coldplug(&mut self) {
         let Some(loader) = &self.loader else { return };
-        for round in 0..8 {
-            let aliases = devices::modaliases(Path::new("/sys"));
-            let n = loader.request(&aliases, false);
-            log::debug!("coldplug round {round}: {} modaliases, {n} modules loaded", aliases.len());
-            if n == 0 {
-                break;
-            }
+        let aliases = devices::modaliases(Path::new("/sys"));
+        let drivers = loader.boot_drivers(&aliases);
+        log::debug!("coldplug: {} modaliases, loading {}", aliases.len(), drivers.join(" "));
+        // One thread per driver: a small one (virtio_pci) is not held up behind a big one.
+        for d in drivers {
+            loader.spawn(vec![d], false);
         }
     }
 
-    /// Waits up to `timeout` for uevents and loads drivers for the devices they announce.
+    /// Waits up to `timeout` for uevents and starts loading drivers for the devices they announce.
     fn pump_uevents(&mut self, timeout: Duration) {
         let Some(ue) = &self.uevents else {
             std::thread::sleep(timeout);
             return;
         };
         let events = ue.wait(timeout);
-        let mut aliases = Vec::new();
-        for ev in &events {
-            if ev.action == "add" || ev.action == "bind" || ev.action == "change" {
-                if let Some(m) = ev.vars.get("MODALIAS") {
-                    aliases.push(m.clone());
-                }
+        let aliases: Vec<String> = events
+            .iter()
+            .filter(|ev| matches!(ev.action.as_str(), "add" | "bind" | "change"))
+            .filter_map(|ev| ev.vars.get("MODALIAS").cloned())
+            .collect();
+        if let Some(loader) = &self.loader {
+            for d in loader.boot_drivers(&aliases) {
+                loader.spawn(vec![d], false);
             }
         }
-        if let Some(loader) = &self.loader {
-            if !aliases.is_empty() {
-                loader.request(&aliases, false);
+    }
+
+    /// dracut's `udevadm settle`: until no driver is loading and no new device shows up.
+    pub fn settle(&mut self) {
+        let Some(loader) = self.loader.clone() else { return };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            loader.wait_idle();
+            self.pump_uevents(Duration::from_millis(100));
+            if !loader.busy() {
+                // A last look for events that raced with the final load.
+                self.pump_uevents(Duration::from_millis(20));
+                if !loader.busy() {
+                    break;
+                }
             }
         }
     }
@@ -321,6 +338,8 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     boot.uevents = Uevents::open().map_err(|e| log::warn!("no uevent socket ({e}); polling sysfs instead")).ok();
     boot.open_modules();
     if let Some(loader) = &boot.loader {
+        // Synchronously, as dracut's modprobe does: loading it beside coldplug was measured
+        // slower (one CPU, and raid6_pq's benchmark runs for a fixed time).
         let pre = boot.cmdline.list("rd.driver.pre");
         if !pre.is_empty() {
             loader.request(&pre, true);
@@ -329,7 +348,7 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
 
     boot.maybe_break("pre-trigger");
     boot.coldplug();
-    log::debug!("coldplug done at {}", report::uptime());
+    log::debug!("coldplug started at {}", report::uptime());
 
     boot.maybe_break("initqueue");
     let dev = loop {
@@ -387,6 +406,9 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
         }
         let args = root::init_args(&boot.proc_cmdline);
         log::info!("Switching root to {init} {} (kernel uptime {})", args.join(" "), report::uptime());
+        if let Some(loader) = &boot.loader {
+            loader.wait_idle(); // no module may be half-loaded when PID 1 execs
+        }
         shell::reap_children();
         let err = switch_root::switch_root(NEWROOT, &init, &args, &boot.kernel_env);
         kmsg::LOGGER.open(true, false);
