@@ -4,11 +4,13 @@
 
 pub mod cmdline;
 pub mod devices;
+pub mod fuzz;
 pub mod kmod;
 pub mod kmsg;
 pub mod mounts;
 pub mod probe;
 pub mod report;
+pub mod rescue;
 pub mod root;
 pub mod shell;
 pub mod stages;

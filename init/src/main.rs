@@ -1,24 +1,12 @@
 //! `/init`: wires the library to PID 1. Nothing here may return or unwind into the kernel.
 
 use rdbreak_init::cmdline::Cmdline;
-use rdbreak_init::{kmsg, mounts, shell, stages, sys};
+use rdbreak_init::{kmsg, mounts, rescue, shell, stages, sys};
 
-/// A panic must not become "Attempted to kill init!": log where it happened, then re-exec
-/// `/init` in rescue mode, which keeps PID 1 and lands in the shell.
-fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let msg = format!("rdbreak crashed: {info}");
-        log::error!("{msg}");
-        eprintln!("\n{msg}");
-        if rustix::process::getpid().is_init() {
-            let err = sys::exec("/init", &["--rescue".into(), msg], &[]);
-            log::error!("cannot re-exec /init for the rescue shell: {err}");
-            loop {
-                shell::reap_children();
-                std::thread::sleep(std::time::Duration::from_secs(60));
-            }
-        }
-    }));
+/// The panic hook's way back in: the same binary as PID 1, with the environment it has now.
+fn exec_init(path: &str, args: &[String]) -> std::io::Error {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    sys::exec(path, args, &env)
 }
 
 fn main() {
@@ -34,7 +22,7 @@ fn main() {
         eprintln!("rdbreak-init: this is the initramfs init and must run as PID 1 (try --shell to try the shell)");
         std::process::exit(2);
     }
-    install_panic_hook();
+    rescue::install(exec_init);
     kmsg::install();
     sys::block_job_control_signals();
     // The kernel's environment (HOME, TERM and unknown key=value parameters) goes to the real init.
@@ -46,7 +34,7 @@ fn main() {
         log::error!("{e}");
     }
     let proc_cmdline = Cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
-    if args.get(1).map(String::as_str) == Some("--rescue") {
+    if args.get(1).map(String::as_str) == Some(rescue::FLAG) {
         let mut boot = stages::Boot::new(
             Cmdline::from_system(std::path::Path::new("/")),
             proc_cmdline.clone(),

@@ -60,8 +60,11 @@ fn unoctal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+        let octal = (i + 3 < b.len() && b[i] == b'\\' && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)))
+            .then(|| u32::from(b[i + 1] - b'0') * 64 + u32::from(b[i + 2] - b'0') * 8 + u32::from(b[i + 3] - b'0'))
+            .and_then(|v| u8::try_from(v).ok());
+        if let Some(v) = octal {
+            out.push(v);
             i += 4;
         } else {
             out.push(b[i]);
@@ -144,5 +147,7 @@ mod tests {
         assert_eq!(m[1].options, "ro,relatime");
         assert_eq!(m[1].super_options, "ro,errors=remount-ro");
         assert_eq!(m[2].target, "/mnt/a b");
+        // Found by fuzzing: \701 is not a byte; it stays text instead of overflowing.
+        assert_eq!(unoctal("a\\701b\\101"), "a\\701bA");
     }
 }

@@ -58,9 +58,12 @@ pub fn redact(text: &str) -> String {
                     return format!("{key}{}", "*".repeat(rest.len().clamp(1, 8)));
                 }
             }
-            if let (Some(scheme), Some(at)) = (w.find("://"), w.find('@')) {
-                if let Some(colon) = w[scheme + 3..at].find(':') {
-                    return format!("{}:***{}", &w[..scheme + 3 + colon], &w[at..]);
+            if let Some(scheme) = w.find("://") {
+                let auth_start = scheme + 3;
+                if let Some(at) = w[auth_start..].find('@').map(|i| auth_start + i) {
+                    if let Some(colon) = w[auth_start..at].find(':') {
+                        return format!("{}:***{}", &w[..auth_start + colon], &w[at..]);
+                    }
                 }
             }
             w.to_string()
@@ -120,5 +123,8 @@ mod tests {
     fn passwords_are_hidden() {
         assert_eq!(redact("root=x cifspass=secret"), "root=x cifspass=******");
         assert_eq!(redact("netroot=ftp://user:pw@host/x"), "netroot=ftp://user:***@host/x");
+        // Found by fuzzing: an '@' before the scheme sliced backwards.
+        assert_eq!(redact("add@netroot=\u{1e}tp://use:pw"), "add@netroot=\u{1e}tp://use:pw");
+        assert_eq!(redact("a@b://c:d@e"), "a@b://c:***@e");
     }
 }

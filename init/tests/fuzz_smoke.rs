@@ -1,0 +1,69 @@
+//! CI's short fuzzing pass: every target, a couple of seconds each, from seeds that include
+//! filesystems made by the real mkfs tools. Long runs: `./run fuzz SECONDS`.
+
+use std::time::Duration;
+
+use rdbreak_init::fuzz;
+
+fn mkfs_seeds() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (tool, args, mib) in [
+        ("mkfs.ext4", &["-q", "-F"][..], 8u64),
+        ("mkfs.xfs", &["-q", "-f"][..], 300),
+        ("mkfs.btrfs", &["-q", "-f"][..], 128),
+        ("mkfs.vfat", &[][..], 8),
+        ("mkswap", &[][..], 8),
+    ] {
+        let img = dir.path().join(tool);
+        std::fs::File::create(&img).and_then(|f| f.set_len(mib << 20)).expect("image");
+        if std::process::Command::new(tool).args(args).arg(&img).output().is_ok_and(|o| o.status.success()) {
+            let mut b = std::fs::read(&img).expect("read image");
+            b.truncate(rdbreak_init::probe::PROBE_BYTES);
+            out.push(b);
+        }
+    }
+    let img = dir.path().join("gpt");
+    std::fs::File::create(&img).and_then(|f| f.set_len(8 << 20)).expect("image");
+    let sfdisk =
+        std::process::Command::new("sfdisk").arg("-q").arg(&img).stdin(std::process::Stdio::piped()).spawn().and_then(
+            |mut c| {
+                use std::io::Write;
+                c.stdin.take().expect("stdin").write_all(b"label: gpt\nsize=2048, name=root\n\n")?;
+                c.wait()
+            },
+        );
+    if sfdisk.is_ok_and(|s| s.success()) {
+        let mut b = std::fs::read(&img).expect("read");
+        b.truncate(rdbreak_init::probe::PROBE_BYTES);
+        out.push(b);
+    }
+    out
+}
+
+#[test]
+fn every_parser_survives_random_input() {
+    let budget =
+        Duration::from_millis(std::env::var("RDBREAK_FUZZ_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(1500));
+    let probe_seeds = mkfs_seeds();
+    let mut report = Vec::new();
+    for target in fuzz::TARGETS {
+        let mut corpus = fuzz::seeds(target);
+        if *target == "probe" {
+            corpus.extend(probe_seeds.iter().cloned());
+        }
+        let stats = fuzz::fuzz(target, &corpus, budget, 0x5eed ^ target.len() as u64);
+        if let Some((input, msg)) = &stats.crash {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-crashes");
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(dir.join(target), input);
+            panic!(
+                "{target} panicked after {} runs: {msg}\ninput (saved in target/fuzz-crashes/{target}): {:?}",
+                stats.runs,
+                String::from_utf8_lossy(input)
+            );
+        }
+        report.push(format!("{target}: {} runs", stats.runs));
+    }
+    eprintln!("{}", report.join(", "));
+}

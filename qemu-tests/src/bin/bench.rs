@@ -1,0 +1,263 @@
+//! The benchmark: rdbreak against stock dracut on the same kernel, disk and QEMU flags, in one
+//! run, rounds interleaved. Every time is read from the guest's clock (kernel log timestamps and
+//! /proc/uptime), never from the host's.
+//!
+//!   cargo run --release -p rdbreak-qemu-tests --bin rdbreak-bench -- [--rounds N] [--out DIR]
+//!
+//! Writes DIR/results.json and DIR/results.md (default target/bench); `./run bench` also draws
+//! DIR/timeline.png.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rdbreak_qemu_tests::assets::{self, locked, run, Assets};
+use rdbreak_qemu_tests::disk::{self, FsSpec, Tree};
+use rdbreak_qemu_tests::{vm, workdir, Config, Modules, Vm};
+
+const UUID: &str = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d";
+
+struct Variant {
+    name: &'static str,
+    image: PathBuf,
+}
+
+#[derive(Default, Clone)]
+struct Sample {
+    run_init: Option<f64>,
+    prompt: Option<f64>,
+    exit_to_init: Option<f64>,
+    plain_init: Option<f64>,
+    vm_hwm_kib: Option<u64>,
+    modules: Option<u64>,
+}
+
+/// Stock dracut images from Debian's dracut, generic (as a distro's fallback image).
+fn stock_dracut(a: &Assets, systemd: bool) -> PathBuf {
+    let image = a.cache.join(format!("initrd/stock-{}-{}.img", if systemd { "systemd" } else { "shell" }, a.kver));
+    locked(&a.cache, "dracut", || {
+        if image.exists() {
+            return;
+        }
+        let mut cmd = Command::new("dracut");
+        cmd.args(["--no-hostonly", "--force", "--quiet", "--kver", &a.kver, "--kmoddir"])
+            .arg(a.kernel_root.join("lib/modules").join(&a.kver));
+        if systemd {
+            cmd.args(["-a", "systemd"]);
+        } else {
+            cmd.args(["--omit", "systemd systemd-initrd dracut-systemd systemd-journald systemd-sysusers systemd-tmpfiles systemd-ask-password systemd-sysctl systemd-modules-load"]);
+        }
+        run(cmd.arg(&image));
+    });
+    image
+}
+
+fn uptime_after(text: &str) -> Option<f64> {
+    // The first number that looks like /proc/uptime's first field after our command.
+    text.lines().filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok()).next()
+}
+
+/// Waits for any shell prompt the variant shows at a break, answering systemd's sulogin.
+fn reach_prompt(vm: &mut Vm) {
+    loop {
+        let (i, _) =
+            vm.expect_any(&["switch_root:/# ", "Press Enter for maintenance", "password for maintenance"], 300);
+        if i == 0 {
+            return;
+        }
+        vm.send(b"\r");
+    }
+}
+
+fn measure_break(name: &str, image: &Path, kernel: &Path, disk: &Path) -> Sample {
+    let mut vm = Vm::boot(name, &Config::new(kernel, image, &format!("root=UUID={UUID} ro rd.break")).disk(disk));
+    reach_prompt(&mut vm);
+    vm.send_line("cat /proc/uptime");
+    let t = vm.expect("switch_root:/# ", 30);
+    let prompt = uptime_after(t.split("cat /proc/uptime").nth(1).unwrap_or(""));
+    vm.send_line("cat /proc/1/status");
+    let status = vm.expect("switch_root:/# ", 30);
+    let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+    vm.send_line("cat /proc/modules");
+    let mods = vm.expect("switch_root:/# ", 30);
+    let modules = Some(mods.lines().filter(|l| l.contains(" Live ")).count() as u64);
+    vm.send_line("cat /proc/uptime; exit");
+    let t = vm.expect("RDBREAK-TEST-INIT pid=", 300);
+    let left = uptime_after(t.split("exit").nth(1).unwrap_or(""));
+    let rest = vm.expect("\n", 10);
+    let init_at = rest.split("uptime=").nth(1).and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok());
+    let transcript = vm.wait_exit(120);
+    Sample {
+        run_init: vm::kernel_time(&transcript, "Run /init as init process"),
+        prompt,
+        exit_to_init: init_at.zip(left).map(|(i, l)| i - l),
+        vm_hwm_kib: hwm,
+        modules,
+        ..Default::default()
+    }
+}
+
+fn measure_plain(name: &str, image: &Path, kernel: &Path, disk: &Path) -> Option<f64> {
+    let mut vm = Vm::boot(name, &Config::new(kernel, image, &format!("root=UUID={UUID} ro")).disk(disk));
+    vm.expect("RDBREAK-TEST-INIT pid=", 300);
+    let rest = vm.expect("\n", 10);
+    vm.wait_exit(120);
+    rest.split("uptime=").nth(1).and_then(|u| u.split_whitespace().next()?.parse().ok())
+}
+
+/// Size of /init in an image (following a symlink such as systemd's).
+fn init_size(a: &Assets, image: &Path) -> u64 {
+    let out = Command::new(&a.cli).arg("ls").arg(image).output().expect("rdbreak ls");
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    let find = |name: &str| -> Option<(u64, Option<String>)> {
+        listing.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(5) == Some(&name)).then(|| (f[4].parse().unwrap_or(0), f.get(7).map(|t| t.to_string())))
+        })
+    };
+    let mut name = "init".to_string();
+    for _ in 0..8 {
+        match find(&name) {
+            Some((_, Some(target))) => {
+                let base = Path::new(&name).parent().unwrap_or(Path::new(""));
+                let joined = if target.starts_with('/') { PathBuf::from(&target[1..]) } else { base.join(&target) };
+                name = normalize(&joined);
+            }
+            Some((size, None)) => return size,
+            None => return 0,
+        }
+    }
+    0
+}
+
+fn normalize(p: &Path) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(n) => parts.push(n.to_string_lossy().to_string()),
+            _ => {}
+        }
+    }
+    parts.join("/")
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+fn spread(v: &[f64]) -> Option<f64> {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min.is_finite() && max.is_finite()).then_some(max - min)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let rounds: usize = value("--rounds").and_then(|r| r.parse().ok()).unwrap_or(5);
+    let a = assets::get();
+    let out = value("--out").map_or_else(|| a.workspace.join("target/bench"), PathBuf::from);
+    std::fs::create_dir_all(&out).expect("output directory");
+
+    eprintln!("building the images (stock dracut with and without systemd, dracut -a rdbreak, rdbreak build)…");
+    let variants = [
+        Variant { name: "dracut (systemd)", image: stock_dracut(a, true) },
+        Variant { name: "dracut (shell init)", image: stock_dracut(a, false) },
+        Variant { name: "dracut -a rdbreak", image: a.dracut_image(Modules::Plain) },
+        Variant { name: "rdbreak build", image: a.rdbreak_build_image() },
+    ];
+    let dir = workdir("bench");
+    let tree = Tree::standard(dir.join("tree"), &a.test_init);
+    // A shell for the stock images' break prompt is in the initramfs; the root needs only init.
+    let disk_image = dir.join("root.img");
+    disk::make_fs(&tree, &FsSpec { fstype: "ext4", uuid: UUID, label: "bench", size_mib: 64 }, &disk_image);
+
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); variants.len()];
+    for round in 0..rounds {
+        for (i, v) in variants.iter().enumerate() {
+            let tag = format!("bench-{i}-{round}");
+            // Each boot writes nothing that matters, but start from the same bytes anyway.
+            let disk = dir.join(format!("disk-{i}.img"));
+            std::fs::copy(&disk_image, &disk).expect("copy disk");
+            let mut s = measure_break(&tag, &v.image, &a.kernel, &disk);
+            std::fs::copy(&disk_image, &disk).expect("copy disk");
+            s.plain_init = measure_plain(&format!("{tag}-plain"), &v.image, &a.kernel, &disk);
+            eprintln!(
+                "round {} {:<22} /init at {:?}  prompt at {:?}  exit→init {:?}  plain init at {:?}",
+                round + 1,
+                v.name,
+                s.run_init,
+                s.prompt,
+                s.exit_to_init,
+                s.plain_init
+            );
+            samples[i].push(s);
+        }
+    }
+
+    let mut json = String::from("[\n");
+    let mut md = String::new();
+    md += &format!("Kernel {} under QEMU TCG (`-cpu max -m 768 -smp 1`), {rounds} rounds interleaved; medians, spread (max−min) in brackets; times are guest uptime in seconds.\n\n", a.kver);
+    md += "| variant | kernel ran /init | break prompt | /init → prompt | exit → real init | plain boot: real init | image | /init | PID 1 VmHWM at prompt | modules at prompt |\n|---|---|---|---|---|---|---|---|---|---|\n";
+    let fmt = |m: Option<f64>, s: Option<f64>| match (m, s) {
+        (Some(m), Some(s)) => format!("{m:.2} [{s:.2}]"),
+        (Some(m), None) => format!("{m:.2}"),
+        _ => "–".into(),
+    };
+    for (i, v) in variants.iter().enumerate() {
+        let col = |f: &dyn Fn(&Sample) -> Option<f64>| samples[i].iter().filter_map(f).collect::<Vec<f64>>();
+        let run_init = col(&|s| s.run_init);
+        let prompt = col(&|s| s.prompt);
+        let to_prompt = col(&|s| s.prompt.zip(s.run_init).map(|(p, r)| p - r));
+        let exit = col(&|s| s.exit_to_init);
+        let plain = col(&|s| s.plain_init);
+        let hwm = col(&|s| s.vm_hwm_kib.map(|x| x as f64));
+        let mods = col(&|s| s.modules.map(|x| x as f64));
+        let image_size = std::fs::metadata(&v.image).map(|m| m.len()).unwrap_or(0);
+        let init = init_size(a, &v.image);
+        md += &format!(
+            "| {} | {} | {} | {} | {} | {} | {:.1} MiB | {} KiB | {} KiB | {} |\n",
+            v.name,
+            fmt(median(&run_init), spread(&run_init)),
+            fmt(median(&prompt), spread(&prompt)),
+            fmt(median(&to_prompt), spread(&to_prompt)),
+            fmt(median(&exit), spread(&exit)),
+            fmt(median(&plain), spread(&plain)),
+            image_size as f64 / 1048576.0,
+            init / 1024,
+            median(&hwm).map_or("–".into(), |h| format!("{h:.0}")),
+            median(&mods).map_or("–".into(), |m| format!("{m:.0}")),
+        );
+        json += &format!(
+            "  {{\"variant\": \"{}\", \"run_init\": {:?}, \"prompt\": {:?}, \"exit_to_init\": {:?}, \"plain_init\": {:?}, \"image_bytes\": {image_size}, \"init_bytes\": {init}, \"vm_hwm_kib\": {:?}, \"modules\": {:?}}}{}\n",
+            v.name, run_init, prompt, exit, plain, hwm, mods, if i + 1 < variants.len() { "," } else { "" }
+        );
+    }
+    json += "]\n";
+    // Ratios against stock dracut's shell init (the baseline the targets name).
+    let ratio = |i: usize| {
+        let col = |f: &dyn Fn(&Sample) -> Option<f64>| samples[i].iter().filter_map(f).collect::<Vec<f64>>();
+        let to_prompt = median(&col(&|s| s.prompt.zip(s.run_init).map(|(p, r)| p - r)));
+        let img = std::fs::metadata(&variants[i].image).map(|m| m.len()).unwrap_or(1) as f64;
+        (to_prompt, img)
+    };
+    let (base_t, base_img) = ratio(1);
+    md += "\nAgainst stock dracut's shell init: ";
+    for i in [0usize, 2, 3] {
+        let (t, img) = ratio(i);
+        let speed = base_t.zip(t).map_or("–".into(), |(b, t)| format!("{:.1}×", b / t));
+        md += &format!("{}: /init → prompt {speed} as fast, image {:.1}× smaller; ", variants[i].name, base_img / img);
+    }
+    md.push('\n');
+    std::fs::write(out.join("results.json"), json).expect("write json");
+    std::fs::write(out.join("results.md"), &md).expect("write md");
+    println!("{md}");
+    println!("written to {}", out.display());
+}
