@@ -278,6 +278,28 @@ impl Uevents {
     }
 }
 
+/// Storage controllers the kernel sees but no driver has taken: PCI mass-storage class devices
+/// and virtio block/SCSI devices without a `driver` link. Each as `NAME (modalias)`.
+pub fn storage_without_driver(sysfs: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let scan = |bus: &str, is_storage: &dyn Fn(&Path) -> bool, out: &mut Vec<String>| {
+        for e in std::fs::read_dir(sysfs.join("bus").join(bus).join("devices")).into_iter().flatten().flatten() {
+            let dir = e.path();
+            if dir.join("driver").exists() || !is_storage(&dir) {
+                continue;
+            }
+            let alias = read_trim(&dir.join("modalias")).unwrap_or_default();
+            out.push(format!("{} ({alias})", e.file_name().to_string_lossy()));
+        }
+    };
+    // PCI class 0x01xxxx is mass storage.
+    scan("pci", &|d| read_trim(&d.join("class")).is_some_and(|c| c.starts_with("0x01")), &mut out);
+    // virtio device 2 is a block device, 8 a SCSI host.
+    scan("virtio", &|d| read_trim(&d.join("device")).is_some_and(|c| c == "0x0002" || c == "0x0008"), &mut out);
+    out.sort();
+    out
+}
+
 /// Every `modalias` under `/sys/devices`, without following symlinks (coldplug).
 pub fn modaliases(sysfs: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -305,6 +327,31 @@ pub fn modaliases(sysfs: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_without_a_driver() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path();
+        let mk = |bus: &str, name: &str, files: &[(&str, &str)], driver: bool| {
+            let d = sys.join("bus").join(bus).join("devices").join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            for (f, v) in files {
+                std::fs::write(d.join(f), v).unwrap();
+            }
+            if driver {
+                std::fs::create_dir_all(d.join("driver")).unwrap();
+            }
+        };
+        mk("pci", "0000:00:04.0", &[("class", "0x010000\n"), ("modalias", "pci:v00001AF4d00001001")], false);
+        mk("pci", "0000:00:01.1", &[("class", "0x010180\n")], true);
+        mk("pci", "0000:00:02.0", &[("class", "0x030000\n")], false);
+        mk("virtio", "virtio0", &[("device", "0x0002\n"), ("modalias", "virtio:d00000002v00001AF4")], false);
+        mk("virtio", "virtio1", &[("device", "0x0001\n")], false);
+        assert_eq!(
+            storage_without_driver(sys),
+            ["0000:00:04.0 (pci:v00001AF4d00001001)", "virtio0 (virtio:d00000002v00001AF4)"]
+        );
+    }
 
     #[test]
     fn escapes_like_udev() {

@@ -99,6 +99,8 @@ impl Boot {
 
     fn maybe_break(&mut self, stage: &str) {
         if self.breaks.contains(&stage) {
+            // Each break point stops once, even when a later failure loops back past it.
+            self.breaks.retain(|s| *s != stage);
             // The shell shows a settled machine: no driver half-loaded behind the prompt.
             self.settle();
             log::debug!("breaking before {stage}");
@@ -207,7 +209,17 @@ impl Boot {
             loop {
                 self.rescan();
                 match root::find(&spec, &self.devs, Path::new("/dev")) {
-                    Ok(Some(d)) => return Ok(Some(d.clone())),
+                    Ok(Some(_)) => {
+                        // Let the disks that driver is still announcing arrive, then look again:
+                        // a second filesystem with the same UUID must be seen, not raced past.
+                        self.settle();
+                        self.rescan();
+                        match root::find(&spec, &self.devs, Path::new("/dev")) {
+                            Ok(Some(d)) => return Ok(Some(d.clone())),
+                            Ok(None) => {}
+                            Err(e) => return Err(e.to_string()),
+                        }
+                    }
                     Ok(None) => {}
                     // Two filesystems with one UUID, or swap/LUKS: waiting will not help.
                     Err(e) => return Err(e.to_string()),
@@ -238,6 +250,9 @@ impl Boot {
         }
         for d in &self.devs {
             s += &format!("\n  {}", d.describe());
+        }
+        for d in devices::storage_without_driver(Path::new("/sys")) {
+            s += &format!("\nNo driver bound to storage device {d}: its module is missing from this initramfs, blacklisted, or failed");
         }
         if let Some(loader) = &self.loader {
             let missing = loader.missing();
@@ -393,23 +408,23 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
         };
         boot.init = Some(init.clone());
         boot.maybe_break("switch_root");
-        // The shell may have unmounted the root; mount it again rather than fail the switch.
+        // The shell may have unmounted the root: refuse to switch into an empty /sysroot, and
+        // say how to go on, rather than guess what the user wanted.
         if mounts::mounted_at(NEWROOT).is_none() {
-            let result = match &dev {
-                Some(d) => boot.mount_root(d),
-                None => Err("the root was mounted by hand and is gone".to_string()),
-            };
-            if let Err(e) = result {
-                boot.emergency(&format!("{NEWROOT} is not mounted: {e}; mount the root there, then exit"));
-                continue;
-            }
+            let how = dev.as_ref().map_or("mount DEVICE /sysroot".to_string(), |d| {
+                format!("mount -o ro {} {NEWROOT}", d.node().display())
+            });
+            boot.emergency(&format!(
+                "Not switching root: nothing is mounted on {NEWROOT}. Mount the root there ({how}), then exit."
+            ));
+            continue;
         }
         let args = root::init_args(&boot.proc_cmdline);
         log::info!("Switching root to {init} {} (kernel uptime {})", args.join(" "), report::uptime());
         if let Some(loader) = &boot.loader {
             loader.wait_idle(); // no module may be half-loaded when PID 1 execs
         }
-        shell::reap_children();
+        shell::stop_leftovers();
         let err = switch_root::switch_root(NEWROOT, &init, &args, &boot.kernel_env);
         kmsg::LOGGER.open(true, false);
         boot.emergency(&format!("switch_root to {NEWROOT} failed: {err}"));

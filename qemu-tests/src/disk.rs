@@ -142,6 +142,23 @@ pub fn gpt_disk(parts: &[Part<'_>], disk: &Path) {
     }
 }
 
+/// Whether an ext4 image is clean (unmounted or remounted read-only before the machine went
+/// down): `e2fsck -n -f` finds nothing to do.
+pub fn ext4_clean(image: &Path) -> Result<(), String> {
+    let out = Command::new("e2fsck").args(["-n", "-f"]).arg(image).output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Replays the journal of an image the guest left mounted (as the next boot would), so that
+/// debugfs reads what the next boot will see.
+pub fn ext4_settle(image: &Path) {
+    let _ = Command::new("e2fsck").args(["-p", "-f"]).arg(image).output();
+}
+
 /// Reads a file from an ext2/3/4 image with debugfs (no mount needed).
 pub fn ext4_read(image: &Path, path: &str) -> Option<String> {
     let out =

@@ -26,6 +26,8 @@ pub struct Config {
     pub mem_mib: u32,
     /// Boot from the first disk (firmware + bootloader) instead of -kernel.
     pub bios_boot: bool,
+    /// Open a QEMU monitor socket (for hot-plugging devices while the guest runs).
+    pub monitor: bool,
 }
 
 impl Config {
@@ -37,6 +39,7 @@ impl Config {
             disks: Vec::new(),
             mem_mib: 768,
             bios_boot: false,
+            monitor: false,
         }
     }
     pub fn disk(mut self, d: &Path) -> Config {
@@ -55,6 +58,7 @@ pub struct Vm {
     /// Where the next `expect` starts looking.
     pos: usize,
     log: PathBuf,
+    monitor: Option<PathBuf>,
     pub started: Instant,
 }
 
@@ -72,6 +76,12 @@ impl Vm {
         }
         for d in &cfg.disks {
             cmd.arg("-drive").arg(format!("file={},if=virtio,format=raw", d.display()));
+        }
+        let monitor =
+            cfg.monitor.then(|| std::env::temp_dir().join(format!("rdbreak-{name}-{}.monitor", std::process::id())));
+        if let Some(m) = &monitor {
+            let _ = std::fs::remove_file(m);
+            cmd.arg("-monitor").arg(format!("unix:{},server=on,wait=off", m.display()));
         }
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start qemu-system-x86_64 (apt-get install qemu-system-x86)");
@@ -100,7 +110,7 @@ impl Vm {
         }
         let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-logs").join(format!("{name}.log"));
         let _ = std::fs::create_dir_all(log.parent().expect("log dir"));
-        Vm { name: name.into(), stdin: child.stdin.take(), child, out, pos: 0, log, started: Instant::now() }
+        Vm { name: name.into(), stdin: child.stdin.take(), child, out, pos: 0, log, monitor, started: Instant::now() }
     }
 
     /// Everything the guest printed so far.
@@ -168,6 +178,29 @@ impl Vm {
             }
             g = cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Runs a QEMU monitor (HMP) command, such as `device_add`, and returns its answer.
+    pub fn monitor(&mut self, command: &str) -> String {
+        use std::os::unix::net::UnixStream;
+        let path = self.monitor.clone().expect("Config::monitor was not set");
+        let mut sock =
+            UnixStream::connect(&path).unwrap_or_else(|e| panic!("[{}] monitor {}: {e}", self.name, path.display()));
+        sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let read_prompt = |sock: &mut UnixStream| {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"(qemu) ") {
+                match sock.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            String::from_utf8_lossy(&got).to_string()
+        };
+        read_prompt(&mut sock);
+        sock.write_all(format!("{command}\n").as_bytes()).expect("monitor write");
+        read_prompt(&mut sock)
     }
 
     /// Types raw bytes at the console.

@@ -26,6 +26,7 @@ fn boot(name: &str, disk: &Path, append: &str) -> Vm {
 }
 
 fn shadow_root_hash(image: &Path) -> String {
+    disk::ext4_settle(image);
     let shadow = disk::ext4_read(image, "/etc/shadow").expect("/etc/shadow on the disk");
     shadow.lines().find(|l| l.starts_with("root:")).and_then(|l| l.split(':').nth(1)).expect("root entry").to_string()
 }
@@ -55,6 +56,7 @@ fn password_reset(vm: &mut Vm) {
 }
 
 fn assert_password_changed(image: &Path, before: &str) {
+    disk::ext4_settle(image);
     let after = shadow_root_hash(image);
     assert_ne!(after, before, "the root password hash changed on the disk");
     assert!(after.starts_with("$y$") || after.starts_with("$6$"), "a real crypt hash: {after}");

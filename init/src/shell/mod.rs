@@ -317,6 +317,55 @@ pub fn reap_children() {
     while let Ok(Some(_)) = rustix::process::waitpid(None, WaitOptions::NOHANG) {}
 }
 
+/// Processes left running in the initramfs (a daemon started from the shell or the chroot):
+/// every PID but ours, except kernel threads (empty cmdline) and processes that ask to survive
+/// the switch with an argv[0] starting with `@` (systemd's convention for initrd helpers).
+fn leftovers() -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        if pid == 1 {
+            continue;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if cmdline.is_empty() || cmdline.starts_with(b"@") {
+            continue;
+        }
+        let name = String::from_utf8_lossy(cmdline.split(|&b| b == 0).next().unwrap_or_default()).to_string();
+        out.push((pid, name));
+    }
+    out
+}
+
+/// Ends what the shell left running before switch_root, so nothing of the initramfs keeps
+/// /sysroot busy or survives into the real system: SIGTERM, up to a second, then SIGKILL.
+pub fn stop_leftovers() {
+    let first = leftovers();
+    if first.is_empty() {
+        return;
+    }
+    let names: Vec<String> = first.iter().map(|(p, n)| format!("{n} ({p})")).collect();
+    log::warn!("stopping processes left running in the initramfs: {}", names.join(", "));
+    let signal = |sig| {
+        for (pid, _) in leftovers() {
+            if let Some(pid) = Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, sig);
+            }
+        }
+    };
+    signal(rustix::process::Signal::TERM);
+    for _ in 0..20 {
+        reap_children();
+        if leftovers().is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    signal(rustix::process::Signal::KILL);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    reap_children();
+}
+
 /// Reads one line in raw mode. None on Ctrl-D (empty line) or when the console cannot be read.
 fn read_line(editor: &mut Editor, prompt: &str, saved: Option<&Termios>, shell: &Shell) -> Option<String> {
     let stdin = std::io::stdin();
@@ -415,12 +464,19 @@ pub fn take_console(boot: Option<&Boot>) {
     let _ = termios::tcsetpgrp(&tty, rustix::process::getpgrp());
 }
 
-/// What to do after a failure once the shell (if any) is left: `rd.emergency=`, or poweroff
-/// after a fatal error. None means continue.
-pub fn emergency_action(boot: &Boot) -> Option<String> {
-    match boot.cmdline.get("rd.emergency").filter(|a| !a.is_empty()) {
+/// What to do after a failure once the shell (if any) is left: `rd.emergency=` first; without a
+/// shell, `panic=N` means reboot (as initramfs-tools does), else poweroff; after a fatal error,
+/// poweroff. None means continue.
+pub fn emergency_action(
+    rd_emergency: Option<&str>,
+    shell_allowed: bool,
+    panic_delay: Option<i64>,
+    died: bool,
+) -> Option<String> {
+    match rd_emergency.filter(|a| !a.is_empty()) {
         Some(a) => Some(a.to_string()),
-        None if boot.died => Some("poweroff".into()),
+        None if !shell_allowed && panic_delay.is_some() => Some("reboot".into()),
+        None if !shell_allowed || died => Some("poweroff".into()),
         None => None,
     }
 }
@@ -438,8 +494,11 @@ pub fn emergency_shell(boot: &mut Boot, name: &str, msg: &str) {
         }
     }
     let _ = writeln!(con);
-    let shell_allowed =
-        boot.cmdline.flag("rd.shell", true) || boot.cmdline.last("rd.break").is_some() || !boot.breaks.is_empty();
+    // A requested break always gets its shell; so does any failure once a break was asked for.
+    let shell_allowed = is_break
+        || boot.cmdline.flag("rd.shell", true)
+        || boot.cmdline.last("rd.break").is_some()
+        || boot.cmdline.last("break").is_some();
     if !is_break {
         let _ = writeln!(con, "Generating \"{}\"", report::REPORT);
         if let Err(e) = report::write(boot) {
@@ -461,14 +520,8 @@ pub fn emergency_shell(boot: &mut Boot, name: &str, msg: &str) {
     } else {
         log::warn!("Boot has failed. To debug this issue add \"rd.shell rd.debug\" to the kernel command line.");
     }
-    // Without a shell, `panic=N` asks for a reboot after N seconds (as initramfs-tools does).
     let delay = if shell_allowed { None } else { panic_delay(boot) };
-    let fallback = match (shell_allowed, delay) {
-        (true, _) => None,
-        (false, Some(_)) => Some("reboot".to_string()),
-        (false, None) => Some("poweroff".to_string()),
-    };
-    if let Some(action) = emergency_action(boot).or(fallback) {
+    if let Some(action) = emergency_action(boot.cmdline.get("rd.emergency"), shell_allowed, delay, boot.died) {
         builtins::power(&action, delay);
     }
 }
@@ -476,4 +529,19 @@ pub fn emergency_shell(boot: &mut Boot, name: &str, msg: &str) {
 /// `panic=N` on the command line: how long to wait before the action when there is no shell.
 fn panic_delay(boot: &Boot) -> Option<i64> {
     boot.cmdline.get("panic").and_then(|v| v.parse::<i64>().ok()).filter(|&n| n != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::emergency_action;
+
+    #[test]
+    fn emergency_actions_in_order_of_precedence() {
+        assert_eq!(emergency_action(Some("halt"), false, Some(5), true).as_deref(), Some("halt"));
+        assert_eq!(emergency_action(None, false, Some(2), true).as_deref(), Some("reboot"), "panic= without a shell");
+        assert_eq!(emergency_action(None, false, None, false).as_deref(), Some("poweroff"));
+        assert_eq!(emergency_action(None, true, None, true).as_deref(), Some("poweroff"), "after a fatal error");
+        assert_eq!(emergency_action(None, true, None, false), None, "a shell that is left continues the boot");
+        assert_eq!(emergency_action(Some(""), true, None, false), None);
+    }
 }

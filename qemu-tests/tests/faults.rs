@@ -1,0 +1,306 @@
+//! The fault matrix: bad disks, bad modules, a stressed person at the console, and the switch
+//! itself. Each ends in a shell with the right message, a clean continue, or the emergency action
+//! — never a kernel panic (which fails any scenario), never a hang — and nothing written to
+//! /sysroot is lost.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rdbreak_qemu_tests::assets::run;
+use rdbreak_qemu_tests::disk::{self, FsSpec, Tree};
+use rdbreak_qemu_tests::{assets, workdir, Config, Modules, Vm};
+
+const UUID: &str = "c0ffee00-1234-4abc-8def-0123456789ab";
+
+fn root_disk(dir: &Path, name: &str, uuid: &str, customize: impl FnOnce(&Tree)) -> PathBuf {
+    let a = assets::get();
+    let tree = Tree::recovery(dir.join(format!("tree-{name}")), &a.test_init);
+    customize(&tree);
+    let image = dir.join(format!("{name}.img"));
+    disk::make_fs(&tree, &FsSpec { fstype: "ext4", uuid, label: name, size_mib: 256 }, &image);
+    image
+}
+
+fn boot(name: &str, initrd: &Path, append: &str, disks: &[&Path]) -> Vm {
+    let a = assets::get();
+    let mut cfg = Config::new(&a.kernel, initrd, &format!("quiet {append}"));
+    for d in disks {
+        cfg = cfg.disk(d);
+    }
+    Vm::boot(name, &cfg)
+}
+
+fn dracut() -> PathBuf {
+    assets::get().dracut_image(Modules::Plain)
+}
+
+fn poweroff(vm: &mut Vm) {
+    vm.send_line("poweroff");
+    let t = vm.wait_exit(60);
+    assert!(t.contains("reboot: Power down"));
+}
+
+#[test]
+fn root_naming_a_swap_device_is_refused() {
+    let dir = workdir("fault_swap");
+    let swap = dir.join("swap.img");
+    std::fs::File::create(&swap).and_then(|f| f.set_len(64 << 20)).expect("swap image");
+    run(Command::new("mkswap").args(["-U", UUID]).arg(&swap));
+    let mut vm = boot("fault_swap", &dracut(), &format!("root=UUID={UUID} ro"), &[&swap]);
+    vm.expect("which holds swap, not a filesystem to boot from", 240);
+    vm.expect("dracut:/# ", 30);
+    poweroff(&mut vm);
+}
+
+#[test]
+fn two_filesystems_with_one_uuid_are_refused_by_name() {
+    let dir = workdir("fault_dup_uuid");
+    let a = root_disk(&dir, "one", UUID, |_| {});
+    let b = root_disk(&dir, "two", UUID, |_| {});
+    let mut vm = boot("fault_dup_uuid", &dracut(), &format!("root=UUID={UUID} ro"), &[&a, &b]);
+    vm.expect("matches more than one device: /dev/vda, /dev/vdb", 240);
+    vm.expect("dracut:/# ", 30);
+    poweroff(&mut vm);
+}
+
+#[test]
+fn an_empty_disk_as_root_fails_to_mount_into_the_shell() {
+    let dir = workdir("fault_empty_disk");
+    let empty = dir.join("empty.img");
+    std::fs::File::create(&empty).and_then(|f| f.set_len(64 << 20)).expect("empty image");
+    let mut vm = boot("fault_empty_disk", &dracut(), "root=/dev/vda ro", &[&empty]);
+    vm.expect("Failed to mount the root filesystem", 240);
+    vm.expect("dracut:/# ", 30);
+    poweroff(&mut vm);
+}
+
+/// The disk is plugged in (through the QEMU monitor) while rdbreak waits for it.
+#[test]
+fn a_disk_that_appears_late_is_picked_up() {
+    let dir = workdir("fault_hotplug");
+    let disk = root_disk(&dir, "late", UUID, |_| {});
+    let a = assets::get();
+    let mut cfg = Config::new(&a.kernel, &dracut(), &format!("quiet root=UUID={UUID} ro rd.retry=120"));
+    cfg.monitor = true;
+    let mut vm = Vm::boot("fault_hotplug", &cfg);
+    vm.expect("still waiting for /dev/disk/by-uuid/", 240);
+    vm.monitor(&format!("drive_add 0 if=none,id=late,file={},format=raw", disk.display()));
+    let answer = vm.monitor("device_add virtio-blk-pci,drive=late,id=latedisk");
+    assert!(!answer.contains("Error"), "hot-plug: {answer}");
+    vm.expect("RDBREAK-TEST-INIT pid=1", 120);
+    vm.wait_exit(60);
+}
+
+#[test]
+fn a_blacklisted_storage_driver_is_explained() {
+    let dir = workdir("fault_blacklist");
+    let disk = root_disk(&dir, "bl", UUID, |_| {});
+    let mut vm = boot(
+        "fault_blacklist",
+        &dracut(),
+        &format!("root=UUID={UUID} ro rd.retry=3 rd.driver.blacklist=virtio_blk"),
+        &[&disk],
+    );
+    vm.expect("Could not boot.", 240);
+    let text = vm.expect("dracut:/# ", 30);
+    assert!(text.contains("No driver bound to storage device virtio"), "{text}");
+    poweroff(&mut vm);
+}
+
+/// An image made without the disk's driver (rdbreak build, virtio_blk left out).
+#[test]
+fn a_driver_missing_from_the_image_is_explained() {
+    let a = assets::get();
+    let dir = workdir("fault_missing_module");
+    let image = dir.join("initrd.img");
+    run(Command::new(&a.cli)
+        .args(["build", "--no-default-modules", "--modules", "virtio_pci,ext4", "--kver", &a.kver, "--init"])
+        .arg(&a.init)
+        .arg("--kmoddir")
+        .arg(a.kernel_root.join("lib/modules").join(&a.kver))
+        .arg("-o")
+        .arg(&image));
+    let disk = root_disk(&dir, "mm", UUID, |_| {});
+    let mut vm = boot("fault_missing_module", &image, &format!("root=UUID={UUID} ro rd.retry=3"), &[&disk]);
+    vm.expect("Could not boot.", 240);
+    let text = vm.expect("dracut:/# ", 30);
+    assert!(text.contains("No driver bound to storage device virtio0 (virtio:d00000002"), "{text}");
+    poweroff(&mut vm);
+}
+
+/// A corrupt virtio_blk.ko: the kernel refuses it, rdbreak says which file, then explains.
+#[test]
+fn a_corrupt_module_is_reported() {
+    let a = assets::get();
+    let dir = workdir("fault_corrupt_module");
+    let kmod = dir.join("modules");
+    run(Command::new("cp").arg("-as").arg(a.kernel_root.join("lib/modules").join(&a.kver)).arg(&kmod));
+    let blk = kmod.join("kernel/drivers/block/virtio_blk.ko");
+    std::fs::remove_file(&blk).expect("remove link");
+    std::fs::write(&blk, b"\x7fELF this is not a module").expect("corrupt module");
+    let image = dir.join("initrd.img");
+    run(Command::new(&a.cli)
+        .args(["build", "--kver", &a.kver, "--init"])
+        .arg(&a.init)
+        .arg("--kmoddir")
+        .arg(&kmod)
+        .arg("-o")
+        .arg(&image));
+    let disk = root_disk(&dir, "cm", UUID, |_| {});
+    let mut vm = boot("fault_corrupt_module", &image, &format!("root=UUID={UUID} ro rd.retry=3"), &[&disk]);
+    vm.expect("the kernel refused module virtio_blk", 240);
+    vm.expect("Could not boot.", 60);
+    let text = vm.expect("dracut:/# ", 30);
+    assert!(text.contains("Module virtio_blk failed to load"), "{text}");
+    poweroff(&mut vm);
+}
+
+/// What a stressed person types: line noise, a 4 KiB line, control keys at the prompt and while a
+/// command runs. The shell survives all of it and the boot completes.
+#[test]
+fn console_abuse_at_the_prompt() {
+    let dir = workdir("fault_console");
+    let disk = root_disk(&dir, "con", UUID, |_| {});
+    let mut vm = boot("fault_console", &dracut(), &format!("root=UUID={UUID} ro rd.break"), &[&disk]);
+    vm.expect("switch_root:/# ", 240);
+    let noise: Vec<u8> = (0..512u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .filter(|b| *b != b'\r' && *b != b'\n' && *b != 0x04 && *b != 0x03)
+        .collect();
+    vm.send(&noise);
+    // Ctrl-U twice: an escape sequence the noise left open may swallow the first.
+    vm.send(b"\x15\x15");
+    vm.run("echo after-noise", "switch_root:/# ", 30);
+    let long = "x".repeat(4096);
+    vm.send_line(&format!("echo {long}"));
+    vm.expect(&long[..64], 60);
+    vm.expect("switch_root:/# ", 60);
+    vm.send(b"\x1a\x1c"); // Ctrl-Z and Ctrl-\ at the prompt: ignored
+    vm.run("echo still-here", "still-here", 30);
+    vm.expect("switch_root:/# ", 30);
+    vm.send_line("chroot /sysroot /bin/sleep 600");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    vm.send(b"\x1c"); // Ctrl-\ ends the command (SIGQUIT), not PID 1
+    vm.expect("switch_root:/# ", 30);
+    vm.send_line("chroot /sysroot /bin/sleep 3");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    vm.send(b"\x1a"); // Ctrl-Z: no job control here; the command is continued and finishes
+    vm.expect("switch_root:/# ", 30);
+    vm.send_line("exit");
+    vm.expect("RDBREAK-TEST-INIT pid=1", 120);
+    vm.wait_exit(60);
+}
+
+/// `exit` with /sysroot unmounted: no switch into nothing; the shell says what to do.
+#[test]
+fn exit_without_a_mounted_root_is_refused() {
+    let dir = workdir("fault_exit_unmounted");
+    let disk = root_disk(&dir, "um", UUID, |_| {});
+    let mut vm = boot("fault_exit_unmounted", &dracut(), &format!("root=UUID={UUID} ro rd.break"), &[&disk]);
+    vm.expect("switch_root:/# ", 240);
+    vm.run("umount /sysroot", "switch_root:/# ", 30);
+    vm.send_line("exit");
+    vm.expect("Not switching root: nothing is mounted on /sysroot", 60);
+    vm.expect("dracut:/# ", 30);
+    vm.run("mount -o ro /dev/vda /sysroot", "dracut:/# ", 30);
+    vm.send_line("exit");
+    vm.expect("RDBREAK-TEST-INIT pid=1", 120);
+    vm.wait_exit(60);
+}
+
+/// A daemon started in the chroot and left running does not stop the switch, and does not
+/// survive into the real system.
+#[test]
+fn a_daemon_left_in_the_chroot_is_stopped_before_the_switch() {
+    let dir = workdir("fault_daemon");
+    let disk = root_disk(&dir, "dm", UUID, |_| {});
+    let mut vm = boot("fault_daemon", &dracut(), &format!("root=UUID={UUID} ro rd.break"), &[&disk]);
+    vm.expect("switch_root:/# ", 240);
+    vm.run("chroot /sysroot /bin/sh -c 'sleep 1000 </dev/null >/dev/null 2>&1 &'", "switch_root:/# ", 30);
+    vm.send_line("exit");
+    vm.expect("stopping processes left running in the initramfs: sleep", 60);
+    vm.expect("RDBREAK-TEST-INIT pid=1", 120);
+    vm.wait_exit(60);
+}
+
+/// A real root without /dev, /proc, /sys and /run: the API mounts cannot move there, so they are
+/// detached, and the real init still starts.
+#[test]
+fn a_root_without_api_directories_still_switches() {
+    let dir = workdir("fault_no_api_dirs");
+    let disk = root_disk(&dir, "na", UUID, |t| {
+        for d in ["dev", "proc", "sys", "run"] {
+            let _ = std::fs::remove_dir_all(t.dir.join(d));
+        }
+    });
+    let mut vm = boot("fault_no_api_dirs", &dracut(), &format!("root=UUID={UUID} ro"), &[&disk]);
+    let t = vm.expect("RDBREAK-TEST-INIT pid=1", 240);
+    let _ = t;
+    let line = vm.expect("\n", 10);
+    assert!(line.contains("proc=no"), "nothing was mounted where no directory was: {line}");
+    vm.wait_exit(60);
+}
+
+/// `rootfstype=` naming the wrong type: the probe wins, as in dracut.
+#[test]
+fn a_wrong_rootfstype_loses_to_the_probe() {
+    let dir = workdir("fault_rootfstype");
+    let disk = root_disk(&dir, "ft", UUID, |_| {});
+    let mut vm = boot("fault_rootfstype", &dracut(), &format!("root=UUID={UUID} ro rootfstype=xfs"), &[&disk]);
+    vm.expect("RDBREAK-TEST-INIT pid=1", 240);
+    vm.wait_exit(60);
+}
+
+/// A long, badly quoted command line (the kernel's limit is 2 KiB on x86).
+#[test]
+fn a_long_badly_quoted_command_line() {
+    let dir = workdir("fault_long_cmdline");
+    let disk = root_disk(&dir, "lc", UUID, |_| {});
+    let junk: String = (0..120).map(|i| format!("k{i}=\"v {i}")).collect::<Vec<_>>().join(" ");
+    let mut vm = boot("fault_long_cmdline", &dracut(), &format!("root=UUID={UUID} ro rd.retry=abc {junk}"), &[&disk]);
+    vm.expect("RDBREAK-TEST-INIT pid=1", 240);
+    vm.wait_exit(60);
+}
+
+/// Files written in the chroot reach the disk whichever way the machine leaves the shell.
+fn nothing_lost(name: &str, append: &str, leave: &str, expect_on_console: &str, rdbreak_unmounts: bool) {
+    let dir = workdir(name);
+    let disk = root_disk(&dir, "nl", UUID, |_| {});
+    let mut vm = boot(name, &dracut(), &format!("root=UUID={UUID} ro rd.break {append}"), &[&disk]);
+    vm.expect("switch_root:/# ", 240);
+    vm.run("mount -o remount,rw /sysroot", "switch_root:/# ", 30);
+    vm.run(&format!("chroot /sysroot /bin/sh -c 'echo {name} > /root/written-in-chroot'"), "switch_root:/# ", 30);
+    vm.run(&format!("echo {name} > /sysroot/root/written-in-shell"), "switch_root:/# ", 30);
+    vm.send_line(leave);
+    let t = vm.wait_exit(120);
+    assert!(t.contains(expect_on_console), "{expect_on_console}");
+    if rdbreak_unmounts {
+        // rdbreak synced and made /sysroot read-only before the power went: nothing to repair.
+        disk::ext4_clean(&disk).unwrap_or_else(|e| panic!("the filesystem was left clean: {e}"));
+    }
+    disk::ext4_settle(&disk);
+    for f in ["/root/written-in-chroot", "/root/written-in-shell"] {
+        let content = disk::ext4_read(&disk, f).unwrap_or_else(|| panic!("{f} is on the disk"));
+        assert_eq!(content.trim(), name, "{f}");
+    }
+}
+
+#[test]
+fn nothing_lost_on_poweroff() {
+    nothing_lost("lost_poweroff", "", "poweroff", "reboot: Power down", true);
+}
+
+#[test]
+fn nothing_lost_on_reboot() {
+    nothing_lost("lost_reboot", "", "reboot", "reboot: Restarting system", true);
+}
+
+#[test]
+fn nothing_lost_on_rd_emergency_reboot() {
+    nothing_lost("lost_emergency", "rd.emergency=reboot", "exit", "reboot: Restarting system", true);
+}
+
+#[test]
+fn nothing_lost_on_exit_to_the_real_init() {
+    nothing_lost("lost_exit", "", "exit", "RDBREAK-TEST-INIT pid=1", false);
+}
