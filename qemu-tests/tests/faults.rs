@@ -216,7 +216,9 @@ fn a_daemon_left_in_the_chroot_is_stopped_before_the_switch() {
     let disk = root_disk(&dir, "dm", UUID, |_| {});
     let mut vm = boot("fault_daemon", &dracut(), &format!("root=UUID={UUID} ro rd.break"), &[&disk]);
     vm.expect("switch_root:/# ", 240);
-    vm.run("chroot /sysroot /bin/sh -c 'sleep 1000 </dev/null >/dev/null 2>&1 &'", "switch_root:/# ", 30);
+    // The command waits a moment, as a daemonizing parent does, so the daemon is set up (its
+    // stdin is /dev/null) while the chroot's /dev is still bound.
+    vm.run("chroot /sysroot /bin/sh -c 'sleep 1000 & sleep 1'", "switch_root:/# ", 30);
     vm.send_line("exit");
     vm.expect("stopping processes left running in the initramfs: sleep", 60);
     vm.expect("RDBREAK-TEST-INIT pid=1", 120);
@@ -251,12 +253,14 @@ fn a_wrong_rootfstype_loses_to_the_probe() {
     vm.wait_exit(60);
 }
 
-/// A long, badly quoted command line (the kernel's limit is 2 KiB on x86).
+/// A long, badly quoted command line (the kernel's limit is 2 KiB on x86). Dotted keys, and quotes
+/// that leave no bare words: the kernel itself panics past 32 init arguments or variables.
 #[test]
 fn a_long_badly_quoted_command_line() {
     let dir = workdir("fault_long_cmdline");
     let disk = root_disk(&dir, "lc", UUID, |_| {});
-    let junk: String = (0..120).map(|i| format!("k{i}=\"v {i}")).collect::<Vec<_>>().join(" ");
+    let mut junk: String = (0..70).map(|i| format!("rd.key{i}=\"value{i}=={i}\"")).collect::<Vec<_>>().join(" ");
+    junk += " rd.unterminated=\"this quote never closes";
     let mut vm = boot("fault_long_cmdline", &dracut(), &format!("root=UUID={UUID} ro rd.retry=abc {junk}"), &[&disk]);
     vm.expect("RDBREAK-TEST-INIT pid=1", 240);
     vm.wait_exit(60);
