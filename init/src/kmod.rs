@@ -497,6 +497,8 @@ struct LoaderState {
     loaded: HashSet<String>,
     failed: HashMap<String, String>,
     missing: BTreeSet<String>,
+    /// Modules whose load is in flight right now.
+    loading: HashSet<String>,
 }
 
 impl Loader {
@@ -547,7 +549,7 @@ impl Loader {
         for n in names {
             let found = self.index.lookup(n);
             if found.is_empty() && required && !self.index.is_builtin(n) {
-                self.lock().missing.insert(normalize(n));
+                self.lock().missing.insert(n.clone()); // as asked for: `fs-ext4`, not `fs_ext4`
             }
             if !found.is_empty() {
                 log::debug!("{n} -> {}", found.join(" "));
@@ -667,7 +669,19 @@ impl Loader {
     }
 
     /// Loads one module file. Ok(false) when the kernel already had it.
+    /// Whether `module` is being loaded at this moment (its devices may still be probing).
+    pub fn is_loading(&self, module: &str) -> bool {
+        self.lock().loading.contains(&normalize(module))
+    }
+
     fn load_one(&self, name: &str) -> Result<bool, KmodError> {
+        self.lock().loading.insert(name.to_string());
+        let r = self.load_file(name);
+        self.lock().loading.remove(name);
+        r
+    }
+
+    fn load_file(&self, name: &str) -> Result<bool, KmodError> {
         let path = self.index.path(name).ok_or_else(|| KmodError::NotFound(name.to_string()))?;
         let shown = path.display().to_string();
         let mut params: Vec<String> = self.index.options(name).to_vec();

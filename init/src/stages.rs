@@ -101,8 +101,12 @@ impl Boot {
         if self.breaks.contains(&stage) {
             // Each break point stops once, even when a later failure loops back past it.
             self.breaks.retain(|s| *s != stage);
-            // The shell shows a settled machine: no driver half-loaded behind the prompt.
-            self.settle();
+            // Before the root is mounted, the shell shows a settled machine (no driver half-loaded
+            // behind the prompt). Later, what still loads is irrelevant to the user's work there,
+            // so the prompt comes at once; the switch itself waits for every load.
+            if !matches!(stage, "pre-pivot" | "cleanup" | "switch_root") {
+                self.settle();
+            }
             log::debug!("breaking before {stage}");
             shell::emergency_shell(self, stage, &format!("Break before {stage}"));
         }
@@ -177,6 +181,21 @@ impl Boot {
         }
     }
 
+    /// Waits (up to 10 s) while the module driving `disk` is still being loaded.
+    fn wait_for_driver_of(&self, disk: &str) {
+        let Some(loader) = &self.loader else { return };
+        let link = Path::new("/sys/class/block").join(disk).join("device/driver/module");
+        let Some(module) =
+            std::fs::read_link(&link).ok().and_then(|t| t.file_name().map(|n| n.to_string_lossy().to_string()))
+        else {
+            return;
+        };
+        let start = Instant::now();
+        while loader.is_loading(&module) && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// dracut's `udevadm settle`: until no driver is loading and no new device shows up.
     pub fn settle(&mut self) {
         let Some(loader) = self.loader.clone() else { return };
@@ -209,10 +228,12 @@ impl Boot {
             loop {
                 self.rescan();
                 match root::find(&spec, &self.devs, Path::new("/dev")) {
-                    Ok(Some(_)) => {
-                        // Let the disks that driver is still announcing arrive, then look again:
-                        // a second filesystem with the same UUID must be seen, not raced past.
-                        self.settle();
+                    Ok(Some(d)) => {
+                        // A second filesystem with the same UUID must be seen, not raced past:
+                        // let the driver of the root's disk finish probing (it probes every disk
+                        // it drives before its load returns), take the uevents, look again.
+                        self.wait_for_driver_of(&d.parent.clone().unwrap_or_else(|| d.name.clone()));
+                        self.pump_uevents(Duration::from_millis(20));
                         self.rescan();
                         match root::find(&spec, &self.devs, Path::new("/dev")) {
                             Ok(Some(d)) => return Ok(Some(d.clone())),
@@ -322,7 +343,12 @@ impl Boot {
                 )),
             }
         }
-        Err(format!("Failed to mount the root filesystem:\n  {}\nTry rootfstype= or rootflags=, or check the filesystem from the shell.", errors.join("\n  ")))
+        let mut msg = format!("Failed to mount the root filesystem:\n  {}", errors.join("\n  "));
+        if let Some(missing) = self.loader.as_ref().map(|l| l.missing()).filter(|m| !m.is_empty()) {
+            msg += &format!("\nModules requested but not in this initramfs: {}", missing.join(", "));
+        }
+        msg += "\nTry rootfstype= or rootflags=, or check the filesystem from the shell.";
+        Err(msg)
     }
 }
 

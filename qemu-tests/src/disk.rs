@@ -22,6 +22,8 @@ impl Tree {
         let t = Tree { dir };
         t.file("sbin/init", &std::fs::read(test_init).expect("test init"), 0o755);
         t.file("etc/fstab", b"# empty: the test root needs nothing mounted\n", 0o644);
+        // systemd's switch-root refuses a root without os-release, as for any real system.
+        t.file("etc/os-release", b"NAME=\"rdbreak test root\"\nID=rdbreak-test\n", 0o644);
         t
     }
 

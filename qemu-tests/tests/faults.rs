@@ -308,3 +308,24 @@ fn nothing_lost_on_rd_emergency_reboot() {
 fn nothing_lost_on_exit_to_the_real_init() {
     nothing_lost("lost_exit", "", "exit", "RDBREAK-TEST-INIT pid=1", false);
 }
+
+/// The filesystem's module left out of the image: the mount fails and says which module.
+#[test]
+fn a_filesystem_module_missing_from_the_image_is_named() {
+    let a = assets::get();
+    let dir = workdir("fault_missing_fs");
+    let image = dir.join("initrd.img");
+    run(Command::new(&a.cli)
+        .args(["build", "--no-default-modules", "--modules", "virtio_pci,virtio_blk", "--kver", &a.kver, "--init"])
+        .arg(&a.init)
+        .arg("--kmoddir")
+        .arg(a.kernel_root.join("lib/modules").join(&a.kver))
+        .arg("-o")
+        .arg(&image));
+    let disk = root_disk(&dir, "mf", UUID, |_| {});
+    let mut vm = boot("fault_missing_fs", &image, &format!("root=UUID={UUID} ro"), &[&disk]);
+    vm.expect("Failed to mount the root filesystem", 240);
+    let text = vm.expect("dracut:/# ", 30);
+    assert!(text.contains("Modules requested but not in this initramfs: fs-ext4"), "{text}");
+    poweroff(&mut vm);
+}

@@ -56,29 +56,31 @@ fn uptime_after(text: &str) -> Option<f64> {
     text.lines().filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok()).next()
 }
 
-/// Waits for any shell prompt the variant shows at a break, answering systemd's sulogin.
-fn reach_prompt(vm: &mut Vm) {
+/// Waits for the shell prompt a variant shows at a break, answering systemd's sulogin, and
+/// returns that prompt: dracut's `switch_root:/# `, or the `# ` of the shell sulogin starts.
+fn reach_prompt(vm: &mut Vm) -> &'static str {
     loop {
         let (i, _) =
-            vm.expect_any(&["switch_root:/# ", "Press Enter for maintenance", "password for maintenance"], 300);
-        if i == 0 {
-            return;
+            vm.expect_any(&["switch_root:/# ", "Press Enter for maintenance", "password for maintenance", "\n# "], 300);
+        match i {
+            0 => return "switch_root:/# ",
+            3 => return "\n# ",
+            _ => vm.send(b"\r"),
         }
-        vm.send(b"\r");
     }
 }
 
 fn measure_break(name: &str, image: &Path, kernel: &Path, disk: &Path) -> Sample {
     let mut vm = Vm::boot(name, &Config::new(kernel, image, &format!("root=UUID={UUID} ro rd.break")).disk(disk));
-    reach_prompt(&mut vm);
+    let shell = reach_prompt(&mut vm);
     vm.send_line("cat /proc/uptime");
-    let t = vm.expect("switch_root:/# ", 30);
+    let t = vm.expect(shell, 30);
     let prompt = uptime_after(t.split("cat /proc/uptime").nth(1).unwrap_or(""));
     vm.send_line("cat /proc/1/status");
-    let status = vm.expect("switch_root:/# ", 30);
+    let status = vm.expect(shell, 30);
     let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
     vm.send_line("cat /proc/modules");
-    let mods = vm.expect("switch_root:/# ", 30);
+    let mods = vm.expect(shell, 30);
     let modules = Some(mods.lines().filter(|l| l.contains(" Live ")).count() as u64);
     vm.send_line("cat /proc/uptime; exit");
     let t = vm.expect("RDBREAK-TEST-INIT pid=", 300);
