@@ -497,8 +497,6 @@ struct LoaderState {
     loaded: HashSet<String>,
     failed: HashMap<String, String>,
     missing: BTreeSet<String>,
-    /// Modules whose load is in flight right now.
-    loading: HashSet<String>,
 }
 
 impl Loader {
@@ -669,19 +667,7 @@ impl Loader {
     }
 
     /// Loads one module file. Ok(false) when the kernel already had it.
-    /// Whether `module` is being loaded at this moment (its devices may still be probing).
-    pub fn is_loading(&self, module: &str) -> bool {
-        self.lock().loading.contains(&normalize(module))
-    }
-
     fn load_one(&self, name: &str) -> Result<bool, KmodError> {
-        self.lock().loading.insert(name.to_string());
-        let r = self.load_file(name);
-        self.lock().loading.remove(name);
-        r
-    }
-
-    fn load_file(&self, name: &str) -> Result<bool, KmodError> {
         let path = self.index.path(name).ok_or_else(|| KmodError::NotFound(name.to_string()))?;
         let shown = path.display().to_string();
         let mut params: Vec<String> = self.index.options(name).to_vec();

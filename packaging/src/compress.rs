@@ -86,10 +86,47 @@ pub fn decompress(data: &[u8], format: Format) -> Result<(Vec<u8>, Option<usize>
             lzma_rust2::XzReader::new(data, true).read_to_end(&mut out).context("xz data is corrupt")?;
             Ok((out, None))
         }
+        Format::Bzip2 => {
+            let mut dec = bzip2::bufread::MultiBzDecoder::new(data);
+            dec.read_to_end(&mut out).context("bzip2 data is corrupt")?;
+            let rest = dec.into_inner();
+            Ok((out, Some(data.len() - rest.len())))
+        }
+        Format::Lz4 if data.starts_with(&LZ4_LEGACY) => {
+            let used = lz4_legacy(data, &mut out)?;
+            Ok((out, Some(used)))
+        }
+        Format::Lz4 => {
+            lz4_flex::frame::FrameDecoder::new(data).read_to_end(&mut out).context("lz4 data is corrupt")?;
+            Ok((out, None))
+        }
         other => {
             bail!("{other} compression is not supported by rdbreak; unpack with the {other} tool and pipe to cpio")
         }
     }
+}
+
+const LZ4_LEGACY: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
+
+/// The kernel's lz4 format (`lz4 -l`): the legacy magic, then blocks of at most 8 MiB, each a
+/// little-endian compressed size and an lz4 block. Returns the bytes used.
+fn lz4_legacy(data: &[u8], out: &mut Vec<u8>) -> Result<usize> {
+    let mut pos = 4;
+    let mut buf = vec![0u8; 8 << 20];
+    while let Some(size) = data.get(pos..pos + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize) {
+        if size == u32::from_le_bytes(LZ4_LEGACY) as usize {
+            pos += 4; // a new stream concatenated to this one
+            continue;
+        }
+        let Some(block) = data.get(pos + 4..pos + 4 + size) else { break };
+        if size == 0 {
+            break;
+        }
+        let n = lz4_flex::block::decompress_into(block, &mut buf).context("lz4 data is corrupt")?;
+        out.extend_from_slice(&buf[..n]);
+        pos += 4 + size;
+    }
+    Ok(pos.min(data.len()))
 }
 
 /// Compresses a whole image segment, deterministically (no names or times in headers).
@@ -164,8 +201,36 @@ mod tests {
     }
 
     #[test]
+    fn lz4_and_bzip2_as_the_system_tools_write_them() {
+        let data = b"an initramfs written by lz4 -l or bzip2\n".repeat(5000);
+        for (tool, args, format) in [
+            ("lz4", &["-l", "-c", "-q"][..], Format::Lz4),
+            ("lz4", &["-c", "-q"][..], Format::Lz4),
+            ("bzip2", &["-c"][..], Format::Bzip2),
+        ] {
+            let Ok(mut child) = std::process::Command::new(tool)
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+            else {
+                eprintln!("skipping: {tool} is not installed");
+                continue;
+            };
+            let mut stdin = child.stdin.take().unwrap();
+            let input = data.clone();
+            std::thread::spawn(move || stdin.write_all(&input));
+            let packed = child.wait_with_output().unwrap().stdout;
+            assert_eq!(detect(&packed), format, "{tool} {args:?}");
+            assert_eq!(decompress(&packed, format).unwrap().0, data, "{tool} {args:?}");
+        }
+    }
+
+    #[test]
     fn unsupported_and_corrupt() {
-        assert!(decompress(&[0x02, 0x21, 0x4c, 0x18, 0], Format::Lz4).is_err());
+        let bad_lz4 = [0x02, 0x21, 0x4c, 0x18, 9, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        assert!(decompress(&bad_lz4, Format::Lz4).is_err());
+        assert!(decompress(&[0x89, b'L', b'Z', b'O', 0], Format::Lzo).is_err());
         assert!(decompress(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], Format::Gzip).is_err());
         assert!("lz4".parse::<Format>().is_err());
     }
