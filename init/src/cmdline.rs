@@ -179,8 +179,8 @@ impl Cmdline {
     }
 }
 
-/// `*.conf` files of a directory in shell-glob (byte) order.
-fn conf_files(dir: &Path) -> Vec<std::path::PathBuf> {
+/// `*.conf` files of a directory in shell-glob (byte) order (cmdline.d, modprobe.d).
+pub fn conf_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

@@ -73,15 +73,7 @@ impl ModuleIndex {
         let builtin = read("modules.builtin").unwrap_or_default();
         let mut index = ModuleIndex::from_text(dir, &dep, &alias, &softdep, &builtin);
         for sub in ["lib/modprobe.d", "usr/lib/modprobe.d", "etc/modprobe.d", "run/modprobe.d"] {
-            let mut files: Vec<_> = std::fs::read_dir(conf_root.join(sub))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "conf"))
-                .collect();
-            files.sort();
-            for f in files {
+            for f in crate::cmdline::conf_files(&conf_root.join(sub)) {
                 if let Ok(text) = std::fs::read_to_string(&f) {
                     index.add_modprobe_conf(&text);
                 }

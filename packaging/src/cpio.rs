@@ -7,6 +7,7 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 
 use crate::compress;
+use rdbreak_init::shell::builtins::mode_string;
 
 pub const S_IFMT: u32 = 0o170000;
 pub const S_IFDIR: u32 = 0o040000;
@@ -200,27 +201,6 @@ pub fn read_image(data: &[u8]) -> Result<(Vec<Entry>, Vec<Segment>)> {
         pos += used.unwrap_or(rest.len());
     }
     Ok((entries, segments))
-}
-
-/// `ls -l`-style mode string.
-pub fn mode_string(mode: u32) -> String {
-    let kind = match mode & S_IFMT {
-        S_IFDIR => 'd',
-        S_IFLNK => 'l',
-        S_IFCHR => 'c',
-        S_IFBLK => 'b',
-        0o010000 => 'p',
-        0o140000 => 's',
-        _ => '-',
-    };
-    let mut s = String::from(kind);
-    for shift in [6, 3, 0] {
-        let b = (mode >> shift) & 7;
-        s.push(if b & 4 != 0 { 'r' } else { '-' });
-        s.push(if b & 2 != 0 { 'w' } else { '-' });
-        s.push(if b & 1 != 0 { 'x' } else { '-' });
-    }
-    s
 }
 
 /// One listing line: mode, owner, size (or device numbers), name and link target.

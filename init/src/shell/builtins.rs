@@ -206,7 +206,8 @@ fn pwd(_: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
     }
 }
 
-fn mode_string(mode: u32) -> String {
+/// `ls -l`'s mode string (`drwxr-xr-x`); the `rdbreak` CLI's listing uses it too.
+pub fn mode_string(mode: u32) -> String {
     let kind = match mode & 0o170000 {
         0o040000 => 'd',
         0o120000 => 'l',
