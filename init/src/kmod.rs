@@ -570,6 +570,18 @@ impl Loader {
         out
     }
 
+    /// Starts loading, each in its own thread, the boot drivers these modaliases need: a small
+    /// driver (virtio_pci) is then not held up behind a big one (libata).
+    pub fn spawn_boot_drivers(self: &std::sync::Arc<Self>, modaliases: &[String]) {
+        let drivers = self.boot_drivers(modaliases);
+        if !drivers.is_empty() {
+            log::debug!("loading boot drivers: {}", drivers.join(" "));
+        }
+        for d in drivers {
+            self.spawn(vec![d], false);
+        }
+    }
+
     /// `request` in a background thread; `wait_idle` joins it.
     pub fn spawn(self: &std::sync::Arc<Self>, names: Vec<String>, required: bool) {
         if names.is_empty() {

@@ -154,12 +154,8 @@ impl Boot {
     fn coldplug(&mut self) {
         let Some(loader) = &self.loader else { return };
         let aliases = devices::modaliases(Path::new("/sys"));
-        let drivers = loader.boot_drivers(&aliases);
-        log::debug!("coldplug: {} modaliases, loading {}", aliases.len(), drivers.join(" "));
-        // One thread per driver: a small one (virtio_pci) is not held up behind a big one.
-        for d in drivers {
-            loader.spawn(vec![d], false);
-        }
+        log::debug!("coldplug: {} modaliases", aliases.len());
+        loader.spawn_boot_drivers(&aliases);
     }
 
     /// Waits up to `timeout` for uevents and starts loading drivers for the devices they announce.
@@ -175,9 +171,7 @@ impl Boot {
             .filter_map(|ev| ev.vars.get("MODALIAS").cloned())
             .collect();
         if let Some(loader) = &self.loader {
-            for d in loader.boot_drivers(&aliases) {
-                loader.spawn(vec![d], false);
-            }
+            loader.spawn_boot_drivers(&aliases);
         }
     }
 

@@ -181,10 +181,8 @@ impl<'a> Shell<'a> {
         if let Some(f) = io.err_file {
             cmd.stderr(Stdio::from(f));
         }
-        if self.interactive {
+        if self.interactive || root.is_some() {
             sys::foreground(&mut cmd, root);
-        } else if let Some(r) = root {
-            sys::foreground(&mut cmd, Some(r));
         }
         let child = match cmd.spawn() {
             Ok(c) => c,
