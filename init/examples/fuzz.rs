@@ -1,5 +1,6 @@
 //! Long fuzzing runs: `cargo run --profile fuzz -p rdbreak-init --example fuzz -- TARGET|all SECONDS [SEED]`
 //! (`./run fuzz SECONDS` runs them all). Findings are written to fuzz/crashes/TARGET-SEED.
+//! `fuzz seeds DIR` writes each target's built-in seeds to DIR/TARGET/ (for `fuzz/seeds.sh`).
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,21 @@ use rdbreak_init::fuzz;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map_or("all", String::as_str);
+    if which == "seeds" {
+        let dir = std::path::PathBuf::from(args.get(2).map_or("fuzz/corpus", String::as_str));
+        for t in fuzz::TARGETS {
+            for (i, s) in fuzz::seeds(t).iter().enumerate() {
+                let d = dir.join(t);
+                let written =
+                    std::fs::create_dir_all(&d).and_then(|()| std::fs::write(d.join(format!("builtin-{i}")), s));
+                if let Err(e) = written {
+                    eprintln!("cannot write seeds to {}: {e}", d.display());
+                    std::process::exit(1);
+                }
+            }
+        }
+        return;
+    }
     let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(60);
     let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)

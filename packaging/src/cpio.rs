@@ -220,6 +220,15 @@ pub fn write_listing(entries: &[Entry], out: &mut dyn Write) -> std::io::Result<
     Ok(())
 }
 
+/// One fuzzing run of the reader: any bytes must give entries or an error, never a panic.
+pub fn fuzz_one(data: &[u8]) {
+    if let Ok((entries, _)) = read_image(data) {
+        for e in entries.iter().take(16) {
+            let _ = list_line(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,13 +334,7 @@ mod fuzz_smoke {
         while start.elapsed() < budget {
             let base = &seeds[rng.below(seeds.len())];
             let input = mutate(&mut rng, base, &seeds);
-            let r = std::panic::catch_unwind(|| {
-                if let Ok((entries, _)) = read_image(&input) {
-                    for e in entries.iter().take(16) {
-                        let _ = list_line(e);
-                    }
-                }
-            });
+            let r = std::panic::catch_unwind(|| fuzz_one(&input));
             assert!(r.is_ok(), "read_image panicked on {:?}", input);
             runs += 1;
         }

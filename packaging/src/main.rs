@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-mod compress;
-mod cpio;
-mod elf;
-mod image;
-mod unpack;
+use rdbreak::{cpio, image, unpack};
 
 const USAGE: &str = "usage:
   rdbreak build -o IMAGE [--kver VERSION] [--kmoddir DIR] [--modules A,B] [--module-file PATH]

@@ -1,0 +1,8 @@
+//! The image tooling behind the `rdbreak` command, as a library so that the fuzz targets and
+//! tests can reach the initramfs reader directly.
+
+pub mod compress;
+pub mod cpio;
+pub mod elf;
+pub mod image;
+pub mod unpack;
