@@ -104,10 +104,13 @@ impl Editor {
     fn insert(&mut self, c: char, out: &mut String) {
         self.buf.insert(self.cursor, c);
         self.cursor += 1;
-        if self.cursor == self.buf.len() {
-            out.push(c); // the common case: plain echo, no redraw noise on the console
-        } else {
-            self.redraw(out);
+        out.push(c); // the common case, at the end: plain echo, no redraw noise on the console
+                     // In the middle, only the rest of the line moves (as readline does): a paste there costs
+                     // the tail per character, not the prompt and the whole line.
+        let tail = self.buf.len() - self.cursor;
+        if tail > 0 {
+            out.extend(&self.buf[self.cursor..]);
+            out.push_str(&format!("\x1b[{tail}D"));
         }
     }
 
@@ -370,6 +373,18 @@ mod tests {
         let (o, out) = type_in(&mut e, b"exit\r");
         assert_eq!(o, [Outcome::Submit("exit".into())]);
         assert_eq!(out, "exit\n");
+    }
+
+    #[test]
+    fn inserting_mid_line_rewrites_only_the_tail() {
+        let mut e = Editor::default();
+        e.start("switch_root:/# ");
+        type_in(&mut e, b"mount /sysroot\x01");
+        let (_, out) = type_in(&mut e, b"u");
+        // The character, the 14 characters after it, then the cursor back over them.
+        assert_eq!(out, "umount /sysroot\x1b[14D");
+        let (o, _) = type_in(&mut e, b"\r");
+        assert_eq!(o, [Outcome::Submit("umount /sysroot".into())]);
     }
 
     #[test]
