@@ -4,6 +4,7 @@
 
 pub mod cmdline;
 pub mod devices;
+pub mod elf;
 pub mod fuzz;
 pub mod kmod;
 pub mod kmsg;

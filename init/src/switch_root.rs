@@ -1,9 +1,11 @@
 //! switch_root in process, as util-linux does it, but checked first and undone on failure so
 //! that PID 1 can fall back to the shell instead of dying.
 //!
-//! Order: every check that can fail without side effects; then move /dev /proc /sys /run into the
-//! new root; MS_MOVE the new root onto `/`; chroot; only then wipe the old initramfs (never across
-//! a mount, only if it is a ramfs/tmpfs and we are PID 1 started as its /init); exec.
+//! Order: every check that can fail without side effects (the init, its format, its interpreter);
+//! then move /dev /proc /sys /run into the new root; MS_MOVE the new root onto `/`; chroot; exec.
+//! The old initramfs is wiped only once the exec has succeeded, by a child that waits for it
+//! (never across a mount, only a ramfs/tmpfs we are PID 1 of). If the exec fails, everything is
+//! moved back, so the shell and a retry find the machine as it was before the switch.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -27,6 +29,8 @@ pub enum SwitchError {
     NotMountPoint(String),
     #[error("init {init} is not an executable file in {root}")]
     NoInit { init: String, root: String },
+    #[error("init {init} cannot start from {root}: {why}")]
+    CannotStart { init: String, root: String, why: String },
     #[error("cannot stat {path}: {errno}")]
     Stat { path: String, errno: rustix::io::Errno },
     #[error("cannot move {from} to {to}: {errno}")]
@@ -84,7 +88,43 @@ pub fn preflight(newroot: &str, init: &str) -> Result<(), SwitchError> {
     if !ok {
         return Err(SwitchError::NoInit { init: init.to_string(), root: newroot.to_string() });
     }
-    Ok(())
+    startable(Path::new(newroot), init, 0).map_err(|why| SwitchError::CannotStart {
+        init: init.to_string(),
+        root: newroot.to_string(),
+        why,
+    })
+}
+
+/// Whether the kernel could start `path` inside `root`, following what execve follows: a `#!`
+/// line's interpreter (at most 4 deep, as binfmt_script) or an ELF program's PT_INTERP, each of
+/// which must be an executable file there too, on a filesystem not mounted noexec.
+pub fn startable(root: &Path, path: &str, depth: usize) -> Result<(), String> {
+    use std::io::Read;
+    let file = root::resolve_in(root, path).ok_or_else(|| format!("{path}: too many levels of symbolic links"))?;
+    let meta = std::fs::metadata(&file).map_err(|e| format!("{path}: {e}"))?;
+    if !meta.is_file() || meta.mode() & 0o111 == 0 {
+        return Err(format!("{path} is not an executable file"));
+    }
+    if rustix::fs::statvfs(&file).is_ok_and(|v| v.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC)) {
+        return Err(format!("{path} is on a filesystem mounted noexec"));
+    }
+    // Program headers and the interpreter's name sit near the start of any real ELF file.
+    let mut head = Vec::new();
+    std::fs::File::open(&file)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    let interpreter = if let Some(line) = head.strip_prefix(b"#!") {
+        let line = &line[..line.iter().position(|&c| c == b'\n').unwrap_or(line.len())];
+        let text = String::from_utf8_lossy(line);
+        Some(text.split_whitespace().next().ok_or_else(|| format!("{path} has an empty #! line"))?.to_string())
+    } else {
+        crate::elf::interpreter(&head).map_err(|e| format!("{path}: {e}, and not a #! script"))?
+    };
+    match interpreter {
+        None => Ok(()),
+        Some(_) if depth >= 4 => Err(format!("{path}: too many levels of interpreters")),
+        Some(i) => startable(root, &i, depth + 1).map_err(|e| format!("{path} needs {i}, but {e}")),
+    }
 }
 
 /// Whether the old root may be wiped after the switch: we are PID 1 and `/init` is this program.
@@ -133,6 +173,8 @@ pub fn switch_root(newroot: &str, init: &str, args: &[String], env: &[(String, S
 
     let old_root: Option<OwnedFd> =
         rustix::fs::open("/", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok();
+    // A handle on the new root's mount, to move it back from `/` if the exec fails.
+    let new_root: Option<OwnedFd> = rustix::fs::open(newroot, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).ok();
     if let Err(errno) = rustix::process::chdir(newroot) {
         undo_moves(newroot, &moved);
         return SwitchError::Chroot { root: newroot.to_string(), errno };
@@ -143,27 +185,85 @@ pub fn switch_root(newroot: &str, init: &str, args: &[String], env: &[(String, S
         return SwitchError::Move { from: newroot.to_string(), to: "/".into(), errno };
     }
     if let Err(errno) = rustix::process::chroot(".") {
+        move_back(newroot, old_root.as_ref(), new_root.as_ref(), &moved);
         return SwitchError::Chroot { root: newroot.to_string(), errno };
     }
     let _ = rustix::process::chdir("/");
 
-    if let Some(fd) = old_root {
-        match rustix::fs::fstatfs(&fd) {
-            Ok(sf) if wipe && (sf.f_type as i64 == RAMFS_MAGIC || sf.f_type as i64 == TMPFS_MAGIC) => {
-                if let Ok(st) = rustix::fs::fstat(&fd) {
-                    let (files, bytes) = remove_tree(fd.as_fd(), st.st_dev);
-                    log::info!("Freed the initramfs: {files} files, {} KiB", bytes >> 10);
-                }
-            }
-            Ok(_) if wipe => {
-                log::warn!("old root filesystem is not an initramfs; leaving it alone")
-            }
-            _ => {}
-        }
-    }
+    let wiper = match old_root.as_ref() {
+        Some(fd) if wipe => spawn_wiper(fd.as_fd()),
+        _ => None,
+    };
     crate::kmsg::LOGGER.close();
     let source = crate::sys::exec(init, args, env);
+    crate::kmsg::LOGGER.open(true, false);
+    if let Some((pid, cancel)) = wiper {
+        // The exec failed: tell the wiper to leave the initramfs alone, and reap it.
+        let _ = rustix::io::write(&cancel, b"x");
+        drop(cancel);
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+    }
+    move_back(newroot, old_root.as_ref(), new_root.as_ref(), &moved);
     SwitchError::Exec { init: init.to_string(), source }
+}
+
+/// Forks the process that frees the initramfs once the exec has succeeded. It waits on a pipe
+/// whose only write end closes on exec (CLOEXEC), or carries a byte when the exec failed. It
+/// then lives on as a child of the real init, which reaps it, as every init reaps orphans.
+fn spawn_wiper(old_root: rustix::fd::BorrowedFd<'_>) -> Option<(rustix::process::Pid, OwnedFd)> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()?;
+    match crate::sys::fork_single_threaded() {
+        Ok(Some(pid)) => Some((pid, write)),
+        Ok(None) => {
+            drop(write);
+            let mut byte = [0u8; 1];
+            if matches!(rustix::io::read(&read, &mut byte), Ok(0)) {
+                wipe(old_root);
+            }
+            crate::sys::exit_child(0)
+        }
+        Err(e) => {
+            log::warn!("cannot start the process that frees the initramfs ({e}); its memory stays in use");
+            None
+        }
+    }
+}
+
+/// Deletes the old initramfs, if it is one (ramfs or tmpfs).
+fn wipe(old_root: rustix::fd::BorrowedFd<'_>) {
+    match rustix::fs::fstatfs(old_root) {
+        Ok(sf) if sf.f_type as i64 == RAMFS_MAGIC || sf.f_type as i64 == TMPFS_MAGIC => {
+            if let Ok(st) = rustix::fs::fstat(old_root) {
+                let (files, bytes) = remove_tree(old_root, st.st_dev);
+                log::info!("Freed the initramfs: {files} files, {} KiB", bytes >> 10);
+            }
+        }
+        Ok(_) => log::warn!("old root filesystem is not an initramfs; leaving it alone"),
+        Err(_) => {}
+    }
+}
+
+/// After an exec that failed: back into the initramfs through the handle kept on it, the new
+/// root's mount back onto `newroot`, and the API filesystems back to where they were.
+fn move_back(newroot: &str, old_root: Option<&OwnedFd>, new_root: Option<&OwnedFd>, moved: &[String]) {
+    let (Some(old), Some(new)) = (old_root, new_root) else {
+        log::error!("cannot return to the initramfs: no handle on it was kept; staying in the new root");
+        return;
+    };
+    let back = rustix::process::fchdir(old).and_then(|()| rustix::process::chroot(".")).and_then(|()| {
+        rustix::mount::move_mount(
+            new,
+            "",
+            rustix::fs::CWD,
+            newroot,
+            rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    });
+    let _ = rustix::process::chdir("/");
+    match back {
+        Ok(()) => undo_moves(newroot, moved),
+        Err(e) => log::error!("cannot move the new root back to {newroot}: {e}; the shell runs in the new root"),
+    }
 }
 
 /// Moves the API filesystems back after a failed switch.
@@ -211,6 +311,57 @@ fn remove_tree(dir: rustix::fd::BorrowedFd<'_>, dev: u64) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn put(root: &Path, path: &str, data: &[u8]) {
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A 64-bit ELF header with no program headers: a static program as far as exec is concerned.
+    fn static_elf() -> Vec<u8> {
+        let mut h = vec![0u8; 64];
+        h[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        h
+    }
+
+    #[test]
+    fn what_the_kernel_would_refuse_to_start_is_found_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        put(root, "/sbin/static", &static_elf());
+        assert_eq!(startable(root, "/sbin/static", 0), Ok(()));
+
+        // A real dynamically linked program whose loader is not in this root.
+        put(root, "/bin/sh", &std::fs::read("/bin/sh").unwrap());
+        let e = startable(root, "/bin/sh", 0).unwrap_err();
+        assert!(e.starts_with("/bin/sh needs /lib") && e.contains("ld-linux"), "{e}");
+
+        // Scripts: the interpreter must be there and startable in turn.
+        put(root, "/sbin/script", b"#!/sbin/static -x\necho\n");
+        assert_eq!(startable(root, "/sbin/script", 0), Ok(()));
+        put(root, "/sbin/orphan", b"#! /usr/bin/missing\n");
+        let e = startable(root, "/sbin/orphan", 0).unwrap_err();
+        assert!(e.starts_with("/sbin/orphan needs /usr/bin/missing, but "), "{e}");
+        put(root, "/sbin/empty", b"#!\n");
+        assert!(startable(root, "/sbin/empty", 0).unwrap_err().contains("empty #! line"));
+        put(root, "/sbin/loop", b"#!/sbin/loop\n");
+        assert!(startable(root, "/sbin/loop", 0).unwrap_err().contains("too many levels of interpreters"));
+
+        // Neither ELF nor script; not executable.
+        put(root, "/sbin/garbage", b"MZ\x90\x00");
+        assert!(startable(root, "/sbin/garbage", 0).unwrap_err().contains("not an ELF file, and not a #! script"));
+        std::fs::set_permissions(root.join("sbin/static"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(startable(root, "/sbin/static", 0).unwrap_err().contains("not an executable file"));
+
+        // preflight says which init, where, and why.
+        let nr = root.to_str().unwrap();
+        let e = preflight(nr, "/sbin/orphan");
+        // (the temp dir is not a mount point, which preflight reports first)
+        assert!(matches!(e, Err(SwitchError::NotMountPoint(_))), "{e:?}");
+    }
 
     #[test]
     fn plans_moves_detaches_and_skips() {

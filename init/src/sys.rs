@@ -66,3 +66,24 @@ pub fn foreground<'a>(cmd: &'a mut Command, root: Option<&str>) -> &'a mut Comma
 pub fn exec(path: &str, args: &[String], env: &[(String, String)]) -> std::io::Error {
     Command::new(path).arg0(path).args(args).env_clear().envs(env.iter().cloned()).exec()
 }
+
+/// Forks; the child gets `Ok(None)`. Refused (EBUSY) unless this process has one thread, so
+/// that the child may allocate: no lock can be held by a thread the child does not have.
+pub fn fork_single_threaded() -> Result<Option<rustix::process::Pid>, Errno> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|_| Errno::NOENT)?;
+    if !status.lines().any(|l| l.split_whitespace().eq(["Threads:", "1"])) {
+        return Err(Errno::BUSY);
+    }
+    // SAFETY: one thread (checked above), so the child's memory has no lock held by anyone.
+    match unsafe { libc::fork() } {
+        -1 => Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)),
+        0 => Ok(None),
+        pid => Ok(rustix::process::Pid::from_raw(pid)),
+    }
+}
+
+/// Ends a forked child at once, without the parent's exit handlers or buffers.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code) }
+}

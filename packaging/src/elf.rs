@@ -15,12 +15,6 @@ pub struct Dynamic {
     pub rpath: Vec<String>,
 }
 
-fn u16_at(b: &[u8], o: usize) -> Result<u16> {
-    Ok(u16::from_le_bytes(b.get(o..o + 2).context("truncated ELF")?.try_into()?))
-}
-fn u32_at(b: &[u8], o: usize) -> Result<u32> {
-    Ok(u32::from_le_bytes(b.get(o..o + 4).context("truncated ELF")?.try_into()?))
-}
 fn u64_at(b: &[u8], o: usize) -> Result<u64> {
     Ok(u64::from_le_bytes(b.get(o..o + 8).context("truncated ELF")?.try_into()?))
 }
@@ -33,31 +27,15 @@ fn cstr(b: &[u8], o: usize) -> Result<String> {
 
 /// Parses a 64-bit little-endian ELF file. Static binaries give an empty result.
 pub fn parse(b: &[u8]) -> Result<Dynamic> {
-    if b.get(0..4) != Some(b"\x7fELF") {
-        bail!("not an ELF file");
-    }
-    if b.get(4) != Some(&2) || b.get(5) != Some(&1) {
+    use rdbreak_init::elf::{self as headers, PT_DYNAMIC, PT_LOAD};
+    let segments = headers::segments(b).map_err(anyhow::Error::msg)?;
+    if b.get(4) != Some(&2) {
         bail!("only 64-bit little-endian ELF is supported");
     }
-    let phoff = u64_at(b, 0x20)? as usize;
-    let phentsize = u16_at(b, 0x36)? as usize;
-    let phnum = u16_at(b, 0x38)? as usize;
-    let mut d = Dynamic::default();
-    let mut loads = Vec::new();
-    let mut dynamic = None;
-    for i in 0..phnum {
-        let p = phoff + i * phentsize;
-        let kind = u32_at(b, p)?;
-        let offset = u64_at(b, p + 8)?;
-        let vaddr = u64_at(b, p + 16)?;
-        let filesz = u64_at(b, p + 32)?;
-        match kind {
-            1 => loads.push((vaddr, offset, filesz)),
-            2 => dynamic = Some((offset as usize, filesz as usize)),
-            3 => d.interpreter = Some(cstr(b, offset as usize)?),
-            _ => {}
-        }
-    }
+    let mut d = Dynamic { interpreter: headers::interpreter(b).map_err(anyhow::Error::msg)?, ..Default::default() };
+    let loads: Vec<(u64, u64, u64)> =
+        segments.iter().filter(|s| s.kind == PT_LOAD).map(|s| (s.vaddr, s.offset, s.filesz)).collect();
+    let dynamic = segments.iter().find(|s| s.kind == PT_DYNAMIC).map(|s| (s.offset as usize, s.filesz as usize));
     let Some((dyn_off, dyn_size)) = dynamic else { return Ok(d) };
     let to_offset = |vaddr: u64| -> Result<usize> {
         loads

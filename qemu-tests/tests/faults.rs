@@ -225,6 +225,63 @@ fn a_daemon_left_in_the_chroot_is_stopped_before_the_switch() {
     vm.wait_exit(60);
 }
 
+/// An init the kernel could not start (its dynamic loader is gone) is refused before anything
+/// moves, with the reason; the shell comes up in the untouched initramfs.
+#[test]
+fn an_init_without_its_loader_is_refused_before_the_switch() {
+    let dir = workdir("fault_init_no_loader");
+    let disk = root_disk(&dir, "nl", UUID, |t| {
+        std::fs::remove_file(t.dir.join("usr/lib64/ld-linux-x86-64.so.2")).expect("the loader is in the tree");
+    });
+    let mut vm = boot("fault_init_no_loader", &dracut(), &format!("root=UUID={UUID} ro init=/bin/bash"), &[&disk]);
+    vm.expect("init /bin/bash cannot start from /sysroot: /bin/bash needs /lib64/ld-linux-x86-64.so.2, but", 240);
+    vm.expect("dracut:/# ", 30);
+    let t = vm.run("ls /init /sysroot/usr/sbin/init", "dracut:/# ", 30);
+    assert!(t.contains("/init") && !t.contains("No such file"), "the initramfs and the root are as they were: {t}");
+    vm.send_line("poweroff");
+    let t = vm.wait_exit(60);
+    assert!(!t.contains("Freed the initramfs"), "nothing was wiped");
+}
+
+/// switch_root failing midway: the checks pass (an ELF file with no interpreter), the mounts have
+/// moved and the root has changed, then the kernel refuses the exec (an ELF for another machine).
+/// Everything moves back, the initramfs is whole, and once fixed from the shell the boot goes on;
+/// only then is the initramfs freed.
+#[test]
+fn a_switch_that_fails_midway_keeps_the_initramfs() {
+    let dir = workdir("fault_switch_midway");
+    let a = assets::get();
+    let disk = root_disk(&dir, "mw", UUID, |t| {
+        let mut elf = std::fs::read(&a.test_init).expect("test init");
+        elf[0x12] = 183; // e_machine: EM_AARCH64
+        elf[0x13] = 0;
+        t.file("usr/sbin/foreign-init", &elf, 0o755);
+    });
+    // Not quiet: the wiper's "Freed the initramfs" line is info-level.
+    let cfg = Config::new(&a.kernel, &dracut(), &format!("root=UUID={UUID} ro init=/sbin/foreign-init")).disk(&disk);
+    let mut vm = Vm::boot("fault_switch_midway", &cfg);
+    let t = vm.expect("cannot execute /sbin/foreign-init: Exec format error", 240);
+    assert!(t.contains("Switching root to /sbin/foreign-init"), "the switch had begun");
+    vm.expect("dracut:/# ", 30);
+    // Back in the initramfs, with the root on /sysroot and /proc, /dev where they were.
+    let t = vm.run("ls /init; cat /proc/self/mountinfo", "dracut:/# ", 30);
+    for m in [" /sysroot ", " /dev ", " /proc ", " /sys ", " /run "] {
+        assert!(t.contains(m), "{m} is mounted again: {t}");
+    }
+    assert!(!t.contains("No such file"), "/init is still there: {t}");
+    vm.run("mount -o remount,rw /sysroot", "dracut:/# ", 30);
+    vm.run("ln -sf init /sysroot/usr/sbin/foreign-init", "dracut:/# ", 30);
+    vm.send_line("exit");
+    let before = vm.expect("RDBREAK-TEST-INIT pid=1 argv0=/sbin/foreign-init", 120);
+    assert!(!before.contains("Freed the initramfs"), "not freed before the real init ran");
+    let after = vm.expect("RDBREAK-TEST-INIT reaped", 60);
+    let t = vm.wait_exit(60);
+    assert!(
+        after.contains("rdbreak: Freed the initramfs: ") || t.contains("rdbreak: Freed the initramfs: "),
+        "freed once the real init ran"
+    );
+}
+
 /// A real root without /dev, /proc, /sys and /run: the API mounts cannot move there, so they are
 /// detached, and the real init still starts.
 #[test]

@@ -1,6 +1,6 @@
 //! The real root's `/sbin/init` in the test images. It reports, on one console line, what the
 //! initramfs handed over (PID, arguments, root mount, API mounts, environment), keeps a copy on
-//! the disk when it can write there, and powers the machine off.
+//! the disk when it can write there, reaps its children, and powers the machine off.
 
 use std::io::Write;
 
@@ -55,6 +55,12 @@ fn main() {
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open("/test-init.log") {
         let _ = writeln!(f, "{line}");
     }
+    // Reap what the initramfs left as our children (rdbreak's initramfs wiper), as any init does.
+    let mut reaped = 0;
+    while let Ok(Some(_)) = rustix::process::wait(rustix::process::WaitOptions::empty()) {
+        reaped += 1;
+    }
+    let _ = writeln!(out, "RDBREAK-TEST-INIT reaped {reaped} children");
     rustix::fs::sync();
     let _ = writeln!(out, "RDBREAK-TEST-INIT powering off");
     let _ = rustix::system::reboot(rustix::system::RebootCommand::PowerOff);
