@@ -65,7 +65,7 @@ pub fn detect(d: &[u8]) -> Format {
 pub fn decompress(data: &[u8], format: Format) -> Result<(Vec<u8>, Option<usize>)> {
     let mut out = Vec::new();
     match format {
-        Format::None => return Ok((data.to_vec(), Some(data.len()))),
+        Format::None => Ok((data.to_vec(), Some(data.len()))),
         Format::Gzip => {
             let mut dec = flate2::bufread::GzDecoder::new(data);
             dec.read_to_end(&mut out).context("gzip data is corrupt")?;
@@ -152,8 +152,27 @@ pub fn compress(data: &[u8], format: Format) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Decodes standard base64 (how libFuzzer prints its findings).
+    pub fn base64(s: &str) -> Vec<u8> {
+        let val = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63,
+        };
+        let bits: Vec<u8> = s.bytes().filter(|&c| c != b'=').map(val).collect();
+        bits.chunks(4)
+            .flat_map(|q| {
+                let n = q.iter().enumerate().fold(0u32, |acc, (i, &v)| acc | u32::from(v) << (18 - 6 * i));
+                let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+                bytes.into_iter().take(q.len() - 1)
+            })
+            .collect()
+    }
 
     #[test]
     fn round_trips_and_detection() {

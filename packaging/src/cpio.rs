@@ -69,7 +69,7 @@ impl Entry {
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -193,14 +193,34 @@ pub fn read_image(data: &[u8]) -> Result<(Vec<Entry>, Vec<Segment>)> {
         }
         let (plain, used) = compress::decompress(rest, format)
             .with_context(|| format!("decompressing the {format} segment at offset {pos}"))?;
-        let (inner, inner_segments) = read_image(&plain)?;
+        let inner = archives_only(&plain).with_context(|| format!("in the {format} segment at offset {pos}"))?;
         segments.push(Segment { offset: pos, compression: format, entries: inner.len() });
-        let _ = inner_segments;
         entries.extend(inner);
         // A decoder that cannot tell how much it read consumed the rest.
         pos += used.unwrap_or(rest.len());
     }
     Ok((entries, segments))
+}
+
+/// The inside of a compressed segment: cpio archives and zero padding only, as the kernel reads
+/// it ("junk within compressed archive" otherwise). Never decompressed again: a segment that
+/// held another compressed stream would let a few bytes expand without bound.
+fn archives_only(data: &[u8]) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        if data[pos] == 0 {
+            pos += 1;
+            continue;
+        }
+        if !data[pos..].starts_with(b"07070") {
+            bail!("junk at offset {pos} after decompressing (not a cpio archive)");
+        }
+        let (e, used) = parse_one(&data[pos..]).with_context(|| format!("in the cpio archive at offset {pos}"))?;
+        entries.extend(e);
+        pos += used.max(1);
+    }
+    Ok(entries)
 }
 
 /// One listing line: mode, owner, size (or device numbers), name and link target.
@@ -232,6 +252,23 @@ pub fn fuzz_one(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by cargo fuzz (target cpio, 2026-11-29): 153 bytes of nested zstd frames. The reader
+    /// decompressed what a segment decompressed to, again and again: 2 GiB and a 13 s timeout.
+    #[test]
+    fn compressed_data_inside_a_segment_is_junk_not_another_layer() {
+        let data = compress::tests::base64(
+            "KLUv/QRYoqUFAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAFgAAAAAAAAAKLUv/QRYoqUFAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCjkAAAAAAAAACgoKCtJtGr4dx1AbYAAJUr4dAAAAAAABNRq+HcdQG2AACVJEoRIBAAE1",
+        );
+        let err = read_image(&data).unwrap_err();
+        assert!(format!("{err:#}").contains("junk"), "{err:#}");
+        // A compressed archive inside a compressed segment: refused, as the kernel does.
+        let plain = write(&[Entry::file("a", 0o644, b"x".to_vec())], 0);
+        let twice =
+            compress::compress(&compress::compress(&plain, compress::Format::Zstd).unwrap(), compress::Format::Gzip)
+                .unwrap();
+        assert!(read_image(&twice).is_err());
+    }
 
     fn sample() -> Vec<Entry> {
         vec![
