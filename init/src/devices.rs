@@ -300,22 +300,20 @@ pub fn storage_without_driver(sysfs: &Path) -> Vec<String> {
     out
 }
 
-/// Every `modalias` under `/sys/devices`, without following symlinks (coldplug).
+/// The CPU's modalias (`cpu:type:x86,ven…:feature:,…`), which no bus device carries.
+pub fn cpu_modalias(sysfs: &Path) -> String {
+    read_trim(&sysfs.join("devices/system/cpu/modalias")).unwrap_or_default()
+}
+
+/// The modalias of every device on a bus, as `udevadm trigger` announces them (coldplug).
+/// Only bus devices have one, so `/sys/bus/*/devices/*` is read rather than all of
+/// `/sys/devices`, whose walk visits every attribute directory too.
 pub fn modaliases(sysfs: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    let mut stack = vec![sysfs.join("devices")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                stack.push(e.path());
-            } else if ft.is_file() && e.file_name() == "modalias" {
-                if let Some(m) = read_trim(&e.path()).filter(|m| !m.is_empty()) {
-                    out.push(m);
-                }
+    for bus in std::fs::read_dir(sysfs.join("bus")).into_iter().flatten().flatten() {
+        for dev in std::fs::read_dir(bus.path().join("devices")).into_iter().flatten().flatten() {
+            if let Some(m) = read_trim(&dev.path().join("modalias")).filter(|m| !m.is_empty()) {
+                out.push(m);
             }
         }
     }
@@ -327,6 +325,25 @@ pub fn modaliases(sysfs: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coldplug_reads_the_modalias_of_bus_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path();
+        for (bus, dev, alias) in [
+            ("pci", "0000:00:04.0", "pci:v00001AF4d00001001"),
+            ("virtio", "virtio0", "virtio:d00000002v00001AF4"),
+            ("pci", "0000:00:01.1", "pci:v00008086d00007010"),
+            ("virtio", "virtio1", "virtio:d00000002v00001AF4"),
+        ] {
+            let d = sys.join("bus").join(bus).join("devices").join(dev);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("modalias"), format!("{alias}\n")).unwrap();
+        }
+        std::fs::create_dir_all(sys.join("bus/cpu/devices/cpu0")).unwrap(); // no modalias file
+        std::fs::create_dir_all(sys.join("bus/serio")).unwrap(); // no devices directory
+        assert_eq!(modaliases(sys), ["pci:v00001AF4d00001001", "pci:v00008086d00007010", "virtio:d00000002v00001AF4"]);
+    }
 
     #[test]
     fn storage_without_a_driver() {

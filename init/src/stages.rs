@@ -207,7 +207,12 @@ impl Boot {
             loop {
                 self.rescan();
                 match root::find(&spec, &self.devs, Path::new("/dev")) {
-                    Ok(Some(_)) => {
+                    Ok(Some(d)) => {
+                        // Its filesystem driver loads meanwhile: the CPU is mostly idle while
+                        // other disks are probed, and either disk would need it.
+                        if let (Some(loader), Some(t)) = (&self.loader, self.fstype_of(d)) {
+                            loader.spawn_filesystem(&t);
+                        }
                         // A second filesystem with the same UUID must be seen, not raced past:
                         // settle (every driver loaded, no new device announced), then look again.
                         // Waiting only for the drivers on the way to this disk was tried and
@@ -268,6 +273,12 @@ impl Boot {
         s
     }
 
+    /// The root's filesystem type: what the probe found, else `rootfstype=`.
+    fn fstype_of(&self, dev: &BlockDev) -> Option<String> {
+        let given = self.cmdline.get("rootfstype").filter(|t| !t.is_empty() && *t != "auto");
+        dev.fs.as_ref().map(|fs| fs.fstype.clone()).or(given.map(str::to_string))
+    }
+
     /// Mounts the root read-only at /sysroot, then remounts per rw/rootflags.
     fn mount_root(&mut self, dev: &BlockDev) -> Result<(), String> {
         if mounts::mounted_at(NEWROOT).is_some() {
@@ -275,20 +286,15 @@ impl Boot {
         }
         let opts_text = root::root_options(&self.cmdline);
         let opts = root::parse_options(&opts_text);
-        let fstype = match (dev.fs.as_ref(), self.cmdline.get("rootfstype").filter(|t| !t.is_empty() && *t != "auto")) {
-            (Some(fs), _) => fs.fstype.clone(),
-            (None, Some(t)) => t.to_string(),
-            (None, None) => String::new(),
-        };
-        let candidates: Vec<String> = if fstype.is_empty() {
+        let candidates: Vec<String> = if let Some(fstype) = self.fstype_of(dev) {
+            vec![fstype]
+        } else {
             std::fs::read_to_string("/proc/filesystems")
                 .unwrap_or_default()
                 .lines()
                 .filter(|l| !l.starts_with("nodev"))
                 .map(|l| l.trim().to_string())
                 .collect()
-        } else {
-            vec![fstype]
         };
         if let Some(loader) = &self.loader {
             for t in &candidates {
@@ -356,8 +362,15 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     boot.maybe_break("pre-udev");
     // Listen before loading anything, so no device that a driver reveals is missed.
     boot.uevents = Uevents::open().map_err(|e| log::warn!("no uevent socket ({e}); polling sysfs instead")).ok();
+    log::debug!("uevent socket open");
     boot.open_modules();
+    log::debug!("module index loaded");
     if let Some(loader) = &boot.loader {
+        let fast = loader.signature_hash_accelerators(&devices::cpu_modalias(Path::new("/sys")));
+        if !fast.is_empty() {
+            log::debug!("module signatures are checked: loading {} first", fast.join(" "));
+            loader.request(&fast, false);
+        }
         // Synchronously, as dracut's modprobe does: loading it beside coldplug was measured
         // slower (one CPU, and raid6_pq's benchmark runs for a fixed time).
         let pre = boot.cmdline.list("rd.driver.pre");
