@@ -232,7 +232,7 @@ fn spawn_wiper(old_root: rustix::fd::BorrowedFd<'_>) -> Option<(rustix::process:
 /// Deletes the old initramfs, if it is one (ramfs or tmpfs).
 fn wipe(old_root: rustix::fd::BorrowedFd<'_>) {
     match rustix::fs::fstatfs(old_root) {
-        Ok(sf) if sf.f_type as i64 == RAMFS_MAGIC || sf.f_type as i64 == TMPFS_MAGIC => {
+        Ok(sf) if sf.f_type == RAMFS_MAGIC || sf.f_type == TMPFS_MAGIC => {
             if let Ok(st) = rustix::fs::fstat(old_root) {
                 let (files, bytes) = remove_tree(old_root, st.st_dev);
                 log::info!("Freed the initramfs: {files} files, {} KiB", bytes >> 10);

@@ -764,7 +764,7 @@ fn blkid(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
     let mut shown = 0;
     for d in &devs {
         let node = d.node().display().to_string();
-        if !args.is_empty() && !args.iter().any(|a| *a == node) {
+        if !args.is_empty() && !args.contains(&node) {
             continue;
         }
         let mut line = format!("{node}:");

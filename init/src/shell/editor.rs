@@ -171,17 +171,13 @@ impl Editor {
         match (b, param.as_str()) {
             (b'A', _) => self.history_move(true, out),
             (b'B', _) => self.history_move(false, out),
-            (b'C', _) => {
-                if self.cursor < self.buf.len() {
-                    self.cursor += 1;
-                    out.push_str("\x1b[C");
-                }
+            (b'C', _) if self.cursor < self.buf.len() => {
+                self.cursor += 1;
+                out.push_str("\x1b[C");
             }
-            (b'D', _) => {
-                if self.cursor > 0 {
-                    self.cursor -= 1;
-                    out.push_str("\x1b[D");
-                }
+            (b'D', _) if self.cursor > 0 => {
+                self.cursor -= 1;
+                out.push_str("\x1b[D");
             }
             (b'H', _) | (b'~', "1" | "7") => {
                 self.cursor = 0;
@@ -191,11 +187,9 @@ impl Editor {
                 self.cursor = self.buf.len();
                 self.redraw(out);
             }
-            (b'~', "3") => {
-                if self.cursor < self.buf.len() {
-                    self.buf.remove(self.cursor);
-                    self.redraw(out);
-                }
+            (b'~', "3") if self.cursor < self.buf.len() => {
+                self.buf.remove(self.cursor);
+                self.redraw(out);
             }
             _ => {}
         }
@@ -247,7 +241,7 @@ impl Editor {
         self.utf8.clear();
         match b {
             b'\r' | b'\n' => {
-                out.push_str("\n");
+                out.push('\n');
                 let line = self.line();
                 self.remember(&line);
                 self.buf.clear();
@@ -263,7 +257,7 @@ impl Editor {
             }
             0x04 => {
                 if self.buf.is_empty() {
-                    out.push_str("\n");
+                    out.push('\n');
                     return Outcome::Eof;
                 }
                 if self.cursor < self.buf.len() {

@@ -325,8 +325,8 @@ mod tests {
         let vars: HashMap<String, String> =
             [("HOME".into(), "/root".into()), ("?".into(), "1".into()), ("SP".into(), "a b".into())].into();
         let f = lookup(&vars);
-        let r = parse(line, &f).unwrap();
-        r
+
+        parse(line, &f).unwrap()
     }
     fn words(line: &str) -> Vec<String> {
         p(line).into_iter().flat_map(|(_, c)| c.words).collect()

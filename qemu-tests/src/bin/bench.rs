@@ -121,7 +121,10 @@ fn init_size(a: &Assets, image: &Path) -> u64 {
         match find(&name) {
             Some((_, Some(target))) => {
                 let base = Path::new(&name).parent().unwrap_or(Path::new(""));
-                let joined = if target.starts_with('/') { PathBuf::from(&target[1..]) } else { base.join(&target) };
+                let joined = match target.strip_prefix('/') {
+                    Some(abs) => PathBuf::from(abs),
+                    None => base.join(&target),
+                };
                 name = normalize(&joined);
             }
             Some((size, None)) => return size,
