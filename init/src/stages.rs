@@ -304,6 +304,10 @@ impl Boot {
         let node = dev.node();
         let data = std::ffi::CString::new(opts.data.clone()).unwrap_or_default();
         let mut errors = Vec::new();
+        let mut damaged = None;
+        // As mounted: read-only first, whatever rw/ro says (a remount follows).
+        let shown: Vec<&str> =
+            std::iter::once("ro").chain(opts_text.split(',').filter(|o| !matches!(*o, "" | "ro" | "rw"))).collect();
         for t in &candidates {
             let flags = opts.flags | rustix::mount::MountFlags::RDONLY;
             match rustix::mount::mount(node.as_path(), NEWROOT, t.as_str(), flags, Some(data.as_c_str())) {
@@ -321,18 +325,28 @@ impl Boot {
                     }
                     return Ok(());
                 }
-                Err(e) => errors.push(format!(
-                    "mount -t {t} -o {} {} {NEWROOT}: {e}",
-                    if opts_text.is_empty() { "ro".into() } else { format!("{opts_text},ro") },
-                    node.display()
-                )),
+                Err(e) => {
+                    // The kernel's words for a filesystem whose metadata fails its checks.
+                    if matches!(e, rustix::io::Errno::BADMSG | rustix::io::Errno::UCLEAN) {
+                        damaged = Some(t.clone());
+                    }
+                    errors.push(format!("mount -t {t} -o {} {} {NEWROOT}: {e}", shown.join(","), node.display()))
+                }
             }
         }
         let mut msg = format!("Failed to mount the root filesystem:\n  {}", errors.join("\n  "));
         if let Some(missing) = self.loader.as_ref().map(|l| l.missing()).filter(|m| !m.is_empty()) {
             msg += &format!("\nModules requested but not in this initramfs: {}", missing.join(", "));
         }
-        msg += "\nTry rootfstype= or rootflags=, or check the filesystem from the shell.";
+        msg += &match damaged {
+            Some(t) => format!(
+                "\nThe {t} filesystem on {} is damaged: repair it with fsck.{t} {} (here, if this \
+                 initramfs has it, or from a rescue system), then exit to retry.",
+                node.display(),
+                node.display()
+            ),
+            None => "\nTry rootfstype= or rootflags=, or check the filesystem from the shell.".to_string(),
+        };
         Err(msg)
     }
 }

@@ -74,6 +74,23 @@ fn an_empty_disk_as_root_fails_to_mount_into_the_shell() {
     poweroff(&mut vm);
 }
 
+/// A corrupted ext4 superblock (one byte changed, so its checksum fails): still recognised by
+/// its UUID, the kernel refuses to mount it, and the shell says so with the errno.
+#[test]
+fn a_corrupted_superblock_fails_to_mount_into_the_shell() {
+    let dir = workdir("fault_bad_superblock");
+    let disk = root_disk(&dir, "bs", UUID, |_| {});
+    let mut bytes = std::fs::read(&disk).expect("disk image");
+    bytes[1024 + 0x08] ^= 0xff; // s_r_blocks_count_lo, inside the checksummed superblock
+    std::fs::write(&disk, bytes).expect("write disk image");
+    let mut vm = boot("fault_bad_superblock", &dracut(), &format!("root=UUID={UUID} ro"), &[&disk]);
+    vm.expect("Failed to mount the root filesystem", 240);
+    let t = vm.expect("dracut:/# ", 30);
+    assert!(t.contains("mount -t ext4 -o ro /dev/vda /sysroot: Bad message"), "the kernel's reason is shown: {t}");
+    assert!(t.contains("The ext4 filesystem on /dev/vda is damaged: repair it with fsck.ext4 /dev/vda"), "{t}");
+    poweroff(&mut vm);
+}
+
 /// The disk is plugged in (through the QEMU monitor) while rdbreak waits for it.
 #[test]
 fn a_disk_that_appears_late_is_picked_up() {
