@@ -300,11 +300,6 @@ pub fn storage_without_driver(sysfs: &Path) -> Vec<String> {
     out
 }
 
-/// The CPU's modalias (`cpu:type:x86,ven…:feature:,…`), which no bus device carries.
-pub fn cpu_modalias(sysfs: &Path) -> String {
-    read_trim(&sysfs.join("devices/system/cpu/modalias")).unwrap_or_default()
-}
-
 /// The modalias of every device on a bus, as `udevadm trigger` announces them (coldplug).
 /// Only bus devices have one, so `/sys/bus/*/devices/*` is read rather than all of
 /// `/sys/devices`, whose walk visits every attribute directory too.

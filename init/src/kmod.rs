@@ -404,40 +404,6 @@ pub fn loaded_modules() -> HashSet<String> {
         .collect()
 }
 
-/// The hash that signs the module file at `path` (read from its last bytes), if it is signed.
-pub fn signature_hash_of(path: &Path) -> Option<&'static str> {
-    use std::io::{Seek, SeekFrom};
-    let mut f = File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(2048))).ok()?;
-    let mut tail = Vec::new();
-    f.read_to_end(&mut tail).ok()?;
-    signature_hash(&tail)
-}
-
-/// The hash a signed, uncompressed module was signed with: the digest algorithm's object
-/// identifier in the PKCS#7 signature that `~Module signature appended~` closes.
-pub fn signature_hash(tail: &[u8]) -> Option<&'static str> {
-    const MARKER: &[u8] = b"~Module signature appended~\n";
-    if !tail.ends_with(MARKER) {
-        return None;
-    }
-    // DER: OBJECT IDENTIFIER, 9 bytes, 2.16.840.1.101.3.4.2.N (NIST hash algorithms).
-    const NIST: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02];
-    const SHA1: &[u8] = &[0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a];
-    let sig = &tail[..tail.len() - MARKER.len()];
-    if let Some(i) = sig.windows(NIST.len() + 1).position(|w| w.starts_with(NIST)) {
-        return match sig[i + NIST.len()] {
-            1 => Some("sha256"),
-            2 => Some("sha384"),
-            3 => Some("sha512"),
-            4 => Some("sha224"),
-            _ => None,
-        };
-    }
-    sig.windows(SHA1.len()).any(|w| w == SHA1).then_some("sha1")
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     None,
@@ -604,27 +570,6 @@ impl Loader {
             wanted.extend(found);
         }
         self.load(&wanted, required, wait)
-    }
-
-    /// The CPU's own implementation of the hash that signs these modules (sha256_ssse3 for
-    /// sha256 on x86), when it is a module here and this CPU has what it needs. With module
-    /// signatures on (CONFIG_MODULE_SIG), the kernel hashes every module it loads, with its
-    /// generic C code until such a module is loaded: two thirds of loading ext4 (measured under
-    /// QEMU, instruction-counted). Loading it first makes every later load cheaper.
-    pub fn signature_hash_accelerators(&self, cpu_modalias: &str) -> Vec<String> {
-        let loaded = self.lock().loaded.clone();
-        let mut out = Vec::new();
-        for m in self.index.lookup(cpu_modalias) {
-            if loaded.contains(&m) || self.index.is_builtin(&m) {
-                continue;
-            }
-            let Some(path) = self.index.path(&m) else { continue };
-            let Some(hash) = signature_hash_of(&path) else { continue };
-            if self.index.lookup(&format!("crypto-{hash}")).contains(&m) {
-                out.push(m);
-            }
-        }
-        out
     }
 
     /// The drivers coldplug would load for these modaliases: boot-relevant ones only, not yet
@@ -828,51 +773,6 @@ alias hid:b*g0001v*p* hid_generic
 
     fn index() -> ModuleIndex {
         ModuleIndex::from_text(Path::new("/lib/modules/x"), DEP, ALIAS, SOFTDEP, "kernel/fs/fat/fat.ko\n")
-    }
-
-    fn signed(hash_oid_last: u8) -> Vec<u8> {
-        let mut m = b"\x7fELF module body".to_vec();
-        m.extend_from_slice(&[0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, hash_oid_last]);
-        m.extend_from_slice(&[0u8; 40]); // the rest of the PKCS#7 blob and struct module_signature
-        m.extend_from_slice(b"~Module signature appended~\n");
-        m
-    }
-
-    #[test]
-    fn signature_hash_from_the_pkcs7_blob() {
-        assert_eq!(signature_hash(&signed(1)), Some("sha256"));
-        assert_eq!(signature_hash(&signed(3)), Some("sha512"));
-        assert_eq!(signature_hash(b"\x7fELF unsigned"), None);
-        assert_eq!(signature_hash(b"~Module signature appended~\n"), None);
-    }
-
-    #[test]
-    fn the_cpus_signature_hash_module_is_picked_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::create_dir_all(d.join("kernel/arch/x86/crypto")).unwrap();
-        std::fs::write(d.join("kernel/arch/x86/crypto/sha256-ssse3.ko"), signed(1)).unwrap();
-        std::fs::write(d.join("kernel/arch/x86/crypto/sha512-ssse3.ko"), signed(1)).unwrap();
-        std::fs::write(d.join("kernel/arch/x86/crypto/crc32c-intel.ko"), signed(1)).unwrap();
-        std::fs::write(
-            d.join("modules.dep"),
-            "kernel/arch/x86/crypto/sha256-ssse3.ko:\nkernel/arch/x86/crypto/sha512-ssse3.ko:\nkernel/arch/x86/crypto/crc32c-intel.ko:\n",
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("modules.alias"),
-            "alias crypto-sha256 sha256_ssse3\nalias crypto-sha512 sha512_ssse3\nalias crypto-crc32c crc32c_intel\n\
-             alias cpu:type:x86,ven*fam*mod*:feature:*0089* sha256_ssse3\n\
-             alias cpu:type:x86,ven*fam*mod*:feature:*0089* sha512_ssse3\n\
-             alias cpu:type:x86,ven*fam*mod*:feature:*0094* crc32c_intel\n\
-             alias cpu:type:x86,ven*fam*mod*:feature:*0125* sha256_ssse3\n",
-        )
-        .unwrap();
-        let loader = Loader::new(ModuleIndex::load(d, Path::new("/nonexistent")).unwrap(), &Cmdline::parse(""));
-        let cpu = "cpu:type:x86,ven0002fam000Fmod006B:feature:,0000,0089,0094,0125";
-        // sha512_ssse3 matches the CPU but the modules are signed with sha256; crc32c is no hash.
-        assert_eq!(loader.signature_hash_accelerators(cpu), ["sha256_ssse3"]);
-        assert!(loader.signature_hash_accelerators("cpu:type:x86,ven0002fam000Fmod006B:feature:,0000").is_empty());
     }
 
     #[test]

@@ -380,11 +380,6 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     boot.open_modules();
     log::debug!("module index loaded");
     if let Some(loader) = &boot.loader {
-        let fast = loader.signature_hash_accelerators(&devices::cpu_modalias(Path::new("/sys")));
-        if !fast.is_empty() {
-            log::debug!("module signatures are checked: loading {} first", fast.join(" "));
-            loader.request(&fast, false);
-        }
         // Synchronously, as dracut's modprobe does: loading it beside coldplug was measured
         // slower (one CPU, and raid6_pq's benchmark runs for a fixed time).
         let pre = boot.cmdline.list("rd.driver.pre");

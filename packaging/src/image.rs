@@ -184,12 +184,6 @@ fn add_modules(tree: &mut Tree, opts: &Options) -> Result<usize> {
     let index = ModuleIndex::load(dir, Path::new("/nonexistent"))
         .with_context(|| format!("reading the module index in {} (run depmod?)", dir.display()))?;
     required.extend(wishes.into_iter().filter(|w| !index.lookup(w).is_empty()));
-    // The CPU implementations of the hash that signs the modules: the init loads the one this
-    // CPU can run first, and every later module load (signature check) gets cheaper.
-    let hash = required.iter().flat_map(|r| index.lookup(r)).find_map(|m| kmod::signature_hash_of(&index.path(&m)?));
-    if let Some(hash) = hash {
-        required.extend(index.lookup(&format!("crypto-{hash}")));
-    }
     let closure = module_closure(&index, &required)?;
     let base = format!("lib/modules/{}", opts.kver);
     let mut firmware = BTreeSet::new();
@@ -363,31 +357,6 @@ mod tests {
         let ix = ModuleIndex::load(image_dir.path(), Path::new("/nonexistent")).unwrap();
         assert_eq!(ix.lookup("pci:v1234d0001"), ["c"]);
         assert!(ix.lookup("other").is_empty());
-    }
-
-    #[test]
-    fn the_signature_hash_implementations_come_along() {
-        let dir = tempfile::tempdir().unwrap();
-        fake_kernel(dir.path());
-        // a.ko signed with sha512 (PKCS#7 digest OID 2.16.840.1.101.3.4.2.3); two hash modules.
-        let mut signed = b"\0name=a\0".to_vec();
-        signed.extend_from_slice(&[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0, 0]);
-        signed.extend_from_slice(b"~Module signature appended~\n");
-        std::fs::write(dir.path().join("kernel/a.ko"), signed).unwrap();
-        for n in ["sha256_fast", "sha512_fast"] {
-            std::fs::write(dir.path().join(format!("kernel/{n}.ko")), b"\0").unwrap();
-        }
-        let dep = std::fs::read_to_string(dir.path().join("modules.dep")).unwrap();
-        std::fs::write(dir.path().join("modules.dep"), dep + "kernel/sha256_fast.ko:\nkernel/sha512_fast.ko:\n")
-            .unwrap();
-        let alias = std::fs::read_to_string(dir.path().join("modules.alias")).unwrap();
-        let alias = alias + "alias crypto-sha256 sha256_fast\nalias crypto-sha512 sha512_fast\n";
-        std::fs::write(dir.path().join("modules.alias"), alias).unwrap();
-        let mut o = opts(dir.path());
-        o.modules = vec!["a".into()];
-        let (tree, _) = assemble(&o).unwrap();
-        assert!(tree.contains("lib/modules/9.9.9/kernel/sha512_fast.ko"));
-        assert!(!tree.contains("lib/modules/9.9.9/kernel/sha256_fast.ko"));
     }
 
     #[test]
