@@ -245,10 +245,16 @@ impl Assets {
     /// An image made by `rdbreak build` (no dracut): the init, the default drivers with their
     /// closure, nothing else.
     pub fn rdbreak_build_image(&self) -> PathBuf {
+        self.rdbreak_build_image_with(&[])
+    }
+
+    /// The same with more `rdbreak build` options (`--no-default-modules --modules …`).
+    pub fn rdbreak_build_image_with(&self, options: &[&str]) -> PathBuf {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         std::fs::read(&self.init).expect("rdbreak-init").hash(&mut h);
         std::fs::read(&self.cli).expect("rdbreak").hash(&mut h);
+        options.hash(&mut h);
         let image = self.cache.join(format!("initrd/rdbreak-build-{:016x}.img", h.finish()));
         locked(&self.cache, "rdbreak-build", || {
             if !image.exists() {
@@ -258,6 +264,7 @@ impl Assets {
                     .arg(&self.init)
                     .arg("--kmoddir")
                     .arg(self.kernel_root.join("lib/modules").join(&self.kver))
+                    .args(options)
                     .arg("-o")
                     .arg(&image));
             }
