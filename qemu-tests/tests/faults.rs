@@ -52,6 +52,71 @@ fn root_naming_a_swap_device_is_refused() {
     poweroff(&mut vm);
 }
 
+/// A LUKS container (a LUKS1 header as cryptsetup writes it) named by its UUID: refused, since
+/// rdbreak does not unlock encrypted roots; the message says what the device holds.
+#[test]
+fn root_naming_a_luks_container_is_refused() {
+    let dir = workdir("fault_luks");
+    let luks = dir.join("luks.img");
+    let mut header = vec![0u8; 4096];
+    header[..8].copy_from_slice(b"LUKS\xba\xbe\x00\x01");
+    header[8..11].copy_from_slice(b"aes");
+    header[168..168 + UUID.len()].copy_from_slice(UUID.as_bytes());
+    std::fs::write(&luks, &header).expect("LUKS header");
+    std::fs::File::options().write(true).open(&luks).and_then(|f| f.set_len(64 << 20)).expect("size");
+    let mut vm = boot("fault_luks", &dracut(), &format!("root=UUID={UUID} ro"), &[&luks]);
+    vm.expect("which holds crypto_LUKS, not a filesystem to boot from", 240);
+    vm.expect("dracut:/# ", 30);
+    poweroff(&mut vm);
+}
+
+/// `root=` given but empty, and `root=` in a form dracut does not know: refused by name.
+#[test]
+fn an_empty_root_argument_is_refused() {
+    let dir = workdir("fault_root_empty");
+    let disk = root_disk(&dir, "re", UUID, |_| {});
+    let mut vm = boot("fault_root_empty", &dracut(), "root= ro", &[&disk]);
+    vm.expect("No or empty root= argument", 240);
+    vm.expect("dracut:/# ", 30);
+    poweroff(&mut vm);
+}
+
+#[test]
+fn a_malformed_root_argument_is_refused() {
+    let dir = workdir("fault_root_malformed");
+    let disk = root_disk(&dir, "rm", UUID, |_| {});
+    let mut vm = boot("fault_root_malformed", &dracut(), "root=vda1 ro", &[&disk]);
+    vm.expect("Don't know how to handle 'root=vda1'", 240);
+    vm.expect("dracut:/# ", 30);
+    poweroff(&mut vm);
+}
+
+/// `init=` naming something that is not an executable file: warned about, and the next
+/// candidate (/sbin/init) starts, as dracut's search does.
+fn a_bad_init_falls_back_to_sbin_init(name: &str, init: &str, customize: impl FnOnce(&Tree)) {
+    let dir = workdir(name);
+    let disk = root_disk(&dir, "bi", UUID, customize);
+    let mut vm = boot(name, &dracut(), &format!("root=UUID={UUID} ro init={init}"), &[&disk]);
+    let t = vm.expect("RDBREAK-TEST-INIT pid=1 argv0=/sbin/init", 240);
+    assert!(t.contains(&format!("init candidate {init} is not an executable file in /sysroot")), "{t}");
+    vm.wait_exit(60);
+}
+
+#[test]
+fn init_naming_a_directory_falls_back() {
+    a_bad_init_falls_back_to_sbin_init("fault_init_dir", "/etc", |_| {});
+}
+
+#[test]
+fn init_not_executable_falls_back() {
+    a_bad_init_falls_back_to_sbin_init("fault_init_noexec", "/etc/os-release", |_| {});
+}
+
+#[test]
+fn init_as_a_dangling_symlink_falls_back() {
+    a_bad_init_falls_back_to_sbin_init("fault_init_dangling", "/sbin/gone", |t| t.symlink("usr/sbin/gone", "/nowhere"));
+}
+
 #[test]
 fn two_filesystems_with_one_uuid_are_refused_by_name() {
     let dir = workdir("fault_dup_uuid");
