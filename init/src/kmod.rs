@@ -452,7 +452,6 @@ pub fn decompress(data: &[u8], path: &str) -> Result<Vec<u8>, KmodError> {
     Ok(out)
 }
 
-/// Loads modules into the running kernel and remembers what it did.
 /// Whether a module load ends, as by default, once every asynchronous probe in flight is done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wait {
@@ -460,6 +459,7 @@ enum Wait {
     No,
 }
 
+/// Loads modules into the running kernel and remembers what it did.
 pub struct Loader {
     pub index: ModuleIndex,
     /// Per-module parameters from the command line (`virtio_blk.queue_depth=…`).

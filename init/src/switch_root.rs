@@ -356,10 +356,9 @@ mod tests {
         std::fs::set_permissions(root.join("sbin/static"), std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(startable(root, "/sbin/static", 0).unwrap_err().contains("not an executable file"));
 
-        // preflight says which init, where, and why.
+        // preflight looks at the mount point before the init: a temp dir is not one.
         let nr = root.to_str().unwrap();
         let e = preflight(nr, "/sbin/orphan");
-        // (the temp dir is not a mount point, which preflight reports first)
         assert!(matches!(e, Err(SwitchError::NotMountPoint(_))), "{e:?}");
     }
 
