@@ -174,19 +174,15 @@ pub fn read_image(data: &[u8]) -> Result<(Vec<Entry>, Vec<Segment>)> {
     let mut segments = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
-        // Archives may be padded with zeros between them.
-        if data[pos] == 0 {
-            pos += 1;
-            continue;
+        let (e, next) = archives(data, pos, &mut |offset, n| {
+            segments.push(Segment { offset, compression: compress::Format::None, entries: n });
+        })?;
+        entries.extend(e);
+        pos = next;
+        if pos == data.len() {
+            break;
         }
         let rest = &data[pos..];
-        if rest.starts_with(b"07070") {
-            let (e, used) = parse_one(rest).with_context(|| format!("in the cpio archive at offset {pos}"))?;
-            segments.push(Segment { offset: pos, compression: compress::Format::None, entries: e.len() });
-            entries.extend(e);
-            pos += used.max(1);
-            continue;
-        }
         let format = compress::detect(rest);
         if format == compress::Format::None {
             bail!("unknown data at offset {pos} (neither cpio nor a known compression)");
@@ -202,23 +198,34 @@ pub fn read_image(data: &[u8]) -> Result<(Vec<Entry>, Vec<Segment>)> {
     Ok((entries, segments))
 }
 
-/// The inside of a compressed segment: cpio archives and zero padding only, as the kernel reads
-/// it ("junk within compressed archive" otherwise). Never decompressed again: a segment that
-/// held another compressed stream would let a few bytes expand without bound.
-fn archives_only(data: &[u8]) -> Result<Vec<Entry>> {
+/// The cpio archives from `pos` on, with the zero padding between them, up to the first byte
+/// that is neither (or the end): their entries and that byte's offset. `each` hears of every
+/// archive (its offset and entry count).
+fn archives(data: &[u8], mut pos: usize, each: &mut dyn FnMut(usize, usize)) -> Result<(Vec<Entry>, usize)> {
     let mut entries = Vec::new();
-    let mut pos = 0;
     while pos < data.len() {
         if data[pos] == 0 {
             pos += 1;
             continue;
         }
         if !data[pos..].starts_with(b"07070") {
-            bail!("junk at offset {pos} after decompressing (not a cpio archive)");
+            break;
         }
         let (e, used) = parse_one(&data[pos..]).with_context(|| format!("in the cpio archive at offset {pos}"))?;
+        each(pos, e.len());
         entries.extend(e);
         pos += used.max(1);
+    }
+    Ok((entries, pos))
+}
+
+/// The inside of a compressed segment: cpio archives and zero padding only, as the kernel reads
+/// it ("junk within compressed archive" otherwise). Never decompressed again: a segment that
+/// held another compressed stream would let a few bytes expand without bound.
+fn archives_only(data: &[u8]) -> Result<Vec<Entry>> {
+    let (entries, end) = archives(data, 0, &mut |_, _| {})?;
+    if end < data.len() {
+        bail!("junk at offset {end} after decompressing (not a cpio archive)");
     }
     Ok(entries)
 }
