@@ -155,6 +155,26 @@ pub fn compress(data: &[u8], format: Format) -> Result<Vec<u8>> {
 pub(crate) mod tests {
     use super::*;
 
+    /// Runs a system tool with `input` on its stdin (written from a thread, so a full pipe
+    /// cannot stall it); None, with a note, when the tool is not installed.
+    pub fn pipe_through(tool: &str, args: &[&str], input: &[u8]) -> Option<std::process::Output> {
+        let Ok(mut child) = std::process::Command::new(tool)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("skipping: {tool} is not installed");
+            return None;
+        };
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().unwrap();
+        let _ = writer.join();
+        Some(out)
+    }
+
     /// Decodes standard base64 (how libFuzzer prints its findings).
     pub fn base64(s: &str) -> Vec<u8> {
         let val = |c: u8| match c {
@@ -192,17 +212,7 @@ pub(crate) mod tests {
         let data = b"rdbreak initramfs segment\n".repeat(1000);
         for (f, tool) in [(Format::Gzip, "gzip"), (Format::Zstd, "zstd"), (Format::Xz, "xz")] {
             let c = compress(&data, f).unwrap();
-            let Ok(mut child) = std::process::Command::new(tool)
-                .args(["-d", "-c"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-            else {
-                continue;
-            };
-            let mut stdin = child.stdin.take().unwrap();
-            std::thread::spawn(move || stdin.write_all(&c));
-            let out = child.wait_with_output().unwrap();
+            let Some(out) = pipe_through(tool, &["-d", "-c"], &c) else { continue };
             assert!(out.status.success(), "{tool} -d");
             assert_eq!(out.stdout, data, "{tool}");
         }
@@ -227,19 +237,8 @@ pub(crate) mod tests {
             ("lz4", &["-c", "-q"][..], Format::Lz4),
             ("bzip2", &["-c"][..], Format::Bzip2),
         ] {
-            let Ok(mut child) = std::process::Command::new(tool)
-                .args(args)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-            else {
-                eprintln!("skipping: {tool} is not installed");
-                continue;
-            };
-            let mut stdin = child.stdin.take().unwrap();
-            let input = data.clone();
-            std::thread::spawn(move || stdin.write_all(&input));
-            let packed = child.wait_with_output().unwrap().stdout;
+            let Some(out) = pipe_through(tool, args, &data) else { continue };
+            let packed = out.stdout;
             assert_eq!(detect(&packed), format, "{tool} {args:?}");
             assert_eq!(decompress(&packed, format).unwrap().0, data, "{tool} {args:?}");
         }
