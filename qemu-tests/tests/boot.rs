@@ -191,26 +191,13 @@ fn xz_compressed_modules() {
 fn smallest_rdbreak_build_image_boots() {
     let a = assets::get();
     let dir = workdir("smallest_image");
-    let image = dir.join("initrd.img");
-    assets::run(
-        std::process::Command::new(&a.cli)
-            .args([
-                "build",
-                "--no-default-modules",
-                "--modules",
-                "virtio_pci,virtio_blk,ext4",
-                "--compress",
-                "xz",
-                "--kver",
-                &a.kver,
-                "--init",
-            ])
-            .arg(&a.init)
-            .arg("--kmoddir")
-            .arg(a.kernel_root.join("lib/modules").join(&a.kver))
-            .arg("-o")
-            .arg(&image),
-    );
+    let image = a.rdbreak_build_image_with(&[
+        "--no-default-modules",
+        "--modules",
+        "virtio_pci,virtio_blk,ext4",
+        "--compress",
+        "xz",
+    ]);
     let size = std::fs::metadata(&image).expect("image").len();
     let dracut = std::fs::metadata(a.dracut_image(Modules::Plain)).expect("dracut image").len();
     eprintln!("[smallest_image] rdbreak build: {size} bytes; dracut -a rdbreak (generic): {dracut} bytes");

@@ -194,14 +194,7 @@ fn a_blacklisted_storage_driver_is_explained() {
 fn a_driver_missing_from_the_image_is_explained() {
     let a = assets::get();
     let dir = workdir("fault_missing_module");
-    let image = dir.join("initrd.img");
-    run(Command::new(&a.cli)
-        .args(["build", "--no-default-modules", "--modules", "virtio_pci,ext4", "--kver", &a.kver, "--init"])
-        .arg(&a.init)
-        .arg("--kmoddir")
-        .arg(a.kernel_root.join("lib/modules").join(&a.kver))
-        .arg("-o")
-        .arg(&image));
+    let image = a.rdbreak_build_image_with(&["--no-default-modules", "--modules", "virtio_pci,ext4"]);
     let disk = root_disk(&dir, "mm", UUID, |_| {});
     let mut vm = boot("fault_missing_module", &image, &format!("root=UUID={UUID} ro rd.retry=3"), &[&disk]);
     vm.expect("Could not boot.", 240);
@@ -453,14 +446,7 @@ fn nothing_lost_on_exit_to_the_real_init() {
 fn a_filesystem_module_missing_from_the_image_is_named() {
     let a = assets::get();
     let dir = workdir("fault_missing_fs");
-    let image = dir.join("initrd.img");
-    run(Command::new(&a.cli)
-        .args(["build", "--no-default-modules", "--modules", "virtio_pci,virtio_blk", "--kver", &a.kver, "--init"])
-        .arg(&a.init)
-        .arg("--kmoddir")
-        .arg(a.kernel_root.join("lib/modules").join(&a.kver))
-        .arg("-o")
-        .arg(&image));
+    let image = a.rdbreak_build_image_with(&["--no-default-modules", "--modules", "virtio_pci,virtio_blk"]);
     let disk = root_disk(&dir, "mf", UUID, |_| {});
     let mut vm = boot("fault_missing_fs", &image, &format!("root=UUID={UUID} ro"), &[&disk]);
     vm.expect("Failed to mount the root filesystem", 240);
