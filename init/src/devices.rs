@@ -222,6 +222,8 @@ pub fn create_links(devs: &[BlockDev], dev_dir: &Path) {
 /// A netlink socket receiving the kernel's uevents (what udev listens to).
 pub struct Uevents {
     fd: OwnedFd,
+    /// Written to end a `wait` early.
+    wake: OwnedFd,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -256,25 +258,54 @@ impl Uevents {
         // A big receive buffer: coldplug of a large machine produces bursts.
         let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&fd, 4 << 20);
         rustix::net::bind(&fd, &rustix::net::netlink::SocketAddrNetlink::new(0, 1))?;
-        Ok(Uevents { fd })
+        let wake =
+            rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK)?;
+        Ok(Uevents { fd, wake })
     }
+}
 
-    /// Waits up to `timeout` for events and returns what arrived.
-    pub fn wait(&self, timeout: std::time::Duration) -> Vec<Uevent> {
+impl crate::hotplug::Source for Uevents {
+    fn wait(&self, timeout: Option<std::time::Duration>) -> bool {
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-        let ts = Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: i64::from(timeout.subsec_nanos()) };
-        if !matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0) {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 8192];
-        while let Ok((n, _)) = rustix::net::recv(&self.fd, &mut buf[..], rustix::net::RecvFlags::DONTWAIT) {
-            if let Some(ev) = parse_datagram(&buf[..n.min(buf.len())]) {
-                out.push(ev);
+        let ts = timeout.map(|t| Timespec { tv_sec: t.as_secs() as i64, tv_nsec: i64::from(t.subsec_nanos()) });
+        loop {
+            let mut fds = [PollFd::new(&self.fd, PollFlags::IN), PollFd::new(&self.wake, PollFlags::IN)];
+            match poll(&mut fds, ts.as_ref()) {
+                Err(rustix::io::Errno::INTR) => continue,
+                Ok(_) => {
+                    if !fds[1].revents().is_empty() {
+                        let _ = rustix::io::read(&self.wake, &mut [0u8; 8]);
+                    }
+                    return fds[0].revents().contains(PollFlags::IN);
+                }
+                Err(_) => return false,
             }
         }
-        out
+    }
+
+    fn drain(&self) -> Vec<Uevent> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match rustix::net::recv(&self.fd, &mut buf[..], rustix::net::RecvFlags::DONTWAIT) {
+                Ok((n, _)) => out.extend(parse_datagram(&buf[..n.min(buf.len())])),
+                Err(rustix::io::Errno::INTR) => {}
+                // The queue overflowed and events were lost: what udevd does, look at every device.
+                Err(rustix::io::Errno::NOBUFS) => {
+                    log::warn!("uevents were lost (queue overflow); reading every device's modalias again");
+                    out.extend(modaliases(Path::new("/sys")).into_iter().map(|m| Uevent {
+                        action: "add".into(),
+                        vars: HashMap::from([("MODALIAS".to_string(), m)]),
+                        ..Default::default()
+                    }));
+                }
+                Err(_) => return out,
+            }
+        }
+    }
+
+    fn interrupt(&self) {
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
     }
 }
 

@@ -745,6 +745,19 @@ impl Loader {
     }
 }
 
+/// The hotplug thread starts drivers through the loader.
+impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
+    fn start(&self, modaliases: &[String]) {
+        self.spawn_boot_drivers(modaliases);
+    }
+    fn wait_idle(&self) {
+        Loader::wait_idle(self);
+    }
+    fn busy(&self) -> bool {
+        Loader::busy(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod cmdline;
 pub mod devices;
 pub mod elf;
 pub mod fuzz;
+pub mod hotplug;
 pub mod kmod;
 pub mod kmsg;
 pub mod mounts;

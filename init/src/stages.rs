@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmdline::Cmdline;
 use crate::devices::{self, BlockDev, Uevents};
+use crate::hotplug::Hotplug;
 use crate::kmod::{Loader, ModuleIndex};
 use crate::root::{self, RootSpec};
 use crate::{kmsg, mounts, report, shell, switch_root};
@@ -65,7 +66,8 @@ pub struct Boot {
     pub kernel_env: Vec<(String, String)>,
     pub breaks: Vec<&'static str>,
     pub loader: Option<Arc<Loader>>,
-    pub uevents: Option<Uevents>,
+    /// Loads drivers for devices as the kernel announces them (None: no uevent socket).
+    pub hotplug: Option<Hotplug>,
     pub devs: Vec<BlockDev>,
     pub root_spec: Option<RootSpec>,
     pub root_dev: Option<BlockDev>,
@@ -87,7 +89,7 @@ impl Boot {
             kernel_env,
             breaks,
             loader: None,
-            uevents: None,
+            hotplug: None,
             devs: Vec::new(),
             root_spec: None,
             root_dev: None,
@@ -158,35 +160,28 @@ impl Boot {
         loader.spawn_boot_drivers(&aliases);
     }
 
-    /// Waits up to `timeout` for uevents and starts loading drivers for the devices they announce.
-    fn pump_uevents(&mut self, timeout: Duration) {
-        let Some(ue) = &self.uevents else {
-            std::thread::sleep(timeout);
-            return;
-        };
-        let events = ue.wait(timeout);
-        let aliases: Vec<String> = events
-            .iter()
-            .filter(|ev| matches!(ev.action.as_str(), "add" | "bind" | "change"))
-            .filter_map(|ev| ev.vars.get("MODALIAS").cloned())
-            .collect();
-        if let Some(loader) = &self.loader {
-            loader.spawn_boot_drivers(&aliases);
+    /// Starts handling uevents: from here on every device the kernel announces gets its driver,
+    /// whatever the boot or the shell is doing. Events queued since `socket` opened come first.
+    fn start_hotplug(&mut self, socket: Option<Uevents>) {
+        let Some(socket) = socket else { return };
+        let drivers = self.loader.clone().map(|l| Box::new(l) as Box<dyn crate::hotplug::Drivers>);
+        match Hotplug::start(Box::new(socket), drivers) {
+            Ok(h) => self.hotplug = Some(h),
+            Err(e) => log::warn!("cannot start the hotplug thread ({e}); polling sysfs instead"),
         }
     }
 
-    /// dracut's `udevadm settle`: until no driver is loading and no new device shows up.
+    /// dracut's `udevadm settle`: until every device announced so far has its driver loaded.
     pub fn settle(&mut self) {
-        let Some(loader) = self.loader.clone() else { return };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            loader.wait_idle();
-            self.pump_uevents(Duration::from_millis(100));
-            if !loader.busy() {
-                // A last look for events that raced with the final load.
-                self.pump_uevents(Duration::from_millis(20));
-                if !loader.busy() {
-                    break;
+        match &self.hotplug {
+            Some(h) => {
+                if !h.settle(Duration::from_secs(30)) {
+                    log::info!("devices are still appearing after 30 s; going on");
+                }
+            }
+            None => {
+                if let Some(loader) = &self.loader {
+                    loader.wait_idle();
                 }
             }
         }
@@ -205,6 +200,7 @@ impl Boot {
             let start = Instant::now();
             let mut next_note = Duration::from_secs(5);
             loop {
+                let seen = self.hotplug.as_ref().map(Hotplug::generation);
                 self.rescan();
                 match root::find(&spec, &self.devs, Path::new("/dev")) {
                     Ok(Some(d)) => {
@@ -238,7 +234,10 @@ impl Boot {
                     next_note += Duration::from_secs(5);
                 }
                 // Sysfs is re-read as soon as uevents arrive, and every second in case one was missed.
-                self.pump_uevents(Duration::from_millis(1000));
+                match (&self.hotplug, seen) {
+                    (Some(h), Some(g)) => h.wait_change(g, Duration::from_secs(1)),
+                    _ => std::thread::sleep(Duration::from_secs(1)),
+                }
             }
             let mut msg = String::from("Could not boot.");
             msg += &format!("\n\"{}\" does not exist", spec.dev_path());
@@ -375,10 +374,11 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
 
     boot.maybe_break("pre-udev");
     // Listen before loading anything, so no device that a driver reveals is missed.
-    boot.uevents = Uevents::open().map_err(|e| log::warn!("no uevent socket ({e}); polling sysfs instead")).ok();
+    let socket = Uevents::open().map_err(|e| log::warn!("no uevent socket ({e}); polling sysfs instead")).ok();
     log::debug!("uevent socket open");
     boot.open_modules();
     log::debug!("module index loaded");
+    boot.start_hotplug(socket);
     if let Some(loader) = &boot.loader {
         // Synchronously, as dracut's modprobe does: loading it beside coldplug was measured
         // slower (one CPU, and raid6_pq's benchmark runs for a fixed time).
@@ -448,12 +448,20 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
         }
         let args = root::init_args(&boot.proc_cmdline);
         log::info!("Switching root to {init} {} (kernel uptime {})", args.join(" "), report::uptime());
+        // No module may be half-loaded when PID 1 execs, and PID 1 must be one thread again to
+        // fork the initramfs wiper: end the hotplug thread, then finish the loads it started.
+        if let Some(h) = &boot.hotplug {
+            h.stop();
+        }
         if let Some(loader) = &boot.loader {
-            loader.wait_idle(); // no module may be half-loaded when PID 1 execs
+            loader.wait_idle();
         }
         shell::stop_leftovers();
         let err = switch_root::switch_root(NEWROOT, &init, &args, &boot.kernel_env);
         kmsg::LOGGER.open(true, false);
+        if let Some(Err(e)) = boot.hotplug.as_ref().map(Hotplug::resume) {
+            log::warn!("cannot restart the hotplug thread ({e}): devices plugged in now get no driver");
+        }
         boot.emergency(&format!("switch_root to {NEWROOT} failed: {err}"));
     }
 }

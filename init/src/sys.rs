@@ -70,9 +70,18 @@ pub fn exec(path: &str, args: &[String], env: &[(String, String)]) -> std::io::E
 /// Forks; the child gets `Ok(None)`. Refused (EBUSY) unless this process has one thread, so
 /// that the child may allocate: no lock can be held by a thread the child does not have.
 pub fn fork_single_threaded() -> Result<Option<rustix::process::Pid>, Errno> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|_| Errno::NOENT)?;
-    if !status.lines().any(|l| l.split_whitespace().eq(["Threads:", "1"])) {
-        return Err(Errno::BUSY);
+    let one_thread = || {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status.lines().any(|l| l.split_whitespace().eq(["Threads:", "1"]))
+    };
+    // A thread just joined is counted until the kernel has finished its exit, a moment later.
+    let mut tries = 0;
+    while !one_thread() {
+        tries += 1;
+        if tries > 100 {
+            return Err(Errno::BUSY);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     // SAFETY: one thread (checked above), so the child's memory has no lock held by anyone.
     match unsafe { libc::fork() } {

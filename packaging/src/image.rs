@@ -25,6 +25,12 @@ pub const DEFAULT_MODULES: &[&str] = &[
     "sr_mod",
     "xhci_pci",
     "ehci_pci",
+    "ohci_pci",
+    "uhci_hcd",
+    // A USB keyboard for the shell: the kernel takes USB over from the firmware at boot, so
+    // without these a USB keyboard is dead at the prompt.
+    "usbhid",
+    "hid_generic",
     "usb_storage",
     "uas",
     "mmc_block",

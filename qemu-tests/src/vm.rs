@@ -28,6 +28,8 @@ pub struct Config {
     pub bios_boot: bool,
     /// Open a QEMU monitor socket (for hot-plugging devices while the guest runs).
     pub monitor: bool,
+    /// More `-device` arguments (`qemu-xhci,id=xhci`, `usb-kbd,bus=xhci.0`).
+    pub devices: Vec<String>,
 }
 
 impl Config {
@@ -40,6 +42,7 @@ impl Config {
             mem_mib: 768,
             bios_boot: false,
             monitor: false,
+            devices: Vec::new(),
         }
     }
     pub fn disk(mut self, d: &Path) -> Config {
@@ -76,6 +79,9 @@ impl Vm {
         }
         for d in &cfg.disks {
             cmd.arg("-drive").arg(format!("file={},if=virtio,format=raw", d.display()));
+        }
+        for d in &cfg.devices {
+            cmd.arg("-device").arg(d);
         }
         let monitor =
             cfg.monitor.then(|| std::env::temp_dir().join(format!("rdbreak-{name}-{}.monitor", std::process::id())));

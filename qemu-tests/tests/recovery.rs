@@ -359,3 +359,45 @@ fn rdbreak_build_image_password_reset() {
     vm.wait_exit(60);
     assert_password_changed(&image, &before);
 }
+
+/// A USB keyboard plugged in at the break prompt (as one that enumerates late, or a person who
+/// plugs theirs in when the prompt shows): its drivers, usbhid and hid-generic, are loaded while
+/// the shell runs, and the kernel's input layer has it.
+fn usb_keyboard_plugged_at_the_prompt(name: &str, initrd: &Path) {
+    let a = assets::get();
+    let disk = recovery_disk(name, |_| {});
+    let mut cfg = Config::new(&a.kernel, initrd, &format!("quiet root=UUID={UUID} ro rd.break")).disk(&disk);
+    cfg.devices = vec!["qemu-xhci,id=xhci".into()];
+    cfg.monitor = true;
+    let mut vm = Vm::boot(name, &cfg);
+    vm.expect("switch_root:/# ", 240);
+    let before = vm.run("cat /proc/modules", "switch_root:/# ", 30);
+    assert!(before.contains("xhci_pci"), "the USB controller's driver is loaded at coldplug: {before}");
+    assert!(!before.contains("usbhid"), "no keyboard yet, so no keyboard driver: {before}");
+    let answer = vm.monitor("device_add usb-kbd,bus=xhci.0,id=kbd");
+    assert!(!answer.contains("Error"), "hot-plug: {answer}");
+    let mut devices = String::new();
+    for _ in 0..60 {
+        devices = vm.run("cat /proc/bus/input/devices", "switch_root:/# ", 30);
+        if devices.contains("QEMU USB Keyboard") {
+            break;
+        }
+        vm.run("sleep 1", "switch_root:/# ", 30);
+    }
+    assert!(devices.contains("QEMU USB Keyboard"), "the keyboard never reached the input layer: {devices}");
+    let after = vm.run("cat /proc/modules", "switch_root:/# ", 30);
+    assert!(after.contains("usbhid") && after.contains("hid_generic"), "{after}");
+    vm.send_line("exit");
+    vm.expect("RDBREAK-TEST-INIT pid=", 120);
+    vm.wait_exit(60);
+}
+
+#[test]
+fn usb_keyboard_at_the_prompt_dracut_image() {
+    usb_keyboard_plugged_at_the_prompt("usb_keyboard_dracut", &assets::get().dracut_image(Modules::Plain));
+}
+
+#[test]
+fn usb_keyboard_at_the_prompt_rdbreak_build_image() {
+    usb_keyboard_plugged_at_the_prompt("usb_keyboard_build", &assets::get().rdbreak_build_image());
+}

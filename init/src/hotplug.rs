@@ -1,0 +1,332 @@
+//! udevd's part of the boot: a thread of its own reads the kernel's uevents as they come and
+//! starts the drivers for the devices they announce, during coldplug, while the root is awaited
+//! and while the shell runs (a USB keyboard enumerates well after its controller's driver has
+//! loaded, and must still work at the prompt). `settle` is `udevadm settle`: it returns once every
+//! event the kernel has sent is handled and no driver is loading, without waiting for events that
+//! may never come.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::devices::Uevent;
+
+/// Where events come from: the kernel's netlink socket, or a fake in tests.
+pub trait Source: Send + Sync + 'static {
+    /// Blocks until events are queued, `timeout` passes or `interrupt` is called; whether
+    /// events are queued.
+    fn wait(&self, timeout: Option<Duration>) -> bool;
+    /// Every queued event, without blocking.
+    fn drain(&self) -> Vec<Uevent>;
+    /// Wakes a `wait` (the thread is asked to stop).
+    fn interrupt(&self);
+}
+
+/// What handles announced devices: the module loader, or a fake in tests.
+pub trait Drivers: Send + Sync + 'static {
+    /// Starts loading, in the background, the drivers these modaliases need.
+    fn start(&self, modaliases: &[String]);
+    /// Waits until no load started so far is running.
+    fn wait_idle(&self);
+    fn busy(&self) -> bool;
+}
+
+#[derive(Default)]
+struct State {
+    /// Batches of events handled so far; waiters watch it change.
+    generation: u64,
+    /// Between taking events off the queue and having started their drivers.
+    busy: bool,
+    /// The thread is asked to end (PID 1 is about to switch root).
+    stop: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    source: Box<dyn Source>,
+    drivers: Option<Box<dyn Drivers>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pump(&self) {
+        loop {
+            let queued = self.source.wait(None);
+            // Busy before the queue is emptied, so `settle` never sees neither queue nor work.
+            {
+                let mut st = self.lock();
+                if st.stop {
+                    return; // what is queued stays queued for the next thread
+                }
+                st.busy = queued;
+            }
+            if !queued {
+                // An error rather than events (the socket is gone): do not spin.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            let aliases = modaliases(&self.source.drain());
+            if let Some(d) = self.drivers.as_ref().filter(|_| !aliases.is_empty()) {
+                d.start(&aliases);
+            }
+            let mut st = self.lock();
+            st.busy = false;
+            st.generation += 1;
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// The modaliases of devices being added or bound: what coldplug would load drivers for.
+pub fn modaliases(events: &[Uevent]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|ev| matches!(ev.action.as_str(), "add" | "bind" | "change"))
+        .filter_map(|ev| ev.vars.get("MODALIAS").cloned())
+        .collect()
+}
+
+pub struct Hotplug {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Hotplug {
+    /// Starts the thread. `drivers` is None when the image has no modules: events are still
+    /// counted, so waiting for a device wakes up when one appears.
+    pub fn start(source: Box<dyn Source>, drivers: Option<Box<dyn Drivers>>) -> std::io::Result<Hotplug> {
+        let shared = Arc::new(Shared { state: Mutex::new(State::default()), changed: Condvar::new(), source, drivers });
+        let hp = Hotplug { shared, thread: Mutex::new(None) };
+        hp.resume()?;
+        Ok(hp)
+    }
+
+    /// Changes each time a batch of events has been handled.
+    pub fn generation(&self) -> u64 {
+        self.shared.lock().generation
+    }
+
+    /// Waits until events newer than `generation` were handled, or `timeout`.
+    pub fn wait_change(&self, generation: u64, timeout: Duration) {
+        let st = self.shared.lock();
+        let _ = self.shared.changed.wait_timeout_while(st, timeout, |st| st.generation == generation);
+    }
+
+    /// `udevadm settle`: until every event sent so far is handled and no driver is loading (or
+    /// `limit`). A driver's devices are announced before its load returns, so once the loads are
+    /// done and the queue is empty, nothing is left in flight. Returns whether it settled.
+    pub fn settle(&self, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            let g = self.generation();
+            if let Some(d) = &self.shared.drivers {
+                d.wait_idle();
+            }
+            let untouched = |st: &State| !st.busy && st.generation == g;
+            if untouched(&self.shared.lock())
+                && !self.shared.source.wait(Some(Duration::ZERO))
+                && !self.shared.drivers.as_ref().is_some_and(|d| d.busy())
+                && untouched(&self.shared.lock())
+            {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            self.wait_change(g, Duration::from_millis(10));
+        }
+    }
+
+    /// Ends the thread, once it has started the drivers for what it took off the queue, so that
+    /// PID 1 has no thread of its own when it switches root. Events keep queueing meanwhile.
+    pub fn stop(&self) {
+        self.shared.lock().stop = true;
+        self.shared.source.interrupt();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Starts the thread (again, after `stop`): the boot goes on, the switch failed.
+    pub fn resume(&self) -> std::io::Result<()> {
+        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        if thread.is_some() {
+            return Ok(());
+        }
+        self.shared.lock().stop = false;
+        let me = Arc::clone(&self.shared);
+        *thread = Some(std::thread::Builder::new().name("hotplug".into()).spawn(move || me.pump())?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::mpsc;
+
+    /// Events sent by the test, in batches, as the kernel queues them on the socket.
+    struct FakeKernel {
+        queue: Mutex<Vec<Uevent>>,
+        arrived: Condvar,
+        interrupted: std::sync::atomic::AtomicBool,
+    }
+
+    impl FakeKernel {
+        fn send(&self, action: &str, modalias: &str) {
+            let vars = HashMap::from([("MODALIAS".to_string(), modalias.to_string())]);
+            self.queue.lock().unwrap().push(Uevent { action: action.into(), devpath: "/devices/x".into(), vars });
+            self.arrived.notify_all();
+        }
+    }
+
+    impl Source for Arc<FakeKernel> {
+        fn wait(&self, timeout: Option<Duration>) -> bool {
+            use std::sync::atomic::Ordering::SeqCst;
+            let q = self.queue.lock().unwrap();
+            let (q, _) = self
+                .arrived
+                .wait_timeout_while(q, timeout.unwrap_or(Duration::MAX), |q| {
+                    q.is_empty() && !self.interrupted.swap(false, SeqCst)
+                })
+                .unwrap();
+            !q.is_empty()
+        }
+        fn drain(&self) -> Vec<Uevent> {
+            std::mem::take(&mut *self.queue.lock().unwrap())
+        }
+        fn interrupt(&self) {
+            let _q = self.queue.lock().unwrap();
+            self.interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.arrived.notify_all();
+        }
+    }
+
+    /// Loads that take `delay` each and may announce a device when they finish, as a driver
+    /// that binds a controller reveals the disks behind it.
+    struct FakeLoader {
+        kernel: Arc<FakeKernel>,
+        started: mpsc::Sender<String>,
+        running: Mutex<Vec<std::thread::JoinHandle<()>>>,
+        reveals: HashMap<String, String>,
+        delay: Duration,
+    }
+
+    impl Drivers for Arc<FakeLoader> {
+        fn start(&self, modaliases: &[String]) {
+            for m in modaliases {
+                let _ = self.started.send(m.clone());
+                let (me, m) = (Arc::clone(self), m.clone());
+                self.running.lock().unwrap().push(std::thread::spawn(move || {
+                    std::thread::sleep(me.delay);
+                    if let Some(child) = me.reveals.get(&m) {
+                        me.kernel.send("add", child);
+                    }
+                }));
+            }
+        }
+        fn wait_idle(&self) {
+            loop {
+                let handles = std::mem::take(&mut *self.running.lock().unwrap());
+                if handles.is_empty() {
+                    return;
+                }
+                handles.into_iter().for_each(|h| h.join().unwrap());
+            }
+        }
+        fn busy(&self) -> bool {
+            self.running.lock().unwrap().iter().any(|h| !h.is_finished())
+        }
+    }
+
+    fn setup(reveals: &[(&str, &str)], delay_ms: u64) -> (Arc<FakeKernel>, Hotplug, mpsc::Receiver<String>) {
+        let kernel = Arc::new(FakeKernel {
+            queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            interrupted: Default::default(),
+        });
+        let (tx, rx) = mpsc::channel();
+        let loader = Arc::new(FakeLoader {
+            kernel: Arc::clone(&kernel),
+            started: tx,
+            running: Mutex::new(Vec::new()),
+            reveals: reveals.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            delay: Duration::from_millis(delay_ms),
+        });
+        let hp = Hotplug::start(Box::new(Arc::clone(&kernel)), Some(Box::new(loader))).unwrap();
+        (kernel, hp, rx)
+    }
+
+    #[test]
+    fn settle_waits_for_devices_that_loading_drivers_reveal() {
+        // Controller → disk → partition table driver, each revealed by the previous load.
+        let (kernel, hp, rx) = setup(&[("pci:ctrl", "virtio:disk"), ("virtio:disk", "scsi:part")], 30);
+        kernel.send("add", "pci:ctrl");
+        assert!(hp.settle(Duration::from_secs(10)));
+        let started: Vec<String> = rx.try_iter().collect();
+        assert_eq!(started, ["pci:ctrl", "virtio:disk", "scsi:part"], "settled before the chain ended");
+    }
+
+    #[test]
+    fn settle_on_a_quiet_machine_returns_at_once() {
+        let (_kernel, hp, _rx) = setup(&[], 0);
+        let t = Instant::now();
+        assert!(hp.settle(Duration::from_secs(10)));
+        assert!(t.elapsed() < Duration::from_secs(1), "settle waited for events that never come");
+    }
+
+    #[test]
+    fn settle_gives_up_at_its_limit() {
+        // A device that keeps announcing another one (a flapping link).
+        let (kernel, hp, _rx) = setup(&[("usb:a", "usb:b"), ("usb:b", "usb:a")], 5);
+        kernel.send("add", "usb:a");
+        assert!(!hp.settle(Duration::from_millis(200)));
+    }
+
+    #[test]
+    fn events_after_settle_still_load_drivers() {
+        // What the shell relies on: a keyboard enumerated while it runs.
+        let (kernel, hp, rx) = setup(&[], 0);
+        assert!(hp.settle(Duration::from_secs(1)));
+        let g = hp.generation();
+        kernel.send("add", "usb:v0627p0001d0000dc00dsc00dp00ic03isc01ip01in00");
+        hp.wait_change(g, Duration::from_secs(5));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            "usb:v0627p0001d0000dc00dsc00dp00ic03isc01ip01in00"
+        );
+    }
+
+    #[test]
+    fn removals_and_events_without_modalias_load_nothing() {
+        let (kernel, hp, rx) = setup(&[], 0);
+        kernel.send("remove", "pci:gone");
+        kernel.queue.lock().unwrap().push(Uevent {
+            action: "add".into(),
+            devpath: "/block/vda".into(),
+            ..Default::default()
+        });
+        kernel.arrived.notify_all();
+        assert!(hp.settle(Duration::from_secs(5)));
+        assert!(rx.try_iter().next().is_none());
+    }
+
+    /// PID 1 switching root: the thread ends (so PID 1 may fork its initramfs wiper), nothing
+    /// loads meanwhile, and what arrived is handled once it runs again.
+    #[test]
+    fn stopped_thread_leaves_events_for_the_next() {
+        let (kernel, hp, rx) = setup(&[], 0);
+        hp.stop();
+        assert!(hp.thread.lock().unwrap().is_none());
+        kernel.send("add", "pci:late");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(rx.try_iter().next().is_none(), "a load started while PID 1 switches root");
+        hp.resume().unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "pci:late");
+        assert!(hp.settle(Duration::from_secs(5)));
+    }
+}
