@@ -443,7 +443,12 @@ mod tests {
         assert_eq!(devs[0].size_bytes, 1 << 20);
 
         let mut d = devs[1].clone();
-        d.fs = Some(Filesystem { fstype: "ext4".into(), uuid: Some("u-1".into()), label: Some("a b".into()) });
+        d.fs = Some(Filesystem {
+            fstype: "ext4".into(),
+            uuid: Some("u-1".into()),
+            label: Some("a b".into()),
+            member: None,
+        });
         let dev = dir.path().join("dev");
         create_links(&[d], &dev);
         assert_eq!(std::fs::read_link(dev.join("disk/by-label/a\\x20b")).unwrap(), Path::new("../../vda1"));

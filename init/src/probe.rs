@@ -11,6 +11,15 @@ pub struct Filesystem {
     pub fstype: String,
     pub uuid: Option<String>,
     pub label: Option<String>,
+    /// For a filesystem spread over several devices (btrfs): which one this is.
+    pub member: Option<Member>,
+}
+
+/// One device of a multi-device filesystem: its number and how many devices there are in all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub devid: u64,
+    pub devices: u64,
 }
 
 impl Filesystem {
@@ -91,7 +100,12 @@ fn ext(b: &[u8]) -> Option<Filesystem> {
     let ro_compat = le32(b, SB + 0x64)?;
     // A journal device, not a filesystem.
     if incompat & 0x0008 != 0 {
-        return Some(Filesystem { fstype: "jbd".into(), uuid: uuid(b, SB + 0x68), label: label(b, SB + 0x78, 16) });
+        return Some(Filesystem {
+            fstype: "jbd".into(),
+            uuid: uuid(b, SB + 0x68),
+            label: label(b, SB + 0x78, 16),
+            member: None,
+        });
     }
     // blkid's rule: features ext3 lacks make it ext4; a journal alone makes it ext3.
     const EXT3_INCOMPAT: u32 = 0x0002 | 0x0004; // filetype, recover
@@ -103,11 +117,16 @@ fn ext(b: &[u8]) -> Option<Filesystem> {
     } else {
         "ext2"
     };
-    Some(Filesystem { fstype: fstype.into(), uuid: uuid(b, SB + 0x68), label: label(b, SB + 0x78, 16) })
+    Some(Filesystem { fstype: fstype.into(), uuid: uuid(b, SB + 0x68), label: label(b, SB + 0x78, 16), member: None })
 }
 
 fn xfs(b: &[u8]) -> Option<Filesystem> {
-    (b.get(0..4)? == b"XFSB").then(|| Filesystem { fstype: "xfs".into(), uuid: uuid(b, 32), label: label(b, 108, 12) })
+    (b.get(0..4)? == b"XFSB").then(|| Filesystem {
+        fstype: "xfs".into(),
+        uuid: uuid(b, 32),
+        label: label(b, 108, 12),
+        member: None,
+    })
 }
 
 fn btrfs(b: &[u8]) -> Option<Filesystem> {
@@ -116,6 +135,8 @@ fn btrfs(b: &[u8]) -> Option<Filesystem> {
         fstype: "btrfs".into(),
         uuid: uuid(b, SB + 0x20),
         label: label(b, SB + 0x12B, 256),
+        // num_devices, and the devid of this device's dev_item.
+        member: le64(b, SB + 0xC9).zip(le64(b, SB + 0x88)).map(|(devid, devices)| Member { devid, devices }),
     })
 }
 
@@ -125,6 +146,7 @@ fn f2fs(b: &[u8]) -> Option<Filesystem> {
         fstype: "f2fs".into(),
         uuid: uuid(b, SB + 0x6C),
         label: utf16_label(b, SB + 0x7C, 512),
+        member: None,
     })
 }
 
@@ -135,6 +157,7 @@ fn swap(b: &[u8]) -> Option<Filesystem> {
         fstype: "swap".into(),
         uuid: uuid(b, 1024 + 12),
         label: label(b, 1024 + 28, 16),
+        member: None,
     })
 }
 
@@ -143,6 +166,7 @@ fn luks(b: &[u8]) -> Option<Filesystem> {
         fstype: "crypto_LUKS".into(),
         uuid: label(b, 168, 40),
         label: if b.get(6..8) == Some(&[0, 2]) { label(b, 24, 48) } else { None },
+        member: None,
     })
 }
 
@@ -159,7 +183,12 @@ fn vfat(b: &[u8]) -> Option<Filesystem> {
     };
     let id = le32(b, id_off)?;
     let lbl = label(b, label_off, 11).map(|s| s.trim_end().to_string()).filter(|s| !s.is_empty() && s != "NO NAME");
-    Some(Filesystem { fstype: "vfat".into(), uuid: Some(format!("{:04X}-{:04X}", id >> 16, id & 0xFFFF)), label: lbl })
+    Some(Filesystem {
+        fstype: "vfat".into(),
+        uuid: Some(format!("{:04X}-{:04X}", id >> 16, id & 0xFFFF)),
+        label: lbl,
+        member: None,
+    })
 }
 
 /// The filesystem (or swap/LUKS signature) at the start of `b`, if any.
@@ -367,7 +396,10 @@ mod tests {
                 return;
             }
             let fs = filesystem(&head(&p)).unwrap();
-            assert_eq!(fs, Filesystem { fstype: fstype.into(), uuid: Some(U.into()), label: Some("rootfs".into()) });
+            assert_eq!(
+                fs,
+                Filesystem { fstype: fstype.into(), uuid: Some(U.into()), label: Some("rootfs".into()), member: None }
+            );
         }
     }
 
@@ -378,7 +410,10 @@ mod tests {
             return;
         }
         let fs = filesystem(&head(&p)).unwrap();
-        assert_eq!(fs, Filesystem { fstype: "xfs".into(), uuid: Some(U.into()), label: Some("xroot".into()) });
+        assert_eq!(
+            fs,
+            Filesystem { fstype: "xfs".into(), uuid: Some(U.into()), label: Some("xroot".into()), member: None }
+        );
     }
 
     #[test]
@@ -388,7 +423,26 @@ mod tests {
             return;
         }
         let fs = filesystem(&head(&p)).unwrap();
-        assert_eq!(fs, Filesystem { fstype: "btrfs".into(), uuid: Some(U.into()), label: Some("broot".into()) });
+        let member = Some(Member { devid: 1, devices: 1 });
+        assert_eq!(
+            fs,
+            Filesystem { fstype: "btrfs".into(), uuid: Some(U.into()), label: Some("broot".into()), member }
+        );
+    }
+
+    /// A btrfs RAID1 over two devices: one UUID, told apart by their device numbers.
+    #[test]
+    fn btrfs_on_two_devices() {
+        let (_d, a) = image(128);
+        let b = a.replace("disk.img", "second.img");
+        std::fs::File::create(&b).unwrap().set_len(128 << 20).unwrap();
+        if !make("mkfs.btrfs", &["-q", "-f", "-d", "raid1", "-m", "raid1", "-U", U, &a, &b]) {
+            return;
+        }
+        let (fa, fb) = (filesystem(&head(&a)).unwrap(), filesystem(&head(&b)).unwrap());
+        assert_eq!((fa.uuid.as_deref(), fb.uuid.as_deref()), (Some(U), Some(U)));
+        assert_eq!(fa.member, Some(Member { devid: 1, devices: 2 }));
+        assert_eq!(fb.member, Some(Member { devid: 2, devices: 2 }));
     }
 
     #[test]
@@ -398,14 +452,22 @@ mod tests {
             let fs = filesystem(&head(&p)).unwrap();
             assert_eq!(
                 fs,
-                Filesystem { fstype: "vfat".into(), uuid: Some("1234-ABCD".into()), label: Some("ESP".into()) }
+                Filesystem {
+                    fstype: "vfat".into(),
+                    uuid: Some("1234-ABCD".into()),
+                    label: Some("ESP".into()),
+                    member: None
+                }
             );
             assert!(partitions(&head(&p), &mut |_, _| None).is_empty(), "a FAT boot sector is not an MBR");
         }
         let (_d, p) = image(16);
         if make("mkswap", &["-U", U, "-L", "sw", &p]) {
             let fs = filesystem(&head(&p)).unwrap();
-            assert_eq!(fs, Filesystem { fstype: "swap".into(), uuid: Some(U.into()), label: Some("sw".into()) });
+            assert_eq!(
+                fs,
+                Filesystem { fstype: "swap".into(), uuid: Some(U.into()), label: Some("sw".into()), member: None }
+            );
             assert!(!fs.mountable());
         }
     }

@@ -117,11 +117,43 @@ pub fn find<'a>(spec: &RootSpec, devs: &'a [BlockDev], dev_dir: &Path) -> Result
             }),
             _ => Ok(Some(d)),
         },
+        many if one_filesystem(many).is_some() => Ok(one_filesystem(many)),
         many => Err(RootError::Ambiguous {
             spec: shown(),
             devices: many.iter().map(|d| format!("/dev/{}", d.name)).collect::<Vec<_>>().join(", "),
         }),
     }
+}
+
+/// When every device found is a distinct member of one multi-device filesystem (btrfs RAID),
+/// the first of them, which the mount names. A cloned disk shares the UUID but also the device
+/// number, so it stays ambiguous.
+fn one_filesystem<'a>(hits: &[&'a BlockDev]) -> Option<&'a BlockDev> {
+    let first = hits.first()?.fs.as_ref()?;
+    let devices = first.member?.devices;
+    let mut devids = Vec::new();
+    for d in hits {
+        let fs = d.fs.as_ref()?;
+        let m = fs.member.filter(|m| m.devices == devices && !devids.contains(&m.devid))?;
+        if fs.fstype != first.fstype || fs.uuid != first.uuid {
+            return None;
+        }
+        devids.push(m.devid);
+    }
+    hits.iter().min_by_key(|d| d.fs.as_ref().and_then(|f| f.member).map(|m| m.devid)).copied()
+}
+
+/// The other devices of the multi-device filesystem on `root`, as `device=` mount options: the
+/// kernel must know every member before the mount (udev's btrfs rule does that for dracut).
+pub fn member_options(root: &BlockDev, devs: &[BlockDev]) -> Vec<String> {
+    let Some(fs) = root.fs.as_ref().filter(|f| f.member.is_some_and(|m| m.devices > 1)) else {
+        return Vec::new();
+    };
+    devs.iter()
+        .filter(|d| d.name != root.name)
+        .filter(|d| d.fs.as_ref().is_some_and(|f| f.member.is_some() && f.fstype == fs.fstype && f.uuid == fs.uuid))
+        .map(|d| format!("device=/dev/{}", d.name))
+        .collect()
 }
 
 /// Mount options split the way mount(8) splits them: flags for the syscall, the rest as data.
@@ -324,7 +356,12 @@ mod tests {
             name: name.into(),
             major: 254,
             minor: name.bytes().map(u32::from).sum(),
-            fs: fs.map(|(t, u, l)| Filesystem { fstype: t.into(), uuid: Some(u.into()), label: Some(l.into()) }),
+            fs: fs.map(|(t, u, l)| Filesystem {
+                fstype: t.into(),
+                uuid: Some(u.into()),
+                label: Some(l.into()),
+                member: None,
+            }),
             partuuid: partuuid.map(Into::into),
             ..Default::default()
         }
@@ -349,6 +386,31 @@ mod tests {
         assert!(matches!(find(&RootSpec::PartUuid("p-2".into()), &devs, d), Err(RootError::NotMountable { .. })));
         let e = find(&RootSpec::Uuid("DUP".into()), &devs, d).unwrap_err();
         assert!(e.to_string().contains("/dev/vdb, /dev/vdc"), "{e}");
+    }
+
+    /// btrfs RAID: one UUID on several devices is one filesystem, mounted by its first device
+    /// with the others named; a clone of one of them (same device number) is still ambiguous.
+    #[test]
+    fn members_of_one_btrfs_are_one_root() {
+        use crate::probe::Member;
+        let member = |name: &str, devid: u64, devices: u64| {
+            let mut d = dev(name, Some(("btrfs", "B-1", "pool")), None);
+            d.fs.as_mut().unwrap().member = Some(Member { devid, devices });
+            d
+        };
+        let d = Path::new("/nonexistent");
+        let devs = vec![member("vda", 2, 2), member("vdb", 1, 2), dev("vdc", Some(("ext4", "E", "e")), None)];
+        let root = find(&RootSpec::Uuid("B-1".into()), &devs, d).unwrap().unwrap();
+        assert_eq!(root.name, "vdb", "the member with the lowest device number");
+        assert_eq!(member_options(root, &devs), ["device=/dev/vda"]);
+        assert_eq!(find(&RootSpec::Label("pool".into()), &devs, d).unwrap().unwrap().name, "vdb");
+        assert!(member_options(&devs[2], &devs).is_empty());
+
+        let cloned = vec![member("vda", 1, 2), member("vdb", 2, 2), member("vdc", 2, 2)];
+        let e = find(&RootSpec::Uuid("B-1".into()), &cloned, d).unwrap_err();
+        assert!(e.to_string().contains("/dev/vda, /dev/vdb, /dev/vdc"), "{e}");
+        let single = vec![member("vda", 1, 1), member("vdb", 1, 1)];
+        assert!(find(&RootSpec::Uuid("B-1".into()), &single, d).is_err(), "two copies of a one-device btrfs");
     }
 
     #[test]

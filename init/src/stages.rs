@@ -283,7 +283,10 @@ impl Boot {
         if mounts::mounted_at(NEWROOT).is_some() {
             return Ok(()); // mounted by hand in the shell
         }
-        let opts_text = root::root_options(&self.cmdline);
+        let mut opts_text = root::root_options(&self.cmdline);
+        for m in root::member_options(dev, &self.devs) {
+            opts_text = if opts_text.is_empty() { m } else { format!("{opts_text},{m}") };
+        }
         let opts = root::parse_options(&opts_text);
         let candidates: Vec<String> = if let Some(fstype) = self.fstype_of(dev) {
             vec![fstype]
