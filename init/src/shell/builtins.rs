@@ -326,8 +326,15 @@ fn echo(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
         Some(a) if a == "-n" => (false, &args[1..]),
         _ => (true, args),
     };
-    let _ = write!(io.out, "{}{}", words.join(" "), if newline { "\n" } else { "" });
-    0
+    // One write, as /bin/echo does: /dev/kmsg takes each write as a record, sysfs as a value.
+    let text = words.join(" ") + if newline { "\n" } else { "" };
+    match io.out.write_all(text.as_bytes()) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(io.err, "echo: write error: {e}");
+            1
+        }
+    }
 }
 
 /// Resolves a device argument: `UUID=…`, `LABEL=…` and friends through the probes.
@@ -969,6 +976,32 @@ mod tests {
         let (st, _, err) = run(&mut sh, &format!("cat {d}/missing"));
         assert_eq!(st, 1);
         assert!(err.contains(&format!("cat: {d}/missing: No such file")), "{err}");
+    }
+
+    /// /dev/kmsg makes a record of each write, and sysfs a value: `echo` must write once.
+    #[test]
+    fn echo_writes_its_line_at_once() {
+        struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
+        impl Write for Writes {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().push(b.to_vec());
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let mut io = Io {
+            input: None,
+            out: Box::new(Writes(writes.clone())),
+            err: Box::new(std::io::sink()),
+            out_file: None,
+            err_file: None,
+        };
+        let mut sh = Shell::new(None);
+        assert_eq!(echo(&mut sh, &["boot".into(), "mark".into()], &mut io), 0);
+        assert_eq!(*writes.lock().unwrap(), [b"boot mark\n".to_vec()]);
     }
 
     #[test]
