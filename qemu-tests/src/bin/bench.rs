@@ -15,6 +15,8 @@ use rdbreak_qemu_tests::disk::{self, FsSpec, Tree};
 use rdbreak_qemu_tests::{vm, workdir, Config, Modules, Vm};
 
 const UUID: &str = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d";
+/// Written to /dev/kmsg as soon as a break prompt shows.
+const PROMPT_MARK: &str = "rdbreak-bench-prompt";
 
 struct Variant {
     name: &'static str,
@@ -73,9 +75,12 @@ fn reach_prompt(vm: &mut Vm) -> &'static str {
 fn measure_break(name: &str, image: &Path, kernel: &Path, disk: &Path) -> Sample {
     let mut vm = Vm::boot(name, &Config::new(kernel, image, &format!("root=UUID={UUID} ro rd.break")).disk(disk));
     let shell = reach_prompt(&mut vm);
-    vm.send_line("cat /proc/uptime");
-    let t = vm.expect(shell, 30);
-    let prompt = uptime_after(t.split("cat /proc/uptime").nth(1).unwrap_or(""));
+    // The prompt's time on the kernel log's clock, the one "Run /init" is stamped with
+    // (/proc/uptime runs on another clock, tens of milliseconds apart under TCG).
+    vm.send_line(&format!("echo {PROMPT_MARK} > /dev/kmsg"));
+    let t = vm.expect(&format!("] {PROMPT_MARK}"), 30);
+    let prompt = vm::kernel_time(&t, &format!("] {PROMPT_MARK}"));
+    vm.expect(shell, 30);
     vm.send_line("cat /proc/1/status");
     let status = vm.expect(shell, 30);
     let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
