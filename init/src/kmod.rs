@@ -30,7 +30,12 @@ pub enum KmodError {
 
 /// `-` and `_` are the same in module names (the kernel and kmod treat them alike).
 pub fn normalize(name: &str) -> String {
-    name.replace('-', "_")
+    // Most names have no `-`: a plain copy is much cheaper than `replace` (thousands per boot).
+    if name.as_bytes().contains(&b'-') {
+        name.replace('-', "_")
+    } else {
+        name.to_string()
+    }
 }
 
 /// The module name of a path in modules.dep: basename without `.ko` and compression suffix.
@@ -46,14 +51,18 @@ struct Entry {
     deps: Vec<String>,
 }
 
-/// A wildcard alias. Most share no literal prefix with a given modalias (`pci:v…` against
-/// `virtio:d…`), so that cheap test comes before the match; it matters for the long
-/// `cpu:type:…:feature:…` modalias, which every `cpu:*feature:*XXXX*` pattern scans.
+/// A wildcard alias: a range of `ModuleIndex::patterns`, since thousands of small strings cost
+/// the initramfs more than the parse itself. Most share no literal prefix with a given modalias
+/// (`pci:v…` against `virtio:d…`), so that cheap test comes before the match; it matters for the
+/// long `cpu:type:…:feature:…` modalias, which every `cpu:*feature:*XXXX*` pattern scans.
 #[derive(Clone, Debug)]
 struct Glob {
-    pattern: String,
-    literal: usize,
-    module: String,
+    start: u32,
+    /// Where the first wildcard is.
+    literal: u32,
+    end: u32,
+    /// Index in `ModuleIndex::names`.
+    module: u32,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -62,7 +71,12 @@ pub struct ModuleIndex {
     modules: HashMap<String, Entry>,
     /// `alias PATTERN module` with wildcards, in file order; the others are in `exact`.
     globs: Vec<Glob>,
-    exact: HashMap<String, Vec<String>>,
+    exact: HashMap<String, Vec<u32>>,
+    /// Every wildcard pattern, back to back (`-` as `_`).
+    patterns: String,
+    /// The modules aliases name, each once, and where each is in `names`.
+    names: Vec<String>,
+    name_ids: HashMap<String, u32>,
     softdeps: HashMap<String, (Vec<String>, Vec<String>)>,
     builtin: HashSet<String>,
     blacklist: HashSet<String>,
@@ -102,11 +116,11 @@ impl ModuleIndex {
             if path.is_empty() {
                 continue;
             }
-            let deps = deps.split_whitespace().map(name_of_path).collect();
+            let deps = deps.split_ascii_whitespace().map(name_of_path).collect();
             index.modules.insert(name_of_path(path), Entry { path: path.to_string(), deps });
         }
         for line in alias.lines() {
-            let mut words = line.split_whitespace();
+            let mut words = line.split_ascii_whitespace();
             if words.next() != Some("alias") {
                 continue;
             }
@@ -126,17 +140,34 @@ impl ModuleIndex {
     }
 
     fn add_alias(&mut self, pattern: &str, module: &str) {
-        let pattern = normalize_alias(pattern);
-        let module = normalize(module);
-        match pattern.find(['*', '?', '[']) {
-            Some(literal) => self.globs.push(Glob { pattern, literal, module }),
-            None => self.exact.entry(pattern).or_default().push(module),
+        // modules.alias lists a module's aliases together: most lines name the newest module.
+        let newest = self.names.len().checked_sub(1).filter(|&i| self.names[i] == module);
+        let module = match newest.map(|i| i as u32).or_else(|| self.name_ids.get(module).copied()) {
+            Some(id) if !module.as_bytes().contains(&b'-') => id,
+            _ => {
+                let name = normalize(module);
+                let next = self.names.len() as u32;
+                *self.name_ids.entry(name.clone()).or_insert_with(|| {
+                    self.names.push(name);
+                    next
+                })
+            }
+        };
+        match pattern.bytes().position(|b| matches!(b, b'*' | b'?' | b'[')) {
+            Some(literal) => {
+                let start = self.patterns.len();
+                self.patterns.push_str(&normalize_alias(pattern));
+                let end = self.patterns.len();
+                let (start, literal, end) = (start as u32, (start + literal) as u32, end as u32);
+                self.globs.push(Glob { start, literal, end, module });
+            }
+            None => self.exact.entry(normalize_alias(pattern).into_owned()).or_default().push(module),
         }
     }
 
     fn add_softdeps(&mut self, text: &str) {
         for line in text.lines() {
-            let mut words = line.split_whitespace();
+            let mut words = line.split_ascii_whitespace();
             if words.next() != Some("softdep") {
                 continue;
             }
@@ -160,7 +191,7 @@ impl ModuleIndex {
     pub fn add_modprobe_conf(&mut self, text: &str) {
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("");
-            let mut words = line.split_whitespace();
+            let mut words = line.split_ascii_whitespace();
             match words.next() {
                 Some("blacklist") => {
                     if let Some(m) = words.next() {
@@ -225,14 +256,17 @@ impl ModuleIndex {
             return vec![name];
         }
         let key = normalize_alias(alias);
-        let mut found: Vec<String> = self.exact.get(&key).cloned().unwrap_or_default();
+        let mut ids: Vec<u32> = self.exact.get(key.as_ref()).cloned().unwrap_or_default();
+        let patterns = self.patterns.as_bytes();
         for g in &self.globs {
-            if key.as_bytes().starts_with(&g.pattern.as_bytes()[..g.literal])
-                && glob_match(g.pattern.as_bytes(), key.as_bytes())
+            let (start, literal, end) = (g.start as usize, g.literal as usize, g.end as usize);
+            if key.as_bytes().starts_with(&patterns[start..literal])
+                && glob_match(&patterns[start..end], key.as_bytes())
             {
-                found.push(g.module.clone());
+                ids.push(g.module);
             }
         }
+        let mut found: Vec<String> = ids.into_iter().map(|i| self.names[i as usize].clone()).collect();
         let mut seen = HashSet::new();
         found.retain(|m| !self.blacklist.contains(m) && seen.insert(m.clone()));
         found
@@ -241,8 +275,12 @@ impl ModuleIndex {
 
 /// Aliases compare with `-` and `_` alike only in the module-name part; kmod normalises the whole
 /// alias string the same way, which is what we do.
-fn normalize_alias(alias: &str) -> String {
-    alias.replace('-', "_")
+fn normalize_alias(alias: &str) -> std::borrow::Cow<'_, str> {
+    if alias.as_bytes().contains(&b'-') {
+        alias.replace('-', "_").into()
+    } else {
+        alias.into()
+    }
 }
 
 /// fnmatch(3) without flags: `*`, `?` and `[...]` (with `!`/`^` negation and ranges).
@@ -399,7 +437,7 @@ pub fn loaded_modules() -> HashSet<String> {
     std::fs::read_to_string("/proc/modules")
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|l| l.split_ascii_whitespace().next())
         .map(normalize)
         .collect()
 }
@@ -467,6 +505,8 @@ pub struct Loader {
     /// The algorithm the kernel decompresses itself (`/sys/module/compression`), if any.
     kernel_decompress: Option<Compression>,
     state: Mutex<LoaderState>,
+    /// Signalled whenever a load ends.
+    load_ended: std::sync::Condvar,
     /// Requests running in the background (coldplug and uevents), joined by `wait_idle`.
     pending: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
@@ -506,6 +546,9 @@ pub fn needed_for_boot(path: &str) -> bool {
 #[derive(Default)]
 struct LoaderState {
     loaded: HashSet<String>,
+    /// Being loaded by some thread. Another thread that needs it waits: the kernel (before 6.4)
+    /// checks the signature of, and lays out, a second copy before refusing it as a duplicate.
+    loading: HashSet<String>,
     failed: HashMap<String, String>,
     missing: BTreeSet<String>,
 }
@@ -532,6 +575,7 @@ impl Loader {
             params,
             kernel_decompress,
             state: Mutex::new(LoaderState { loaded, ..Default::default() }),
+            load_ended: std::sync::Condvar::new(),
             pending: Mutex::new(Vec::new()),
         }
     }
@@ -577,9 +621,10 @@ impl Loader {
     pub fn boot_drivers(&self, modaliases: &[String]) -> Vec<String> {
         let loaded = self.lock().loaded.clone();
         let mut out = Vec::new();
+        let loading = self.lock().loading.clone();
         for alias in modaliases {
             for m in self.index.lookup(alias) {
-                if loaded.contains(&m) || out.contains(&m) || self.index.is_builtin(&m) {
+                if loaded.contains(&m) || loading.contains(&m) || out.contains(&m) || self.index.is_builtin(&m) {
                     continue;
                 }
                 let path = self.index.modules.get(&m).map_or("", |e| e.path.as_str());
@@ -710,8 +755,31 @@ impl Loader {
         count
     }
 
-    /// Loads one module file. Ok(false) when the kernel already had it.
+    /// Loads one module file, unless another thread is at it (then waits for that load). Ok(false)
+    /// when the kernel already had it.
     fn load_one(&self, name: &str, wait: Wait) -> Result<bool, KmodError> {
+        {
+            let mut st = self.lock();
+            while st.loading.contains(name) {
+                st = self.load_ended.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if st.loaded.contains(name) {
+                return Ok(false);
+            }
+            // Not loaded, or the other thread failed: try, and see the kernel's reason first hand.
+            st.loading.insert(name.to_string());
+        }
+        let result = self.load_file(name, wait);
+        let mut st = self.lock();
+        st.loading.remove(name);
+        if result.is_ok() {
+            st.loaded.insert(name.to_string());
+        }
+        self.load_ended.notify_all();
+        result
+    }
+
+    fn load_file(&self, name: &str, wait: Wait) -> Result<bool, KmodError> {
         let path = self.index.path(name).ok_or_else(|| KmodError::NotFound(name.to_string()))?;
         let shown = path.display().to_string();
         let mut params: Vec<String> = self.index.options(name).to_vec();
@@ -816,6 +884,22 @@ alias hid:b*g0001v*p* hid_generic
         assert_eq!(ix.lookup("virtio-blk"), ["virtio_blk"]);
         assert!(ix.lookup("pci:v00008086d00001237sv*").is_empty());
         assert_eq!(ix.lookup("fat"), ["fat"]); // builtin: resolves, loads nothing
+    }
+
+    /// Patterns share one string and module names are kept once: aliases of a module listed
+    /// apart, `-` in patterns and names, and modprobe.d aliases added later all still resolve.
+    #[test]
+    fn aliases_listed_apart_and_added_later_resolve() {
+        let alias = "alias pci:v00008086d0000293[0-9]* ahci\nalias crypto-crc32c crc32c-generic\n\
+                     alias pci:v00001AF4d00001001* virtio-pci\nalias pci:v*d*bc01sc06* ahci\n";
+        let mut ix = ModuleIndex::from_text(Path::new("/m"), DEP, alias, "", "");
+        ix.add_modprobe_conf("alias my-disk* virtio-blk\nalias pci:v00008086d00002935* ata-piix\n");
+        assert_eq!(ix.lookup("pci:v00008086d00002934sv0sd0bc01sc06i01"), ["ahci"]);
+        assert_eq!(ix.lookup("pci:v00008086d00002935sv0sd0bc01sc06i01"), ["ahci", "ata_piix"]);
+        assert_eq!(ix.lookup("pci:v00001022d00007801sv0sd0bc01sc06i01"), ["ahci"]);
+        assert_eq!(ix.lookup("crypto_crc32c"), ["crc32c_generic"]);
+        assert_eq!(ix.lookup("my_disk0"), ["virtio_blk"]);
+        assert_eq!(ix.lookup("pci:v00001AF4d00001001sv0sd0bc01sc00i00"), ["virtio_pci"]);
     }
 
     #[test]
