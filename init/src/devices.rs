@@ -61,8 +61,13 @@ pub fn parse_uevent(text: &str) -> HashMap<String, String> {
     text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+/// A sysfs attribute, trimmed. One read of up to a page (what sysfs returns at most), without
+/// the size query and the read to EOF of `read_to_string`: coldplug reads hundreds of them.
 fn read_trim(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    use std::io::Read;
+    let mut buf = [0u8; 4096];
+    let n = File::open(path).ok()?.read(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).trim().to_string())
 }
 
 /// Lists the block devices in `sysfs/class/block` (without probing them).
