@@ -38,6 +38,10 @@ struct State {
     busy: bool,
     /// The thread is asked to end (PID 1 is about to switch root).
     stop: bool,
+    /// Block devices announced (`add`) and not removed. A disk is in sysfs, and has its node,
+    /// before the kernel has finished adding it (its uevent waits for the partition scan);
+    /// opening it then makes the kernel run modprobe for it.
+    blocks: std::collections::HashSet<String>,
 }
 
 struct Shared {
@@ -68,11 +72,21 @@ impl Shared {
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
-            let aliases = modaliases(&self.source.drain());
+            let events = self.source.drain();
+            let aliases = modaliases(&events);
             if let Some(d) = self.drivers.as_ref().filter(|_| !aliases.is_empty()) {
                 d.start(&aliases);
             }
             let mut st = self.lock();
+            for ev in events.iter().filter(|ev| ev.vars.get("SUBSYSTEM").is_some_and(|s| s == "block")) {
+                let name = ev.vars.get("DEVNAME").cloned();
+                let name = name.unwrap_or_else(|| ev.devpath.rsplit('/').next().unwrap_or("").to_string());
+                match ev.action.as_str() {
+                    "add" => st.blocks.insert(name),
+                    "remove" => st.blocks.remove(&name),
+                    _ => false,
+                };
+            }
             st.busy = false;
             st.generation += 1;
             self.changed.notify_all();
@@ -93,12 +107,24 @@ pub struct Hotplug {
 
 impl Hotplug {
     /// Starts the thread. `drivers` is None when the image has no modules: events are still
-    /// counted, so waiting for a device wakes up when one appears.
-    pub fn start(source: Box<dyn Source>, drivers: Option<Box<dyn Drivers>>) -> std::io::Result<Hotplug> {
-        let shared = Arc::new(Shared { state: Mutex::new(State::default()), changed: Condvar::new(), source, drivers });
+    /// counted, so waiting for a device wakes up when one appears. `blocks`: the block devices
+    /// there were before the source started listening.
+    pub fn start(
+        source: Box<dyn Source>,
+        drivers: Option<Box<dyn Drivers>>,
+        blocks: impl IntoIterator<Item = String>,
+    ) -> std::io::Result<Hotplug> {
+        let state = State { blocks: blocks.into_iter().collect(), ..Default::default() };
+        let shared = Arc::new(Shared { state: Mutex::new(state), changed: Condvar::new(), source, drivers });
         let hp = Hotplug { shared, thread: Mutex::new(None) };
         hp.resume()?;
         Ok(hp)
+    }
+
+    /// Whether the kernel has announced this block device (`vda`, `nvme0n1p2`): udev's rule that
+    /// a device is there once its `add` event is.
+    pub fn announced(&self, block: &str) -> bool {
+        self.shared.lock().blocks.contains(block)
     }
 
     /// Changes each time a batch of events has been handled.
@@ -254,7 +280,7 @@ mod tests {
             reveals: reveals.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             delay: Duration::from_millis(delay_ms),
         });
-        let hp = Hotplug::start(Box::new(Arc::clone(&kernel)), Some(Box::new(loader))).unwrap();
+        let hp = Hotplug::start(Box::new(Arc::clone(&kernel)), Some(Box::new(loader)), ["sda".to_string()]).unwrap();
         (kernel, hp, rx)
     }
 
@@ -326,5 +352,27 @@ mod tests {
         hp.resume().unwrap();
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "pci:late");
         assert!(hp.settle(Duration::from_secs(5)));
+    }
+
+    /// A disk counts once its `add` is seen (it is in sysfs earlier), until its `remove`.
+    #[test]
+    fn block_devices_count_from_their_add_event() {
+        let (kernel, hp, _rx) = setup(&[], 0);
+        assert!(hp.announced("sda"), "present before listening");
+        assert!(!hp.announced("vda"));
+        let block = |action: &str, name: &str| {
+            let vars = HashMap::from([
+                ("SUBSYSTEM".to_string(), "block".to_string()),
+                ("DEVNAME".to_string(), name.to_string()),
+            ]);
+            Uevent { action: action.into(), devpath: format!("/devices/virtio0/block/{name}"), vars }
+        };
+        for (action, name) in [("add", "vda"), ("add", "vda1"), ("remove", "sda")] {
+            kernel.queue.lock().unwrap().push(block(action, name));
+        }
+        kernel.arrived.notify_all();
+        assert!(hp.settle(Duration::from_secs(5)));
+        assert!(hp.announced("vda") && hp.announced("vda1"));
+        assert!(!hp.announced("sda"));
     }
 }

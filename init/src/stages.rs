@@ -133,6 +133,9 @@ impl Boot {
 
     pub fn rescan(&mut self) {
         let mut devs = devices::list(Path::new("/sys"));
+        if let Some(h) = &self.hotplug {
+            devs.retain(|d| h.announced(&d.name));
+        }
         devices::probe_all(&mut devs, Path::new("/dev"));
         devices::create_links(&devs, Path::new("/dev"));
         self.devs = devs;
@@ -161,11 +164,12 @@ impl Boot {
     }
 
     /// Starts handling uevents: from here on every device the kernel announces gets its driver,
-    /// whatever the boot or the shell is doing. Events queued since `socket` opened come first.
-    fn start_hotplug(&mut self, socket: Option<Uevents>) {
-        let Some(socket) = socket else { return };
+    /// whatever the boot or the shell is doing. Events queued since `socket` opened come first;
+    /// with it, the block devices there were when it opened.
+    fn start_hotplug(&mut self, socket: Option<(Uevents, Vec<String>)>) {
+        let Some((socket, blocks)) = socket else { return };
         let drivers = self.loader.clone().map(|l| Box::new(l) as Box<dyn crate::hotplug::Drivers>);
-        match Hotplug::start(Box::new(socket), drivers) {
+        match Hotplug::start(Box::new(socket), drivers, blocks) {
             Ok(h) => self.hotplug = Some(h),
             Err(e) => log::warn!("cannot start the hotplug thread ({e}); polling sysfs instead"),
         }
@@ -378,6 +382,7 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     boot.maybe_break("pre-udev");
     // Listen before loading anything, so no device that a driver reveals is missed.
     let socket = Uevents::open().map_err(|e| log::warn!("no uevent socket ({e}); polling sysfs instead")).ok();
+    let socket = socket.map(|s| (s, devices::list(Path::new("/sys")).into_iter().map(|d| d.name).collect()));
     log::debug!("uevent socket open");
     boot.open_modules();
     log::debug!("module index loaded");
