@@ -181,7 +181,12 @@ impl Hotplug {
         }
         self.shared.lock().stop = false;
         let me = Arc::clone(&self.shared);
-        *thread = Some(std::thread::Builder::new().name("hotplug".into()).spawn(move || me.pump())?);
+        *thread = Some(
+            std::thread::Builder::new()
+                .name("hotplug".into())
+                .stack_size(crate::THREAD_STACK)
+                .spawn(move || me.pump())?,
+        );
         Ok(())
     }
 }

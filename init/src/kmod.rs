@@ -675,7 +675,7 @@ impl Loader {
     }
 
     fn spawn_with(&self, work: impl FnOnce() + Send + 'static) {
-        match std::thread::Builder::new().name("kmod".into()).spawn(work) {
+        match std::thread::Builder::new().name("kmod".into()).stack_size(crate::THREAD_STACK).spawn(work) {
             Ok(h) => self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(h),
             Err(e) => log::warn!("cannot start a module loader thread: {e}"),
         }
@@ -722,16 +722,27 @@ impl Loader {
                     .collect()
             } else {
                 std::thread::scope(|s| {
+                    let mut inline = Vec::new();
                     let handles: Vec<_> = wave
                         .into_iter()
-                        .map(|m| {
-                            s.spawn(move || {
-                                let r = self.load_one(&m, wait);
-                                (m, r)
-                            })
+                        .filter_map(|m| {
+                            let thread =
+                                std::thread::Builder::new().name("kmod".into()).stack_size(crate::THREAD_STACK);
+                            let spawned = thread.spawn_scoped(s, {
+                                let m = m.clone();
+                                move || {
+                                    let r = self.load_one(&m, wait);
+                                    (m, r)
+                                }
+                            });
+                            // No thread to be had: load it here instead.
+                            spawned.map_err(|_| inline.push(m)).ok()
                         })
                         .collect();
-                    handles.into_iter().filter_map(|h| h.join().ok()).collect()
+                    let mut results: Vec<_> =
+                        inline.into_iter().map(|m| (m.clone(), self.load_one(&m, wait))).collect();
+                    results.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+                    results
                 })
             };
             let mut st = self.lock();

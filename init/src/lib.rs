@@ -18,3 +18,8 @@ pub mod shell;
 pub mod stages;
 pub mod switch_root;
 pub mod sys;
+
+/// The stack of PID 1's own threads (module loaders, hotplug). Small on purpose: a default 2 MiB
+/// stack can be backed by one transparent huge page, which made PID 1's peak memory jump by
+/// 2 MiB now and then; nothing these threads run recurses or keeps large buffers on the stack.
+pub(crate) const THREAD_STACK: usize = 256 * 1024;
