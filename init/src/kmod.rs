@@ -140,19 +140,7 @@ impl ModuleIndex {
     }
 
     fn add_alias(&mut self, pattern: &str, module: &str) {
-        // modules.alias lists a module's aliases together: most lines name the newest module.
-        let newest = self.names.len().checked_sub(1).filter(|&i| self.names[i] == module);
-        let module = match newest.map(|i| i as u32).or_else(|| self.name_ids.get(module).copied()) {
-            Some(id) if !module.as_bytes().contains(&b'-') => id,
-            _ => {
-                let name = normalize(module);
-                let next = self.names.len() as u32;
-                *self.name_ids.entry(name.clone()).or_insert_with(|| {
-                    self.names.push(name);
-                    next
-                })
-            }
-        };
+        let module = self.name_id(module);
         match pattern.bytes().position(|b| matches!(b, b'*' | b'?' | b'[')) {
             Some(literal) => {
                 let start = self.patterns.len();
@@ -163,6 +151,21 @@ impl ModuleIndex {
             }
             None => self.exact.entry(normalize_alias(pattern).into_owned()).or_default().push(module),
         }
+    }
+
+    /// Where `module` is in `names`, adding it if new.
+    fn name_id(&mut self, module: &str) -> u32 {
+        // modules.alias lists a module's aliases together: most lines name the newest module.
+        if let Some(last) = self.names.len().checked_sub(1).filter(|&i| self.names[i] == module) {
+            return last as u32;
+        }
+        let name = normalize(module);
+        if let Some(&id) = self.name_ids.get(&name) {
+            return id;
+        }
+        self.names.push(name.clone());
+        self.name_ids.insert(name, self.names.len() as u32 - 1);
+        self.names.len() as u32 - 1
     }
 
     fn add_softdeps(&mut self, text: &str) {
@@ -619,9 +622,11 @@ impl Loader {
     /// The drivers coldplug would load for these modaliases: boot-relevant ones only, not yet
     /// loaded. The rest is reported at debug level.
     pub fn boot_drivers(&self, modaliases: &[String]) -> Vec<String> {
-        let loaded = self.lock().loaded.clone();
+        let (loaded, loading) = {
+            let st = self.lock();
+            (st.loaded.clone(), st.loading.clone())
+        };
         let mut out = Vec::new();
-        let loading = self.lock().loading.clone();
         for alias in modaliases {
             for m in self.index.lookup(alias) {
                 if loaded.contains(&m) || loading.contains(&m) || out.contains(&m) || self.index.is_builtin(&m) {
@@ -748,10 +753,8 @@ impl Loader {
             let mut st = self.lock();
             for (m, r) in results {
                 match r {
-                    Ok(new) => {
-                        count += usize::from(new);
-                        st.loaded.insert(m);
-                    }
+                    // load_one has recorded it as loaded.
+                    Ok(new) => count += usize::from(new),
                     Err(e) => {
                         if loud || !matches!(e, KmodError::Load { errno: rustix::io::Errno::NODEV, .. }) {
                             log::warn!("{e}");
