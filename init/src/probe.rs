@@ -23,6 +23,11 @@ pub struct Member {
 }
 
 impl Filesystem {
+    /// Whether `other` is another device of this same multi-device filesystem.
+    pub fn same_multi_device(&self, other: &Filesystem) -> bool {
+        self.member.is_some() && other.member.is_some() && self.fstype == other.fstype && self.uuid == other.uuid
+    }
+
     /// Whether this can be mounted as a root filesystem at all (swap and LUKS cannot).
     pub fn mountable(&self) -> bool {
         !matches!(self.fstype.as_str(), "swap" | "crypto_LUKS")

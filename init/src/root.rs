@@ -117,8 +117,7 @@ pub fn find<'a>(spec: &RootSpec, devs: &'a [BlockDev], dev_dir: &Path) -> Result
             }),
             _ => Ok(Some(d)),
         },
-        many if one_filesystem(many).is_some() => Ok(one_filesystem(many)),
-        many => Err(RootError::Ambiguous {
+        many => one_filesystem(many).map(Some).ok_or_else(|| RootError::Ambiguous {
             spec: shown(),
             devices: many.iter().map(|d| format!("/dev/{}", d.name)).collect::<Vec<_>>().join(", "),
         }),
@@ -133,11 +132,8 @@ fn one_filesystem<'a>(hits: &[&'a BlockDev]) -> Option<&'a BlockDev> {
     let devices = first.member?.devices;
     let mut devids = Vec::new();
     for d in hits {
-        let fs = d.fs.as_ref()?;
+        let fs = d.fs.as_ref().filter(|fs| fs.same_multi_device(first))?;
         let m = fs.member.filter(|m| m.devices == devices && !devids.contains(&m.devid))?;
-        if fs.fstype != first.fstype || fs.uuid != first.uuid {
-            return None;
-        }
         devids.push(m.devid);
     }
     hits.iter().min_by_key(|d| d.fs.as_ref().and_then(|f| f.member).map(|m| m.devid)).copied()
@@ -151,7 +147,7 @@ pub fn member_options(root: &BlockDev, devs: &[BlockDev]) -> Vec<String> {
     };
     devs.iter()
         .filter(|d| d.name != root.name)
-        .filter(|d| d.fs.as_ref().is_some_and(|f| f.member.is_some() && f.fstype == fs.fstype && f.uuid == fs.uuid))
+        .filter(|d| d.fs.as_ref().is_some_and(|f| f.same_multi_device(fs)))
         .map(|d| format!("device=/dev/{}", d.name))
         .collect()
 }
