@@ -70,25 +70,26 @@ fn root_naming_a_luks_container_is_refused() {
     poweroff(&mut vm);
 }
 
-/// `root=` given but empty, and `root=` in a form dracut does not know: refused by name.
-#[test]
-fn an_empty_root_argument_is_refused() {
-    let dir = workdir("fault_root_empty");
-    let disk = root_disk(&dir, "re", UUID, |_| {});
-    let mut vm = boot("fault_root_empty", &dracut(), "root= ro", &[&disk]);
-    vm.expect("No or empty root= argument", 240);
+/// A `root=` argument rdbreak cannot wait for: refused by name, into the shell.
+fn a_bad_root_argument_is_refused(name: &str, append: &str, reason: &str) {
+    let dir = workdir(name);
+    let disk = root_disk(&dir, "rb", UUID, |_| {});
+    let mut vm = boot(name, &dracut(), append, &[&disk]);
+    vm.expect(reason, 240);
     vm.expect("dracut:/# ", 30);
     poweroff(&mut vm);
 }
 
+/// `root=` given but empty.
+#[test]
+fn an_empty_root_argument_is_refused() {
+    a_bad_root_argument_is_refused("fault_root_empty", "root= ro", "No or empty root= argument");
+}
+
+/// `root=` in a form dracut does not know.
 #[test]
 fn a_malformed_root_argument_is_refused() {
-    let dir = workdir("fault_root_malformed");
-    let disk = root_disk(&dir, "rm", UUID, |_| {});
-    let mut vm = boot("fault_root_malformed", &dracut(), "root=vda1 ro", &[&disk]);
-    vm.expect("Don't know how to handle 'root=vda1'", 240);
-    vm.expect("dracut:/# ", 30);
-    poweroff(&mut vm);
+    a_bad_root_argument_is_refused("fault_root_malformed", "root=vda1 ro", "Don't know how to handle 'root=vda1'");
 }
 
 /// `init=` naming something that is not an executable file: warned about, and the next

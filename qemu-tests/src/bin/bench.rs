@@ -79,8 +79,9 @@ fn measure_break(name: &str, image: &Path, kernel: &Path, disk: &Path) -> Sample
     // The prompt's time on the kernel log's clock, the one "Run /init" is stamped with
     // (/proc/uptime runs on another clock, tens of milliseconds apart under TCG).
     vm.send_line(&format!("echo {PROMPT_MARK}>/dev/kmsg"));
-    let t = vm.expect(&format!("] {PROMPT_MARK}"), 30);
-    let prompt = vm::kernel_time(&t, &format!("] {PROMPT_MARK}"));
+    let logged = format!("] {PROMPT_MARK}");
+    let t = vm.expect(&logged, 30);
+    let prompt = vm::kernel_time(&t, &logged);
     vm.expect(shell, 30);
     vm.send_line("cat /proc/1/status");
     let status = vm.expect(shell, 30);
