@@ -3,12 +3,13 @@
 //!   rdbreak build -o IMAGE [options]     a bootable image with rdbreak as /init, no dracut needed
 //!   rdbreak ls IMAGE                     list any initramfs (dracut's, initramfs-tools')
 //!   rdbreak unpack IMAGE DIR             extract it safely
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use rdbreak::{cpio, image, unpack};
+use rdbreak::{image, listing, unpack};
 
 const USAGE: &str = "usage:
   rdbreak build -o IMAGE [--kver VERSION] [--kmoddir DIR] [--modules A,B] [--module-file PATH]
@@ -67,9 +68,9 @@ fn build(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn read(path: &str) -> Result<(Vec<cpio::Entry>, Vec<cpio::Segment>)> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
-    cpio::read_image(&data).with_context(|| format!("{path} is not an initramfs rdbreak can read"))
+/// The image at `path`, read as a stream.
+fn open(path: &str) -> Result<std::fs::File> {
+    std::fs::File::open(path).with_context(|| format!("cannot read {path}"))
 }
 
 fn run() -> Result<()> {
@@ -79,25 +80,27 @@ fn run() -> Result<()> {
         Some("ls") => {
             let segments_only = args.iter().any(|a| a == "--segments");
             let Some(path) = args[1..].iter().find(|a| !a.starts_with("--")) else { bail!("{USAGE}") };
-            let (entries, segments) = read(path)?;
             let stdout = &mut std::io::stdout().lock();
-            if segments_only {
-                for s in &segments {
-                    println!("offset {:>10}  {:<5} {} entries", s.offset, s.compression, s.entries);
-                }
-                return Ok(());
+            let problems = listing::list(open(path)?, stdout, &mut std::io::stderr(), segments_only)
+                .with_context(|| format!("{path} is not an initramfs rdbreak can read"))?;
+            if problems > 0 {
+                bail!("{path}: {problems} bad entries (named above)");
             }
-            cpio::write_listing(&entries, stdout).context("writing the listing")?;
             Ok(())
         }
         Some("unpack") => {
-            let [_, image, dir] = args.as_slice() else { bail!("{USAGE}") };
-            let (entries, _) = read(image)?;
-            let report = unpack::unpack(&entries, Path::new(dir))?;
-            for s in &report.skipped {
-                eprintln!("rdbreak: skipped {s}");
+            let [_, path, dir] = args.as_slice() else { bail!("{USAGE}") };
+            let mut report = |level: unpack::Level, name: &[u8], why: &str| {
+                let name = if name.is_empty() { String::new() } else { format!("{}: ", String::from_utf8_lossy(name)) };
+                let note = if level == unpack::Level::Skipped { "skipped " } else { "" };
+                eprintln!("rdbreak: {note}{name}{why}");
+            };
+            let done = unpack::unpack(open(path)?, Path::new(dir), &mut report);
+            let s = done.with_context(|| format!("{path} is not an initramfs rdbreak can read"))?;
+            println!("{} entries extracted into {dir}", s.written);
+            if s.failed > 0 {
+                bail!("{} entries of {path} could not be extracted (named above)", s.failed);
             }
-            println!("{} entries extracted into {dir}", report.written);
             Ok(())
         }
         Some("--version" | "-V") => {
@@ -115,6 +118,14 @@ fn run() -> Result<()> {
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `rdbreak ls IMAGE | head`: the reader went away, nothing to say.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("rdbreak: {e:#}");
             std::process::ExitCode::FAILURE
