@@ -5,7 +5,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps};
 use rustix::io::Errno;
 
 /// A handle good for walking and for the `*at` calls, needing no read permission.
@@ -26,7 +26,7 @@ pub fn components(name: &[u8]) -> Option<Vec<&[u8]>> {
 }
 
 pub fn show(comps: &[&[u8]]) -> String {
-    String::from_utf8_lossy(&comps.join(&b'/')).to_string()
+    crate::listing::escape(&comps.join(&b'/'))
 }
 
 fn kind(st: &Stat) -> FileType {
@@ -109,24 +109,61 @@ pub fn open_node(dir: BorrowedFd<'_>, leaf: &[u8], want: FileType) -> Result<(Ow
     Ok((fd, st))
 }
 
-/// The permissions an entry's header gives.
+/// What an entry's header says about ownership, permissions and time.
 #[derive(Clone, Copy, Debug)]
 pub struct Meta {
     pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: u32,
+    /// Set owners (as root); otherwise files stay the caller's.
+    pub owner: bool,
 }
 
 impl Meta {
-    /// On an open file: the exact mode.
-    pub fn apply_fd(&self, fd: BorrowedFd<'_>) -> Result<(), String> {
-        rfs::fchmod(fd, Mode::from_raw_mode(self.mode & 0o7777)).map_err(|e| format!("cannot set its mode: {e}"))
+    fn times(&self) -> Timestamps {
+        let t = Timespec { tv_sec: self.mtime.into(), tv_nsec: 0 };
+        Timestamps { last_access: t, last_modification: t }
     }
 
-    /// Through an O_PATH handle (a directory): the mode goes through the handle's
-    /// /proc/self/fd link, which names that very inode.
+    fn ids(&self) -> (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>) {
+        (Some(rustix::fs::Uid::from_raw(self.uid)), Some(rustix::fs::Gid::from_raw(self.gid)))
+    }
+
+    /// On an open file: owner first (chown clears set-id bits), then the exact mode (no umask),
+    /// then the time.
+    pub fn apply_fd(&self, fd: BorrowedFd<'_>) -> Result<(), String> {
+        if self.owner {
+            let (u, g) = self.ids();
+            rfs::fchown(fd, u, g).map_err(|e| format!("cannot set its owner: {e}"))?;
+        }
+        rfs::fchmod(fd, Mode::from_raw_mode(self.mode & 0o7777)).map_err(|e| format!("cannot set its mode: {e}"))?;
+        rfs::futimens(fd, &self.times()).map_err(|e| format!("cannot set its time: {e}"))
+    }
+
+    /// Through an O_PATH handle (a directory, a device node, a FIFO): the mode and the time go
+    /// through the handle's /proc/self/fd link, which names that very inode.
     pub fn apply_path_fd(&self, fd: &OwnedFd) -> Result<(), String> {
+        if self.owner {
+            let (u, g) = self.ids();
+            rfs::chownat(fd, c"", u, g, AtFlags::EMPTY_PATH).map_err(|e| format!("cannot set its owner: {e}"))?;
+        }
         let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
         rfs::chmodat(rfs::CWD, &link, Mode::from_raw_mode(self.mode & 0o7777), AtFlags::empty())
-            .map_err(|e| format!("cannot set its mode (through {link}): {e}"))
+            .map_err(|e| format!("cannot set its mode (through {link}): {e}"))?;
+        rfs::utimensat(rfs::CWD, &link, &self.times(), AtFlags::empty())
+            .map_err(|e| format!("cannot set its time (through {link}): {e}"))
+    }
+
+    /// On a symlink, which has no mode of its own: owner and time, never followed.
+    pub fn apply_symlink(&self, dir: &OwnedFd, leaf: &[u8]) -> Result<(), String> {
+        if self.owner {
+            let (u, g) = self.ids();
+            rfs::chownat(dir, leaf, u, g, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| format!("cannot set its owner: {e}"))?;
+        }
+        rfs::utimensat(dir, leaf, &self.times(), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| format!("cannot set its time: {e}"))
     }
 }
 

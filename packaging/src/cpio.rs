@@ -1,6 +1,6 @@
 //! cpio "newc" archives as the kernel reads them: a writer with a deterministic layout, and a
-//! streaming reader of one archive (070701 and 070702) that holds one header and one name at a
-//! time, whatever sizes the headers declare.
+//! streaming reader of one archive (070701 and 070702, checksum verified) that holds one header
+//! and one name at a time, whatever sizes the headers declare.
 
 use std::io::Read;
 
@@ -169,6 +169,8 @@ pub struct Header {
     pub dev_minor: u32,
     pub rdev_major: u32,
     pub rdev_minor: u32,
+    /// A regular file's checksum in the 070702 ("crc") format; None in 070701.
+    pub check: Option<u32>,
     /// Which archive of the image holds the entry (inode numbers are per archive).
     pub archive: u32,
 }
@@ -179,10 +181,15 @@ impl Header {
     }
 }
 
-/// The data of one entry: exactly `size` bytes of the archive, read as a stream.
+/// The data of one entry: exactly `size` bytes of the archive, read as a stream. In the 070702
+/// format the last read fails if the bytes do not add up to the header's checksum.
 pub struct Data<'s> {
     src: &'s mut dyn Read,
     left: u64,
+    sum: u32,
+    check: Option<u32>,
+    /// The checksum error was already returned by `read`.
+    told: bool,
     truncated: bool,
 }
 
@@ -191,9 +198,26 @@ impl Data<'_> {
         self.left
     }
 
-    /// Reads what the visitor left, so the archive goes on at the next header.
-    fn finish(&mut self) -> std::io::Result<()> {
-        std::io::copy(self, &mut std::io::sink()).map(|_| ())
+    fn mismatch(&self) -> Option<String> {
+        let want = self.check?;
+        (self.left == 0 && self.sum != want)
+            .then(|| format!("checksum mismatch: the header says {want:08x}, the data sums to {:08x}", self.sum))
+    }
+
+    /// Reads what the visitor left, so the archive goes on at the next header. Returns the
+    /// checksum error if the visitor has not seen it.
+    fn finish(&mut self) -> std::io::Result<Option<String>> {
+        let told = self.told;
+        let mut buf = [0u8; 8192];
+        while self.left > 0 {
+            match self.read(&mut buf) {
+                Ok(_) => {}
+                // The checksum, reported below.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(if told { None } else { self.mismatch() })
     }
 }
 
@@ -208,7 +232,12 @@ impl Read for Data<'_> {
             self.truncated = true;
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the archive ends inside the data"));
         }
+        self.sum = buf[..n].iter().fold(self.sum, |s, &b| s.wrapping_add(u32::from(b)));
         self.left -= n as u64;
+        if let Some(msg) = self.mismatch() {
+            self.told = true;
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
+        }
         Ok(n)
     }
 }
@@ -218,7 +247,7 @@ pub trait Visitor {
     /// One entry and its data; what the visitor leaves unread is skipped. An error stops the
     /// whole reading: a visitor reports an entry it cannot handle and returns Ok.
     fn entry(&mut self, h: &Header, data: &mut Data<'_>) -> Result<()>;
-    /// An entry the reader could not deliver.
+    /// An entry the reader could not deliver, or whose checksum failed while skipped.
     fn bad(&mut self, name: &[u8], why: &str);
     /// A segment was read to its end.
     fn segment(&mut self, _s: &Segment) {}
@@ -241,9 +270,11 @@ pub fn read_archive(src: &mut Source<'_>, archive: u32, v: &mut dyn Visitor) -> 
         let at = src.offset() - base;
         let mut h = [0u8; 110];
         src.read_exact(&mut h).with_context(|| format!("truncated cpio header at offset {at}"))?;
-        if &h[..6] != b"070701" && &h[..6] != b"070702" {
-            bail!("not a newc cpio header at offset {at}");
-        }
+        let check = match &h[..6] {
+            b"070701" => false,
+            b"070702" => true,
+            _ => bail!("not a newc cpio header at offset {at}"),
+        };
         const FIELDS: [&str; 13] = [
             "ino",
             "mode",
@@ -303,16 +334,22 @@ pub fn read_archive(src: &mut Source<'_>, archive: u32, v: &mut dyn Visitor) -> 
             dev_minor: f[8],
             rdev_major: f[9],
             rdev_minor: f[10],
+            // Only a regular file's data is summed (GNU cpio writes 0 for the others, and the
+            // kernel checks files only).
+            check: (check && f[1] & S_IFMT == S_IFREG).then_some(f[12]),
             archive,
         };
-        let mut data = Data { src: &mut *src, left: f[6].into(), truncated: false };
+        let mut data =
+            Data { src: &mut *src, left: f[6].into(), sum: 0, check: header.check, told: false, truncated: false };
         let visited = v.entry(&header, &mut data);
-        let drained = if visited.is_ok() { data.finish() } else { Ok(()) };
+        let unseen = if visited.is_ok() { data.finish() } else { Ok(None) };
         if data.truncated {
             bail!("truncated cpio data of {} at offset {at}", String::from_utf8_lossy(&header.name));
         }
         visited?;
-        drained?;
+        if let Some(why) = unseen? {
+            v.bad(&header.name, &why);
+        }
         pad(src)?;
         count += 1;
     }

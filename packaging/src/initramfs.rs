@@ -11,20 +11,29 @@ use crate::compress::{self, Format};
 use crate::cpio::{self, Segment, Visitor};
 use crate::source::Source;
 
-/// Skips zero padding.
+/// The longest run of zero bytes taken for padding. Real images pad to 4 or 512 bytes; a
+/// longer run is not an initramfs (`rdbreak ls /dev/zero` must end).
+pub const MAX_ZEROS: u64 = 16 << 20;
+
+/// Skips zero padding; errs when it goes on past [`MAX_ZEROS`].
 fn skip_zeros(src: &mut Source<'_>) -> Result<()> {
+    let start = src.offset();
     loop {
         let buf = src.peek(4096)?;
         let zeros = buf.iter().take_while(|&&b| b == 0).count();
         let done = zeros < buf.len() || buf.is_empty();
         src.skip(zeros as u64)?;
+        if src.offset() - start > MAX_ZEROS {
+            bail!("more than {} MiB of zero bytes at offset {start}: not an initramfs", MAX_ZEROS >> 20);
+        }
         if done {
             return Ok(());
         }
     }
 }
 
-/// Reads every archive of an image from `input`, giving each entry to `v`.
+/// Reads every archive of an image from `input`, giving each entry to `v`. An input with no
+/// archive at all (an empty file, zeros, anything else) is an error.
 pub fn read(input: impl Read, v: &mut dyn Visitor) -> Result<()> {
     let mut src = Source::new(input);
     let mut archive = 0u32;
@@ -44,14 +53,24 @@ pub fn read(input: impl Read, v: &mut dyn Visitor) -> Result<()> {
         }
         let format = compress::detect(head);
         if format == Format::None {
+            if archive == 0 && offset == 0 {
+                bail!("it starts with neither a cpio header nor a known compression");
+            }
             bail!("unknown data at offset {offset} (neither cpio nor a known compression)");
         }
+        let first = archive;
         let dec = compress::decoder(&mut src, format)
             .with_context(|| format!("decompressing the {format} segment at offset {offset}"))?;
         let mut inner = Source::new(dec);
         let entries = archives_only(&mut inner, &mut archive, v)
             .with_context(|| format!("in the {format} segment at offset {offset}"))?;
+        if archive == first {
+            bail!("the {format} segment at offset {offset} holds no cpio archive");
+        }
         v.segment(&Segment { offset, compression: format, entries });
+    }
+    if archive == 0 {
+        bail!(if src.offset() == 0 { "it is empty" } else { "it holds only zero bytes" });
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ const USAGE: &str = "usage:
   rdbreak build -o IMAGE [--kver VERSION] [--kmoddir DIR] [--modules A,B] [--module-file PATH]
                 [--host-modules] [--no-default-modules] [--binary PATH] [--file SRC[:DEST]]
                 [--cmdline \"ARGS\"] [--compress zstd|gzip|xz|none] [--early-cpio PATH] [--init PATH]
-  rdbreak ls [--segments] IMAGE
+  rdbreak ls [--segments] IMAGE        (IMAGE - reads standard input)
   rdbreak unpack IMAGE DIR
   rdbreak --version";
 
@@ -52,7 +52,8 @@ fn build(args: &[String]) -> Result<()> {
             "--compress" => o.compression = Some(value()?.parse()?),
             "--early-cpio" => o.early_cpio = Some(PathBuf::from(value()?)),
             "--init" => init = Some(PathBuf::from(value()?)),
-            other => bail!("unknown option {other}\n{USAGE}"),
+            other if other.starts_with('-') => bail!("unknown option {other}\n{USAGE}"),
+            other => bail!("unexpected argument {other}\n{USAGE}"),
         }
     }
     let out = out.with_context(|| format!("rdbreak build needs -o IMAGE\n{USAGE}"))?;
@@ -68,50 +69,86 @@ fn build(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The image at `path`, read as a stream.
-fn open(path: &str) -> Result<std::fs::File> {
-    std::fs::File::open(path).with_context(|| format!("cannot read {path}"))
+/// The image at `path` ("-": standard input), read as a stream.
+fn open(path: &str) -> Result<Box<dyn std::io::Read>> {
+    if path == "-" {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {path}"))?;
+    Ok(Box::new(f))
+}
+
+/// Splits `args` into the options `known` allows and exactly `n` operands; anything else is an
+/// error that shows the usage.
+fn operands<'a>(args: &'a [String], known: &[&str], n: usize) -> Result<(Vec<&'a str>, Vec<&'a str>)> {
+    let (mut opts, mut rest) = (Vec::new(), Vec::new());
+    let mut only_operands = false;
+    for a in args {
+        match a.as_str() {
+            "--" if !only_operands => only_operands = true,
+            o if !only_operands && o.starts_with('-') && o != "-" => {
+                if !known.contains(&o) {
+                    bail!("unknown option {o}\n{USAGE}");
+                }
+                opts.push(o);
+            }
+            operand => rest.push(operand),
+        }
+    }
+    if rest.len() != n {
+        let what = if rest.len() > n { format!("unexpected argument {}", rest[n]) } else { "missing argument".into() };
+        bail!("{what}\n{USAGE}");
+    }
+    Ok((opts, rest))
+}
+
+fn ls(args: &[String]) -> Result<()> {
+    let (opts, rest) = operands(args, &["--segments"], 1)?;
+    let path = rest[0];
+    let stdout = &mut std::io::stdout().lock();
+    let stderr = &mut std::io::stderr();
+    let problems = listing::list(open(path)?, stdout, stderr, !opts.is_empty())
+        .with_context(|| format!("{path} is not an initramfs rdbreak can read"))?;
+    if problems > 0 {
+        bail!("{path}: {problems} bad entries (named above)");
+    }
+    Ok(())
+}
+
+fn unpack(args: &[String]) -> Result<()> {
+    let (_, rest) = operands(args, &[], 2)?;
+    let (path, dir) = (rest[0], rest[1]);
+    let mut report = |level: unpack::Level, name: &[u8], why: &str| {
+        let name = if name.is_empty() { String::new() } else { format!("{}: ", listing::escape(name)) };
+        let note = if level == unpack::Level::Skipped { "skipped " } else { "" };
+        eprintln!("rdbreak: {note}{name}{why}");
+    };
+    let done = unpack::unpack(open(path)?, Path::new(dir), &mut report);
+    let s = done.with_context(|| format!("{path} is not an initramfs rdbreak can read"))?;
+    println!("{} entries extracted into {dir}", s.written);
+    if s.failed > 0 {
+        bail!("{} entries of {path} could not be extracted (named above)", s.failed);
+    }
+    Ok(())
 }
 
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
-        Some("build") => build(&args[1..]),
-        Some("ls") => {
-            let segments_only = args.iter().any(|a| a == "--segments");
-            let Some(path) = args[1..].iter().find(|a| !a.starts_with("--")) else { bail!("{USAGE}") };
-            let stdout = &mut std::io::stdout().lock();
-            let problems = listing::list(open(path)?, stdout, &mut std::io::stderr(), segments_only)
-                .with_context(|| format!("{path} is not an initramfs rdbreak can read"))?;
-            if problems > 0 {
-                bail!("{path}: {problems} bad entries (named above)");
-            }
-            Ok(())
-        }
-        Some("unpack") => {
-            let [_, path, dir] = args.as_slice() else { bail!("{USAGE}") };
-            let mut report = |level: unpack::Level, name: &[u8], why: &str| {
-                let name = if name.is_empty() { String::new() } else { format!("{}: ", String::from_utf8_lossy(name)) };
-                let note = if level == unpack::Level::Skipped { "skipped " } else { "" };
-                eprintln!("rdbreak: {note}{name}{why}");
-            };
-            let done = unpack::unpack(open(path)?, Path::new(dir), &mut report);
-            let s = done.with_context(|| format!("{path} is not an initramfs rdbreak can read"))?;
-            println!("{} entries extracted into {dir}", s.written);
-            if s.failed > 0 {
-                bail!("{} entries of {path} could not be extracted (named above)", s.failed);
-            }
-            Ok(())
-        }
-        Some("--version" | "-V") => {
+        Some("build") => build(rest),
+        Some("ls") => ls(rest),
+        Some("unpack") => unpack(rest),
+        Some("--version" | "-V") if rest.is_empty() => {
             println!("rdbreak {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Some("help" | "--help" | "-h") => {
+        Some("help" | "--help" | "-h") if rest.is_empty() => {
             println!("{USAGE}");
             Ok(())
         }
-        _ => bail!("{USAGE}"),
+        Some(other) => bail!("unknown command or extra arguments: {other}\n{USAGE}"),
+        None => bail!("{USAGE}"),
     }
 }
 

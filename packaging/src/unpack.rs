@@ -1,8 +1,10 @@
 //! `rdbreak unpack`: extracts an initramfs as a stream, safely even against someone changing the
 //! target while it runs: every entry is made relative to a directory handle walked from the
 //! target without following symlinks ([`beneath`]), so no path leaves the tree (no absolute
-//! names, no `..`, no writing through a symlink, whenever it appears). Names stay bytes; device
-//! nodes only as root. A bad entry is reported with its path and the extraction goes on.
+//! names, no `..`, no writing through a symlink, whenever it appears). Names stay bytes; modes
+//! are exact (no umask); owners are restored as root, times always; device nodes only as root;
+//! directory modes come last (a read-only directory still gets its files). A bad entry is
+//! reported with its path and the extraction goes on.
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -15,6 +17,10 @@ use rustix::io::Errno;
 
 use crate::beneath::{self, Meta};
 use crate::cpio::{self, Data, Header, Visitor};
+
+/// Bytes of names kept until the end (directories whose modes come last). Past it, modes are
+/// set at once.
+pub const MAX_KEPT: usize = 8 << 20;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -32,13 +38,28 @@ pub enum Level {
     Skipped,
 }
 
+/// Metadata set at the end: a directory's.
+struct Later {
+    path: Vec<u8>,
+    meta: Meta,
+}
+
 struct Unpacker<'r> {
     root: OwnedFd,
     owner: bool,
     /// The last parent directory opened, by path: archives list a directory's files together.
     parent: Option<(Vec<u8>, Rc<OwnedFd>)>,
+    later: Vec<Later>,
+    kept: usize,
+    full_told: bool,
     summary: Summary,
     report: &'r mut dyn FnMut(Level, &[u8], &str),
+}
+
+fn split(path: &[u8]) -> Option<(Vec<&[u8]>, &[u8])> {
+    let mut comps = beneath::components(path)?;
+    let leaf = comps.pop()?;
+    Some((comps, leaf))
 }
 
 impl Unpacker<'_> {
@@ -54,13 +75,32 @@ impl Unpacker<'_> {
         Ok(fd)
     }
 
+    /// Keeps `bytes` of names if the budget allows; says so once when it does not.
+    fn keep(&mut self, bytes: usize) -> bool {
+        if self.kept + bytes <= MAX_KEPT {
+            self.kept += bytes;
+            return true;
+        }
+        if !self.full_told {
+            self.full_told = true;
+            let why = format!(
+                "more than {} MiB of names to remember: from here on, directory modes are set at once",
+                MAX_KEPT >> 20
+            );
+            (self.report)(Level::Skipped, b"", &why);
+        }
+        false
+    }
+
     fn place(&mut self, h: &Header, comps: &[&[u8]], data: &mut Data<'_>) -> Result<bool, String> {
         let Some((leaf, dirs)) = comps.split_last() else { return Err("empty name".into()) };
         let leaf: &[u8] = leaf;
         let dir = self.dir(dirs)?;
-        let meta = Meta { mode: h.mode };
+        let meta = Meta { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, owner: self.owner };
+        let path = comps.join(&b'/');
         match h.kind() {
             cpio::S_IFDIR => {
+                // Private while it fills; its own mode at the end.
                 match rfs::mkdirat(&*dir, leaf, Mode::from_raw_mode(0o700)) {
                     Ok(()) => {}
                     Err(Errno::EXIST) => {
@@ -73,8 +113,12 @@ impl Unpacker<'_> {
                     }
                     Err(e) => return Err(format!("cannot create it: {e}")),
                 }
-                let (fd, _) = beneath::open_node(dir.as_fd(), leaf, FileType::Directory)?;
-                meta.apply_path_fd(&fd)?;
+                if self.keep(path.len()) {
+                    self.later.push(Later { path, meta });
+                } else {
+                    let (fd, _) = beneath::open_node(dir.as_fd(), leaf, FileType::Directory)?;
+                    meta.apply_path_fd(&fd)?;
+                }
             }
             cpio::S_IFREG => {
                 let mut file = beneath::new_file(&dir, leaf)?;
@@ -91,6 +135,7 @@ impl Unpacker<'_> {
                     return Err(format!("symlink target longer than {} bytes", cpio::PATH_MAX));
                 }
                 beneath::create(&dir, leaf, || rfs::symlinkat(&target, &*dir, leaf))?;
+                meta.apply_symlink(&dir, leaf)?;
             }
             cpio::S_IFCHR | cpio::S_IFBLK if !self.owner => {
                 (self.report)(Level::Skipped, &h.name, "device node: made only as root");
@@ -99,12 +144,30 @@ impl Unpacker<'_> {
             cpio::S_IFCHR | cpio::S_IFBLK | cpio::S_IFIFO | cpio::S_IFSOCK => {
                 let ft = FileType::from_raw_mode(h.mode);
                 let dev = rfs::makedev(h.rdev_major, h.rdev_minor);
-                let mode = Mode::from_raw_mode(h.mode & 0o7777);
-                beneath::create(&dir, leaf, || rfs::mknodat(&*dir, leaf, ft, mode, dev))?;
+                beneath::create(&dir, leaf, || rfs::mknodat(&*dir, leaf, ft, Mode::empty(), dev))?;
+                let (fd, _) = beneath::open_node(dir.as_fd(), leaf, ft)?;
+                meta.apply_path_fd(&fd)?;
             }
             other => return Err(format!("unknown file type {other:o}")),
         }
         Ok(true)
+    }
+
+    /// Directory modes and times, deepest first, so each parent is still open to its owner.
+    fn finish(&mut self) {
+        let mut later = std::mem::take(&mut self.later);
+        later.sort_by_key(|l| std::cmp::Reverse(l.path.iter().filter(|&&b| b == b'/').count()));
+        for l in later {
+            let r = split(&l.path).ok_or_else(|| "bad path".to_string()).and_then(|(dirs, leaf)| {
+                let dir = beneath::open_dir(self.root.as_fd(), &dirs, false)?;
+                let (fd, _) = beneath::open_node(dir.as_fd(), leaf, FileType::Directory)?;
+                l.meta.apply_path_fd(&fd)
+            });
+            if let Err(why) = r {
+                self.summary.failed += 1;
+                (self.report)(Level::Failed, &l.path, &why);
+            }
+        }
     }
 }
 
@@ -112,6 +175,8 @@ impl Visitor for Unpacker<'_> {
     fn entry(&mut self, h: &Header, data: &mut Data<'_>) -> Result<()> {
         let outcome = match beneath::components(&h.name) {
             None => Err("leaves the target directory (`..`); skipped".to_string()),
+            // `.`: the target itself, which keeps its own mode.
+            Some(c) if c.is_empty() && h.kind() == cpio::S_IFDIR => return Ok(()),
             Some(c) if c.is_empty() => Err("names the target directory itself; skipped".to_string()),
             Some(c) => self.place(h, &c, data),
         };
@@ -142,10 +207,15 @@ pub fn unpack(input: impl Read, root: &Path, report: &mut dyn FnMut(Level, &[u8]
         root: fd,
         owner: rustix::process::geteuid().is_root(),
         parent: None,
+        later: Vec::new(),
+        kept: 0,
+        full_told: false,
         summary: Summary::default(),
         report,
     };
-    crate::initramfs::read(input, &mut u)?;
+    let read = crate::initramfs::read(input, &mut u);
+    u.finish();
+    read?;
     Ok(u.summary)
 }
 
@@ -153,11 +223,12 @@ pub fn unpack(input: impl Read, root: &Path, report: &mut dyn FnMut(Level, &[u8]
 mod tests {
     use super::*;
     use crate::cpio::{raw, trailer, Entry};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn run(image: &[u8], dir: &Path) -> (Summary, Vec<String>) {
         let mut notes = Vec::new();
         let mut report = |l: Level, name: &[u8], why: &str| {
-            notes.push(format!("{l:?} {}: {why}", String::from_utf8_lossy(name)));
+            notes.push(format!("{l:?} {}: {why}", crate::listing::escape(name)));
         };
         let s = unpack(image, dir, &mut report).unwrap();
         (s, notes)
@@ -205,15 +276,87 @@ mod tests {
     fn a_bad_entry_is_named_and_the_rest_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let entries = vec![
+            Entry::dir(".", 0o755),
             Entry::file("a", 0o644, b"file".to_vec()),
             Entry::file("a/b", 0o644, b"under a file".to_vec()),
             Entry::dir("a", 0o755),
             Entry::file("c", 0o600, b"c".to_vec()),
         ];
         let (s, notes) = run(&cpio::write(&entries, 0), dir.path());
-        assert_eq!(notes, ["Failed a/b: a is not a directory"]);
+        assert_eq!(notes, ["Failed a/b: a is not a directory"], "and no word about `.`");
         assert_eq!(s.failed, 1);
         assert!(dir.path().join("a").is_dir(), "the directory entry replaced the file");
         assert_eq!(std::fs::read(dir.path().join("c")).unwrap(), b"c");
+    }
+
+    #[test]
+    fn modes_are_exact_and_directories_get_theirs_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ro = Entry::dir("ro", 0o555);
+        ro.mtime = 1_000_000;
+        let mut f = Entry::file("ro/f", 0o4755, b"x".to_vec());
+        f.mtime = 2_000_000;
+        let fifo = Entry::new("ro/fifo", cpio::S_IFIFO | 0o666, Vec::new());
+        let mut image = raw(b"ro", &ro);
+        image.extend(raw(b"ro/f", &f));
+        image.extend(raw(b"ro/fifo", &fifo));
+        image.extend(trailer());
+        let (s, notes) = run(&image, dir.path());
+        assert_eq!((s.written, notes.len()), (3, 0), "{notes:?}");
+        let meta = |p: &str| std::fs::symlink_metadata(dir.path().join(p)).unwrap();
+        assert_eq!(meta("ro").permissions().mode() & 0o7777, 0o555);
+        assert_eq!(meta("ro").mtime(), 1_000_000, "set after its files were made");
+        assert_eq!(meta("ro/f").permissions().mode() & 0o7777, 0o4755);
+        assert_eq!(meta("ro/f").mtime(), 2_000_000);
+        assert_eq!(meta("ro/fifo").permissions().mode() & 0o7777, 0o666, "not filtered by the umask");
+    }
+
+    #[test]
+    fn owners_are_restored_as_root() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipping: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut entries = vec![
+            Entry::dir("d", 0o750),
+            Entry::file("d/f", 0o640, b"x".to_vec()),
+            Entry::symlink("d/l", "f"),
+            Entry::char_dev("null", 0o666, 1, 3),
+        ];
+        for e in &mut entries {
+            (e.uid, e.gid) = (1234, 5678);
+        }
+        let image: Vec<u8> = entries.iter().flat_map(|e| raw(e.name.as_bytes(), e)).chain(trailer()).collect();
+        let (s, notes) = run(&image, dir.path());
+        assert_eq!((s.written, notes.len()), (4, 0), "{notes:?}");
+        for p in ["d", "d/f", "d/l", "null"] {
+            let m = std::fs::symlink_metadata(dir.path().join(p)).unwrap();
+            assert_eq!((m.uid(), m.gid()), (1234, 5678), "{p}");
+        }
+        let null = std::fs::symlink_metadata(dir.path().join("null")).unwrap();
+        assert_eq!((null.rdev(), null.permissions().mode() & 0o7777), (rustix::fs::makedev(1, 3), 0o666));
+    }
+
+    #[test]
+    fn a_wrong_crc_checksum_is_an_error_for_that_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let crc = |name: &[u8], data: &[u8], sum: u32| {
+            let mut b = raw(name, &Entry::file("", 0o644, data.to_vec()));
+            b[..6].copy_from_slice(b"070702");
+            b[102..110].copy_from_slice(format!("{sum:08X}").as_bytes());
+            b
+        };
+        let mut image = crc(b"good", b"abc", 0x61 + 0x62 + 0x63);
+        image.extend(crc(b"bad", b"abd", 0x61 + 0x62 + 0x63));
+        image.extend(trailer());
+        let (s, notes) = run(&image, dir.path());
+        assert_eq!(s, Summary { written: 1, failed: 1, skipped: 0 });
+        assert_eq!(
+            notes,
+            ["Failed bad: checksum mismatch: the header says 00000126, the data sums to 00000127; not extracted"]
+        );
+        assert!(!dir.path().join("bad").exists());
+        assert_eq!(std::fs::read(dir.path().join("good")).unwrap(), b"abc");
     }
 }

@@ -1,0 +1,157 @@
+//! The `rdbreak` command on hostile, foreign and broken inputs: usage errors, files that are no
+//! image, archives made by GNU cpio (the crc format), modes whatever the umask or the user.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use rdbreak::cpio::{self, Entry};
+
+fn rdbreak(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rdbreak")).args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn sh(script: &str) -> Output {
+    Command::new("sh").arg("-c").arg(script).env("RDBREAK", env!("CARGO_BIN_EXE_rdbreak")).output().unwrap()
+}
+
+fn have(tool: &str) -> bool {
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("skipping: {tool} is not installed");
+    }
+    found
+}
+
+/// An archive of `dir` made by GNU cpio in `format` (newc or crc).
+fn gnu_cpio(dir: &Path, format: &str, out: &Path) {
+    let o = sh(&format!("cd '{}' && find . | sort | cpio -o -H {format} --quiet > '{}'", dir.display(), out.display()));
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_say_what_and_show_the_usage() {
+    for (args, what) in [
+        (&["ls", "a", "b"][..], "unexpected argument b"),
+        (&["ls", "--bogus", "a"], "unknown option --bogus"),
+        (&["ls"], "missing argument"),
+        (&["unpack", "a"], "missing argument"),
+        (&["unpack", "a", "b", "c"], "unexpected argument c"),
+        (&["unpack", "-x", "a", "b"], "unknown option -x"),
+        (&["--version", "extra"], "extra arguments"),
+        (&["build", "-o", "x", "stray"], "unexpected argument stray"),
+        (&["frobnicate"], "unknown command"),
+    ] {
+        let o = rdbreak(args);
+        assert!(!o.status.success(), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains(what) && e.contains("usage:"), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn ls_of_what_is_not_an_image_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let text = dir.path().join("hostname");
+    std::fs::write(&text, b"myhost\n").unwrap();
+    for (path, what) in [
+        (empty.as_path(), "it is empty"),
+        (&text, "neither a cpio header"),
+        (Path::new("/dev/zero"), "MiB of zero bytes"),
+    ] {
+        let o = rdbreak(&["ls", path.to_str().unwrap()]);
+        assert!(!o.status.success() && o.stdout.is_empty(), "{path:?}");
+        assert!(stderr(&o).contains(what), "{path:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn gnu_cpio_crc_checksums_are_verified() {
+    if !have("cpio") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/hostname"), b"initrd\n").unwrap();
+    std::os::unix::fs::symlink("hostname", src.join("etc/name")).unwrap();
+    let img = dir.path().join("crc.cpio");
+    gnu_cpio(&src, "crc", &img);
+    let o = rdbreak(&["ls", img.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut bytes = std::fs::read(&img).unwrap();
+    let at = bytes.windows(7).position(|w| w == b"initrd\n").unwrap();
+    bytes[at] = b'I';
+    std::fs::write(&img, &bytes).unwrap();
+    let o = rdbreak(&["ls", img.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("etc/hostname: checksum mismatch"), "{}", stderr(&o));
+    let o = rdbreak(&["unpack", img.to_str().unwrap(), dir.path().join("out").to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("etc/hostname: checksum mismatch"), "{}", stderr(&o));
+    assert!(dir.path().join("out/etc/name").is_symlink(), "the other entries are extracted");
+}
+
+#[test]
+fn modes_do_not_go_through_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut entries =
+        vec![Entry::dir("d", 0o755), Entry::file("d/f", 0o664, b"x".to_vec()), Entry::symlink("d/l", "f")];
+    let root = rustix::process::geteuid().is_root();
+    if root {
+        entries.push(Entry::char_dev("d/null", 0o666, 1, 3));
+    }
+    let img = dir.path().join("modes.cpio");
+    std::fs::write(&img, cpio::write(&entries, 0)).unwrap();
+    let out = dir.path().join("out");
+    let o = sh(&format!("umask 077; exec \"$RDBREAK\" unpack '{}' '{}'", img.display(), out.display()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mode = |p: &str| std::fs::symlink_metadata(out.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!((mode("d"), mode("d/f")), (0o755, 0o664));
+    if root {
+        assert_eq!(mode("d/null"), 0o666);
+    }
+}
+
+#[test]
+fn a_read_only_directory_is_filled_as_a_user() {
+    if !rustix::process::geteuid().is_root() || !have("setpriv") || !have("cpio") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("ro/sub")).unwrap();
+    std::fs::write(src.join("ro/f"), b"in a read-only directory").unwrap();
+    std::fs::write(src.join("ro/sub/g"), b"deeper").unwrap();
+    let set = |p: &str, m: u32| std::fs::set_permissions(src.join(p), std::fs::Permissions::from_mode(m)).unwrap();
+    for (p, m) in [("ro/sub", 0o500), ("ro", 0o555)] {
+        set(p, m);
+    }
+    let img = dir.path().join("ro.cpio");
+    gnu_cpio(&src, "newc", &img);
+    set("ro", 0o755);
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let work = dir.path().join("user");
+    std::fs::create_dir(&work).unwrap();
+    rustix::fs::chown(&work, Some(rustix::fs::Uid::from_raw(65534)), Some(rustix::fs::Gid::from_raw(65534))).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = work.join("out");
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_rdbreak"), "unpack"])
+        .arg(&img)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mode = |p: &str| std::fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!((mode("ro"), mode("ro/sub")), (0o555, 0o500));
+    assert_eq!(std::fs::read(out.join("ro/sub/g")).unwrap(), b"deeper");
+    assert_eq!(std::fs::metadata(out.join("ro/f")).unwrap().uid(), 65534, "a user's files stay the user's");
+    let _ = Command::new("chmod").args(["-R", "u+rwx"]).arg(&out).status();
+}
