@@ -98,6 +98,18 @@ pub fn new_file(dir: &OwnedFd, leaf: &[u8]) -> Result<std::fs::File, String> {
     create(dir, leaf, || rfs::openat(dir, leaf, flags, Mode::from_raw_mode(0o600))).map(std::fs::File::from)
 }
 
+/// Opens `leaf` in `dir` for writing if it is the regular file `inode` (dev, ino) and nothing
+/// else: not a symlink, not a FIFO that would block, not a file put there meanwhile.
+pub fn open_inode(dir: &OwnedFd, leaf: &[u8], inode: (u64, u64)) -> Result<std::fs::File, String> {
+    let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = rfs::openat(dir, leaf, flags, Mode::empty()).map_err(|e| format!("cannot open it: {e}"))?;
+    let st = rfs::fstat(&fd).map_err(|e| format!("cannot open it: {e}"))?;
+    if kind(&st) != FileType::RegularFile || (st.st_dev, st.st_ino) != inode {
+        return Err("it was replaced while extracting; left alone".into());
+    }
+    Ok(fd.into())
+}
+
 /// An O_PATH handle on `leaf` itself (a symlink is not followed), checked to be of `want` type.
 pub fn open_node(dir: BorrowedFd<'_>, leaf: &[u8], want: FileType) -> Result<(OwnedFd, Stat), String> {
     let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;

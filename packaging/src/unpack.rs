@@ -3,9 +3,11 @@
 //! target without following symlinks ([`beneath`]), so no path leaves the tree (no absolute
 //! names, no `..`, no writing through a symlink, whenever it appears). Names stay bytes; modes
 //! are exact (no umask); owners are restored as root, times always; device nodes only as root;
-//! directory modes come last (a read-only directory still gets its files). A bad entry is
-//! reported with its path and the extraction goes on.
+//! directory modes come last (a read-only directory still gets its files); hard links are
+//! rebuilt by (dev, ino) with the data from whichever link carries it (GNU cpio: the last). A
+//! bad entry is reported with its path and the extraction goes on.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -18,8 +20,8 @@ use rustix::io::Errno;
 use crate::beneath::{self, Meta};
 use crate::cpio::{self, Data, Header, Visitor};
 
-/// Bytes of names kept until the end (directories whose modes come last). Past it, modes are
-/// set at once.
+/// Bytes of names kept until the end (directories whose modes come last, first names of hard
+/// links). Past it, modes are set at once and further links become separate files.
 pub const MAX_KEPT: usize = 8 << 20;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -38,10 +40,18 @@ pub enum Level {
     Skipped,
 }
 
-/// Metadata set at the end: a directory's.
+/// The first name of a hard-linked file, and the inode made for it.
+struct Link {
+    path: Vec<u8>,
+    inode: (u64, u64),
+}
+
+/// Metadata set at the end: a directory's, or a hard-linked file's that must stay writable.
 struct Later {
     path: Vec<u8>,
     meta: Meta,
+    want: FileType,
+    inode: Option<(u64, u64)>,
 }
 
 struct Unpacker<'r> {
@@ -49,6 +59,8 @@ struct Unpacker<'r> {
     owner: bool,
     /// The last parent directory opened, by path: archives list a directory's files together.
     parent: Option<(Vec<u8>, Rc<OwnedFd>)>,
+    archive: u32,
+    links: HashMap<(u32, u32, u32), Link>,
     later: Vec<Later>,
     kept: usize,
     full_told: bool,
@@ -83,10 +95,7 @@ impl Unpacker<'_> {
         }
         if !self.full_told {
             self.full_told = true;
-            let why = format!(
-                "more than {} MiB of names to remember: from here on, directory modes are set at once",
-                MAX_KEPT >> 20
-            );
+            let why = format!("more than {} MiB of names to remember: from here on, directory modes are set at once and hard links are extracted as separate files", MAX_KEPT >> 20);
             (self.report)(Level::Skipped, b"", &why);
         }
         false
@@ -114,20 +123,13 @@ impl Unpacker<'_> {
                     Err(e) => return Err(format!("cannot create it: {e}")),
                 }
                 if self.keep(path.len()) {
-                    self.later.push(Later { path, meta });
+                    self.later.push(Later { path, meta, want: FileType::Directory, inode: None });
                 } else {
                     let (fd, _) = beneath::open_node(dir.as_fd(), leaf, FileType::Directory)?;
                     meta.apply_path_fd(&fd)?;
                 }
             }
-            cpio::S_IFREG => {
-                let mut file = beneath::new_file(&dir, leaf)?;
-                if let Err(e) = std::io::copy(data, &mut file) {
-                    let _ = rfs::unlinkat(&*dir, leaf, AtFlags::empty());
-                    return Err(format!("{e}; not extracted"));
-                }
-                meta.apply_fd(file.as_fd())?;
-            }
+            cpio::S_IFREG => self.file(h, &dir, leaf, path, meta, data)?,
             cpio::S_IFLNK => {
                 let mut target = Vec::new();
                 data.take(cpio::PATH_MAX as u64 + 1).read_to_end(&mut target).map_err(|e| e.to_string())?;
@@ -153,14 +155,65 @@ impl Unpacker<'_> {
         Ok(true)
     }
 
-    /// Directory modes and times, deepest first, so each parent is still open to its owner.
+    fn file(
+        &mut self,
+        h: &Header,
+        dir: &OwnedFd,
+        leaf: &[u8],
+        path: Vec<u8>,
+        meta: Meta,
+        data: &mut Data<'_>,
+    ) -> Result<(), String> {
+        let key = (h.dev_major, h.dev_minor, h.ino);
+        let linked = h.nlink >= 2;
+        let first = self.links.get(&key).filter(|_| linked);
+        // A further name of a hard-linked file: a link to the first, and its data (if this
+        // name carries it) written through the link.
+        let (mut file, fresh) = match first {
+            // The same name again: the file is already there.
+            Some(first) if first.path == path => (beneath::open_inode(dir, leaf, first.inode)?, false),
+            Some(first) => {
+                let (fdirs, fleaf) = split(&first.path).ok_or("bad first link")?;
+                let src = beneath::open_dir(self.root.as_fd(), &fdirs, false)?;
+                let shown = crate::listing::escape(&first.path);
+                beneath::create(dir, leaf, || rfs::linkat(&src, fleaf, dir, leaf, AtFlags::empty()))
+                    .map_err(|e| format!("as a hard link to {shown}: {e}"))?;
+                (beneath::open_inode(dir, leaf, first.inode)?, false)
+            }
+            None => (beneath::new_file(dir, leaf)?, true),
+        };
+        if fresh || h.size > 0 {
+            let copied = std::io::copy(data, &mut file).and_then(|_| file.set_len(h.size.into()));
+            if let Err(e) = copied {
+                let _ = rfs::unlinkat(dir, leaf, AtFlags::empty());
+                return Err(format!("{e}; not extracted"));
+            }
+        }
+        let inode = rfs::fstat(&file).map(|st| (st.st_dev, st.st_ino)).map_err(|e| e.to_string())?;
+        if linked && fresh && self.keep(path.len()) {
+            self.links.insert(key, Link { path: path.clone(), inode });
+        }
+        // Not root: a hard-linked file stays writable for the links that bring its data.
+        if linked && !self.owner && meta.mode & 0o200 == 0 && self.keep(path.len()) {
+            Meta { mode: meta.mode | 0o200, ..meta }.apply_fd(file.as_fd())?;
+            self.later.push(Later { path, meta, want: FileType::RegularFile, inode: Some(inode) });
+            return Ok(());
+        }
+        meta.apply_fd(file.as_fd())
+    }
+
+    /// Directory modes and times (deepest first, so each parent is still open to its owner),
+    /// and the kept modes of hard-linked files.
     fn finish(&mut self) {
         let mut later = std::mem::take(&mut self.later);
         later.sort_by_key(|l| std::cmp::Reverse(l.path.iter().filter(|&&b| b == b'/').count()));
         for l in later {
             let r = split(&l.path).ok_or_else(|| "bad path".to_string()).and_then(|(dirs, leaf)| {
                 let dir = beneath::open_dir(self.root.as_fd(), &dirs, false)?;
-                let (fd, _) = beneath::open_node(dir.as_fd(), leaf, FileType::Directory)?;
+                let (fd, st) = beneath::open_node(dir.as_fd(), leaf, l.want)?;
+                if l.inode.is_some_and(|i| i != (st.st_dev, st.st_ino)) {
+                    return Err("it was replaced while extracting; left alone".into());
+                }
                 l.meta.apply_path_fd(&fd)
             });
             if let Err(why) = r {
@@ -173,6 +226,11 @@ impl Unpacker<'_> {
 
 impl Visitor for Unpacker<'_> {
     fn entry(&mut self, h: &Header, data: &mut Data<'_>) -> Result<()> {
+        if h.archive != self.archive {
+            // Inode numbers start again in each archive of an image (the kernel forgets too).
+            self.archive = h.archive;
+            self.links.clear();
+        }
         let outcome = match beneath::components(&h.name) {
             None => Err("leaves the target directory (`..`); skipped".to_string()),
             // `.`: the target itself, which keeps its own mode.
@@ -207,6 +265,8 @@ pub fn unpack(input: impl Read, root: &Path, report: &mut dyn FnMut(Level, &[u8]
         root: fd,
         owner: rustix::process::geteuid().is_root(),
         parent: None,
+        archive: 0,
+        links: HashMap::new(),
         later: Vec::new(),
         kept: 0,
         full_told: false,
@@ -336,6 +396,39 @@ mod tests {
         }
         let null = std::fs::symlink_metadata(dir.path().join("null")).unwrap();
         assert_eq!((null.rdev(), null.permissions().mode() & 0o7777), (rustix::fs::makedev(1, 3), 0o666));
+    }
+
+    #[test]
+    fn hard_links_share_the_data_of_the_last_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = |data: &[u8]| {
+            let mut e = Entry::file("", 0o444, data.to_vec());
+            (e.nlink, e.ino) = (3, 7);
+            e
+        };
+        let mut other = Entry::file("", 0o644, b"other".to_vec());
+        other.ino = 8;
+        let image = archive(&[
+            (b"a/modules.dep.bin", link(b"")),
+            (b"b/modules.alias.bin", link(b"")),
+            (b"unrelated", other),
+            (b"a/modules.symbols.bin", link(b"the index")),
+        ]);
+        let (s, notes) = run(&image, dir.path());
+        assert_eq!((s.written, notes.len()), (4, 0), "{notes:?}");
+        let names = ["a/modules.dep.bin", "b/modules.alias.bin", "a/modules.symbols.bin"];
+        let metas: Vec<_> = names.iter().map(|n| std::fs::metadata(dir.path().join(n)).unwrap()).collect();
+        for (n, m) in names.iter().zip(&metas) {
+            assert_eq!(std::fs::read(dir.path().join(n)).unwrap(), b"the index", "{n}");
+            assert_eq!((m.ino(), m.nlink(), m.permissions().mode() & 0o7777), (metas[0].ino(), 3, 0o444), "{n}");
+        }
+        // Inode numbers are per archive: the same number in the next archive is another file.
+        let mut two = image.clone();
+        two.extend(archive(&[(b"c", link(b"second archive"))]));
+        let dir = tempfile::tempdir().unwrap();
+        run(&two, dir.path());
+        assert_eq!(std::fs::read(dir.path().join("c")).unwrap(), b"second archive");
+        assert_eq!(std::fs::read(dir.path().join("a/modules.dep.bin")).unwrap(), b"the index");
     }
 
     #[test]

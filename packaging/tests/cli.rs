@@ -1,5 +1,6 @@
 //! The `rdbreak` command on hostile, foreign and broken inputs: usage errors, files that are no
-//! image, archives made by GNU cpio (the crc format), modes whatever the umask or the user.
+//! image, archives made by GNU cpio (hard links, the crc format), modes whatever the umask or
+//! the user.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -73,6 +74,31 @@ fn ls_of_what_is_not_an_image_is_an_error() {
 }
 
 #[test]
+fn gnu_cpio_hard_links_come_out_whole() {
+    if !have("cpio") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src/lib/modules/6.1");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("modules.dep.bin"), b"an index, shared by three names").unwrap();
+    for other in ["modules.alias.bin", "modules.symbols.bin"] {
+        std::fs::hard_link(src.join("modules.dep.bin"), src.join(other)).unwrap();
+    }
+    let img = dir.path().join("links.cpio");
+    gnu_cpio(&dir.path().join("src"), "newc", &img);
+    let o = rdbreak(&["unpack", img.to_str().unwrap(), dir.path().join("out").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("out/lib/modules/6.1");
+    let ino = std::fs::metadata(out.join("modules.dep.bin")).unwrap().ino();
+    for name in ["modules.dep.bin", "modules.alias.bin", "modules.symbols.bin"] {
+        assert_eq!(std::fs::read(out.join(name)).unwrap(), b"an index, shared by three names", "{name}");
+        let m = std::fs::metadata(out.join(name)).unwrap();
+        assert_eq!((m.ino(), m.nlink()), (ino, 3), "{name} is one of three links");
+    }
+}
+
+#[test]
 fn gnu_cpio_crc_checksums_are_verified() {
     if !have("cpio") {
         return;
@@ -120,7 +146,7 @@ fn modes_do_not_go_through_the_umask() {
 }
 
 #[test]
-fn a_read_only_directory_is_filled_as_a_user() {
+fn a_read_only_directory_and_read_only_hard_links_are_extracted_as_a_user() {
     if !rustix::process::geteuid().is_root() || !have("setpriv") || !have("cpio") {
         return;
     }
@@ -129,8 +155,10 @@ fn a_read_only_directory_is_filled_as_a_user() {
     std::fs::create_dir_all(src.join("ro/sub")).unwrap();
     std::fs::write(src.join("ro/f"), b"in a read-only directory").unwrap();
     std::fs::write(src.join("ro/sub/g"), b"deeper").unwrap();
+    std::fs::write(src.join("a"), b"read-only, linked").unwrap();
+    std::fs::hard_link(src.join("a"), src.join("b")).unwrap();
     let set = |p: &str, m: u32| std::fs::set_permissions(src.join(p), std::fs::Permissions::from_mode(m)).unwrap();
-    for (p, m) in [("ro/sub", 0o500), ("ro", 0o555)] {
+    for (p, m) in [("a", 0o444), ("ro/sub", 0o500), ("ro", 0o555)] {
         set(p, m);
     }
     let img = dir.path().join("ro.cpio");
@@ -150,8 +178,10 @@ fn a_read_only_directory_is_filled_as_a_user() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let mode = |p: &str| std::fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o7777;
-    assert_eq!((mode("ro"), mode("ro/sub")), (0o555, 0o500));
+    assert_eq!((mode("ro"), mode("ro/sub"), mode("a"), mode("b")), (0o555, 0o500, 0o444, 0o444));
     assert_eq!(std::fs::read(out.join("ro/sub/g")).unwrap(), b"deeper");
+    assert_eq!(std::fs::read(out.join("a")).unwrap(), b"read-only, linked");
+    assert_eq!(std::fs::read(out.join("b")).unwrap(), b"read-only, linked");
     assert_eq!(std::fs::metadata(out.join("ro/f")).unwrap().uid(), 65534, "a user's files stay the user's");
     let _ = Command::new("chmod").args(["-R", "u+rwx"]).arg(&out).status();
 }
