@@ -2,6 +2,7 @@
 //! tests can reach the initramfs reader directly.
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod beneath;
 pub mod compress;
 pub mod cpio;

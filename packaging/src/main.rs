@@ -46,7 +46,8 @@ fn build(args: &[String]) -> Result<()> {
             "--file" => {
                 let v = value()?;
                 let (src, dst) = v.split_once(':').map_or((v.as_str(), v.as_str()), |(a, b)| (a, b));
-                o.files.push((PathBuf::from(src), dst.to_string()));
+                let dst = image::image_path(dst).with_context(|| format!("--file {v}"))?;
+                o.files.push((PathBuf::from(src), dst));
             }
             "--cmdline" => o.cmdline = Some(value()?),
             "--compress" => o.compression = Some(value()?.parse()?),
@@ -64,7 +65,7 @@ fn build(args: &[String]) -> Result<()> {
     o.init = init.unwrap_or_else(default_init);
     o.mtime = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     let (bytes, entries, modules) = image::build(&o)?;
-    std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    rdbreak::atomic::write(&out, &bytes)?;
     println!("{}: {} bytes, {entries} entries, {modules} kernel modules for {}", out.display(), bytes.len(), o.kver);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The `rdbreak` command on hostile, foreign and broken inputs: usage errors, files that are no
 //! image, archives made by GNU cpio (hard links, the crc format), modes whatever the umask or
-//! the user.
+//! the user, and `build`'s checks on its inputs and its output.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -184,4 +184,84 @@ fn a_read_only_directory_and_read_only_hard_links_are_extracted_as_a_user() {
     assert_eq!(std::fs::read(out.join("b")).unwrap(), b"read-only, linked");
     assert_eq!(std::fs::metadata(out.join("ro/f")).unwrap().uid(), 65534, "a user's files stay the user's");
     let _ = Command::new("chmod").args(["-R", "u+rwx"]).arg(&out).status();
+}
+
+/// The smallest static x86-64 program (exit(0)): an init `build` accepts.
+fn tiny_static_elf() -> Vec<u8> {
+    let code = [0xb8, 60, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05];
+    let size = (64 + 56 + code.len()) as u64;
+    let mut b = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+    b.extend(2u16.to_le_bytes());
+    b.extend(62u16.to_le_bytes());
+    b.extend(1u32.to_le_bytes());
+    b.extend((0x400000u64 + 120).to_le_bytes());
+    b.extend(64u64.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.extend(0u32.to_le_bytes());
+    for h in [64u16, 56, 1, 0, 0, 0] {
+        b.extend(h.to_le_bytes());
+    }
+    b.extend(1u32.to_le_bytes());
+    b.extend(5u32.to_le_bytes());
+    for v in [0, 0x400000, 0x400000, size, size, 0x1000u64] {
+        b.extend(v.to_le_bytes());
+    }
+    b.extend(code);
+    b
+}
+
+fn build_args<'a>(init: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec!["build", "--no-default-modules", "--kver", "1.0", "--kmoddir", "/nonexistent", "--init", init, "-o", out]
+}
+
+#[test]
+fn build_refuses_an_init_that_is_no_program_and_dotdot_in_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("hostname");
+    std::fs::write(&text, b"myhost\n").unwrap();
+    let out = dir.path().join("out.img");
+    let o = rdbreak(&build_args(text.to_str().unwrap(), out.to_str().unwrap()));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is not an ELF executable: it is text, not a program"), "{}", stderr(&o));
+    let init = dir.path().join("init");
+    std::fs::write(&init, tiny_static_elf()).unwrap();
+    let file = format!("{}:../../../x", text.display());
+    let mut args = build_args(init.to_str().unwrap(), out.to_str().unwrap());
+    args.extend(["--file", &file]);
+    let o = rdbreak(&args);
+    assert!(!o.status.success() && stderr(&o).contains("`..` component"), "{}", stderr(&o));
+    assert!(!out.exists());
+    let o = rdbreak(&build_args(init.to_str().unwrap(), out.to_str().unwrap()));
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// `-o` over an existing image with the disk "full" (a file size limit, with SIGXFSZ ignored
+/// so that writes fail with EFBIG as they would with ENOSPC): the old image stays whole.
+#[test]
+fn a_failed_build_leaves_the_old_image_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("init");
+    std::fs::write(&init, tiny_static_elf()).unwrap();
+    // Random bytes: the compressed image stays as big.
+    let mut big = vec![0u8; 2 << 20];
+    let mut x = 0x2545f4914f6cdd1du64;
+    for b in big.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(dir.path().join("big"), &big).unwrap();
+    let img = dir.path().join("boot/initrd.img");
+    std::fs::create_dir(dir.path().join("boot")).unwrap();
+    std::fs::write(&img, b"the old image").unwrap();
+    let args = build_args(init.to_str().unwrap(), img.to_str().unwrap()).join(" ");
+    let o =
+        sh(&format!("trap '' XFSZ; ulimit -f 1024; exec \"$RDBREAK\" {args} --file {}/big:/big", dir.path().display()));
+    assert!(!o.status.success(), "the build cannot fit");
+    let now = std::fs::read(&img).unwrap();
+    assert!(now == b"the old image", "the old image was replaced by {} bytes", now.len());
+    assert!(stderr(&o).contains("left as it was"), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("boot")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["initrd.img"], "no temporary file left behind");
 }
