@@ -1,7 +1,7 @@
 //! Compression of initramfs segments: detection by magic, decompression, and compression with the
 //! settings the kernel's decoders accept (xz with CRC32 and a 1 MiB dictionary, as kbuild does).
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 
 use anyhow::{bail, Context, Result};
 
@@ -85,10 +85,7 @@ pub fn decoder<'s, 'a>(src: &'s mut Source<'a>, format: Format) -> Result<Box<dy
             }
             Box::new(lzma_rust2::LzmaReader::new_mem_limit(src, MEM_LIMIT_KIB, None)?)
         }
-        Format::Lz4 if src.peek(4)? == LZ4_LEGACY => {
-            src.consume(4);
-            Box::new(Lz4Legacy { src, input: Vec::new(), out: Vec::new(), len: 0, pos: 0 })
-        }
+        Format::Lz4 if src.peek(4)? == crate::lz4::MAGIC => Box::new(crate::lz4::Legacy::new(src)),
         Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(src)),
         other => {
             bail!("{other} compression is not supported by rdbreak; unpack with the {other} tool and pipe to cpio")
@@ -193,72 +190,8 @@ fn zstd_window(h: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-const LZ4_LEGACY: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
-/// A legacy lz4 block decodes to at most 8 MiB; its compressed size is at most LZ4's bound.
-const LZ4_BLOCK: usize = 8 << 20;
-const LZ4_BOUND: usize = LZ4_BLOCK + LZ4_BLOCK / 255 + 16;
-
-/// The kernel's lz4 format (`lz4 -l`): after the magic, blocks of at most 8 MiB, each a
-/// little-endian compressed size and an lz4 block. It has no end marker: it ends where the input
-/// does or where the next word is not a plausible block size (padding, another archive), which
-/// is left unread.
-struct Lz4Legacy<'s, 'a> {
-    src: &'s mut Source<'a>,
-    input: Vec<u8>,
-    /// Decoded bytes of the current block: `out[pos..len]` are still to be read.
-    out: Vec<u8>,
-    len: usize,
-    pos: usize,
-}
-
-impl Lz4Legacy<'_, '_> {
-    fn next_block(&mut self) -> std::io::Result<bool> {
-        loop {
-            let word = self.src.peek(4)?;
-            let Ok(word) = <[u8; 4]>::try_from(word) else { return Ok(false) };
-            if word == LZ4_LEGACY {
-                self.src.consume(4); // a new stream concatenated to this one
-                continue;
-            }
-            let size = u32::from_le_bytes(word) as usize;
-            if size == 0 || size > LZ4_BOUND {
-                return Ok(false);
-            }
-            self.src.consume(4);
-            // Only what is really there is buffered (a declared size costs nothing).
-            self.input.clear();
-            (&mut *self.src).take(size as u64).read_to_end(&mut self.input)?;
-            if self.input.len() < size {
-                return Err(io_error(format!("truncated lz4 block: {} of {size} bytes", self.input.len())));
-            }
-            if self.out.len() < LZ4_BLOCK {
-                self.out = vec![0; LZ4_BLOCK];
-            }
-            let n = lz4_flex::block::decompress_into(&self.input, &mut self.out)
-                .map_err(|e| io_error(format!("lz4 data is corrupt: {e}")))?;
-            self.len = n;
-            self.pos = 0;
-            if n > 0 {
-                return Ok(true);
-            }
-        }
-    }
-}
-
 fn io_error(msg: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, msg)
-}
-
-impl Read for Lz4Legacy<'_, '_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos == self.len && !self.next_block()? {
-            return Ok(0);
-        }
-        let n = buf.len().min(self.len - self.pos);
-        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
 }
 
 /// Compresses a whole image segment, deterministically (no names or times in headers).

@@ -10,5 +10,6 @@ pub mod elf;
 pub mod image;
 pub mod initramfs;
 pub mod listing;
+pub mod lz4;
 pub mod source;
 pub mod unpack;
