@@ -347,11 +347,7 @@ fn resolve_device(sh: &mut Shell<'_>, spec: &str) -> Result<String, String> {
         return Ok(spec.to_string());
     }
     let parsed = root::RootSpec::parse(spec).map_err(|e| e.to_string())?;
-    let mut devs = devices::list(Path::new("/sys"));
-    devices::probe_all(&mut devs, Path::new("/dev"));
-    if let Some(b) = sh.boot.as_deref_mut() {
-        b.devs = devs.clone();
-    }
+    let devs = scanned(sh);
     match root::find(&parsed, &devs, Path::new("/dev")) {
         Ok(Some(d)) => Ok(d.node().display().to_string()),
         Ok(None) => Err(format!("no device has {spec} (see blkid)")),
@@ -440,7 +436,7 @@ fn mount(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
                     None => fail!(io, 32, "mount: cannot tell the filesystem type of {dev}; give it with -t TYPE"),
                 },
             };
-            if let Some(loader) = sh.boot.as_deref().and_then(|b| b.loader.as_ref()) {
+            if let Some(loader) = sh.boot.as_deref().and_then(|b| b.loader()) {
                 loader.request(&[format!("fs-{kind}")], false);
             }
             let mut flags = parsed.flags;
@@ -720,7 +716,7 @@ fn modprobe(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
     if ops.is_empty() {
         fail!(io, 1, "modprobe: usage: modprobe NAME...");
     }
-    let Some(loader) = sh.boot.as_deref().and_then(|b| b.loader.as_ref()) else {
+    let Some(loader) = sh.boot.as_deref().and_then(|b| b.loader()) else {
         fail!(io, 1, "modprobe: no kernel modules in this initramfs for the running kernel");
     };
     let mut status = 0;
@@ -756,14 +752,17 @@ fn lsmod(_: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
     0
 }
 
+/// The boot's one device scan; outside the initramfs (`--shell`), sysfs as it is.
 fn scanned(sh: &mut Shell<'_>) -> Vec<devices::BlockDev> {
-    let mut devs = devices::list(Path::new("/sys"));
-    devices::probe_all(&mut devs, Path::new("/dev"));
-    devices::create_links(&devs, Path::new("/dev"));
-    if let Some(b) = sh.boot.as_deref_mut() {
-        b.devs = devs.clone();
+    match sh.boot.as_deref_mut() {
+        Some(b) => b.rescan().to_vec(),
+        None => {
+            let mut devs = devices::list(Path::new("/sys"));
+            devices::probe_all(&mut devs, Path::new("/dev"));
+            devices::create_links(&devs, Path::new("/dev"));
+            devs
+        }
     }
-    devs
 }
 
 fn blkid(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
@@ -890,7 +889,7 @@ fn export(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
 
 fn cmdline_of(sh: &Shell<'_>) -> crate::cmdline::Cmdline {
     match sh.boot.as_deref() {
-        Some(b) => b.cmdline.clone(),
+        Some(b) => b.cmdline().clone(),
         None => crate::cmdline::Cmdline::from_system(Path::new("/")),
     }
 }
@@ -1054,7 +1053,7 @@ mod tests {
     #[test]
     fn getarg_semantics() {
         let c = crate::cmdline::Cmdline::parse("rd.break root=UUID=x ip=a ip=b rd.retry=");
-        let mut boot = crate::stages::Boot::new(c.clone(), c, Vec::new());
+        let mut boot = crate::boot::Boot::new(c);
         let mut sh = Shell::new(Some(&mut boot));
         assert_eq!(run(&mut sh, "getarg root"), (0, "UUID=x\n".into(), "".into()));
         assert_eq!(run(&mut sh, "getarg root="), (0, "UUID=x\n".into(), "".into()));
