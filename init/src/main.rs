@@ -1,5 +1,7 @@
 //! `/init`: wires the library to PID 1. Nothing here may return or unwind into the kernel.
 
+#![forbid(unsafe_code)]
+
 use rdbreak_init::boot::{Boot, Stop};
 use rdbreak_init::cmdline::Cmdline;
 use rdbreak_init::{kmsg, mounts, rescue, shell, stages, sys};
