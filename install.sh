@@ -15,6 +15,7 @@ install -d "$DESTDIR$moddir"
 # The module finds the init where this PREFIX put it.
 sed "s|/usr/lib/rdbreak/rdbreak-init|$libdir/rdbreak-init|" "$here/dracut-module/99rdbreak/module-setup.sh" > "$DESTDIR$moddir/module-setup.sh"
 chmod 0755 "$DESTDIR$moddir/module-setup.sh"
+install -m 0644 "$here/dracut-module/99rdbreak/drivers.txt" "$DESTDIR$moddir/drivers.txt"
 cli=$here/target/release/rdbreak
 if [ -x "$cli" ]; then install -D -m 0755 "$cli" "$DESTDIR$PREFIX/bin/rdbreak"; fi
 echo "installed rdbreak into ${DESTDIR:-/}$PREFIX; enable with: dracut -a rdbreak (or add_dracutmodules+=\" rdbreak \" in /etc/dracut.conf.d/)"

@@ -12,15 +12,13 @@ depends() {
     return 0
 }
 
-# Storage, virtio and filesystem drivers a generic image needs to find its root, and a USB
-# keyboard's for the shell (the kernel takes USB over from the firmware at boot). instmods
-# honours hostonly mode itself: on a hostonly image only what this host uses is kept.
+# The storage, USB and filesystem drivers of drivers.txt beside this file (rdbreak build reads the
+# same list). instmods honours hostonly mode itself: on a hostonly image only what this host uses
+# is kept.
 installkernel() {
-    instmods virtio_pci virtio_blk virtio_scsi virtio_mmio \
-        nvme ahci ata_piix sd_mod sr_mod \
-        xhci_pci ehci_pci ohci_pci uhci_hcd usb_storage uas usbhid hid_generic \
-        mmc_block sdhci_pci sdhci_acpi
-    instmods ext4 xfs btrfs vfat f2fs crc32c_generic crc32c-intel libcrc32c
+    local list="${moddir:-$(dirname "${BASH_SOURCE[0]}")}/drivers.txt"
+    # shellcheck disable=SC2046 # one word a module
+    instmods $(sed -n 's/^[a-z-]*://p' "$list")
 }
 
 install() {

@@ -1,15 +1,13 @@
 //! Block devices without udev: what sysfs lists, what the probes find on each, the
-//! `/dev/disk/by-*` links users expect, and the kernel's uevents.
+//! `/dev/disk/by-*` links users expect.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fd::OwnedFd;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
-
 use crate::probe::{self, Filesystem};
+use crate::uevent::{parse_uevent, read_attr};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlockDev {
@@ -56,20 +54,6 @@ impl BlockDev {
     }
 }
 
-/// `KEY=value` lines of a sysfs `uevent` file.
-pub fn parse_uevent(text: &str) -> HashMap<String, String> {
-    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-/// A sysfs attribute, trimmed. One read of up to a page (what sysfs returns at most), without
-/// the size query and the read to EOF of `read_to_string`: coldplug reads hundreds of them.
-fn read_trim(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let mut buf = [0u8; 4096];
-    let n = File::open(path).ok()?.read(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf[..n]).trim().to_string())
-}
-
 /// Lists the block devices in `sysfs/class/block` (without probing them).
 pub fn list(sysfs: &Path) -> Vec<BlockDev> {
     let mut out = Vec::new();
@@ -80,18 +64,18 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
         let dir = e.path();
         let name = e.file_name().to_string_lossy().to_string();
         let ev = parse_uevent(&std::fs::read_to_string(dir.join("uevent")).unwrap_or_default());
-        let Some((major, minor)) = read_trim(&dir.join("dev")).and_then(|d| {
+        let Some((major, minor)) = read_attr(&dir.join("dev")).and_then(|d| {
             let (a, b) = d.split_once(':')?;
             Some((a.parse().ok()?, b.parse().ok()?))
         }) else {
             continue;
         };
-        let partition = read_trim(&dir.join("partition")).and_then(|p| p.parse().ok());
+        let partition = read_attr(&dir.join("partition")).and_then(|p| p.parse().ok());
         // A partition's sysfs directory sits inside its disk's.
         let parent = partition.and_then(|_| {
             std::fs::canonicalize(&dir).ok()?.parent()?.file_name().map(|n| n.to_string_lossy().to_string())
         });
-        let sectors: u64 = read_trim(&dir.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let sectors: u64 = read_attr(&dir.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
         out.push(BlockDev {
             name: ev.get("DEVNAME").cloned().unwrap_or(name),
             major,
@@ -224,96 +208,6 @@ pub fn create_links(devs: &[BlockDev], dev_dir: &Path) {
     }
 }
 
-/// A netlink socket receiving the kernel's uevents (what udev listens to).
-pub struct Uevents {
-    fd: OwnedFd,
-    /// Written to end a `wait` early.
-    wake: OwnedFd,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Uevent {
-    pub action: String,
-    pub devpath: String,
-    pub vars: HashMap<String, String>,
-}
-
-/// Parses one kernel uevent datagram: `ACTION@DEVPATH\0KEY=VALUE\0…`. Datagrams from udev
-/// (`libudev` header) are ignored.
-pub fn parse_datagram(buf: &[u8]) -> Option<Uevent> {
-    let mut parts = buf.split(|&b| b == 0).filter(|p| !p.is_empty());
-    let head = std::str::from_utf8(parts.next()?).ok()?;
-    let (action, devpath) = head.split_once('@')?;
-    let vars = parts
-        .filter_map(|p| std::str::from_utf8(p).ok())
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Some(Uevent { action: action.to_string(), devpath: devpath.to_string(), vars })
-}
-
-impl Uevents {
-    pub fn open() -> rustix::io::Result<Self> {
-        let fd = rustix::net::socket_with(
-            AddressFamily::NETLINK,
-            SocketType::DGRAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            Some(rustix::net::netlink::KOBJECT_UEVENT),
-        )?;
-        // A big receive buffer: coldplug of a large machine produces bursts.
-        let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&fd, 4 << 20);
-        rustix::net::bind(&fd, &rustix::net::netlink::SocketAddrNetlink::new(0, 1))?;
-        let wake =
-            rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK)?;
-        Ok(Uevents { fd, wake })
-    }
-}
-
-impl crate::hotplug::Source for Uevents {
-    fn wait(&self, timeout: Option<std::time::Duration>) -> bool {
-        use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let ts = timeout.map(|t| Timespec { tv_sec: t.as_secs() as i64, tv_nsec: i64::from(t.subsec_nanos()) });
-        loop {
-            let mut fds = [PollFd::new(&self.fd, PollFlags::IN), PollFd::new(&self.wake, PollFlags::IN)];
-            match poll(&mut fds, ts.as_ref()) {
-                Err(rustix::io::Errno::INTR) => continue,
-                Ok(_) => {
-                    if !fds[1].revents().is_empty() {
-                        let _ = rustix::io::read(&self.wake, &mut [0u8; 8]);
-                    }
-                    return fds[0].revents().contains(PollFlags::IN);
-                }
-                Err(_) => return false,
-            }
-        }
-    }
-
-    fn drain(&self) -> Vec<Uevent> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 8192];
-        loop {
-            match rustix::net::recv(&self.fd, &mut buf[..], rustix::net::RecvFlags::DONTWAIT) {
-                Ok((n, _)) => out.extend(parse_datagram(&buf[..n.min(buf.len())])),
-                Err(rustix::io::Errno::INTR) => {}
-                // The queue overflowed and events were lost: what udevd does, look at every device.
-                Err(rustix::io::Errno::NOBUFS) => {
-                    log::warn!("uevents were lost (queue overflow); reading every device's modalias again");
-                    out.extend(modaliases(Path::new("/sys")).into_iter().map(|m| Uevent {
-                        action: "add".into(),
-                        vars: HashMap::from([("MODALIAS".to_string(), m)]),
-                        ..Default::default()
-                    }));
-                }
-                Err(_) => return out,
-            }
-        }
-    }
-
-    fn interrupt(&self) {
-        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
-    }
-}
-
 /// Storage controllers the kernel sees but no driver has taken: PCI mass-storage class devices
 /// and virtio block/SCSI devices without a `driver` link. Each as `NAME (modalias)`.
 pub fn storage_without_driver(sysfs: &Path) -> Vec<String> {
@@ -324,57 +218,21 @@ pub fn storage_without_driver(sysfs: &Path) -> Vec<String> {
             if dir.join("driver").exists() || !is_storage(&dir) {
                 continue;
             }
-            let alias = read_trim(&dir.join("modalias")).unwrap_or_default();
+            let alias = read_attr(&dir.join("modalias")).unwrap_or_default();
             out.push(format!("{} ({alias})", e.file_name().to_string_lossy()));
         }
     };
     // PCI class 0x01xxxx is mass storage.
-    scan("pci", &|d| read_trim(&d.join("class")).is_some_and(|c| c.starts_with("0x01")), &mut out);
+    scan("pci", &|d| read_attr(&d.join("class")).is_some_and(|c| c.starts_with("0x01")), &mut out);
     // virtio device 2 is a block device, 8 a SCSI host.
-    scan("virtio", &|d| read_trim(&d.join("device")).is_some_and(|c| c == "0x0002" || c == "0x0008"), &mut out);
+    scan("virtio", &|d| read_attr(&d.join("device")).is_some_and(|c| c == "0x0002" || c == "0x0008"), &mut out);
     out.sort();
-    out
-}
-
-/// The modalias of every device on a bus, as `udevadm trigger` announces them (coldplug).
-/// Only bus devices have one, so `/sys/bus/*/devices/*` is read rather than all of
-/// `/sys/devices`, whose walk visits every attribute directory too.
-pub fn modaliases(sysfs: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for bus in std::fs::read_dir(sysfs.join("bus")).into_iter().flatten().flatten() {
-        for dev in std::fs::read_dir(bus.path().join("devices")).into_iter().flatten().flatten() {
-            if let Some(m) = read_trim(&dev.path().join("modalias")).filter(|m| !m.is_empty()) {
-                out.push(m);
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn coldplug_reads_the_modalias_of_bus_devices() {
-        let dir = tempfile::tempdir().unwrap();
-        let sys = dir.path();
-        for (bus, dev, alias) in [
-            ("pci", "0000:00:04.0", "pci:v00001AF4d00001001"),
-            ("virtio", "virtio0", "virtio:d00000002v00001AF4"),
-            ("pci", "0000:00:01.1", "pci:v00008086d00007010"),
-            ("virtio", "virtio1", "virtio:d00000002v00001AF4"),
-        ] {
-            let d = sys.join("bus").join(bus).join("devices").join(dev);
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("modalias"), format!("{alias}\n")).unwrap();
-        }
-        std::fs::create_dir_all(sys.join("bus/cpu/devices/cpu0")).unwrap(); // no modalias file
-        std::fs::create_dir_all(sys.join("bus/serio")).unwrap(); // no devices directory
-        assert_eq!(modaliases(sys), ["pci:v00001AF4d00001001", "pci:v00008086d00007010", "virtio:d00000002v00001AF4"]);
-    }
 
     #[test]
     fn storage_without_a_driver() {
@@ -408,18 +266,6 @@ mod tests {
         assert_eq!(unescape("my\\x20disk\\x2f1"), "my disk/1");
         assert_eq!(unescape("bad\\xZZ"), "bad\\xZZ");
         assert_eq!(escape("wörk"), "wörk");
-    }
-
-    #[test]
-    fn uevent_datagrams() {
-        let ev = parse_datagram(
-            b"add@/devices/pci0000:00/0000:00:04.0/virtio1\0ACTION=add\0MODALIAS=virtio:d00000002v00001AF4\0SEQNUM=9\0",
-        )
-        .unwrap();
-        assert_eq!(ev.action, "add");
-        assert_eq!(ev.vars["MODALIAS"], "virtio:d00000002v00001AF4");
-        assert!(parse_datagram(b"libudev\0\xfe\xed").is_none());
-        assert!(parse_datagram(b"").is_none());
     }
 
     #[test]

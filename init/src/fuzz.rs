@@ -207,8 +207,8 @@ pub fn run_target(name: &str, data: &[u8]) {
             let _ = devices::escape(&text);
         }
         "uevent" => {
-            let _ = devices::parse_datagram(data);
-            let _ = devices::parse_uevent(&text);
+            let _ = crate::uevent::parse_datagram(data);
+            let _ = crate::uevent::parse_uevent(&text);
         }
         "kmsg" => {
             let _ = report::format_kmsg(&text);

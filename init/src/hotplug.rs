@@ -8,7 +8,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::devices::Uevent;
+use crate::uevent::{Uevent, Uevents};
 
 /// Where events come from: the kernel's netlink socket, or a fake in tests.
 pub trait Source: Send + Sync + 'static {
@@ -19,6 +19,18 @@ pub trait Source: Send + Sync + 'static {
     fn drain(&self) -> Vec<Uevent>;
     /// Wakes a `wait` (the thread is asked to stop).
     fn interrupt(&self);
+}
+
+impl Source for Uevents {
+    fn wait(&self, timeout: Option<Duration>) -> bool {
+        Uevents::wait(self, timeout)
+    }
+    fn drain(&self) -> Vec<Uevent> {
+        Uevents::drain(self)
+    }
+    fn interrupt(&self) {
+        Uevents::interrupt(self)
+    }
 }
 
 /// What handles announced devices: the module loader, or a fake in tests.

@@ -2,6 +2,9 @@
 //! stops in a built-in recovery shell. The library holds every decision so that it can be tested
 //! on the host; `main.rs` only wires it to PID 1.
 
+#![deny(unsafe_code)]
+
+pub mod boot;
 pub mod cmdline;
 pub mod devices;
 pub mod elf;
@@ -9,6 +12,7 @@ pub mod fuzz;
 pub mod hotplug;
 pub mod kmod;
 pub mod kmsg;
+pub mod mount_root;
 pub mod mounts;
 pub mod probe;
 pub mod report;
@@ -17,7 +21,10 @@ pub mod root;
 pub mod shell;
 pub mod stages;
 pub mod switch_root;
+// The one room allowed `unsafe`, each block with its `// SAFETY:` reason.
+#[allow(unsafe_code)]
 pub mod sys;
+pub mod uevent;
 
 /// The stack of PID 1's own threads (module loaders, hotplug). Small on purpose: a default 2 MiB
 /// stack can be backed by one transparent huge page, which made PID 1's peak memory jump by

@@ -1,5 +1,8 @@
 //! `/init`: wires the library to PID 1. Nothing here may return or unwind into the kernel.
 
+#![forbid(unsafe_code)]
+
+use rdbreak_init::boot::{Boot, Stop};
 use rdbreak_init::cmdline::Cmdline;
 use rdbreak_init::{kmsg, mounts, rescue, shell, stages, sys};
 
@@ -35,13 +38,9 @@ fn main() {
     }
     let proc_cmdline = Cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
     if args.get(1).map(String::as_str) == Some(rescue::FLAG) {
-        let mut boot = stages::Boot::new(
-            Cmdline::from_system(std::path::Path::new("/")),
-            proc_cmdline.clone(),
-            kernel_env.clone(),
-        );
+        let mut boot = Boot::new(Cmdline::from_system(std::path::Path::new("/")));
         let why = args.get(2).cloned().unwrap_or_else(|| "rescue requested".into());
-        shell::emergency_shell(&mut boot, "rescue", &why);
+        shell::emergency_shell(&mut boot, Stop::Rescue(&why));
     }
     stages::run(proc_cmdline, kernel_env)
 }

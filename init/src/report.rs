@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Read;
 
-use crate::stages::Boot;
+use crate::boot::Boot;
 
 pub const REPORT: &str = "/run/initramfs/rdsosreport.txt";
 
@@ -84,7 +84,7 @@ pub fn build(boot: &Boot) -> String {
     }
     let _ = writeln!(r, "\n+ cat /proc/self/mountinfo\n{}", read("/proc/self/mountinfo"));
     let _ = writeln!(r, "+ blkid");
-    for d in &boot.devs {
+    for d in boot.devices() {
         let _ = writeln!(r, "{}", d.describe());
     }
     let _ = writeln!(r, "\n+ ls -l /dev/disk/by-*");

@@ -12,36 +12,19 @@ use crate::compress::{self, Format};
 use crate::cpio::{self, Entry};
 use crate::elf;
 
-/// The drivers a generic image carries to find a root (the dracut module's list).
-pub const DEFAULT_MODULES: &[&str] = &[
-    "virtio_pci",
-    "virtio_blk",
-    "virtio_scsi",
-    "virtio_mmio",
-    "nvme",
-    "ahci",
-    "ata_piix",
-    "sd_mod",
-    "sr_mod",
-    "xhci_pci",
-    "ehci_pci",
-    "ohci_pci",
-    "uhci_hcd",
-    // A USB keyboard for the shell: the kernel takes USB over from the firmware at boot, so
-    // without these a USB keyboard is dead at the prompt.
-    "usbhid",
-    "hid_generic",
-    "usb_storage",
-    "uas",
-    "mmc_block",
-    "sdhci_pci",
-    "ext4",
-    "xfs",
-    "btrfs",
-    "vfat",
-    "f2fs",
-    "crc32c_generic",
-];
+/// The dracut module's driver list (`dracut-module/99rdbreak/drivers.txt`), the one place it is
+/// spelt.
+const DRIVERS_TXT: &str = include_str!("../../dracut-module/99rdbreak/drivers.txt");
+
+/// The drivers a generic image carries to find a root: every group of the dracut module's list.
+pub fn default_modules() -> Vec<String> {
+    DRIVERS_TXT
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .flat_map(|(_, mods)| mods.split_whitespace().map(str::to_string))
+        .collect()
+}
 
 #[derive(Debug, Default)]
 pub struct Options {
@@ -208,7 +191,7 @@ fn add_modules(tree: &mut Tree, opts: &Options) -> Result<usize> {
     // Wishes, not requirements: a kernel may have these built in, or not at all.
     let mut wishes: Vec<String> = Vec::new();
     if opts.default_modules {
-        wishes.extend(DEFAULT_MODULES.iter().map(|s| s.to_string()));
+        wishes.extend(default_modules());
     }
     if opts.host_modules {
         wishes.extend(host_modules());
@@ -476,6 +459,31 @@ mod tests {
         if Path::new("/bin/bash").exists() {
             o.init = PathBuf::from("/bin/bash");
             assert!(assemble(&o).err().unwrap().to_string().contains("dynamically linked"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod driver_list {
+    use super::*;
+
+    /// The list is spelt once: neither the dracut module's `instmods` nor this builder names a
+    /// driver of drivers.txt itself, so the two can no longer drift apart.
+    #[test]
+    fn the_driver_list_is_spelt_once() {
+        let mods = default_modules();
+        assert!(mods.len() >= 25 && mods.iter().any(|m| m == "virtio_blk") && mods.iter().any(|m| m == "libcrc32c"));
+        let script = include_str!("../../dracut-module/99rdbreak/module-setup.sh");
+        assert!(script.contains("drivers.txt"));
+        let builder = include_str!("image.rs");
+        let builder = &builder[..builder.find("#[cfg(test)]").unwrap_or(builder.len())];
+        for m in &mods {
+            let word = |text: &str| {
+                text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-')).any(|w| w == m.as_str())
+            };
+            let installs: String = script.lines().filter(|l| l.contains("instmods")).collect();
+            assert!(!word(&installs), "module-setup.sh installs {m} by name: take it from drivers.txt");
+            assert!(!word(builder), "image.rs spells {m}: take it from drivers.txt");
         }
     }
 }

@@ -211,9 +211,11 @@ impl Assets {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         std::fs::read(&self.init).expect("rdbreak-init").hash(&mut h);
-        std::fs::read(self.workspace.join("dracut-module/99rdbreak/module-setup.sh"))
-            .expect("module-setup.sh")
-            .hash(&mut h);
+        for f in ["module-setup.sh", "drivers.txt"] {
+            std::fs::read(self.workspace.join("dracut-module/99rdbreak").join(f))
+                .expect("the dracut module")
+                .hash(&mut h);
+        }
         self.kver.hash(&mut h);
         let image = self.cache.join(format!("initrd/dracut-{form:?}-{:016x}.img", h.finish()));
         let modules = self.modules_root(form);

@@ -8,9 +8,10 @@ use rdbreak_qemu_tests::assets::{locked, run};
 use rdbreak_qemu_tests::disk::{self, FsSpec, Tree};
 use rdbreak_qemu_tests::{assets, workdir, Config, Vm};
 
-const INSTALLED: [&str; 6] = [
+const INSTALLED: [&str; 7] = [
     "/usr/lib/rdbreak/rdbreak-init",
     "/usr/lib/dracut/modules.d/99rdbreak/module-setup.sh",
+    "/usr/lib/dracut/modules.d/99rdbreak/drivers.txt",
     "/usr/bin/rdbreak",
     "/usr/share/man/man8/rdbreak-init.8.gz",
     "/usr/share/man/man7/rdbreak.cmdline.7.gz",

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use rustix::process::{Pid, WaitOptions};
 use rustix::termios::{self, OptionalActions, Termios};
 
-use crate::stages::Boot;
+use crate::boot::{Boot, Stop};
 use crate::{report, sys};
 use editor::{Editor, Outcome};
 use parse::{Join, Redirect};
@@ -430,7 +430,7 @@ fn read_line(editor: &mut Editor, prompt: &str, saved: Option<&Termios>, shell: 
 /// The console device the shell should own: `rd.ctty=` or the last active console, followed
 /// through `/sys/class/tty/*/active` as dracut does.
 pub fn console_device(boot: Option<&Boot>) -> String {
-    if let Some(c) = boot.and_then(|b| b.cmdline.get("rd.ctty")).filter(|c| !c.is_empty()) {
+    if let Some(c) = boot.and_then(|b| b.cmdline().get("rd.ctty")).filter(|c| !c.is_empty()) {
         return format!("/dev/{}", c.rsplit('/').next().unwrap_or(c));
     }
     let mut name = "console".to_string();
@@ -480,8 +480,9 @@ pub fn emergency_action(
 }
 
 /// dracut's `emergency_shell`: the banner, rdsosreport, the shell if allowed, then the action.
-pub fn emergency_shell(boot: &mut Boot, name: &str, msg: &str) {
-    let is_break = msg.starts_with("Break before");
+pub fn emergency_shell(boot: &mut Boot, stop: Stop<'_>) {
+    let is_break = matches!(stop, Stop::Break(_));
+    let msg = stop.message();
     let mut con = std::io::stderr();
     let _ = write!(con, "\n\n");
     if is_break {
@@ -494,16 +495,16 @@ pub fn emergency_shell(boot: &mut Boot, name: &str, msg: &str) {
     let _ = writeln!(con);
     // A requested break always gets its shell; so does any failure once a break was asked for.
     let shell_allowed = is_break
-        || boot.cmdline.flag("rd.shell", true)
-        || boot.cmdline.last("rd.break").is_some()
-        || boot.cmdline.last("break").is_some();
+        || boot.cmdline().flag("rd.shell", true)
+        || boot.cmdline().last("rd.break").is_some()
+        || boot.cmdline().last("break").is_some();
     if !is_break {
         let _ = writeln!(con, "Generating \"{}\"", report::REPORT);
         if let Err(e) = report::write(boot) {
             log::warn!("cannot write {}: {e}", report::REPORT);
         }
         let _ = writeln!(con, "\nYou might want to save \"{}\" to a USB stick or /boot\nafter mounting them and attach it to a bug report.", report::REPORT);
-        if !boot.cmdline.flag("rd.debug", false) {
+        if !boot.cmdline().flag("rd.debug", false) {
             let _ = writeln!(con, "\nTo get more debug information in the report,\nreboot with \"rd.debug\" added to the kernel command line.");
         }
     }
@@ -514,19 +515,19 @@ pub fn emergency_shell(boot: &mut Boot, name: &str, msg: &str) {
         }
         take_console(Some(boot));
         let mut sh = Shell::new(Some(boot));
-        sh.interact(name);
+        sh.interact(stop.prompt());
     } else {
         log::warn!("Boot has failed. To debug this issue add \"rd.shell rd.debug\" to the kernel command line.");
     }
     let delay = if shell_allowed { None } else { panic_delay(boot) };
-    if let Some(action) = emergency_action(boot.cmdline.get("rd.emergency"), shell_allowed, delay, boot.died) {
+    if let Some(action) = emergency_action(boot.cmdline().get("rd.emergency"), shell_allowed, delay, boot.died()) {
         builtins::power(&action, delay);
     }
 }
 
 /// `panic=N` on the command line: how long to wait before the action when there is no shell.
 fn panic_delay(boot: &Boot) -> Option<i64> {
-    boot.cmdline.get("panic").and_then(|v| v.parse::<i64>().ok()).filter(|&n| n != 0)
+    boot.cmdline().get("panic").and_then(|v| v.parse::<i64>().ok()).filter(|&n| n != 0)
 }
 
 #[cfg(test)]

@@ -1,0 +1,289 @@
+//! What the boot has learned, and the services the stages, the shell and the report share: the
+//! command line, the module loader, the hotplug thread, the block devices seen, rescan and
+//! settle. `stages` drives it; the shell and the report only call its methods. Also the names of
+//! the stops the shell is opened for (`Stage`, `Stop`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cmdline::Cmdline;
+use crate::devices::{self, BlockDev};
+use crate::hotplug::Hotplug;
+use crate::kmod::{Loader, ModuleIndex};
+use crate::uevent::{self, Uevents};
+
+/// dracut's break points, in boot order, and the final one before switch_root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Cmdline,
+    PreUdev,
+    PreTrigger,
+    Initqueue,
+    PreMount,
+    Mount,
+    PrePivot,
+    Cleanup,
+    /// A bare `rd.break`: everything done, just before switch_root.
+    SwitchRoot,
+}
+
+impl Stage {
+    /// The stages `rd.break=STAGE` names, in boot order.
+    pub const NAMED: [Stage; 8] = [
+        Stage::Cmdline,
+        Stage::PreUdev,
+        Stage::PreTrigger,
+        Stage::Initqueue,
+        Stage::PreMount,
+        Stage::Mount,
+        Stage::PrePivot,
+        Stage::Cleanup,
+    ];
+
+    /// dracut's name, which is also the prompt (`pre-mount:/# `, `switch_root:/# `).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Cmdline => "cmdline",
+            Stage::PreUdev => "pre-udev",
+            Stage::PreTrigger => "pre-trigger",
+            Stage::Initqueue => "initqueue",
+            Stage::PreMount => "pre-mount",
+            Stage::Mount => "mount",
+            Stage::PrePivot => "pre-pivot",
+            Stage::Cleanup => "cleanup",
+            Stage::SwitchRoot => "switch_root",
+        }
+    }
+
+    /// The stage `rd.break=NAME` stops before (exact match, as dracut's `getargs`).
+    pub fn named(name: &str) -> Option<Stage> {
+        Stage::NAMED.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether the root is not mounted yet: the shell then shows a settled machine (no driver
+    /// half-loaded behind the prompt). Later, what still loads is irrelevant to the user's work
+    /// there, so the prompt comes at once; the switch itself waits for every load.
+    pub fn before_root(self) -> bool {
+        !matches!(self, Stage::PrePivot | Stage::Cleanup | Stage::SwitchRoot)
+    }
+}
+
+/// Why the shell is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop<'a> {
+    /// A break point the user asked for.
+    Break(Stage),
+    /// A failure the user may mend from the shell (dracut's `emergency_shell`).
+    Failure(&'a str),
+    /// PID 1 crashed and was re-executed to keep the machine usable.
+    Rescue(&'a str),
+}
+
+impl Stop<'_> {
+    /// The prompt's name: the stage of a break, dracut's `dracut` after a failure.
+    pub fn prompt(&self) -> &'static str {
+        match self {
+            Stop::Break(s) => s.name(),
+            Stop::Failure(_) => "dracut",
+            Stop::Rescue(_) => "rescue",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Stop::Break(s) => format!("Break before {}", s.name()),
+            Stop::Failure(m) | Stop::Rescue(m) => m.to_string(),
+        }
+    }
+}
+
+/// Where the kernel's trees are: `/sys` and `/dev` at boot, a fake tree in host tests.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub sys: PathBuf,
+    pub dev: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths { sys: "/sys".into(), dev: "/dev".into() }
+    }
+}
+
+pub struct Boot {
+    cmdline: Cmdline,
+    paths: Paths,
+    loader: Option<Arc<Loader>>,
+    /// Loads drivers for devices as the kernel announces them (None: no uevent socket).
+    hotplug: Option<Hotplug>,
+    devs: Vec<BlockDev>,
+    /// A fatal failure happened: after the shell the machine does the emergency action.
+    died: bool,
+}
+
+impl Boot {
+    pub fn new(cmdline: Cmdline) -> Self {
+        Boot::with_paths(cmdline, Paths::default())
+    }
+
+    pub fn with_paths(cmdline: Cmdline, paths: Paths) -> Self {
+        Boot { cmdline, paths, loader: None, hotplug: None, devs: Vec::new(), died: false }
+    }
+
+    pub fn cmdline(&self) -> &Cmdline {
+        &self.cmdline
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    pub fn loader(&self) -> Option<&Arc<Loader>> {
+        self.loader.as_ref()
+    }
+
+    pub fn hotplug(&self) -> Option<&Hotplug> {
+        self.hotplug.as_ref()
+    }
+
+    /// The block devices of the last scan.
+    pub fn devices(&self) -> &[BlockDev] {
+        &self.devs
+    }
+
+    pub fn died(&self) -> bool {
+        self.died
+    }
+
+    /// After a failure with no retry (dracut's `die`).
+    pub fn mark_died(&mut self) {
+        self.died = true;
+    }
+
+    /// The one device scan: what sysfs lists, less what the kernel has not announced yet,
+    /// probed, with its `/dev/disk/by-*` links made. The boot and the shell both see this.
+    pub fn rescan(&mut self) -> &[BlockDev] {
+        let mut devs = devices::list(&self.paths.sys);
+        if let Some(h) = &self.hotplug {
+            devs.retain(|d| h.announced(&d.name));
+        }
+        devices::probe_all(&mut devs, &self.paths.dev);
+        devices::create_links(&devs, &self.paths.dev);
+        self.devs = devs;
+        &self.devs
+    }
+
+    /// Loads the index of this kernel's modules, when the image has them.
+    pub fn open_modules(&mut self) {
+        let release = rustix::system::uname().release().to_string_lossy().to_string();
+        let dir = Path::new("/lib/modules").join(&release);
+        match ModuleIndex::load(&dir, Path::new("/")) {
+            Ok(mut index) => {
+                index.blacklist_from(&self.cmdline);
+                self.loader = Some(Arc::new(Loader::new(index, &self.cmdline)));
+            }
+            Err(e) => log::warn!("no kernel modules for {release}: {e}; continuing with built-in drivers only"),
+        }
+    }
+
+    /// Coldplug (dracut's `udevadm trigger`): starts loading the boot drivers for every device
+    /// present, in the background. Devices those drivers reveal arrive as uevents.
+    pub fn coldplug(&self) {
+        let Some(loader) = &self.loader else { return };
+        let aliases = uevent::modaliases(&self.paths.sys);
+        log::debug!("coldplug: {} modaliases", aliases.len());
+        loader.spawn_boot_drivers(&aliases);
+    }
+
+    /// Starts handling uevents: from here on every device the kernel announces gets its driver,
+    /// whatever the boot or the shell is doing. Events queued since `socket` opened come first;
+    /// with it, the block devices there were when it opened.
+    pub fn start_hotplug(&mut self, socket: Option<(Uevents, Vec<String>)>) {
+        let Some((socket, blocks)) = socket else { return };
+        let drivers = self.loader.clone().map(|l| Box::new(l) as Box<dyn crate::hotplug::Drivers>);
+        match Hotplug::start(Box::new(socket), drivers, blocks) {
+            Ok(h) => self.hotplug = Some(h),
+            Err(e) => log::warn!("cannot start the hotplug thread ({e}); polling sysfs instead"),
+        }
+    }
+
+    /// dracut's `udevadm settle`: until every device announced so far has its driver loaded.
+    pub fn settle(&self) {
+        match &self.hotplug {
+            Some(h) => {
+                if !h.settle(Duration::from_secs(30)) {
+                    log::info!("devices are still appearing after 30 s; going on");
+                }
+            }
+            None => {
+                if let Some(loader) = &self.loader {
+                    loader.wait_idle();
+                }
+            }
+        }
+    }
+
+    /// What rdbreak saw, for messages after a failure.
+    pub fn seen_summary(&self) -> String {
+        let mut s = String::from("\nBlock devices found:");
+        if self.devs.is_empty() {
+            s += " none";
+        }
+        for d in &self.devs {
+            s += &format!("\n  {}", d.describe());
+        }
+        for d in devices::storage_without_driver(&self.paths.sys) {
+            s += &format!("\nNo driver bound to storage device {d}: its module is missing from this initramfs, blacklisted, or failed");
+        }
+        if let Some(loader) = &self.loader {
+            let missing = loader.missing();
+            if !missing.is_empty() {
+                s += &format!("\nModules requested but not in this initramfs: {}", missing.join(", "));
+            }
+            for (m, why) in loader.failed() {
+                s += &format!("\nModule {m} failed to load: {why}");
+            }
+        } else {
+            s += "\nNo kernel modules in this initramfs (no modules.dep for this kernel).";
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stops_name_their_prompt() {
+        assert_eq!(Stop::Break(Stage::SwitchRoot).prompt(), "switch_root");
+        assert_eq!(Stop::Break(Stage::PreMount).message(), "Break before pre-mount");
+        assert_eq!(Stop::Failure("Could not boot.").prompt(), "dracut");
+        assert_eq!(Stop::Rescue("crashed").prompt(), "rescue");
+        assert_eq!(Stage::named("pre-pivot"), Some(Stage::PrePivot));
+        assert_eq!(Stage::named("switch_root"), None, "not a named break point");
+        assert!(Stage::Mount.before_root() && !Stage::PrePivot.before_root());
+    }
+
+    #[test]
+    fn rescan_sees_a_fake_tree_and_makes_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path().join("sys");
+        let dev = dir.path().join("dev");
+        let disk = sys.join("devices/virtual/block/vda");
+        std::fs::create_dir_all(&disk).unwrap();
+        std::fs::create_dir_all(sys.join("class/block")).unwrap();
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(disk.join("dev"), "254:0\n").unwrap();
+        std::fs::write(disk.join("size"), "8\n").unwrap();
+        std::fs::write(disk.join("uevent"), "DEVNAME=vda\n").unwrap();
+        std::os::unix::fs::symlink(&disk, sys.join("class/block/vda")).unwrap();
+        std::fs::write(dev.join("vda"), vec![0u8; 4096]).unwrap();
+        let mut boot = Boot::with_paths(Cmdline::parse(""), Paths { sys, dev: dev.clone() });
+        assert_eq!(boot.rescan().len(), 1);
+        assert_eq!(boot.devices()[0].name, "vda");
+        assert_eq!(std::fs::read_link(dev.join("block/254:0")).unwrap(), Path::new("../vda"));
+        assert!(boot.seen_summary().contains("/dev/vda (254:0, 0 MiB)"));
+    }
+}

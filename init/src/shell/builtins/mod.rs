@@ -1,0 +1,161 @@
+//! The shell's built-in commands: what a person needs at a broken machine with nothing else in
+//! the initramfs. Each says what failed, with the path, and returns a status.
+
+use std::io::Write;
+
+use super::{Io, Shell};
+use crate::report;
+
+pub struct Builtin {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub run: fn(&mut Shell<'_>, &[String], &mut Io) -> i32,
+}
+
+macro_rules! fail {
+    ($io:expr, $status:expr, $($arg:tt)*) => {{
+        let _ = writeln!($io.err, $($arg)*);
+        return $status;
+    }};
+}
+
+mod chroot;
+mod files;
+mod modules;
+mod power;
+mod session;
+mod storage;
+#[cfg(test)]
+mod tests;
+
+use chroot::*;
+pub use files::mode_string;
+use files::*;
+use modules::*;
+pub use power::power;
+use session::*;
+use storage::*;
+
+pub const BUILTINS: &[Builtin] = &[
+    Builtin { name: "help", usage: "help [NAME]: list the commands, or show how to use one", run: help },
+    Builtin { name: "exit", usage: "exit: leave the shell and continue booting (from the point where it stopped)", run: exit },
+    Builtin { name: "reboot", usage: "reboot [-f]: sync, remount /sysroot read-only, and reboot", run: |_, _, _| power("reboot", None) },
+    Builtin { name: "poweroff", usage: "poweroff [-f]: sync, remount /sysroot read-only, and power off", run: |_, _, _| power("poweroff", None) },
+    Builtin { name: "halt", usage: "halt [-f]: sync, remount /sysroot read-only, and halt", run: |_, _, _| power("halt", None) },
+    Builtin { name: "cd", usage: "cd [DIR]: change directory (default /)", run: cd },
+    Builtin { name: "pwd", usage: "pwd: print the current directory", run: pwd },
+    Builtin { name: "ls", usage: "ls [-l] [-a] [PATH...]: list directories", run: ls },
+    Builtin { name: "cat", usage: "cat [FILE...]: print files (or standard input)", run: cat },
+    Builtin { name: "echo", usage: "echo [-n] [WORD...]: print words", run: echo },
+    Builtin { name: "mount", usage: "mount: list mounts\nmount [-t TYPE] [-o OPTS] [-r|-w] DEVICE DIR   (DEVICE may be UUID=…, LABEL=…)\nmount -o remount,rw DIR\nmount --bind|--rbind|--move OLD NEW", run: mount },
+    Builtin { name: "umount", usage: "umount [-l] [-f] DIR...: unmount (-l: lazily, -f: force)", run: umount },
+    Builtin { name: "chroot", usage: "chroot [DIR [COMMAND [ARG...]]]: run COMMAND (default: the root's shell) with DIR (default /sysroot) as /; /proc /sys /dev /run are bound inside and unmounted after", run: chroot },
+    Builtin { name: "mkdir", usage: "mkdir [-p] DIR...: make directories", run: mkdir },
+    Builtin { name: "touch", usage: "touch FILE...: create files or update their times", run: touch },
+    Builtin { name: "rm", usage: "rm [-r] [-f] PATH...: remove files (-r: directories too)", run: rm },
+    Builtin { name: "cp", usage: "cp [-r] SOURCE DEST: copy a file (-r: a directory tree)", run: cp },
+    Builtin { name: "mv", usage: "mv SOURCE DEST: move or rename", run: mv },
+    Builtin { name: "ln", usage: "ln [-s] [-f] TARGET LINK: make a link (-s: symbolic)", run: ln },
+    Builtin { name: "dmesg", usage: "dmesg: print the kernel log", run: |_, _, io| {
+        let _ = io.out.write_all(report::dmesg().as_bytes());
+        0
+    } },
+    Builtin { name: "modprobe", usage: "modprobe NAME|ALIAS...: load kernel modules with their dependencies", run: modprobe },
+    Builtin { name: "lsmod", usage: "lsmod: list loaded kernel modules", run: lsmod },
+    Builtin { name: "blkid", usage: "blkid [DEVICE...]: show filesystems, UUIDs and labels", run: blkid },
+    Builtin { name: "lsblk", usage: "lsblk: list block devices with sizes and filesystems", run: lsblk },
+    Builtin { name: "sync", usage: "sync: write cached data to disk", run: |_, _, _| {
+        rustix::fs::sync();
+        0
+    } },
+    Builtin { name: "sleep", usage: "sleep SECONDS: wait (Ctrl-C interrupts)", run: sleep },
+    Builtin { name: "env", usage: "env: print the exported variables", run: env },
+    Builtin { name: "export", usage: "export [NAME=VALUE...]: set variables for commands run from here", run: export },
+    Builtin { name: "getarg", usage: "getarg KEY[=VALUE]: print the last value of KEY on the command line (status 1 if absent); with =VALUE, test it", run: getarg },
+    Builtin { name: "getargs", usage: "getargs KEY[=VALUE]: print every value of KEY; with =VALUE, test whether any matches", run: getargs },
+    Builtin { name: "sosreport", usage: "sosreport: write /run/initramfs/rdsosreport.txt again", run: sosreport },
+];
+
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// Candidates for Tab: command names in first position (builtins, then PATH), else paths.
+pub fn completions(word: &str, command_position: bool, shell: &Shell<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    if command_position && !word.contains('/') {
+        out.extend(BUILTINS.iter().map(|b| b.name.to_string()));
+        for dir in shell.vars.get("PATH").map_or(super::DEFAULT_PATH, String::as_str).split(':') {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                out.push(e.file_name().to_string_lossy().to_string());
+            }
+        }
+        out.sort();
+        out.dedup();
+        return out;
+    }
+    let (dir, prefix) = match word.rfind('/') {
+        Some(i) => (&word[..=i], &word[..=i]),
+        None => ("./", ""),
+    };
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let slash = if e.path().is_dir() { "/" } else { "" };
+        out.push(format!("{prefix}{name}{slash}"));
+    }
+    out
+}
+
+/// Splits `-abc` style flags from operands; returns (flags, operands).
+pub(super) fn flags(args: &[String]) -> (String, Vec<&String>) {
+    let mut f = String::new();
+    let mut ops = Vec::new();
+    let mut done = false;
+    for a in args {
+        if !done && a == "--" {
+            done = true;
+        } else if !done && a.len() > 1 && a.starts_with('-') && !a.starts_with("--") {
+            f.push_str(&a[1..]);
+        } else {
+            ops.push(a);
+        }
+    }
+    (f, ops)
+}
+
+pub(super) fn help(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    if let Some(name) = args.first() {
+        return match find(name) {
+            Some(b) => {
+                let _ = writeln!(io.out, "{}", b.usage);
+                0
+            }
+            None => fail!(io, 1, "help: no built-in command {name}; other commands run from PATH"),
+        };
+    }
+    let _ = writeln!(io.out, "Built-in commands (NAME --help for details):");
+    for b in BUILTINS {
+        let _ = writeln!(
+            io.out,
+            "  {:<10} {}",
+            b.name,
+            b.usage.lines().next().unwrap_or("").split_once(": ").map_or("", |x| x.1)
+        );
+    }
+    let _ = writeln!(
+        io.out,
+        "\nPassword reset: mount -o remount,rw /sysroot; chroot /sysroot; passwd; touch /.autorelabel; exit; exit"
+    );
+    0
+}
+
+pub(super) fn exit(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    if let Some(code) = args.first() {
+        match code.parse::<i32>() {
+            Ok(c) => sh.status = c,
+            Err(_) => fail!(io, 2, "exit: {code}: a number is required"),
+        }
+    }
+    sh.leave = true;
+    sh.status
+}

@@ -1,0 +1,126 @@
+//! The shell session and dracut's habits: `sleep`, `env`, `export`, `getarg`, `getargs`, `sosreport`.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::report;
+use crate::shell::{Io, Shell};
+
+pub(super) fn sleep(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    let Some(secs) = args.first().and_then(|a| a.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0) else {
+        fail!(io, 1, "sleep: usage: sleep SECONDS");
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs.min(1e9));
+    // PID 1 ignores SIGINT, so Ctrl-C is read from the console as a byte instead.
+    let stdin = std::io::stdin();
+    let saved = if sh.interactive { rustix::termios::tcgetattr(&stdin).ok() } else { None };
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        raw.local_modes.remove(
+            rustix::termios::LocalModes::ICANON | rustix::termios::LocalModes::ECHO | rustix::termios::LocalModes::ISIG,
+        );
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
+    }
+    let mut status = 0;
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero()) {
+        if saved.is_none() {
+            std::thread::sleep(left);
+            break;
+        }
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        let step = left.min(std::time::Duration::from_millis(500));
+        let ts = Timespec { tv_sec: step.as_secs() as i64, tv_nsec: i64::from(step.subsec_nanos()) };
+        if matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0) {
+            let mut b = [0u8; 64];
+            let n = rustix::io::read(&stdin, &mut b).unwrap_or(0);
+            if b[..n].contains(&0x03) {
+                let _ = writeln!(io.err, "^C");
+                status = 130;
+                break;
+            }
+        }
+    }
+    if let Some(t) = &saved {
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, t);
+    }
+    status
+}
+
+pub(super) fn env(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
+    let mut vars: Vec<_> = sh.vars.iter().collect();
+    vars.sort();
+    for (k, v) in vars {
+        let _ = writeln!(io.out, "{k}={v}");
+    }
+    0
+}
+
+pub(super) fn export(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    if args.is_empty() {
+        return env(sh, args, io);
+    }
+    for a in args {
+        match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                sh.vars.insert(k.to_string(), v.to_string());
+            }
+            _ => {
+                // `export NAME` of an unset name: nothing to do, as in sh.
+            }
+        }
+    }
+    0
+}
+
+pub(super) fn cmdline_of(sh: &Shell<'_>) -> crate::cmdline::Cmdline {
+    match sh.boot.as_deref() {
+        Some(b) => b.cmdline().clone(),
+        None => crate::cmdline::Cmdline::from_system(Path::new("/")),
+    }
+}
+
+/// dracut's `getarg`: `KEY` or `KEY=` prints the last value (exit 1 if absent); `KEY=VAL` tests it.
+pub(super) fn getarg(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    let Some(arg) = args.first() else { fail!(io, 1, "getarg: usage: getarg KEY[=VALUE]") };
+    let c = cmdline_of(sh);
+    if let Some((k, v)) = arg.split_once('=').filter(|(_, v)| !v.is_empty()) {
+        return i32::from(!c.last_is(k, v));
+    }
+    match c.last(arg.trim_end_matches('=')) {
+        Some(Some(v)) => {
+            let _ = writeln!(io.out, "{v}");
+            0
+        }
+        Some(None) => 0,
+        None => 1,
+    }
+}
+
+/// dracut's `getargs`: every value (the key for bare ones); `KEY=VAL` tests whether any matches.
+pub(super) fn getargs(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    let Some(arg) = args.first() else { fail!(io, 1, "getargs: usage: getargs KEY[=VALUE]") };
+    let c = cmdline_of(sh);
+    match arg.split_once('=') {
+        Some((k, v)) if !v.is_empty() => i32::from(!c.any_is(k, v)),
+        _ => {
+            let k = arg.split_once('=').map_or(arg.as_str(), |x| x.0);
+            let values: Vec<&str> = c.all(k).collect();
+            for v in &values {
+                let _ = writeln!(io.out, "{v}");
+            }
+            i32::from(values.is_empty())
+        }
+    }
+}
+
+pub(super) fn sosreport(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
+    let Some(boot) = sh.boot.as_deref() else { fail!(io, 1, "sosreport: only available in the initramfs") };
+    match report::write(boot) {
+        Ok(()) => {
+            let _ = writeln!(io.out, "Wrote \"{}\"", report::REPORT);
+            0
+        }
+        Err(e) => fail!(io, 1, "sosreport: cannot write {}: {e}", report::REPORT),
+    }
+}
