@@ -165,7 +165,10 @@ pub fn module_closure(index: &ModuleIndex, request: &[String]) -> Result<BTreeSe
     if !unknown.is_empty() {
         bail!("no such module (or alias) in {}: {}", index.dir().display(), unknown.join(", "));
     }
-    let (waves, missing) = kmod::plan(index, &names, &Default::default());
+    let kmod::Plan { waves, missing, refused } = kmod::plan(index, &names, &Default::default());
+    if let Some(e) = refused.first() {
+        bail!("{e}");
+    }
     if !missing.is_empty() {
         bail!("modules.dep names modules that are not there: {}", missing.join(", "));
     }

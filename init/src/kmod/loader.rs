@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use super::decompress::{compression_of, decompress, Compression};
 use super::index::ModuleIndex;
-use super::plan::plan;
+use super::plan::{plan, Plan};
 use super::{normalize, KmodError};
 use crate::cmdline::Cmdline;
 use crate::sys;
@@ -244,8 +244,17 @@ impl Loader {
     /// alias may find no device it supports (crc32c-intel on a CPU without SSE4.2), as with udev.
     fn load(&self, names: &[String], loud: bool, wait: Wait) -> usize {
         let loaded = self.lock().loaded.clone();
-        let (waves, missing) = plan(&self.index, names, &loaded);
-        self.lock().missing.extend(missing);
+        let Plan { waves, missing, refused } = plan(&self.index, names, &loaded);
+        {
+            let mut st = self.lock();
+            st.missing.extend(missing);
+            for e in refused {
+                log::warn!("{e}");
+                if let KmodError::TooDeep { module, .. } = &e {
+                    st.failed.insert(module.clone(), e.to_string());
+                }
+            }
+        }
         let mut count = 0;
         for wave in waves {
             let wave: Vec<_> = wave.into_iter().filter(|m| !self.lock().failed.contains_key(m)).collect();
@@ -373,6 +382,9 @@ impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use super::super::testdata::chain;
     use super::*;
 
     #[test]
@@ -385,5 +397,17 @@ mod tests {
         assert!(!needed_for_boot("kernel/drivers/net/virtio_net.ko"));
         assert!(!needed_for_boot("kernel/sound/pci/snd-hda-intel.ko"));
         assert!(!needed_for_boot("kernel/drivers/firmware/qemu_fw_cfg.ko"));
+    }
+
+    /// A refused plan reaches the kernel with nothing and is a failure `modprobe` can show.
+    #[test]
+    fn a_chain_too_deep_is_a_failure_of_the_module() {
+        let ix = ModuleIndex::from_text(Path::new("/m"), &chain(100_000, ""), "", "", "");
+        let loader = Loader::new(ix, &Cmdline::parse(""));
+        assert_eq!(loader.load_names(&["m0".into()]), 0);
+        let failed = loader.failed();
+        let [(name, why)] = &failed[..] else { panic!("{failed:?}") };
+        assert_eq!(name, "m0");
+        assert!(why.contains("m0 -> m1 -> m2 -> ... -> m998 -> m999 -> m1000"), "{why}");
     }
 }

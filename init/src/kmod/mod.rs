@@ -21,7 +21,7 @@ pub use decompress::{compression_of, decompress, Compression};
 pub use glob::glob_match;
 pub use index::ModuleIndex;
 pub use loader::{loaded_modules, needed_for_boot, Loader};
-pub use plan::plan;
+pub use plan::{plan, Plan, MAX_DEPTH};
 
 #[derive(Debug, Error)]
 pub enum KmodError {
@@ -33,6 +33,11 @@ pub enum KmodError {
     Load { name: String, path: String, errno: rustix::io::Errno },
     #[error("module {0} not found in modules.dep")]
     NotFound(String),
+    #[error(
+        "cannot order module {module}: its dependencies nest more than {max} deep ({chain}); \
+         modules.dep or a softdep is broken: run depmod and rebuild the image"
+    )]
+    TooDeep { module: String, max: usize, chain: String },
 }
 
 /// `-` and `_` are the same in module names (the kernel and kmod treat them alike).

@@ -29,3 +29,10 @@ pub(super) const SOFTDEP: &str = "softdep ext4 pre: crypto-crc32c\nsoftdep cifs 
 pub(super) fn index() -> ModuleIndex {
     ModuleIndex::from_text(Path::new("/lib/modules/x"), DEP, ALIAS, SOFTDEP, "kernel/fs/fat/fat.ko\n")
 }
+
+/// modules.dep of a chain `m0 -> m1 -> ... -> m(n-1)`, then `more` lines (later lines win).
+pub(super) fn chain(n: usize, more: &str) -> String {
+    let mut dep: String = (1..n).map(|i| format!("m{}.ko: m{i}.ko\n", i - 1)).collect();
+    dep.push_str(&format!("m{}.ko:\n", n - 1));
+    dep + more
+}
