@@ -5,8 +5,16 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::glob::glob_match;
-use super::{name_of_path, normalize, KmodError};
+use super::{name_of_path, normalize, read_text, KmodError};
 use crate::cmdline::Cmdline;
+
+/// The largest index file read: 50 times Debian 6.1's modules.alias (1.3 MiB).
+const MAX_INDEX: usize = 64 << 20;
+/// The largest modprobe.d file read: real ones are a few KiB.
+const MAX_CONF: usize = 1 << 20;
+/// `softdep pre:` (and `post:`) modules kept per module: real ones name at most 4, and each is
+/// an alias lookup every time the module is planned.
+const MAX_SOFTDEPS: usize = 32;
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct Entry {
@@ -44,27 +52,37 @@ pub struct ModuleIndex {
     pub(super) builtin: HashSet<String>,
     blacklist: HashSet<String>,
     options: HashMap<String, Vec<String>>,
+    /// Softdep names beyond MAX_SOFTDEPS for their module, left out.
+    softdeps_dropped: usize,
 }
 
 impl ModuleIndex {
     /// Reads `/lib/modules/<release>` (or any directory laid out like it) and the modprobe.d
     /// configuration under `conf_root`.
     pub fn load(dir: &Path, conf_root: &Path) -> Result<Self, KmodError> {
-        let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name))
-                .map_err(|source| KmodError::Read { path: dir.join(name).display().to_string(), source })
+        let read = |name: &str| read_text(&dir.join(name), "the module index", MAX_INDEX);
+        // Only modules.dep is needed; a file too large to read is said, a missing one is normal.
+        let optional = |r: Result<String, KmodError>| match r {
+            Ok(text) => text,
+            Err(e @ KmodError::TooLarge { .. }) => {
+                log::warn!("{e}; ignored");
+                String::new()
+            }
+            Err(_) => String::new(),
         };
         let dep = read("modules.dep")?;
-        let alias = read("modules.alias").unwrap_or_default();
-        let softdep = read("modules.softdep").unwrap_or_default();
-        let builtin = read("modules.builtin").unwrap_or_default();
+        let alias = optional(read("modules.alias"));
+        let softdep = optional(read("modules.softdep"));
+        let builtin = optional(read("modules.builtin"));
         let mut index = ModuleIndex::from_text(dir, &dep, &alias, &softdep, &builtin);
         for sub in ["lib/modprobe.d", "usr/lib/modprobe.d", "etc/modprobe.d", "run/modprobe.d"] {
             for f in crate::cmdline::conf_files(&conf_root.join(sub)) {
-                if let Ok(text) = std::fs::read_to_string(&f) {
-                    index.add_modprobe_conf(&text);
-                }
+                index.add_modprobe_conf(&optional(read_text(&f, "a modprobe.d file", MAX_CONF)));
             }
+        }
+        if index.softdeps_dropped > 0 {
+            let n = index.softdeps_dropped;
+            log::warn!("{n} softdep modules ignored: more than {MAX_SOFTDEPS} before or after one module (broken modules.softdep or modprobe.d)");
         }
         Ok(index)
     }
@@ -107,9 +125,12 @@ impl ModuleIndex {
         match pattern.bytes().position(|b| matches!(b, b'*' | b'?' | b'[')) {
             Some(literal) => {
                 let start = self.patterns.len();
-                self.patterns.push_str(&normalize_alias(pattern));
-                let end = self.patterns.len();
-                let (start, literal, end) = (start as u32, (start + literal) as u32, end as u32);
+                let pattern = normalize_alias(pattern);
+                // Offsets are u32: past 4 GiB of patterns (far beyond the read caps), drop it.
+                let offsets =
+                    (u32::try_from(start), u32::try_from(start + literal), u32::try_from(start + pattern.len()));
+                let (Ok(start), Ok(literal), Ok(end)) = offsets else { return };
+                self.patterns.push_str(&pattern);
                 self.globs.push(Glob { start, literal, end, module });
             }
             None => self.exact.entry(normalize_alias(pattern).into_owned()).or_default().push(module),
@@ -138,16 +159,18 @@ impl ModuleIndex {
                 continue;
             }
             let Some(module) = words.next() else { continue };
-            let entry = self.softdeps.entry(normalize(module)).or_default();
+            let (pre, post) = self.softdeps.entry(normalize(module)).or_default();
             // Words before any `pre:`/`post:` belong to neither list, as in kmod.
-            let mut mode = 0;
+            let mut list = None;
             for w in words {
                 match w {
-                    "pre:" => mode = 1,
-                    "post:" => mode = 2,
-                    _ if mode == 1 => entry.0.push(w.to_string()),
-                    _ if mode == 2 => entry.1.push(w.to_string()),
-                    _ => {}
+                    "pre:" => list = Some(&mut *pre),
+                    "post:" => list = Some(&mut *post),
+                    _ => match list.as_deref_mut() {
+                        Some(l) if l.len() >= MAX_SOFTDEPS => self.softdeps_dropped += 1,
+                        Some(l) => l.push(w.to_string()),
+                        None => {}
+                    },
                 }
             }
         }
@@ -226,13 +249,14 @@ impl ModuleIndex {
         let patterns = self.patterns.as_bytes();
         for g in &self.globs {
             let (start, literal, end) = (g.start as usize, g.literal as usize, g.end as usize);
-            if key.as_bytes().starts_with(&patterns[start..literal])
-                && glob_match(&patterns[start..end], key.as_bytes())
-            {
+            let (Some(prefix), Some(pattern)) = (patterns.get(start..literal), patterns.get(start..end)) else {
+                continue;
+            };
+            if key.as_bytes().starts_with(prefix) && glob_match(pattern, key.as_bytes()) {
                 ids.push(g.module);
             }
         }
-        let mut found: Vec<String> = ids.into_iter().map(|i| self.names[i as usize].clone()).collect();
+        let mut found: Vec<String> = ids.into_iter().filter_map(|i| self.names.get(i as usize).cloned()).collect();
         let mut seen = HashSet::new();
         found.retain(|m| !self.blacklist.contains(m) && seen.insert(m.clone()));
         found
@@ -253,6 +277,45 @@ fn normalize_alias(alias: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::super::testdata::{index, DEP};
     use super::*;
+
+    /// A file of `len` bytes that takes no room (sparse).
+    fn sparse(path: &Path, len: usize) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(path).unwrap().set_len(len as u64).unwrap();
+    }
+
+    /// An index file or modprobe.d file larger than its cap is refused by name, before it is
+    /// read: modules.dep makes the index fail, the others are left out and the rest still works.
+    #[test]
+    fn index_files_past_their_cap_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kdir, conf) = (dir.path().join("lib/modules/x"), dir.path().join("conf"));
+        sparse(&kdir.join("modules.dep"), MAX_INDEX + 1);
+        let err = ModuleIndex::load(&kdir, &conf).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}/modules.dep: the module index is larger than 64 MiB", kdir.display())),
+            "{err}"
+        );
+        std::fs::write(kdir.join("modules.dep"), DEP).unwrap();
+        sparse(&kdir.join("modules.alias"), MAX_INDEX + 1);
+        sparse(&conf.join("etc/modprobe.d/big.conf"), MAX_CONF + 1);
+        std::fs::write(conf.join("etc/modprobe.d/small.conf"), "blacklist virtio_pci\n").unwrap();
+        let ix = ModuleIndex::load(&kdir, &conf).unwrap();
+        assert!(ix.contains("virtio_blk") && ix.is_blacklisted("virtio_pci"));
+        assert!(ix.globs.is_empty() && ix.exact.is_empty());
+    }
+
+    /// One module's softdeps are kept up to a bound, since each costs an alias lookup per plan.
+    #[test]
+    fn softdeps_per_module_are_bounded() {
+        let many: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+        let line = format!("softdep a pre: {} post: b\nsoftdep a pre: c\n", many.join(" "));
+        let ix = ModuleIndex::from_text(Path::new("/m"), "", "", &line, "");
+        let (pre, post) = &ix.softdeps["a"];
+        assert_eq!(pre[..], many[..MAX_SOFTDEPS]);
+        assert_eq!(post, &["b"]);
+        assert_eq!(ix.softdeps_dropped, 100 - MAX_SOFTDEPS + 1);
+    }
 
     #[test]
     fn lookup_by_modalias_name_and_fs_alias() {

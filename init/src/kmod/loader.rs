@@ -7,10 +7,10 @@ use std::fs::File;
 use std::io::Read;
 use std::sync::Mutex;
 
-use super::decompress::{compression_of, decompress, Compression};
+use super::decompress::{compression_of, decompress, Compression, MAX_MODULE};
 use super::index::ModuleIndex;
 use super::plan::{plan, Plan};
-use super::{normalize, KmodError};
+use super::{normalize, read_capped, KmodError};
 use crate::cmdline::Cmdline;
 use crate::sys;
 
@@ -352,7 +352,7 @@ impl Loader {
             sys::finit_module(&file, &params, true)
         } else {
             let mut data = head[..n].to_vec();
-            file.read_to_end(&mut data).map_err(|source| KmodError::Read { path: shown.clone(), source })?;
+            read_capped(&mut file, &path, "the compressed module", MAX_MODULE, &mut data)?;
             let image = decompress(&data, &shown)?;
             sys::init_module(&image, &params)
         };

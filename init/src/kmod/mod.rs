@@ -15,6 +15,9 @@ mod plan;
 #[cfg(test)]
 mod testdata;
 
+use std::io::Read;
+use std::path::Path;
+
 use thiserror::Error;
 
 pub use decompress::{compression_of, decompress, Compression};
@@ -38,6 +41,8 @@ pub enum KmodError {
          modules.dep or a softdep is broken: run depmod and rebuild the image"
     )]
     TooDeep { module: String, max: usize, chain: String },
+    #[error("{path}: {what} is larger than {cap_mib} MiB, far more than any real one: refused as corrupt or hostile")]
+    TooLarge { path: String, what: &'static str, cap_mib: usize },
 }
 
 /// `-` and `_` are the same in module names (the kernel and kmod treat them alike).
@@ -57,6 +62,46 @@ pub fn name_of_path(path: &str) -> String {
     normalize(stem)
 }
 
+/// Reads `file` onto `out` until `out` holds more than `cap` bytes, then refuses it: memory
+/// follows what is read (never a length the file declares), and an endless file ends too.
+/// `path` and `what` word the refusal.
+fn read_capped(
+    file: impl Read,
+    path: &Path,
+    what: &'static str,
+    cap: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), KmodError> {
+    let limit = cap.saturating_add(1).saturating_sub(out.len());
+    file.take(limit as u64)
+        .read_to_end(out)
+        .map_err(|source| KmodError::Read { path: path.display().to_string(), source })?;
+    if out.len() > cap {
+        return Err(KmodError::TooLarge { path: path.display().to_string(), what, cap_mib: cap >> 20 });
+    }
+    Ok(())
+}
+
+/// A whole text file, at most `cap` bytes, refused early when its size already says it is larger.
+fn read_text(path: &Path, what: &'static str, cap: usize) -> Result<String, KmodError> {
+    let shown = || path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| KmodError::Read { path: shown(), source })?;
+    // The declared size is checked against the cap before it sizes anything; what is read is
+    // bounded by read_capped whatever the size said (0 for procfs, say).
+    let declared = file.metadata().map_or(0, |m| m.len());
+    if declared > cap as u64 {
+        return Err(KmodError::TooLarge { path: shown(), what, cap_mib: cap >> 20 });
+    }
+    let mut bytes = Vec::new();
+    let no_memory = |_| KmodError::Read { path: shown(), source: std::io::ErrorKind::OutOfMemory.into() };
+    bytes.try_reserve_exact(declared as usize).map_err(no_memory)?;
+    read_capped(file, path, what, cap, &mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| KmodError::Read {
+        path: shown(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::testdata::index;
@@ -67,5 +112,21 @@ mod tests {
         assert_eq!(name_of_path("kernel/drivers/hid/hid-generic.ko.zst"), "hid_generic");
         assert_eq!(name_of_path("ext4.ko"), "ext4");
         assert!(index().contains("hid-generic"));
+    }
+
+    /// An endless source (a device, a FIFO, a lying size) ends at the cap, with the cap named.
+    #[test]
+    fn reads_stop_at_the_cap() {
+        let mut out = b"head".to_vec();
+        let err = read_capped(std::io::repeat(b'x'), Path::new("/m/a.ko.xz"), "the module", 1 << 20, &mut out);
+        let msg = err.unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "/m/a.ko.xz: the module is larger than 1 MiB, far more than any real one: refused as corrupt or hostile"
+        );
+        assert_eq!(out.len(), (1 << 20) + 1);
+        let mut out = b"head".to_vec();
+        read_capped(&[b'x'; 100][..], Path::new("/m/a.ko"), "the module", 104, &mut out).unwrap();
+        assert_eq!(out.len(), 104);
     }
 }
