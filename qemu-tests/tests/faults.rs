@@ -193,7 +193,7 @@ fn a_disk_that_appears_late_is_picked_up() {
     let disk = root_disk(&dir, "late", UUID, |_| {});
     let a = assets::get();
     let mut cfg = Config::new(&a.kernel, &dracut(), &format!("quiet root=UUID={UUID} ro rd.retry=120"));
-    cfg.monitor = true;
+    cfg.monitor = Some(std::env::temp_dir().join(format!("rdbreak-fault_hotplug-{}.monitor", std::process::id())));
     let mut vm = Vm::boot("fault_hotplug", &cfg);
     vm.expect("still waiting for /dev/disk/by-uuid/", 240);
     vm.monitor(&format!("drive_add 0 if=none,id=late,file={},format=raw", disk.display()));

@@ -368,7 +368,7 @@ fn usb_keyboard_plugged_at_the_prompt(name: &str, initrd: &Path) {
     let disk = recovery_disk(name, |_| {});
     let mut cfg = Config::new(&a.kernel, initrd, &format!("quiet root=UUID={UUID} ro rd.break")).disk(&disk);
     cfg.devices = vec!["qemu-xhci,id=xhci".into()];
-    cfg.monitor = true;
+    cfg.monitor = Some(std::env::temp_dir().join(format!("rdbreak-{name}-{}.monitor", std::process::id())));
     let mut vm = Vm::boot(name, &cfg);
     vm.expect("switch_root:/# ", 240);
     let before = vm.run("cat /proc/modules", "switch_root:/# ", 30);
