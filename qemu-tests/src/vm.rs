@@ -183,12 +183,6 @@ impl Vm {
         self.send(format!("{line}\r").as_bytes());
     }
 
-    /// Types a command at a prompt, waits for the prompt to come back, returns what was printed.
-    pub fn run(&mut self, line: &str, prompt: &str, secs: u64) -> String {
-        self.send_line(line);
-        self.expect(prompt, secs)
-    }
-
     /// Plugs a disk in while the guest runs, through the monitor (`drive_add`, `device_add`; a
     /// disk on SCSI or USB needs its controller at boot: `Config::controllers`). Returns the
     /// monitor's answer to `device_add` (an `Error` in it when it failed).
