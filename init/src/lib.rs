@@ -16,6 +16,7 @@ pub mod rescue;
 pub mod root;
 pub mod shell;
 pub mod stages;
+pub mod storage;
 pub mod switch_root;
 pub mod sys;
 
