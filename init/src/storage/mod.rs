@@ -4,3 +4,4 @@
 //! the decisions run in host tests on images the real tools made.
 
 pub mod dm;
+pub mod lvm;
