@@ -235,3 +235,32 @@ fn udev_links() {
     assert!(links("a/b", "", "dm-6").is_empty());
     assert_eq!(links("a b", "", "dm-7")[0].0, "mapper/a_b");
 }
+
+/// Answers with random bytes in the payload and the header's sizes: values, never panics.
+#[test]
+fn mutated_answers_never_panic() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n.max(1) as u64) as usize
+    };
+    let list = answer(&name_list(&[("a", 253, 0, Some("u")), ("b", 253, 1, None)]), 0, 0);
+    let table = answer(&status_payload(&[t(0, 8, "linear", "7:0 0"), t(8, 8, "zero", "")]), 0, 2);
+    for _ in 0..5000 {
+        for base in [&list, &table] {
+            let mut b = base.clone();
+            for _ in 0..1 + rnd(4) {
+                let at = match rnd(3) {
+                    0 => DATA_SIZE_AT + rnd(12),
+                    _ => DM_IOCTL_SIZE + rnd(b.len() - DM_IOCTL_SIZE),
+                };
+                b[at] = rnd(256) as u8;
+            }
+            let _ = parse_list(&b);
+            let _ = parse_targets(&b);
+            let _ = info("info", &b);
+        }
+    }
+}
