@@ -91,7 +91,7 @@ impl fmt::Display for Refusal {
                     .iter()
                     .map(|p| match (&p.last_seen, p.marked) {
                         (_, true) => format!("{} (present but marked MISSING in the metadata)", p.uuid),
-                        (Some(d), false) => format!("{} (last seen as {d})", p.uuid),
+                        (Some(d), false) => format!("{} (last seen as {})", p.uuid, d.escape_debug()),
                         (None, false) => p.uuid.to_string(),
                     })
                     .collect();

@@ -70,7 +70,7 @@ impl Lv {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
-    /// The section name (`segment1`), for messages.
+    /// The section name (`segment1`), for messages: control characters escaped.
     pub name: String,
     pub start_extent: u64,
     pub extent_count: u64,
@@ -131,6 +131,22 @@ fn strings(sec: &Section, key: &str, at: &str) -> Result<Vec<String>, Error> {
 
 const U32: u64 = u32::MAX as u64;
 
+/// lvm2's `validate_name` for VG and LV names: `[a-zA-Z0-9+_.-]`, not starting with `-`, not
+/// `.` or `..`, under 128 bytes. They become DM names and `/dev/VG/LV` paths.
+fn check_name(n: &str, what: &str) -> Result<(), Error> {
+    let ok = !n.is_empty()
+        && n.len() < 128
+        && !n.starts_with('-')
+        && n != "."
+        && n != ".."
+        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::NotMetadata(format!("{what} name {n:?} is not one lvm allows")))
+    }
+}
+
 /// Reads the metadata text of one VG.
 pub fn parse(text: &[u8]) -> Result<Vg, Error> {
     let root = config::parse(text)?;
@@ -142,6 +158,7 @@ pub fn parse(text: &[u8]) -> Result<Vg, Error> {
     }
     // The VG is the first section at the top level (`_read_vgname`).
     let (name, vg) = root.sections().next().ok_or_else(|| Error::NotMetadata("no VG section".into()))?;
+    check_name(name, "VG")?;
     let at = format!("VG {name}");
     let extent_size = uint(vg, "extent_size", &at, U32)?;
     if extent_size == 0 {
@@ -172,6 +189,7 @@ pub fn parse(text: &[u8]) -> Result<Vg, Error> {
     }
     if let Some(lvs) = vg.section("logical_volumes") {
         for (lv_name, lv) in lvs.sections() {
+            check_name(lv_name, "LV")?;
             let at = format!("VG {name}, LV {lv_name}");
             let mut segments = Vec::new();
             for (seg_name, seg) in lv.sections() {
@@ -244,7 +262,7 @@ fn segment(name: &str, seg: &Section, at: &str) -> Result<Segment, Error> {
             Kind::Other { type_name: type_name.to_string(), uses }
         }
     };
-    Ok(Segment { name: name.to_string(), start_extent, extent_count, kind })
+    Ok(Segment { name: name.escape_debug().to_string(), start_extent, extent_count, kind })
 }
 
 #[cfg(test)]
@@ -381,6 +399,9 @@ creation_time = 1796156920	# Tue Dec  1 20:28:40 2026
             ("status = [\"ALLOCATABLE\"]", "status = \"ALLOCATABLE\"", "not a list"),
             ("version = 1", "version = 2", "only 1 is known"),
             ("contents = \"Text Format Volume Group\"", "", "contents is None"),
+            ("centos {", "\"../etc\" {", "VG name \"../etc\" is not one lvm allows"),
+            ("\nroot {", "\n-root {", "LV name \"-root\""),
+            ("\nroot {", "\n\"..\" {", "LV name \"..\""),
         ];
         for (from, to, what) in cases {
             let e = with(from, to).unwrap_err().to_string();
