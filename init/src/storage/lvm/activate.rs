@@ -4,7 +4,7 @@
 //! `zero`) targets in 512-byte sectors, as lvm2's dev_manager builds them, or a refusal that
 //! says why not (a missing PV, a segment type not activated natively, a layered LV, …).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::cmdline::Cmdline;
@@ -205,7 +205,7 @@ pub fn plan(vgs: &[&Vg], present: &[PresentPv], filter: &Filter) -> Vec<LvPlan> 
     let mut out = Vec::new();
     for vg in vgs {
         let same_name: Vec<Id> = vgs.iter().filter(|o| o.name == vg.name).map(|o| o.id).collect();
-        let used_by = layered(vg);
+        let idx = VgIndex::new(vg);
         for lv in vg.lvs.iter().filter(|l| l.visible()) {
             let Some(explicit) = filter.wants(&vg.name, &lv.name) else { continue };
             let result = if same_name.len() > 1 {
@@ -215,7 +215,7 @@ pub fn plan(vgs: &[&Vg], present: &[PresentPv], filter: &Filter) -> Vec<LvPlan> 
             } else if !explicit && lv.has("ACTIVATION_SKIP") {
                 Err(Refusal::ActivationSkip)
             } else {
-                plan_lv(vg, lv, present, &used_by)
+                plan_lv(vg, lv, present, &idx)
             };
             out.push(LvPlan { vg: vg.name.clone(), lv: lv.name.clone(), result });
         }
@@ -223,21 +223,30 @@ pub fn plan(vgs: &[&Vg], present: &[PresentPv], filter: &Filter) -> Vec<LvPlan> 
     out
 }
 
-/// For each LV another LV's non-striped segment names: that LV and the segment's type.
-fn layered(vg: &Vg) -> HashMap<&str, (&str, &str)> {
-    let mut m = HashMap::new();
-    for lv in &vg.lvs {
-        for s in &lv.segments {
-            if let Kind::Other { type_name, uses } = &s.kind {
-                for u in uses {
-                    if u != &lv.name && vg.lvs.iter().any(|l| &l.name == u) {
-                        m.entry(u.as_str()).or_insert((lv.name.as_str(), type_name.as_str()));
+/// Look-ups over one VG, built once so that planning stays linear in the metadata's size.
+pub struct VgIndex<'a> {
+    pvs: HashMap<&'a str, &'a Pv>,
+    lvs: HashSet<&'a str>,
+    /// For each LV another LV's non-striped segment names: that LV and the segment's type.
+    used_by: HashMap<&'a str, (&'a str, &'a str)>,
+}
+
+impl<'a> VgIndex<'a> {
+    pub fn new(vg: &'a Vg) -> VgIndex<'a> {
+        let pvs = vg.pvs.iter().map(|p| (p.key.as_str(), p)).collect();
+        let lvs: HashSet<&str> = vg.lvs.iter().map(|l| l.name.as_str()).collect();
+        let mut used_by = HashMap::new();
+        for lv in &vg.lvs {
+            for s in &lv.segments {
+                if let Kind::Other { type_name, uses } = &s.kind {
+                    for u in uses.iter().filter(|u| **u != lv.name && lvs.contains(u.as_str())) {
+                        used_by.entry(u.as_str()).or_insert((lv.name.as_str(), type_name.as_str()));
                     }
                 }
             }
         }
+        VgIndex { pvs, lvs, used_by }
     }
-    m
 }
 
 fn invalid(what: String) -> Refusal {
@@ -246,19 +255,15 @@ fn invalid(what: String) -> Refusal {
 
 /// The table of one LV: its segments in order, without gap or overlap, each stripe inside its
 /// PV's extents and inside the device that holds the PV.
-pub fn plan_lv(
-    vg: &Vg,
-    lv: &Lv,
-    present: &[PresentPv],
-    used_by: &HashMap<&str, (&str, &str)>,
-) -> Result<Activation, Refusal> {
-    if let Some((by, type_name)) = used_by.get(lv.name.as_str()) {
+pub fn plan_lv(vg: &Vg, lv: &Lv, present: &[PresentPv], idx: &VgIndex) -> Result<Activation, Refusal> {
+    if let Some((by, type_name)) = idx.used_by.get(lv.name.as_str()) {
         return Err(Refusal::UsedBy { lv: by.to_string(), type_name: type_name.to_string() });
     }
     let mut segs: Vec<_> = lv.segments.iter().collect();
     segs.sort_by_key(|s| s.start_extent);
-    let pv_of = |key: &str| vg.pvs.iter().find(|p| p.key == key);
+    let pv_of = |key: &str| idx.pvs.get(key).copied();
     let mut needed: Vec<&Pv> = Vec::new();
+    let mut seen_pvs: HashSet<&str> = HashSet::new();
     for s in &segs {
         match &s.kind {
             Kind::Other { type_name, .. } => {
@@ -267,9 +272,12 @@ pub fn plan_lv(
             Kind::Striped { stripes, .. } => {
                 for st in stripes {
                     match pv_of(&st.on) {
-                        Some(pv) if !needed.iter().any(|n| n.key == pv.key) => needed.push(pv),
-                        Some(_) => {}
-                        None if vg.lvs.iter().any(|l| l.name == st.on) => {
+                        Some(pv) => {
+                            if seen_pvs.insert(pv.key.as_str()) {
+                                needed.push(pv);
+                            }
+                        }
+                        None if idx.lvs.contains(st.on.as_str()) => {
                             return Err(Refusal::OnLv { segment: s.name.clone(), on: st.on.clone() })
                         }
                         None => return Err(invalid(format!("{} names {:?}, neither a PV nor an LV", s.name, st.on))),
