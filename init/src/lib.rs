@@ -20,6 +20,7 @@ pub mod rescue;
 pub mod root;
 pub mod shell;
 pub mod stages;
+pub mod storage;
 pub mod switch_root;
 // The one room allowed `unsafe`, each block with its `// SAFETY:` reason.
 #[allow(unsafe_code)]
