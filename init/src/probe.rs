@@ -28,9 +28,10 @@ impl Filesystem {
         self.member.is_some() && other.member.is_some() && self.fstype == other.fstype && self.uuid == other.uuid
     }
 
-    /// Whether this can be mounted as a root filesystem at all (swap and LUKS cannot).
+    /// Whether this can be mounted as a root filesystem at all (swap, LUKS and the members of
+    /// storage stacks cannot).
     pub fn mountable(&self) -> bool {
-        !matches!(self.fstype.as_str(), "swap" | "crypto_LUKS")
+        !matches!(self.fstype.as_str(), "swap" | "crypto_LUKS" | "LVM2_member" | "linux_raid_member")
     }
 }
 

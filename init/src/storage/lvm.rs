@@ -178,4 +178,4 @@ pub fn newest<'a>(vgs: impl IntoIterator<Item = &'a Vg>) -> Vec<&'a Vg> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

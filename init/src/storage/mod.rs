@@ -3,5 +3,6 @@
 //! reader of on-disk formats plus a pure plan, with the system calls kept in a thin layer, so
 //! the decisions run in host tests on images the real tools made.
 
+pub mod assemble;
 pub mod dm;
 pub mod lvm;

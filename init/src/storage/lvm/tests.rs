@@ -11,7 +11,7 @@ use crate::storage::dm;
 
 /// A PV image from testdata, decompressed.
 #[cfg(feature = "zstd")]
-fn image(name: &str) -> Vec<u8> {
+pub(crate) fn image(name: &str) -> Vec<u8> {
     let z: &[u8] = match name {
         "centos.pv0" => include_bytes!("../testdata/centos.pv0.img.zst"),
         "dash.pv0" => include_bytes!("../testdata/dash.pv0.img.zst"),
