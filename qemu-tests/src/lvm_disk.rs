@@ -17,7 +17,15 @@ fn tools(cache: &Path) -> PathBuf {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("debs")).expect("lvm2 tools dir");
             run(Command::new("apt-get")
-                .args(["download", "-q", "lvm2", "dmsetup", "libdevmapper1.02.1", "libdevmapper-event1.02.1", "libaio1"])
+                .args([
+                    "download",
+                    "-q",
+                    "lvm2",
+                    "dmsetup",
+                    "libdevmapper1.02.1",
+                    "libdevmapper-event1.02.1",
+                    "libaio1",
+                ])
                 .current_dir(dir.join("debs")));
             for deb in std::fs::read_dir(dir.join("debs")).expect("debs").flatten() {
                 run(Command::new("dpkg-deb").arg("-x").arg(deb.path()).arg(dir.join("root")));
@@ -42,12 +50,12 @@ pub enum Content<'a> {
     Swap(&'a str),
 }
 
-/// A loop device on `file` with its partitions, detached when dropped.
+/// A loop device on `file`, detached when dropped.
 struct Loop(String);
 
 impl Loop {
     fn attach(file: &Path) -> Loop {
-        let dev = run(Command::new("losetup").args(["-f", "--show", "-P"]).arg(file));
+        let dev = run(Command::new("losetup").args(["-f", "--show"]).arg(file));
         Loop(dev.trim().to_string())
     }
 }
@@ -92,16 +100,40 @@ pub struct Vg<'a> {
     pub stripes: bool,
 }
 
-/// Makes the VG with the real tools. `work` is a scratch directory.
-pub fn make_vg(cache: &Path, work: &Path, vg: &Vg<'_>) {
+/// Where a linear LV's bytes are: the disk image and the byte range.
+#[derive(Clone, Debug)]
+pub struct Placed {
+    pub lv: String,
+    pub disk: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Makes the VG with the real tools; returns where each LV that sits on one PV landed. `work`
+/// is a scratch directory.
+pub fn make_vg(cache: &Path, work: &Path, vg: &Vg<'_>) -> Vec<Placed> {
     let tools = tools(cache);
     let conf = work.join("lvm-conf");
-    let loops: Vec<Loop> = vg.pvs.iter().map(|(disk, _)| Loop::attach(disk)).collect();
-    let devices: Vec<String> = loops
+    // A partition's PV is made on a file of its own (lvm needs no partition table, and loop
+    // partitions need udev to appear), then copied into the disk.
+    let offsets: Vec<u64> =
+        vg.pvs.iter().map(|(disk, part)| if *part == 0 { 0 } else { partition_offset(disk, *part) }).collect();
+    let files: Vec<PathBuf> = vg
+        .pvs
         .iter()
-        .zip(&vg.pvs)
-        .map(|(l, (_, part))| if *part == 0 { l.0.clone() } else { format!("{}p{part}", l.0) })
+        .enumerate()
+        .map(|(i, (disk, part))| {
+            if *part == 0 {
+                return disk.to_path_buf();
+            }
+            let f = work.join(format!("pv{i}.part"));
+            let file = std::fs::File::create(&f).expect("partition file");
+            file.set_len(partition_size(disk, *part)).expect("partition size");
+            f
+        })
         .collect();
+    let loops: Vec<Loop> = files.iter().map(|f| Loop::attach(f)).collect();
+    let devices: Vec<String> = loops.iter().map(|l| l.0.clone()).collect();
     let lvm = |args: &[&str]| lvm(&tools, &conf, &devices, args);
     for d in &devices {
         lvm(&["pvcreate", "-q", "-y", "-ff", d]);
@@ -124,11 +156,7 @@ pub fn make_vg(cache: &Path, work: &Path, vg: &Vg<'_>) {
         .lines()
         .map(|l| l.trim().parse().expect("pe_start"))
         .collect();
-    let offsets: Vec<u64> = vg
-        .pvs
-        .iter()
-        .map(|(disk, part)| if *part == 0 { 0 } else { partition_offset(disk, *part) })
-        .collect();
+    let mut placed = Vec::new();
     for lv in &vg.lvs {
         let data = match &lv.content {
             Content::Image(p) => std::fs::read(p).expect("LV content image"),
@@ -141,7 +169,16 @@ pub fn make_vg(cache: &Path, work: &Path, vg: &Vg<'_>) {
             }
         };
         let full = format!("{}/{}", vg.name, lv.name);
-        let seg = lvm(&["lvs", "--noheadings", "-o", "seg_pe_ranges,stripes,stripe_size", "--units", "b", "--nosuffix", &full]);
+        let seg = lvm(&[
+            "lvs",
+            "--noheadings",
+            "-o",
+            "seg_pe_ranges,stripes,stripe_size",
+            "--units",
+            "b",
+            "--nosuffix",
+            &full,
+        ]);
         let fields: Vec<&str> = seg.split_whitespace().collect();
         let extent = 4u64 << 20;
         let ranges: Vec<(usize, u64)> = fields
@@ -157,25 +194,72 @@ pub fn make_vg(cache: &Path, work: &Path, vg: &Vg<'_>) {
         for (i, chunk) in data.chunks(stripe_size as usize).enumerate() {
             let stripe = i % ranges.len();
             let (pv, first) = ranges[stripe];
-            let at = offsets[pv] + pe_start[pv] + first * extent + (i / ranges.len()) as u64 * stripe_size;
-            write_at(vg.pvs[pv].0, at, chunk);
+            let at = pe_start[pv] + first * extent + (i / ranges.len()) as u64 * stripe_size;
+            write_at(&files[pv], at, chunk);
+        }
+        if let [(pv, first)] = ranges.as_slice() {
+            placed.push(Placed {
+                lv: lv.name.to_string(),
+                disk: vg.pvs[*pv].0.to_path_buf(),
+                offset: offsets[*pv] + pe_start[*pv] + first * extent,
+                len: lv.size_mib << 20,
+            });
         }
     }
+    drop(loops);
+    for (i, (disk, part)) in vg.pvs.iter().enumerate() {
+        if *part != 0 {
+            write_at(disk, offsets[i], &std::fs::read(&files[i]).expect("partition file"));
+            let _ = std::fs::remove_file(&files[i]);
+        }
+    }
+    placed
 }
 
-/// The byte offset of partition `n` on a disk image (sfdisk's dump).
+/// Reads a file from the filesystem in a placed LV: the range attached read-only as a loop
+/// device and mounted read-only (the host kernel has xfs and ext4, not device-mapper).
+pub fn read_file(lv: &Placed, path: &str) -> Option<String> {
+    let dev = run(Command::new("losetup")
+        .args(["-f", "--show", "-r", "-o", &lv.offset.to_string(), "--sizelimit", &lv.len.to_string()])
+        .arg(&lv.disk));
+    let dev = Loop(dev.trim().to_string());
+    let mnt = tempfile_dir();
+    let ok =
+        Command::new("mount").args(["-o", "ro,norecovery"]).arg(&dev.0).arg(&mnt).status().is_ok_and(|s| s.success());
+    let text = ok.then(|| std::fs::read_to_string(mnt.join(path.trim_start_matches('/'))).ok()).flatten();
+    if ok {
+        let _ = Command::new("umount").arg(&mnt).status();
+    }
+    let _ = std::fs::remove_dir(&mnt);
+    text
+}
+
+fn tempfile_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rdbreak-lv-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let _ = std::fs::create_dir_all(&d);
+    d
+}
+
+/// The byte offset of partition `n` on a disk image.
 fn partition_offset(disk: &Path, n: u32) -> u64 {
+    sfdisk_field(disk, n, "start") * 512
+}
+
+/// A field (`start`, `size`, in sectors) of partition `n` in sfdisk's dump.
+fn sfdisk_field(disk: &Path, n: u32, field: &str) -> u64 {
     let dump = run(Command::new("sfdisk").arg("-d").arg(disk));
-    let name = format!("{}{n}", disk.display());
-    let line = dump.lines().find(|l| l.starts_with(&format!("{name} "))).expect("partition in sfdisk dump");
-    let start: u64 = line
-        .split(',')
-        .find_map(|f| f.trim().strip_prefix(&format!("{name} : start=")).or(f.trim().strip_prefix("start=")))
-        .expect("start=")
-        .trim()
-        .parse()
-        .expect("start sector");
-    start * 512
+    let name = format!("{}{n} ", disk.display());
+    let line = dump.lines().find(|l| l.starts_with(&name)).expect("partition in sfdisk dump");
+    let rest = &line[line.find(':').expect("sfdisk line") + 1..];
+    rest.split(',')
+        .find_map(|f| f.trim().strip_prefix(field)?.trim_start().strip_prefix('=').map(|v| v.trim().to_string()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field}= in {line}"))
+}
+
+/// The byte size of partition `n` on a disk image.
+fn partition_size(disk: &Path, n: u32) -> u64 {
+    sfdisk_field(disk, n, "size") * 512
 }
 
 fn write_at(file: &Path, at: u64, data: &[u8]) {
