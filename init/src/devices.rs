@@ -25,6 +25,8 @@ pub struct BlockDev {
     pub partlabel: Option<String>,
     /// For device-mapper devices: their name and UUID (sysfs `dm/`).
     pub dm: Option<DmInfo>,
+    /// The devices this one is built on (sysfs `slaves/`: an LV's PVs, an array's members).
+    pub slaves: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,6 +94,12 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
             parent,
             size_bytes: sectors * 512,
             partlabel: ev.get("PARTNAME").cloned(),
+            slaves: std::fs::read_dir(dir.join("slaves"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect(),
             dm: read_attr(&dir.join("dm/name"))
                 .map(|name| DmInfo { name, uuid: read_attr(&dir.join("dm/uuid")).unwrap_or_default() }),
             ..Default::default()

@@ -113,6 +113,17 @@ fn seed_layout_plain_boot() {
     let blkid = sh.run("blkid");
     assert!(blkid.contains("/dev/vda2:") && blkid.contains("TYPE=\"LVM2_member\""), "{blkid}");
     assert!(blkid.contains(&format!("UUID=\"{SWAP_UUID}\"")), "the swap LV is probed: {blkid}");
+    // The stack by hand, as a person repairing it would look at it.
+    let lsblk = sh.run("lsblk");
+    assert!(lsblk.contains("`-vda2") && lsblk.contains("  `-centos-root") && lsblk.contains(" lvm "), "{lsblk}");
+    let pvs = sh.run("pvs");
+    assert!(pvs.contains("/dev/vda2") && pvs.contains("centos"), "{pvs}");
+    let lvs = sh.run("lvs");
+    assert!(lvs.lines().any(|l| l.contains("root") && l.contains("centos") && l.contains("active")), "{lvs}");
+    assert!(sh.run("vgscan").contains("Found volume group \"centos\" using metadata type lvm2"));
+    assert!(sh.run("dmsetup ls").contains("centos-root"));
+    let table = sh.run("dmsetup table centos-root");
+    assert!(table.contains(" linear 254:2 "), "the root LV maps onto vda2: {table}");
     sh.continue_to_real_init();
 }
 

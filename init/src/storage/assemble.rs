@@ -69,9 +69,22 @@ impl Assembler {
         self.said.clear();
     }
 
-    /// Activates every wanted LV whose PVs are all present and that is not active yet. Returns
-    /// how many devices were created (they arrive as uevents and the next scan sees them).
+    /// Activates every LV dracut's rules want whose PVs are all present and that is not active
+    /// yet. Returns how many devices were created (they arrive as uevents and the next scan
+    /// sees them).
     pub fn step(&mut self, devs: &[BlockDev], dev_dir: &Path, loader: Option<&Loader>) -> usize {
+        let filter = self.lvm.clone();
+        self.activate(&filter, devs, dev_dir, loader)
+    }
+
+    /// `vgchange -ay [VG…]`: what `filter` names, whatever the command line said.
+    pub fn activate(
+        &mut self,
+        filter: &lvm::Filter,
+        devs: &[BlockDev],
+        dev_dir: &Path,
+        loader: Option<&Loader>,
+    ) -> usize {
         self.pending.clear();
         let mut present = Vec::new();
         let mut copies = Vec::new();
@@ -94,14 +107,14 @@ impl Assembler {
         if present.is_empty() {
             return 0;
         }
-        if let lvm::Filter::Off(why) = &self.lvm {
+        if let lvm::Filter::Off(why) = filter {
             let line = format!("LVM PVs found, not activated: {why}");
             self.pending.push(line.clone());
             say(&mut self.said, line, false);
             return 0;
         }
         let vgs = lvm::newest(copies.iter().copied());
-        let plans = lvm::plan(&vgs, &present, &self.lvm);
+        let plans = lvm::plan(&vgs, &present, filter);
         let todo: Vec<&lvm::Activation> =
             plans.iter().filter_map(|p| p.result.as_ref().ok()).filter(|a| !self.active.contains(&a.dm_name)).collect();
         let mut created = 0;
@@ -138,6 +151,21 @@ impl Assembler {
             self.pending.push(p.to_string());
         }
         created
+    }
+
+    /// The PVs among `devs` that were read: the device and what it holds.
+    pub fn physical_volumes<'a>(&'a self, devs: &'a [BlockDev]) -> Vec<(&'a BlockDev, &'a lvm::Pv)> {
+        devs.iter()
+            .filter_map(|d| match self.pvs.get(&(d.major, d.minor)) {
+                Some((_, Ok(pv))) => Some((d, pv)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The newest copy of every VG on the PVs read.
+    pub fn volume_groups(&self) -> Vec<&lvm::Vg> {
+        lvm::newest(self.pvs.values().filter_map(|(_, r)| r.as_ref().ok()).filter_map(|pv| pv.vg.as_ref()))
     }
 
     /// Why wanted storage is not there, one line each, for "Could not boot".
