@@ -53,7 +53,7 @@ pub(super) fn pvs(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
 pub(super) fn lvs(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
     let boot = boot_of!(sh, io, "lvs");
     boot.rescan();
-    let _ = writeln!(io.out, "  {:<16} {:<12} {:<8} {:>10}  {}", "LV", "VG", "Active", "LSize", "Device");
+    let _ = writeln!(io.out, "  {:<16} {:<12} {:<8} {:>10}  Device", "LV", "VG", "Active", "LSize");
     for vg in boot.storage().volume_groups() {
         for lv in vg.lvs.iter().filter(|l| l.visible()) {
             let extents: u64 = lv.segments.iter().map(|s| s.extent_count).sum();
