@@ -8,6 +8,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod devices;
 pub mod elf;
+pub mod fstab;
 pub mod fuzz;
 pub mod hotplug;
 pub mod kmod;

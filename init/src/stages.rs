@@ -11,7 +11,7 @@ use crate::devices::{self, BlockDev};
 use crate::mount_root::{self, NEWROOT};
 use crate::root::{self, RootSpec};
 use crate::uevent::Uevents;
-use crate::{kmsg, mounts, report, shell, switch_root};
+use crate::{fstab, kmsg, mounts, report, shell, switch_root};
 
 /// The stages a command line asks to break before, dracut's `rd.break=<stage>` plus the
 /// initramfs-tools (`break=top|modules|premount|mount|mountroot|bottom|init`) and mkinitcpio
@@ -107,13 +107,18 @@ impl Sequence {
             log::info!("{NEWROOT} was mounted by hand; using it");
             return Ok(None);
         }
+        self.wait_for_device(spec).map(Some)
+    }
+
+    /// Waits for the device `spec` names for up to `rd.retry` seconds.
+    fn wait_for_device(&mut self, spec: &RootSpec) -> Result<BlockDev, String> {
         let retry = self.boot.cmdline().number("rd.retry", 180, 0, 86_400);
         let start = Instant::now();
         let mut next_note = Duration::from_secs(5);
         loop {
             let seen = self.boot.hotplug().map(|h| h.generation());
             if let Some(d) = self.find_settled(spec)? {
-                return Ok(Some(d));
+                return Ok(d);
             }
             let waited = start.elapsed();
             if waited >= Duration::from_secs(retry) {
@@ -160,6 +165,32 @@ impl Sequence {
         let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
         let plan = mount_root::plan(self.boot.cmdline(), dev, self.boot.devices(), &filesystems);
         mount_root::execute(&plan, self.boot.loader().map(|l| &**l))
+    }
+
+    /// dracut's usrmount: a separate `/usr` (and any `x-initrd.mount` entry) of the root's fstab
+    /// is mounted before init is looked for, since a merged-usr root's init lives there.
+    fn mount_initrd_fstab(&mut self) -> Result<(), String> {
+        let text = std::fs::read_to_string(Path::new(NEWROOT).join("etc/fstab")).unwrap_or_default();
+        for entry in fstab::initrd_mounts(&text) {
+            let target = Path::new(NEWROOT).join(entry.target.trim_start_matches('/'));
+            if mounts::mounted_at(&target.to_string_lossy()).is_some() {
+                continue;
+            }
+            let spec = RootSpec::parse(&entry.spec).map_err(|e| {
+                format!(
+                    "Mounting {} to {} failed: /etc/fstab names its device as {:?}: {e}",
+                    entry.target,
+                    target.display(),
+                    entry.spec
+                )
+            })?;
+            let dev = self
+                .wait_for_device(&spec)
+                .map_err(|e| format!("Mounting {} to {} failed: {e}", entry.target, target.display()))?;
+            let plan = mount_root::entry_plan(self.boot.cmdline(), &entry, &dev);
+            mount_root::execute(&plan, self.boot.loader().map(|l| &**l))?;
+        }
+        Ok(())
     }
 }
 
@@ -238,6 +269,10 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     }
 
     seq.maybe_break(Stage::PrePivot);
+    // dracut's pre-pivot hooks run after its pre-pivot break; usrmount is one of them.
+    while let Err(e) = seq.mount_initrd_fstab() {
+        seq.emergency(&e);
+    }
     seq.maybe_break(Stage::Cleanup);
     loop {
         let init = loop {
