@@ -18,6 +18,7 @@ pub mod mounts;
 pub mod probe;
 pub mod report;
 pub mod rescue;
+pub mod resume;
 pub mod root;
 pub mod shell;
 pub mod stages;

@@ -11,7 +11,7 @@ use crate::devices::{self, BlockDev};
 use crate::mount_root::{self, NEWROOT};
 use crate::root::{self, RootSpec};
 use crate::uevent::Uevents;
-use crate::{fstab, kmsg, mounts, report, shell, switch_root};
+use crate::{fstab, kmsg, mounts, report, resume, shell, switch_root};
 
 /// The stages a command line asks to break before, dracut's `rd.break=<stage>` plus the
 /// initramfs-tools (`break=top|modules|premount|mount|mountroot|bottom|init`) and mkinitcpio
@@ -107,12 +107,24 @@ impl Sequence {
             log::info!("{NEWROOT} was mounted by hand; using it");
             return Ok(None);
         }
-        self.wait_for_device(spec).map(Some)
+        let retry = self.boot.cmdline().number("rd.retry", 180, 0, 86_400);
+        self.wait_for_device(spec, retry).map(Some)
     }
 
-    /// Waits for the device `spec` names for up to `rd.retry` seconds.
-    fn wait_for_device(&mut self, spec: &RootSpec) -> Result<BlockDev, String> {
-        let retry = self.boot.cmdline().number("rd.retry", 180, 0, 86_400);
+    /// dracut's resume: once the root is there, the `resume=` device is waited for too (up to
+    /// two thirds of rd.retry, dracut's timeout hooks) and handed to the kernel if it holds an
+    /// image, before any filesystem is mounted.
+    fn resume(&mut self, request: &resume::Request) {
+        let resume::Request::Resume { spec, offset } = request else { return };
+        let limit = self.boot.cmdline().number("rd.retry", 180, 0, 86_400) * 2 / 3;
+        match self.wait_for_device(spec, limit) {
+            Ok(dev) => resume::resume(&dev, *offset, &self.boot.paths().dev, Path::new("/sys/power")),
+            Err(_) => log::warn!("Cancelling resume operation. Device {} not found.", spec.dev_path()),
+        }
+    }
+
+    /// Waits for the device `spec` names for up to `retry` seconds.
+    fn wait_for_device(&mut self, spec: &RootSpec, retry: u64) -> Result<BlockDev, String> {
         let start = Instant::now();
         let mut next_note = Duration::from_secs(5);
         loop {
@@ -184,8 +196,9 @@ impl Sequence {
                     entry.spec
                 )
             })?;
+            let retry = self.boot.cmdline().number("rd.retry", 180, 0, 86_400);
             let dev = self
-                .wait_for_device(&spec)
+                .wait_for_device(&spec, retry)
                 .map_err(|e| format!("Mounting {} to {} failed: {e}", entry.target, target.display()))?;
             let plan = mount_root::entry_plan(self.boot.cmdline(), &entry, &dev);
             mount_root::execute(&plan, self.boot.loader().map(|l| &**l))?;
@@ -238,12 +251,17 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     log::debug!("coldplug started at {}", report::uptime());
 
     seq.maybe_break(Stage::Initqueue);
+    let resume_request = resume::request(seq.boot.cmdline()).unwrap_or_else(|e| {
+        log::warn!("{e}");
+        resume::Request::None
+    });
     let dev = loop {
         match seq.wait_for_root(&spec) {
             Ok(d) => break d,
             Err(e) => seq.emergency(&e),
         }
     };
+    seq.resume(&resume_request);
     if let Some(loader) = seq.boot.loader() {
         let post = seq.boot.cmdline().list("rd.driver.post");
         if !post.is_empty() {

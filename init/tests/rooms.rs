@@ -20,6 +20,7 @@ const ROOMS: &[&str] = &[
     "kmod",
     "storage",
     "root",
+    "resume",
     "fstab",
     "mount_root",
     "boot",
