@@ -26,7 +26,7 @@ fn seed_disk(s: &Scenario) -> (PathBuf, Placed) {
     let root_fs = Root::recovery(ROOT_UUID).fs("xfs").label("root").build(dir, "root-lv");
     let boot_fs = Root::standard("0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9").fs("xfs").label("boot").build(dir, "boot");
     let disk = dir.join("seed.img");
-    lvm_disk::mbr_disk(&disk, 1 + 300 + 300 + 64 + 8, &[(300, "83"), (0, "8e")]);
+    lvm_disk::mbr_disk(&disk, 1 + 300 + 300 + 256 + 8, &[(300, "83"), (0, "8e")]);
     lvm_disk::fill_partition(&disk, 1, &boot_fs);
     let placed = lvm_disk::make_vg(
         &assets::get().cache,
@@ -35,7 +35,7 @@ fn seed_disk(s: &Scenario) -> (PathBuf, Placed) {
             name: "centos",
             pvs: vec![(&disk, 2)],
             lvs: vec![
-                Lv { name: "swap", size_mib: 64, content: Content::Swap(SWAP_UUID) },
+                Lv { name: "swap", size_mib: 256, content: Content::Swap(SWAP_UUID) },
                 Lv { name: "root", size_mib: 300, content: Content::Image(&root_fs) },
             ],
             stripes: false,
@@ -215,4 +215,31 @@ fn the_seed_disk_is_made_by_lvm() {
     let p2 = u64::from(u32::from_le_bytes(head[454 + 16..458 + 16].try_into().unwrap())) * 512;
     assert_eq!(&head[p2 as usize + 512..p2 as usize + 520], b"LABELONE", "the PV label is in sector 1 of p2");
     assert!(shadow_root_hash(&root).len() > 1, "the root LV holds /etc/shadow");
+}
+
+/// Hibernate to the seed's swap LV, and resume from it through rdbreak: the LV is activated,
+/// then its image handed to the kernel before the root LV is mounted.
+#[test]
+fn a_hibernated_session_on_the_swap_lv_is_resumed() {
+    let s = Scenario::new("seed_resume_prep");
+    let (disk, _) = seed_disk(&s);
+    let append = format!("{SEED_CMDLINE} resume=/dev/mapper/centos-swap");
+    let mut vm = Scenario::new("seed_resume_sleep")
+        .mem_mib(512)
+        .disk(Disk::virtio(&disk))
+        .append(&format!("{append} rdbreak_test=hibernate:/dev/mapper/centos-swap"))
+        .boot();
+    vm.expect("RDBREAK-TEST-INIT swapon /dev/mapper/centos-swap: Ok", 240);
+    let t = vm.wait_exit(600);
+    assert!(!t.contains("hibernation failed"), "{t}");
+    let mut vm = Scenario::new("seed_resume_wake")
+        .mem_mib(512)
+        .disk(Disk::virtio(&disk))
+        .append(&format!("{append} rd.info"))
+        .boot();
+    let t = vm.expect("RDBREAK-TEST-INIT resumed from hibernation", 600);
+    assert!(t.contains("resume: restoring the hibernation image on /dev/dm-"), "{t}");
+    assert!(!t.contains("Mounted root filesystem"), "the root LV was not mounted before the resume: {t}");
+    vm.real_init_report(120);
+    vm.powered_off();
 }
