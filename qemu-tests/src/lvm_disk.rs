@@ -216,16 +216,18 @@ pub fn make_vg(cache: &Path, work: &Path, vg: &Vg<'_>) -> Vec<Placed> {
     placed
 }
 
-/// Reads a file from the filesystem in a placed LV: the range attached read-only as a loop
-/// device and mounted read-only (the host kernel has xfs and ext4, not device-mapper).
+/// Reads a file from the filesystem in a placed LV: the range attached as a loop device and
+/// mounted (the host kernel has xfs and ext4, not device-mapper). Not read-only: a guest that
+/// powered off without unmounting leaves its last changes in the journal, which the mount
+/// replays.
 pub fn read_file(lv: &Placed, path: &str) -> Option<String> {
     let dev = run(Command::new("losetup")
-        .args(["-f", "--show", "-r", "-o", &lv.offset.to_string(), "--sizelimit", &lv.len.to_string()])
+        .args(["-f", "--show", "-o", &lv.offset.to_string(), "--sizelimit", &lv.len.to_string()])
         .arg(&lv.disk));
     let dev = Loop(dev.trim().to_string());
     let mnt = tempfile_dir();
     let ok =
-        Command::new("mount").args(["-o", "ro,norecovery"]).arg(&dev.0).arg(&mnt).status().is_ok_and(|s| s.success());
+        Command::new("mount").arg(&dev.0).arg(&mnt).status().is_ok_and(|s| s.success());
     let text = ok.then(|| std::fs::read_to_string(mnt.join(path.trim_start_matches('/'))).ok()).flatten();
     if ok {
         let _ = Command::new("umount").arg(&mnt).status();

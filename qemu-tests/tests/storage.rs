@@ -199,10 +199,11 @@ fn a_vg_with_a_missing_pv_names_it() {
     let mut vm =
         s.disk(Disk::virtio(&a)).append(&format!("root=UUID={ROOT_UUID} ro rd.lvm.vg=data-vg rd.retry=5")).boot();
     vm.expect("Could not boot.", 240);
-    let t = vm.expect("dracut:/# ", 60);
+    vm.at_prompt("dracut:/# ", 60);
+    let t = vm.transcript();
     assert!(t.contains("LV data-vg/root not activated: PV "), "{t}");
     assert!(t.contains("missing; LVM PVs seen: /dev/vda"), "{t}");
-    vm.at_prompt("dracut:/# ", 10).poweroff();
+    vm.poweroff();
 }
 
 /// The harness itself: the seed's disk has its PV where MBR partition 2 is and the root LV
