@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::cmdline::Cmdline;
 use crate::devices::BlockDev;
+use crate::probe::hibernation_signature as holds_image;
 use crate::root::RootSpec;
 
 /// What the command line asks for.
@@ -37,16 +38,6 @@ pub fn request(c: &Cmdline) -> Result<Request, String> {
     RootSpec::parse(value)
         .map(|spec| Request::Resume { spec, offset })
         .map_err(|e| format!("resume={value}: {e}; ignoring it"))
-}
-
-/// The signatures the kernel's and userspace's hibernation write over the swap signature at the
-/// end of the swap header page (blkid's `swsuspend`).
-const SIGNATURES: [&[u8]; 4] = [b"S1SUSPEND", b"S2SUSPEND", b"ULSUSPEND", b"LINHIB0001"];
-
-/// Whether `page` (the swap header page) holds a hibernation image's signature.
-pub fn holds_image(page: &[u8]) -> bool {
-    let Some(tail) = page.len().checked_sub(10).and_then(|at| page.get(at..)) else { return false };
-    SIGNATURES.iter().any(|s| tail.starts_with(s))
 }
 
 /// Hands `dev` to the kernel when it holds an image. Returns only when there is nothing to

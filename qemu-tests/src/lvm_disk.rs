@@ -226,8 +226,7 @@ pub fn read_file(lv: &Placed, path: &str) -> Option<String> {
         .arg(&lv.disk));
     let dev = Loop(dev.trim().to_string());
     let mnt = tempfile_dir();
-    let ok =
-        Command::new("mount").arg(&dev.0).arg(&mnt).status().is_ok_and(|s| s.success());
+    let ok = Command::new("mount").arg(&dev.0).arg(&mnt).status().is_ok_and(|s| s.success());
     let text = ok.then(|| std::fs::read_to_string(mnt.join(path.trim_start_matches('/'))).ok()).flatten();
     if ok {
         let _ = Command::new("umount").arg(&mnt).status();
