@@ -23,6 +23,16 @@ pub struct BlockDev {
     pub fs: Option<Filesystem>,
     pub partuuid: Option<String>,
     pub partlabel: Option<String>,
+    /// For device-mapper devices: their name and UUID (sysfs `dm/`).
+    pub dm: Option<DmInfo>,
+    /// The devices this one is built on (sysfs `slaves/`: an LV's PVs, an array's members).
+    pub slaves: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DmInfo {
+    pub name: String,
+    pub uuid: String,
 }
 
 impl BlockDev {
@@ -84,6 +94,14 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
             parent,
             size_bytes: sectors * 512,
             partlabel: ev.get("PARTNAME").cloned(),
+            slaves: std::fs::read_dir(dir.join("slaves"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect(),
+            dm: read_attr(&dir.join("dm/name"))
+                .map(|name| DmInfo { name, uuid: read_attr(&dir.join("dm/uuid")).unwrap_or_default() }),
             ..Default::default()
         });
     }
@@ -193,18 +211,21 @@ pub fn links(d: &BlockDev) -> Vec<(String, String)> {
 
 /// Creates (or refreshes) the links of every device under `dev_dir`.
 pub fn create_links(devs: &[BlockDev], dev_dir: &Path) {
-    for d in devs {
-        for (link, target) in links(d) {
-            let path = dev_dir.join(&link);
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            if std::fs::read_link(&path).is_ok_and(|t| t == Path::new(&target)) {
-                continue;
-            }
-            let _ = std::fs::remove_file(&path);
-            let _ = std::os::unix::fs::symlink(&target, &path);
+    place_links(devs.iter().flat_map(links), dev_dir);
+}
+
+/// Creates (or refreshes) links, each `(path relative to dev_dir, target)`.
+pub fn place_links(links: impl IntoIterator<Item = (String, String)>, dev_dir: &Path) {
+    for (link, target) in links {
+        let path = dev_dir.join(&link);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
         }
+        if std::fs::read_link(&path).is_ok_and(|t| t == Path::new(&target)) {
+            continue;
+        }
+        let _ = std::fs::remove_file(&path);
+        let _ = std::os::unix::fs::symlink(&target, &path);
     }
 }
 
