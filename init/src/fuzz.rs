@@ -173,11 +173,7 @@ pub fn run_target(name: &str, data: &[u8]) {
             let _ = shell::editor::complete(&e.before_cursor(), &[e.line(), "chroot".into(), "chown".into()]);
         }
         "probe" => {
-            let _ = probe::filesystem(data);
-            let _ = probe::partitions(data, &mut |off, len| {
-                let off = usize::try_from(off).ok()?;
-                data.get(off..off.checked_add(len)?).map(<[u8]>::to_vec)
-            });
+            let _ = probe_disk(data);
         }
         "kmod" => {
             // Split one input into the four index files.
@@ -220,6 +216,13 @@ pub fn run_target(name: &str, data: &[u8]) {
         }
         other => panic!("no fuzz target {other}"),
     }
+}
+
+/// The `probe` target: `data` as a whole disk of its length, read the way PID 1 reads a block
+/// device (`devices::probe_all` → `probe::device` → `probe::Disk::read`); only the positioned
+/// read itself is memory instead of pread(2).
+pub fn probe_disk(data: &[u8]) -> probe::Found {
+    probe::device(&probe::Disk::new(&data, data.len() as u64), true)
 }
 
 /// Seeds for a target: realistic inputs the mutations start from.
