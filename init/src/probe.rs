@@ -9,7 +9,7 @@ mod table;
 #[cfg(any(test, feature = "fuzz"))]
 pub mod crafted;
 
-pub use table::{crc32, partitions, Partition, Table, TableKind, GPT_ENTRIES_MAX};
+pub use table::{crc32, partitions, Partition, Table, TableKind, EBR_MAX, GPT_ENTRIES_MAX};
 
 /// How many bytes of a device the probes look at (btrfs' superblock ends at 68 KiB).
 pub const PROBE_BYTES: usize = 128 * 1024;

@@ -7,6 +7,8 @@ use super::{guid, le16, le32, le64, utf16_label, vfat, Disk, ProbeError};
 
 /// The largest GPT entry array read (8192 entries of 128 bytes). Real tables are 16 KiB.
 pub const GPT_ENTRIES_MAX: usize = 1 << 20;
+/// The most extended boot records followed: the kernel makes at most 256 partitions per disk.
+pub const EBR_MAX: usize = 256;
 const LBA: u64 = 512;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,19 +167,29 @@ fn mbr(head: &[u8], disk: &Disk<'_>) -> Option<Table> {
     Some(table)
 }
 
-/// Logical partitions: a chain of EBRs, numbered from 5.
+/// Logical partitions: a chain of EBRs, numbered from 5. Each EBR is read once (a chain that
+/// comes back to one it has read is a loop, whether or not its entries are empty), and at most
+/// [`EBR_MAX`] of them.
 fn logical(
     ext_start: u64,
     disk: &Disk<'_>,
     out: &mut Vec<Partition>,
     partuuid: &dyn Fn(u32) -> Option<String>,
 ) -> Result<(), ProbeError> {
+    let mut visited: Vec<u64> = Vec::new();
     let mut ebr = ext_start;
     let mut n = 5u32;
-    while n < 64 {
+    loop {
+        if visited.contains(&ebr) {
+            return Err(ProbeError::EbrLoop { sector: ebr, logical: n - 5 });
+        }
+        if visited.len() == EBR_MAX {
+            return Err(ProbeError::EbrTooLong(EBR_MAX));
+        }
+        visited.push(ebr);
         let sector = disk.read("extended boot record", ebr * LBA, LBA, LBA as usize)?;
         if le16(&sector, 510) != Some(0xAA55) {
-            break;
+            return Err(ProbeError::EbrSignature(ebr));
         }
         let field = |off| u64::from(le32(&sector, off).unwrap_or(0));
         let (rel, len, next) = (field(446 + 8), field(446 + 12), field(462 + 8));
@@ -192,11 +204,10 @@ fn logical(
             n += 1;
         }
         if next == 0 {
-            break;
+            return Ok(());
         }
         ebr = ext_start + next;
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -304,6 +315,42 @@ mod tests {
         let t = table_of(&disks::gpt_declaring(1 << 20, 128, 256)).unwrap();
         assert!(matches!(t.problem, Some(ProbeError::GptEntriesCrc { .. })), "{:?}", t.problem);
         assert_eq!(table_of(&disks::gpt_declaring(1 << 20, 0, 128)).unwrap().problem, None);
+    }
+
+    /// Every EBR is read once and at most EBR_MAX of them (rdbreak issue 14 #2: a chain that
+    /// looped on an empty logical entry never ended, and the boot hung with no shell).
+    #[test]
+    fn ebr_chains_that_loop_or_never_end_are_cut() {
+        use super::super::crafted as disks;
+        let t = table_of(&disks::ebr_loop(1 << 20)).unwrap();
+        assert_eq!(t.kind, TableKind::Dos);
+        let found: Vec<(u32, u64, u64)> = t.partitions.iter().map(|p| (p.number, p.start_lba, p.sectors)).collect();
+        assert_eq!(found, [(1, 2, 14), (2, 16, 2032), (5, 18, 14)]);
+        assert_eq!(t.problem, Some(ProbeError::EbrLoop { sector: 48, logical: 1 }));
+        // A loop of EBRs that each hold a partition: one pass, not 59 phantoms.
+        let mut d = disks::ebr_loop(1 << 20);
+        d[48 * 512 + 446 + 12..48 * 512 + 446 + 16].copy_from_slice(&4u32.to_le_bytes());
+        let t = table_of(&d).unwrap();
+        assert_eq!(t.partitions.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2, 5, 6]);
+        assert_eq!(t.problem, Some(ProbeError::EbrLoop { sector: 48, logical: 2 }));
+        // A chain that goes on and on through fresh sectors, each EBR pointing at the next.
+        let mut d = disks::ebr_loop(1 << 20);
+        for i in 0..300u32 {
+            let at = (16 + 32 + i as usize) * 512;
+            d[at + 446 + 4] = 0x83;
+            d[at + 446 + 8..at + 446 + 12].copy_from_slice(&1u32.to_le_bytes());
+            d[at + 446 + 12..at + 446 + 16].copy_from_slice(&0u32.to_le_bytes());
+            d[at + 462 + 4] = 0x05;
+            d[at + 462 + 8..at + 462 + 12].copy_from_slice(&(33 + i).to_le_bytes());
+            d[at + 510..at + 512].copy_from_slice(&[0x55, 0xAA]);
+        }
+        assert_eq!(table_of(&d).unwrap().problem, Some(ProbeError::EbrTooLong(EBR_MAX)));
+        // A link past the end of the device, and one to a sector without the signature.
+        let mut d = disks::ebr_loop(1 << 20);
+        d[48 * 512 + 462 + 8..48 * 512 + 462 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(table_of(&d).unwrap().problem, Some(ProbeError::PastEnd { .. })));
+        d[48 * 512 + 462 + 8..48 * 512 + 462 + 12].copy_from_slice(&100u32.to_le_bytes());
+        assert_eq!(table_of(&d).unwrap().problem, Some(ProbeError::EbrSignature(116)));
     }
 
     #[test]
