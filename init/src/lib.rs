@@ -9,6 +9,8 @@ pub mod cmdline;
 pub mod devices;
 pub mod elf;
 pub mod fstab;
+/// Fuzz targets and the stable mutation engine: not part of PID 1 (feature `fuzz`).
+#[cfg(feature = "fuzz")]
 pub mod fuzz;
 pub mod hotplug;
 pub mod kmod;

@@ -28,6 +28,8 @@ pub enum RootError {
     Missing,
     #[error("Don't know how to handle 'root={0}'")]
     Unsupported(String),
+    #[error("Don't know how to handle 'root={}': {why}; name a device as /dev/NAME, UUID=, LABEL=, PARTUUID= or PARTLABEL=", .value.escape_debug())]
+    BadPath { value: String, why: &'static str },
     #[error(
         "root={spec} matches more than one device: {devices}; refusing to guess. Use root=PARTUUID= or a device path"
     )]
@@ -41,6 +43,19 @@ impl RootSpec {
         let v = value.strip_prefix("block:").unwrap_or(value);
         if v.is_empty() {
             return Err(RootError::Missing);
+        }
+        let bad = |why| Err(RootError::BadPath { value: value.to_string(), why });
+        if v.contains('\0') {
+            return bad("it contains a NUL byte");
+        }
+        // Every form that is a path (by-uuid/… too) stays a name under /dev: no step up or aside.
+        if v.starts_with('/') {
+            if v.split('/').any(|c| c == "." || c == "..") {
+                return bad("a device path may not contain '.' or '..'");
+            }
+            if !v.starts_with("/dev/") {
+                return bad("a device path must be under /dev/");
+            }
         }
         let tagged = [
             ("UUID=", RootSpec::Uuid as fn(String) -> RootSpec),
@@ -65,7 +80,7 @@ impl RootSpec {
                 return Ok(RootSpec::DevNo(ma, mi));
             }
         }
-        if v.starts_with("/dev/") && v.len() > 5 && !v.contains("/../") {
+        if v.starts_with("/dev/") && v.len() > 5 {
             return Ok(RootSpec::Path(v.to_string()));
         }
         Err(RootError::Unsupported(value.to_string()))
@@ -345,6 +360,35 @@ mod tests {
         assert_eq!(RootSpec::parse("UUID="), Err(RootError::Unsupported("UUID=".into())));
         assert!(RootSpec::parse("/dev/").is_err());
         assert!(RootSpec::parse("vda1").is_err());
+    }
+
+    /// rdbreak issue 14 #6: only `/../` was refused, so `/dev/..`, `/dev/sda/..` and a NUL passed.
+    #[test]
+    fn device_paths_stay_under_dev() {
+        let why = |v: &str| match RootSpec::parse(v) {
+            Err(RootError::BadPath { why, .. }) => why,
+            other => panic!("root={v:?} gave {other:?}"),
+        };
+        let dots = "a device path may not contain '.' or '..'";
+        for v in [
+            "/dev/..",
+            "/dev/sda/..",
+            "/dev/./sda",
+            "/dev/../etc/shadow",
+            "block:/dev/.",
+            "/dev/disk/by-uuid/../../sda",
+        ] {
+            assert_eq!(why(v), dots, "{v}");
+        }
+        assert_eq!(why("/dev/\0sda"), "it contains a NUL byte");
+        assert_eq!(why("LABEL=a\0b"), "it contains a NUL byte");
+        assert_eq!(why("/etc/passwd"), "a device path must be under /dev/");
+        assert_eq!(why("/devices/sda"), "a device path must be under /dev/");
+        let shown = RootSpec::parse("/dev/\0sda").unwrap_err().to_string();
+        assert!(shown.starts_with("Don't know how to handle 'root=/dev/\\0sda': it contains a NUL byte"), "{shown}");
+        // Dots inside a name are fine.
+        assert_eq!(RootSpec::parse("/dev/mapper/vg.root").unwrap(), RootSpec::Path("/dev/mapper/vg.root".into()));
+        assert_eq!(RootSpec::parse("/dev/disk/by-label/..x").unwrap(), RootSpec::Label("..x".into()));
     }
 
     fn dev(name: &str, fs: Option<(&str, &str, &str)>, partuuid: Option<&str>) -> BlockDev {
