@@ -8,6 +8,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod devices;
 pub mod elf;
+pub mod format;
 pub mod fstab;
 /// Fuzz targets and the stable mutation engine: not part of PID 1 (feature `fuzz`).
 #[cfg(feature = "fuzz")]

@@ -9,6 +9,7 @@ use std::path::Path;
 /// devices → modules → storage → root → the boot's state → shell → switch_root → the sequence).
 const ROOMS: &[&str] = &[
     "sys",
+    "format",
     "elf",
     "kmsg",
     "mounts",

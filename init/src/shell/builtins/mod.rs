@@ -30,7 +30,6 @@ mod storage;
 mod tests;
 
 use chroot::*;
-pub use files::mode_string;
 use files::*;
 use modules::*;
 pub use power::power;

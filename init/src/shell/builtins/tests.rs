@@ -124,10 +124,3 @@ fn getarg_semantics() {
     assert_eq!(run(&mut sh, "getargs nothing").0, 1);
     assert_eq!(run(&mut sh, "getarg").0, 1);
 }
-
-#[test]
-fn mode_strings() {
-    assert_eq!(mode_string(0o040755), "drwxr-xr-x");
-    assert_eq!(mode_string(0o100600), "-rw-------");
-    assert_eq!(mode_string(0o120777), "lrwxrwxrwx");
-}
