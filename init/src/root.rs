@@ -118,22 +118,34 @@ impl RootSpec {
     }
 }
 
-/// Finds the one device `spec` names among the probed devices. Ok(None) means "not there yet".
+/// Finds the one device `spec` names among the probed devices, to mount it as a filesystem.
+/// Ok(None) means "not there yet".
 pub fn find<'a>(spec: &RootSpec, devs: &'a [BlockDev], dev_dir: &Path) -> Result<Option<&'a BlockDev>, RootError> {
-    let hits: Vec<&BlockDev> = devs.iter().filter(|d| spec.matches(d, dev_dir)).collect();
-    let shown = || spec.dev_path();
-    match hits.as_slice() {
-        [] => Ok(None),
-        [d] => match &d.fs {
+    match find_device(spec, devs, dev_dir)? {
+        Some(d) => match &d.fs {
             Some(fs) if !fs.mountable() => Err(RootError::NotMountable {
-                spec: shown(),
+                spec: spec.dev_path(),
                 dev: format!("/dev/{}", d.name),
                 fstype: fs.fstype.clone(),
             }),
             _ => Ok(Some(d)),
         },
+        None => Ok(None),
+    }
+}
+
+/// Finds the one device `spec` names, whatever it holds (a swap for `resume=`).
+pub fn find_device<'a>(
+    spec: &RootSpec,
+    devs: &'a [BlockDev],
+    dev_dir: &Path,
+) -> Result<Option<&'a BlockDev>, RootError> {
+    let hits: Vec<&BlockDev> = devs.iter().filter(|d| spec.matches(d, dev_dir)).collect();
+    match hits.as_slice() {
+        [] => Ok(None),
+        [d] => Ok(Some(d)),
         many => one_filesystem(many).map(Some).ok_or_else(|| RootError::Ambiguous {
-            spec: shown(),
+            spec: spec.dev_path(),
             devices: many.iter().map(|d| format!("/dev/{}", d.name)).collect::<Vec<_>>().join(", "),
         }),
     }
@@ -339,6 +351,24 @@ pub fn init_args(proc_cmdline: &Cmdline) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_swap_is_no_root_but_is_a_device_to_resume_from() {
+        let swap = BlockDev {
+            name: "vdb".into(),
+            fs: Some(crate::probe::Filesystem {
+                fstype: "swsuspend".into(),
+                uuid: Some("s".into()),
+                label: None,
+                member: None,
+            }),
+            ..Default::default()
+        };
+        let spec = RootSpec::parse("UUID=s").unwrap();
+        let devs = [swap];
+        assert!(matches!(find(&spec, &devs, Path::new("/nonexistent")), Err(RootError::NotMountable { .. })));
+        assert_eq!(find_device(&spec, &devs, Path::new("/nonexistent")).unwrap().map(|d| d.name.as_str()), Some("vdb"));
+    }
     use crate::probe::Filesystem;
 
     #[test]
