@@ -244,3 +244,6 @@ fn plan_one(group: &[&Found]) -> Option<ArrayPlan> {
 
 #[cfg(test)]
 mod tests;
+// The fixtures are zstd-compressed.
+#[cfg(all(test, feature = "zstd"))]
+mod fixtures;

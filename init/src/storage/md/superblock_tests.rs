@@ -196,6 +196,17 @@ fn v0_fields_and_refusals() {
 }
 
 #[test]
+fn v0_working_counts_active_in_sync_slots() {
+    for (state, working) in [(0b110, 2), (0b1001, 1), (0b111, 1), (0b010, 1), (0b100, 1)] {
+        let mut b = v0();
+        put_ne(&mut b, DISKS + 4, state);
+        seal_v0(&mut b);
+        let sb = parse(Metadata::V0_90, &b, 100_096 * 512, 100_352).unwrap().unwrap();
+        assert_eq!(sb.working, working, "disk 0 in state {state:#b}");
+    }
+}
+
+#[test]
 fn v0_roles() {
     let role = |state: u32, minor: u32| {
         let mut b = v0();
