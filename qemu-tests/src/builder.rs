@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::assets::{self, locked, run, Assets};
-use crate::vm::{Config, Vm};
+use crate::qemu::Config;
+use crate::vm::Vm;
 
 /// Debian packages the guest's tools come from (libraries the host may lack included; the C
 /// library and other essentials come from the host, which is the same Debian release).

@@ -177,7 +177,7 @@ const FIXTURE_ARRAYS: &[(&str, &str, &[u32])] = &[
     ("r5-0.90", "--metadata=0.90 --level=5 --chunk=64", &[27, 28, 29]),
 ];
 
-/// The recipe behind init/testdata/md: the arrays over 12 MiB partitions of /dev/vdb, then the
+/// The recipe behind init/src/storage/testdata/md: the arrays over 12 MiB partitions of /dev/vdb, then the
 /// first and last MiB of every member, its size and `mdadm --examine`, as a tar on /dev/vdc.
 fn fixtures_recipe() -> Recipe {
     let mut s = String::from("printf 'label: gpt\\n' > /tmp/table\n");
@@ -219,17 +219,17 @@ fn fixtures_recipe() -> Recipe {
     Recipe::new("md-fixtures", &[400, 64], &s)
 }
 
-/// Regenerates init/testdata/md from the builder VM (`init/testdata/md/regenerate.sh`).
+/// Regenerates init/src/storage/testdata/md from the builder VM (`init/src/storage/testdata/md/regenerate.sh`).
 #[test]
-#[ignore = "rewrites the committed fixtures; run by init/testdata/md/regenerate.sh"]
+#[ignore = "rewrites the committed fixtures; run by init/src/storage/testdata/md/regenerate.sh"]
 fn regenerate_md_fixtures() {
     let a = assets::get();
     let images = builder::build(&fixtures_recipe());
-    let out = a.workspace.join("init/testdata/md");
+    let out = a.workspace.join("init/src/storage/testdata/md");
     let tmp = workdir("md_fixtures");
     assets::run(Command::new("tar").arg("-xf").arg(&images[1]).arg("-C").arg(&tmp));
     let _ = std::fs::remove_dir_all(out.join("members"));
-    std::fs::create_dir_all(out.join("members")).expect("create init/testdata/md/members");
+    std::fs::create_dir_all(out.join("members")).expect("create init/src/storage/testdata/md/members");
     std::fs::copy(tmp.join("members.txt"), out.join("members.txt")).expect("copy members.txt");
     for e in std::fs::read_dir(&tmp).expect("read the fixtures").flatten() {
         let name = e.file_name().to_string_lossy().to_string();

@@ -1,5 +1,5 @@
 //! The parser and the plan against members made by the real mdadm in the builder VM: the first
-//! and last MiB of each, its size and `mdadm --examine` (init/testdata/md, made by its
+//! and last MiB of each, its size and `mdadm --examine` (init/src/storage/testdata/md, made by its
 //! regenerate.sh). What mdadm says about each member is what `examine` must find.
 
 use std::io::Read;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/md")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage/testdata/md")
 }
 
 fn unzstd(path: &Path) -> Vec<u8> {
@@ -69,7 +69,7 @@ fn images() -> &'static [Image] {
 
 fn load() -> Vec<Image> {
     let d = dir();
-    let list = std::fs::read_to_string(d.join("members.txt")).expect("init/testdata/md/members.txt");
+    let list = std::fs::read_to_string(d.join("members.txt")).expect("init/src/storage/testdata/md/members.txt");
     list.lines()
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();

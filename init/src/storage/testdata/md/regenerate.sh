@@ -5,5 +5,5 @@
 # `mdadm --examine` land here, zstd-compressed. A cached build is reused: delete
 # $RDBREAK_CACHE/builder/md-fixtures-* for a fresh one.
 set -euo pipefail
-cd "$(dirname "$0")/../../.."
+cd "$(dirname "$0")/../../../../.."
 exec cargo nextest run -p rdbreak-qemu-tests --test builder --run-ignored only -E 'test(regenerate_md_fixtures)'
