@@ -18,6 +18,7 @@ pub mod probe;
 pub mod report;
 pub mod rescue;
 pub mod root;
+pub mod selinux;
 pub mod shell;
 pub mod stages;
 pub mod switch_root;
