@@ -58,7 +58,7 @@ fn main() {
     );
     let (wall, cpu, _) = median(|| {
         let after = selinux::snapshot(made, TREES, xattr);
-        let _ = selinux::plan(&snap, &after);
+        let _ = selinux::plan(&snap, &after, &|_| None);
         after
     });
     println!("made-up /etc: session end with nothing changed (snapshot + plan): {cpu:.1?} on CPU, {wall:.1?} wall");

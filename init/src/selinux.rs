@@ -2,18 +2,20 @@
 //! file that `passwd` or an editor replaces under /etc comes back without a label, and an
 //! enforcing system then denies every login until the whole root is relabelled. This room
 //! remembers the labels by path when a chroot starts and, when it ends, gives every file that
-//! lost or changed its label the one its path had; files that are new cannot be labelled without
-//! the policy, so they are listed and `/.autorelabel` is advised. Labels are only extended
-//! attributes here: no SELinux kernel, library or policy is needed.
+//! lost its label, or was replaced by one labelled for elsewhere, the label its path had; a label
+//! changed in place on the same file (`chcon`, `restorecon`) is the user's and stays. Files that
+//! are new cannot be labelled without the policy, so they are listed and `/.autorelabel` is
+//! advised. Labels are only extended attributes here: no SELinux kernel, library or policy is
+//! needed.
 //!
 //! The walk and the xattr calls are the only effects; `config_mode`, `plan` and `report` are pure.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::XattrFlags;
+use rustix::fs::{AtFlags, StatxFlags, XattrFlags};
 use rustix::io::Errno;
 
 use crate::root;
@@ -87,10 +89,18 @@ enum Label {
     Unknown,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    kind: Kind,
+    /// Tells a file replaced at the path (rename, `mv`) from the same file relabelled in place.
+    ino: u64,
+    label: Label,
+}
+
 /// The labels under the trees of one root, by path as the root sees it (`/etc/shadow`).
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    entries: BTreeMap<PathBuf, (Kind, Label)>,
+    entries: BTreeMap<PathBuf, Entry>,
     labels: Vec<Vec<u8>>,
     /// The walk stopped at `MAX_ENTRIES`: files it did not reach are not listed as new.
     pub truncated: bool,
@@ -100,7 +110,7 @@ pub struct Snapshot {
 pub type Read<'a> = Result<Option<&'a [u8]>, Errno>;
 
 impl Snapshot {
-    pub fn insert(&mut self, path: PathBuf, kind: Kind, label: Read<'_>) {
+    pub fn insert(&mut self, path: PathBuf, kind: Kind, ino: u64, label: Read<'_>) {
         let label = match label {
             Ok(None) => Label::Missing,
             Err(_) => Label::Unknown,
@@ -112,7 +122,7 @@ impl Snapshot {
                 }
             },
         };
-        self.entries.insert(path, (kind, label));
+        self.entries.insert(path, Entry { kind, ino, label });
     }
 
     fn value(&self, label: Label) -> Option<&[u8]> {
@@ -132,7 +142,7 @@ impl Snapshot {
 
     /// How many files carry a label.
     pub fn labelled(&self) -> usize {
-        self.entries.values().filter(|(_, l)| matches!(l, Label::Value(_))).count()
+        self.entries.values().filter(|e| matches!(e.label, Label::Value(_))).count()
     }
 }
 
@@ -160,7 +170,7 @@ pub fn snapshot(root: &Path, trees: &[(&str, usize)], xattr: &str) -> Snapshot {
             continue;
         }
         let dev = meta.dev();
-        snap.insert(top.clone(), Kind::Dir, read_label(&host(&top), xattr, &mut buf));
+        snap.insert(top.clone(), Kind::Dir, meta.ino(), read_label(&host(&top), xattr, &mut buf));
         let mut todo = vec![(top, 0usize)];
         while let Some((dir, depth)) = todo.pop() {
             if depth >= max_depth {
@@ -183,7 +193,7 @@ pub fn snapshot(root: &Path, trees: &[(&str, usize)], xattr: &str) -> Snapshot {
                     Kind::Other
                 };
                 let rel = dir.join(e.file_name());
-                snap.insert(rel.clone(), kind, read_label(&e.path(), xattr, &mut buf));
+                snap.insert(rel.clone(), kind, e.ino(), read_label(&e.path(), xattr, &mut buf));
                 // DirEntry::metadata does not follow links; a mount inside is another world.
                 if kind == Kind::Dir && e.metadata().is_ok_and(|m| m.dev() == dev) {
                     todo.push((rel, depth + 1));
@@ -203,31 +213,47 @@ pub struct Plan {
     pub unlabelled: Vec<PathBuf>,
 }
 
-/// Compares the labels after the session with those before, path by path.
-pub fn plan(before: &Snapshot, after: &Snapshot) -> Plan {
+/// Compares the labels after the session with those before, path by path. `older` tells
+/// whether the file now at a path was born before the session started (`None`: the filesystem
+/// does not say); it is asked only about a file whose label changed and whose inode number is
+/// the old one, which a freed and reused inode can also have.
+pub fn plan(before: &Snapshot, after: &Snapshot, older: &dyn Fn(&Path) -> Option<bool>) -> Plan {
     let mut out = Plan::default();
-    for (path, &(kind, now)) in &after.entries {
-        let was = before.entries.get(path);
-        match was {
-            Some(&(old_kind, old)) if old_kind == kind => {
+    for (path, now) in &after.entries {
+        match before.entries.get(path) {
+            Some(was) if was.kind == now.kind => {
                 // A label the path never had is not ours to invent; an unreadable one is not ours
                 // to overwrite.
-                let Some(old) = before.value(old) else { continue };
-                let changed = match now {
+                let Some(old) = before.value(was.label) else { continue };
+                let lost = match now.label {
                     Label::Missing => true,
-                    Label::Value(_) => after.value(now) != Some(old),
+                    Label::Value(_) if after.value(now.label) == Some(old) => false,
+                    // Relabelled in place by the user: theirs. Replaced by a file from elsewhere
+                    // (mv keeps its label): the path's.
+                    Label::Value(_) => now.ino != was.ino || older(path) == Some(false),
                     Label::Unknown => false,
                 };
-                if changed {
+                if lost {
                     out.restore.push((path.clone(), old.to_vec()));
                 }
             }
-            Some(_) if now == Label::Missing => out.unlabelled.push(path.clone()),
-            None if now == Label::Missing && !before.truncated => out.unlabelled.push(path.clone()),
+            Some(_) if now.label == Label::Missing => out.unlabelled.push(path.clone()),
+            None if now.label == Label::Missing && !before.truncated => out.unlabelled.push(path.clone()),
             _ => {}
         }
     }
     out
+}
+
+/// Whether the file at `host` was born before `since` (since the epoch), by its statx birth
+/// time; `None` when the filesystem keeps none.
+fn born_before(host: &Path, since: Duration) -> Option<bool> {
+    let st = rustix::fs::statx(rustix::fs::CWD, host, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BTIME).ok()?;
+    if st.stx_mask & StatxFlags::BTIME.bits() == 0 {
+        return None;
+    }
+    let born = Duration::new(u64::try_from(st.stx_btime.tv_sec).ok()?, st.stx_btime.tv_nsec.min(999_999_999));
+    Some(born < since)
 }
 
 /// What was done, for `report`.
@@ -312,6 +338,8 @@ pub struct Session {
     root: PathBuf,
     xattr: String,
     before: Snapshot,
+    /// When the snapshot began, since the epoch.
+    started: Duration,
 }
 
 impl Session {
@@ -323,6 +351,7 @@ impl Session {
             return None;
         }
         let start = Instant::now();
+        let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let before = snapshot(root, TREES, xattr);
         if before.labelled() == 0 {
             return None;
@@ -333,13 +362,14 @@ impl Session {
             start.elapsed().as_millis(),
             if before.truncated { " (stopped at the limit; later files are not guarded)" } else { "" }
         );
-        Some(Session { root: root.to_path_buf(), xattr: xattr.to_string(), before })
+        Some(Session { root: root.to_path_buf(), xattr: xattr.to_string(), before, started })
     }
 
     /// Gives back the labels the session lost and says what it did (no lines if nothing changed).
     pub fn end(self, dir: &str) -> Vec<String> {
         let after = snapshot(&self.root, TREES, &self.xattr);
-        let plan = plan(&self.before, &after);
+        let older = |p: &Path| born_before(&self.root.join(p.strip_prefix("/").unwrap_or(p)), self.started);
+        let plan = plan(&self.before, &after, &older);
         if plan == Plan::default() {
             return Vec::new();
         }

@@ -38,12 +38,21 @@ fn the_config_is_found_through_the_roots_own_links() {
     assert_eq!(root_mode(&root.join("missing")), None);
 }
 
+/// Entries with the inode number 1; `replaced` gives these paths other ones.
 fn snap(entries: &[(&str, Kind, Option<&[u8]>)]) -> Snapshot {
+    snap_replacing(entries, &[])
+}
+
+fn snap_replacing(entries: &[(&str, Kind, Option<&[u8]>)], replaced: &[&str]) -> Snapshot {
     let mut s = Snapshot::default();
     for &(p, k, l) in entries {
-        s.insert(PathBuf::from(p), k, Ok(l));
+        s.insert(PathBuf::from(p), k, if replaced.contains(&p) { 2 } else { 1 }, Ok(l));
     }
     s
+}
+
+fn always_older(_: &Path) -> Option<bool> {
+    Some(true)
 }
 
 #[test]
@@ -58,28 +67,46 @@ fn plan_restores_lost_and_changed_labels_and_lists_new_files() {
         ("/etc/was-a-file", File, Some(ETC_T)),
         ("/etc/gone", File, Some(ETC_T)),
     ]);
-    before.insert("/etc/odd".into(), File, Err(Errno::RANGE));
-    let mut after = snap(&[
-        ("/etc", Dir, Some(ETC_T)),
-        // passwd wrote a new file and renamed it over the old one.
-        ("/etc/shadow", File, None),
-        // Moved in from /root: it kept admin_home_t.
-        ("/etc/fstab", File, Some(HOME_T)),
-        ("/etc/hosts", File, Some(ETC_T)),
-        ("/etc/unlabelled", File, None),
-        ("/etc/was-a-file", Dir, None),
-        ("/etc/odd", File, None),
-        ("/etc/new", File, None),
-        ("/etc/new-copied-with-label", File, Some(ETC_T)),
-    ]);
-    after.insert("/etc/hosts-unreadable".into(), File, Err(Errno::ACCESS));
-    let p = plan(&before, &after);
+    before.insert("/etc/odd".into(), File, 1, Err(Errno::RANGE));
+    let replaced = ["/etc/shadow", "/etc/fstab", "/etc/was-a-file", "/etc/new"];
+    let mut after = snap_replacing(
+        &[
+            ("/etc", Dir, Some(ETC_T)),
+            // passwd wrote a new file and renamed it over the old one.
+            ("/etc/shadow", File, None),
+            // Moved in from /root: it kept admin_home_t.
+            ("/etc/fstab", File, Some(HOME_T)),
+            ("/etc/hosts", File, Some(ETC_T)),
+            ("/etc/unlabelled", File, None),
+            ("/etc/was-a-file", Dir, None),
+            ("/etc/odd", File, None),
+            ("/etc/new", File, None),
+            ("/etc/new-copied-with-label", File, Some(ETC_T)),
+        ],
+        &replaced,
+    );
+    after.insert("/etc/hosts-unreadable".into(), File, 1, Err(Errno::ACCESS));
+    let p = plan(&before, &after, &always_older);
     assert_eq!(
         p.restore,
         [(PathBuf::from("/etc/fstab"), ETC_T.to_vec()), (PathBuf::from("/etc/shadow"), SHADOW_T.to_vec())]
     );
     assert_eq!(p.unlabelled, [PathBuf::from("/etc/new"), PathBuf::from("/etc/was-a-file")]);
-    assert_eq!(plan(&before, &before), Plan::default());
+    assert_eq!(plan(&before, &before, &always_older), Plan::default());
+}
+
+/// `chcon` or `restorecon` (after `load_policy -i`) on the same file is the user's choice; a file
+/// replaced at the path is not, even when it reuses the freed inode's number.
+#[test]
+fn a_label_changed_in_place_is_kept() {
+    let before = snap(&[("/etc/hosts", Kind::File, Some(ETC_T)), ("/etc/x", Kind::File, Some(ETC_T))]);
+    let after = snap(&[("/etc/hosts", Kind::File, Some(HOME_T)), ("/etc/x", Kind::File, None)]);
+    let p = plan(&before, &after, &always_older);
+    assert_eq!(p.restore, [(PathBuf::from("/etc/x"), ETC_T.to_vec())], "a lost label is always given back");
+    let p = plan(&before, &after, &|_| Some(false));
+    assert_eq!(p.restore.len(), 2, "born in the session: a new file with an old inode number");
+    let p = plan(&before, &after, &|_| None);
+    assert_eq!(p.restore.len(), 1, "no birth time: the inode number decides");
 }
 
 #[test]
@@ -87,7 +114,7 @@ fn after_a_truncated_walk_unknown_paths_are_not_called_new() {
     let mut before = snap(&[("/etc/shadow", Kind::File, Some(SHADOW_T))]);
     before.truncated = true;
     let after = snap(&[("/etc/shadow", Kind::File, None), ("/etc/zzz", Kind::File, None)]);
-    let p = plan(&before, &after);
+    let p = plan(&before, &after, &always_older);
     assert_eq!(p.restore.len(), 1);
     assert!(p.unlabelled.is_empty());
 }
@@ -179,7 +206,8 @@ fn get(p: &Path) -> Option<Vec<u8>> {
 }
 
 /// The recovery session by hand: `passwd` replaces shadow, an edited fstab is moved in from
-/// /root, a new file is created; the session's end gives the labels back and lists the new file.
+/// /root, a new file is created, a config is relabelled in place; the session's end gives the
+/// lost labels back, keeps the one set on purpose and lists the new file.
 #[test]
 fn a_session_on_a_labelled_tree_gives_the_labels_back() {
     let dir = labelled_root("SELINUX=enforcing\nSELINUXTYPE=targeted\n");
@@ -196,6 +224,8 @@ fn a_session_on_a_labelled_tree_gives_the_labels_back() {
     set(&r.join("root/fstab.new"), HOME_T);
     fs::rename(r.join("root/fstab.new"), r.join("etc/fstab")).unwrap();
     fs::write(r.join("etc/new.conf"), "x\n").unwrap();
+    // As chcon would: the same file, relabelled on purpose.
+    set(&r.join("etc/ssh/sshd_config"), HOME_T);
     fs::write(r.join("outside/file"), "changed\n").unwrap();
     fs::remove_file(r.join("root/a/b/deep")).unwrap();
     fs::write(r.join("root/a/b/deep"), "x\n").unwrap();
@@ -216,6 +246,7 @@ fn a_session_on_a_labelled_tree_gives_the_labels_back() {
     assert_eq!(get(&r.join("etc/new.conf")), None, "a new file is not given a guessed label");
     assert_eq!(get(&r.join("root/a/b/deep")), None, "deeper than remembered: untouched");
     assert_eq!(get(&r.join("outside/file")).as_deref(), Some(ETC_T));
+    assert_eq!(get(&r.join("etc/ssh/sshd_config")).as_deref(), Some(HOME_T), "a label set in place stays");
 
     // A second session: nothing changed, nothing said; /.autorelabel is never removed.
     fs::write(r.join(".autorelabel"), "").unwrap();
@@ -261,4 +292,18 @@ fn the_walk_stops_at_its_limit() {
     let s = snapshot(r, TREES, TEST_XATTR);
     assert!(s.truncated);
     assert_eq!(s.len(), MAX_ENTRIES);
+}
+
+#[test]
+fn birth_times_tell_a_file_made_in_the_session() {
+    // On the project's own disk: ext4, xfs and btrfs keep birth times (tmpfs may not).
+    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let old = dir.path().join("old");
+    fs::write(&old, "").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let new = dir.path().join("new");
+    fs::write(&new, "").unwrap();
+    assert_eq!((born_before(&old, since), born_before(&new, since)), (Some(true), Some(false)));
 }
