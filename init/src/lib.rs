@@ -23,6 +23,7 @@ pub mod report;
 pub mod rescue;
 pub mod resume;
 pub mod root;
+pub mod selinux;
 pub mod shell;
 pub mod stages;
 pub mod storage;

@@ -26,6 +26,7 @@ const ROOMS: &[&str] = &[
     "mount_root",
     "boot",
     "report",
+    "selinux",
     "shell",
     "switch_root",
     "stages",

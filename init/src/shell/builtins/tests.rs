@@ -124,3 +124,12 @@ fn getarg_semantics() {
     assert_eq!(run(&mut sh, "getargs nothing").0, 1);
     assert_eq!(run(&mut sh, "getarg").0, 1);
 }
+
+
+#[test]
+fn chroot_takes_no_labels_as_a_flag_not_a_directory() {
+    let mut sh = Shell::new(None);
+    let (st, _, err) = run(&mut sh, "chroot --no-labels /nonexistent-root true");
+    assert_eq!(st, 125);
+    assert!(err.contains("chroot: /nonexistent-root: no such directory"), "{err}");
+}
