@@ -125,7 +125,6 @@ fn getarg_semantics() {
     assert_eq!(run(&mut sh, "getarg").0, 1);
 }
 
-
 #[test]
 fn chroot_takes_no_labels_as_a_flag_not_a_directory() {
     let mut sh = Shell::new(None);
