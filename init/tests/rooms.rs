@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Lowest first: the syscall layer and formats, then the boot's order (cmdline → uevents and
-/// devices → modules → storage → root → the boot's state → shell → switch_root → the sequence).
+/// devices → modules → storage → root → the boot's state → shell → switch_root → the hand-off
+/// to dracut's init → the sequence).
 const ROOMS: &[&str] = &[
     "sys",
     "format",
@@ -29,6 +30,7 @@ const ROOMS: &[&str] = &[
     "selinux",
     "shell",
     "switch_root",
+    "handoff",
     "stages",
     "rescue",
     "fuzz",
