@@ -1,8 +1,8 @@
 //! Whether dracut's own init boots this machine instead of rdbreak, decided from the command line
 //! and what the image holds before any driver loads, and the hand-off itself: dracut's init
-//! exec'd as PID 1 with the argv and environment the kernel gave rdbreak, the API filesystems
-//! left mounted (dracut's init.sh and systemd both skip what is already mounted). After the
-//! hand-off the boot is exactly stock dracut's; rdbreak only ever adds to it.
+//! exec'd as PID 1 with the argv and environment the kernel gave rdbreak, and rdbreak's API
+//! mounts undone so that it mounts its own. After the hand-off the boot is exactly stock
+//! dracut's; rdbreak only ever adds to it.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -10,7 +10,10 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use rustix::mount::UnmountFlags;
+
 use crate::cmdline::Cmdline;
+use crate::mounts::{self, MountInfo};
 use crate::root::RootSpec;
 use crate::{kmsg, sys};
 
@@ -313,6 +316,15 @@ fn nul_list(path: &str, cap: u64) -> Option<Vec<OsString>> {
     (!list.is_empty()).then_some(list)
 }
 
+/// rdbreak's API mounts that are mounted now, innermost first. init.sh and systemd both accept
+/// them mounted, but keep them with rdbreak's flags — noexec on /dev and /dev/shm where systemd
+/// has none, /run exec-able where init.sh mounts it noexec, no size limits where systemd sets
+/// them — and the real system inherits them. Unmounted, each init mounts its own, as in a stock
+/// boot; what rdbreak made inside devtmpfs (/dev/fd, /dev/pts, …) both make too.
+pub fn unmount_plan(table: &[MountInfo]) -> Vec<&'static str> {
+    mounts::EARLY.iter().rev().map(|m| m.target).filter(|t| table.iter().any(|x| x.target == *t)).collect()
+}
+
 /// Reads the command line and the image, and hands off when the decision says so (never
 /// returning then). Returns what the shell must say when there is nothing to hand off to, or
 /// when the exec failed; None when rdbreak boots.
@@ -346,10 +358,19 @@ pub fn run(c: &Cmdline) -> Option<String> {
             .collect()
     });
     kmsg::LOGGER.close();
+    for target in unmount_plan(&mounts::mount_table()) {
+        // Lazily: nothing of rdbreak's is open there, but nothing may keep the exec from running.
+        let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
+    }
     let err = sys::exec_os(DRACUT_INIT, &argv, &env);
-    // The failed exec reset the signal mask: PID 1 blocks job control signals again.
+    // The failed exec reset the signal mask: PID 1 blocks job control signals again, and gets
+    // its mounts and log back.
     sys::block_job_control_signals();
+    let mount_errors = mounts::mount_early();
     kmsg::LOGGER.open(true, false);
+    for e in mount_errors {
+        log::error!("{e}");
+    }
     Some(format!("Cannot start dracut's init {DRACUT_INIT}: {err}. 'exit' lets rdbreak boot instead."))
 }
 
@@ -553,6 +574,20 @@ mod tests {
         // A huge record is read only so far, and names no known init.
         std::fs::write(root.join(RECORD), "x".repeat(1 << 20)).unwrap();
         assert_eq!(ImageFacts::read(root).dracut_init, Some(InitKind::Other));
+    }
+
+    #[test]
+    fn every_api_mount_of_rdbreaks_is_undone_innermost_first() {
+        let table = mounts::parse_mountinfo(
+            "1 0 0:1 / / rw - rootfs rootfs rw\n\
+             2 1 0:2 / /proc rw - proc proc rw\n\
+             3 1 0:3 / /sys rw - sysfs sysfs rw\n\
+             4 1 0:4 / /dev rw - devtmpfs devtmpfs rw\n\
+             5 4 0:5 / /dev/pts rw - devpts devpts rw\n\
+             7 1 0:7 / /run rw - tmpfs tmpfs rw\n\
+             8 1 0:8 / /sysroot ro - ext4 /dev/vda ro\n",
+        );
+        assert_eq!(unmount_plan(&table), ["/run", "/dev/pts", "/dev", "/sys", "/proc"], "/dev/shm was not mounted");
     }
 
     #[test]
