@@ -1,0 +1,105 @@
+//! What the hand-off to dracut's init costs: stock dracut against `dracut -a rdbreak` booted
+//! with `rd.rdbreak=0`, systemd and shell init, rounds interleaved, on the guest's kernel-log
+//! clock. The cost is how much later dracut's init logs its first line than in the stock image.
+//!
+//!   cargo run --release -p rdbreak-qemu-tests --bin rdbreak-bench-handoff -- [--rounds N]
+
+use rdbreak_qemu_tests::assets::{self, DracutVariant};
+use rdbreak_qemu_tests::disk::{self, FsSpec, Tree};
+use rdbreak_qemu_tests::{vm, workdir, Config, Modules, Vm};
+
+const UUID: &str = "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b0a";
+const HANDING: &str = "handing the boot to dracut's init";
+
+struct Variant {
+    name: &'static str,
+    variant: DracutVariant,
+    append: &'static str,
+    /// The first kmsg line of dracut's init: systemd's banner, or init.sh's first `info`.
+    first: &'static str,
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rounds: usize =
+        args.iter().position(|a| a == "--rounds").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(5);
+    let a = assets::get();
+    let shell = DracutVariant { shell_init: true, ..Default::default() };
+    let variants = [
+        Variant {
+            name: "stock dracut (systemd)",
+            variant: DracutVariant { stock: true, ..Default::default() },
+            append: "",
+            first: "running in system mode",
+        },
+        Variant {
+            name: "dracut -a rdbreak, rd.rdbreak=0 (systemd)",
+            variant: DracutVariant::default(),
+            append: "rd.rdbreak=0",
+            first: "running in system mode",
+        },
+        Variant {
+            name: "stock dracut (shell init)",
+            variant: DracutVariant { stock: true, ..shell },
+            append: "",
+            first: "] dracut: ",
+        },
+        Variant {
+            name: "dracut -a rdbreak, rd.rdbreak=0 (shell init)",
+            variant: shell,
+            append: "rd.rdbreak=0",
+            first: "] dracut: ",
+        },
+    ];
+    eprintln!("building the images…");
+    let images: Vec<_> = variants.iter().map(|v| a.dracut_image_variant(Modules::Plain, v.variant)).collect();
+    let dir = workdir("bench-handoff");
+    let tree = Tree::standard(dir.join("tree"), &a.test_init);
+    let disk_image = dir.join("root.img");
+    disk::make_fs(&tree, &FsSpec { fstype: "ext4", uuid: UUID, label: "bench", size_mib: 64 }, &disk_image);
+    // Per variant: /init → dracut's first line, /init → rdbreak's hand-off line.
+    let mut first: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut hand: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for round in 0..rounds {
+        for (i, v) in variants.iter().enumerate() {
+            let disk = dir.join("disk.img");
+            std::fs::copy(&disk_image, &disk).expect("copy disk");
+            let append = format!("root=UUID={UUID} ro {}", v.append);
+            let mut vm = Vm::boot(
+                &format!("bench-handoff-{i}-{round}"),
+                &Config::new(&a.kernel, &images[i], &append).disk(&disk),
+            );
+            vm.expect("RDBREAK-TEST-INIT pid=", 300);
+            let t = vm.wait_exit(120);
+            let run = vm::kernel_time(&t, "Run /init as init process");
+            let f = vm::kernel_time(&t, v.first).zip(run).map(|(f, r)| f - r);
+            let h = vm::kernel_time(&t, HANDING).zip(run).map(|(h, r)| h - r);
+            eprintln!(
+                "round {} {:<46} /init → dracut's first line {f:?}  /init → hand-off line {h:?}",
+                round + 1,
+                v.name
+            );
+            first[i].extend(f);
+            hand[i].extend(h);
+        }
+    }
+    println!("Kernel {} under QEMU TCG, {rounds} rounds interleaved; medians, milliseconds of guest time after the kernel ran /init.\n", a.kver);
+    println!("| variant | rdbreak's hand-off line | dracut's init logs its first line | cost of the hand-off |\n|---|---|---|---|");
+    for (i, v) in variants.iter().enumerate() {
+        let f = median(&mut first[i]);
+        let stock = if v.variant.stock { None } else { median(&mut first[i - 1]) };
+        let ms = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{:.0}", x * 1000.0));
+        println!(
+            "| {} | {} | {} | {} |",
+            v.name,
+            ms(median(&mut hand[i])),
+            ms(f),
+            ms(f.zip(stock).map(|(f, s)| f - s))
+        );
+    }
+}
