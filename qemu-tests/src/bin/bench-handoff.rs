@@ -2,7 +2,11 @@
 //! with `rd.rdbreak=0`, systemd and shell init, rounds interleaved, on the guest's kernel-log
 //! clock. The cost is how much later dracut's init logs its first line than in the stock image.
 //!
-//!   cargo run --release -p rdbreak-qemu-tests --bin rdbreak-bench-handoff -- [--rounds N]
+//!   cargo run --release -p rdbreak-qemu-tests --bin rdbreak-bench-handoff -- [--rounds N] [--icount]
+//!
+//! With `--icount` QEMU counts instructions (`-icount shift=0,sleep=off`: the guest clock moves
+//! one nanosecond per instruction), so repeated boots agree within milliseconds where TCG's wall
+//! clock swings by tenths of a second.
 
 use rdbreak_qemu_tests::assets::{self, DracutVariant};
 use rdbreak_qemu_tests::disk::{self, FsSpec, Tree};
@@ -28,6 +32,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rounds: usize =
         args.iter().position(|a| a == "--rounds").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(5);
+    let icount = args.iter().any(|a| a == "--icount");
     let a = assets::get();
     let shell = DracutVariant { shell_init: true, ..Default::default() };
     let variants = [
@@ -88,7 +93,8 @@ fn main() {
             hand[i].extend(h);
         }
     }
-    println!("Kernel {} under QEMU TCG, {rounds} rounds interleaved; medians, milliseconds of guest time after the kernel ran /init.\n", a.kver);
+    let clock = if icount { "instruction-counted (-icount shift=0)" } else { "wall clock" };
+    println!("Kernel {} under QEMU TCG, {clock}, {rounds} rounds interleaved; medians, milliseconds of guest time after the kernel ran /init.\n", a.kver);
     println!("| variant | rdbreak's hand-off line | dracut's init logs its first line | cost of the hand-off |\n|---|---|---|---|");
     for (i, v) in variants.iter().enumerate() {
         let f = median(&mut first[i]);
