@@ -8,16 +8,17 @@
 //! one nanosecond per instruction), so repeated boots agree within milliseconds where TCG's wall
 //! clock swings by tenths of a second.
 
-use rdbreak_qemu_tests::assets::{self, DracutVariant};
-use rdbreak_qemu_tests::disk::{self, FsSpec, Tree};
-use rdbreak_qemu_tests::{vm, workdir, Config, Modules, Vm};
+use rdbreak_qemu_tests::assets::DracutVariant;
+use rdbreak_qemu_tests::{assets, vm, Initrd, Modules, Root, Scenario};
 
 const UUID: &str = "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b0a";
 const HANDING: &str = "handing the boot to dracut's init";
 
 struct Variant {
     name: &'static str,
-    variant: DracutVariant,
+    initrd: Initrd,
+    /// A stock image: the one the hand-off after it is compared with.
+    stock: bool,
     append: &'static str,
     /// The first kmsg line of dracut's init: systemd's banner, or init.sh's first `info`.
     first: &'static str,
@@ -38,47 +39,51 @@ fn main() {
     let variants = [
         Variant {
             name: "stock dracut (systemd)",
-            variant: DracutVariant { stock: true, ..Default::default() },
+            initrd: Initrd::StockDracut { systemd: true },
+            stock: true,
             append: "",
             first: "running in system mode",
         },
         Variant {
             name: "dracut -a rdbreak, rd.rdbreak=0 (systemd)",
-            variant: DracutVariant::default(),
+            initrd: Initrd::Dracut(Modules::Plain),
+            stock: false,
             append: "rd.rdbreak=0",
             first: "running in system mode",
         },
         Variant {
             name: "stock dracut (shell init)",
-            variant: DracutVariant { stock: true, ..shell },
+            initrd: Initrd::StockDracut { systemd: false },
+            stock: true,
             append: "",
             first: "] dracut: ",
         },
         Variant {
             name: "dracut -a rdbreak, rd.rdbreak=0 (shell init)",
-            variant: shell,
+            initrd: Initrd::DracutVariant(shell),
+            stock: false,
             append: "rd.rdbreak=0",
             first: "] dracut: ",
         },
     ];
     eprintln!("building the images…");
-    let images: Vec<_> = variants.iter().map(|v| a.dracut_image_variant(Modules::Plain, v.variant)).collect();
-    let dir = workdir("bench-handoff");
-    let tree = Tree::standard(dir.join("tree"), &a.test_init);
-    let disk_image = dir.join("root.img");
-    disk::make_fs(&tree, &FsSpec { fstype: "ext4", uuid: UUID, label: "bench", size_mib: 64 }, &disk_image);
+    for v in &variants {
+        v.initrd.path();
+    }
     // Per variant: /init → dracut's first line, /init → rdbreak's hand-off line.
     let mut first: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut hand: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
         for (i, v) in variants.iter().enumerate() {
-            let disk = dir.join("disk.img");
-            std::fs::copy(&disk_image, &disk).expect("copy disk");
             let append = format!("root=UUID={UUID} ro {}", v.append);
-            let mut vm = Vm::boot(
-                &format!("bench-handoff-{i}-{round}"),
-                &Config::new(&a.kernel, &images[i], &append).disk(&disk),
-            );
+            let mut s = Scenario::new(&format!("bench-handoff-{i}-{round}"))
+                .root(Root::standard(UUID))
+                .initrd(v.initrd.clone())
+                .append(&append);
+            if icount {
+                s = s.qemu_args(&["-icount", "shift=0,sleep=off"]);
+            }
+            let mut vm = s.boot();
             vm.expect("RDBREAK-TEST-INIT pid=", 300);
             let t = vm.wait_exit(120);
             let run = vm::kernel_time(&t, "Run /init as init process");
@@ -98,7 +103,7 @@ fn main() {
     println!("| variant | rdbreak's hand-off line | dracut's init logs its first line | cost of the hand-off |\n|---|---|---|---|");
     for (i, v) in variants.iter().enumerate() {
         let f = median(&mut first[i]);
-        let stock = if v.variant.stock { None } else { median(&mut first[i - 1]) };
+        let stock = if v.stock { None } else { i.checked_sub(1).and_then(|j| median(&mut first[j])) };
         let ms = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{:.0}", x * 1000.0));
         println!(
             "| {} | {} | {} | {} |",
