@@ -173,8 +173,8 @@ enum Ask {
 /// Keys that ask for what rdbreak does not do, in the order they are reported. Each names the
 /// dracut module that does it. Deliberately absent: plymouth (`splash`, `rhgb`, `rd.plymouth`:
 /// a splash is cosmetic and on most desktop command lines), `BOOTIF=`/`bootdev=`/`nameserver=`
-/// (dracut reads them only along with `ip=`), LVM/MD/LUKS/`resume=` (rdbreak's storage stacks),
-/// and the s390 keys (rdbreak is built for x86_64).
+/// (dracut reads them only along with `ip=`), LVM/MD/`resume=` (rdbreak's own), LUKS (planned
+/// there), and the s390 keys (rdbreak is built for x86_64).
 const KEYS: &[(&str, Ask, &str)] = &[
     ("netroot", Ask::Given, "a network root (dracut's network modules)"),
     ("ip", Ask::Given, "network configuration (dracut's network module)"),
