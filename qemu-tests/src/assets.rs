@@ -274,3 +274,44 @@ impl Assets {
         image
     }
 }
+
+impl Assets {
+    /// A file in the cache made once by `make` (which writes the path it is given), for images
+    /// that take a while and that several scenarios boot. `name` must carry the key of
+    /// everything that goes into the file.
+    pub fn cached_file(&self, name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+        let path = self.cache.join(name);
+        locked(&self.cache, "cached-file", || {
+            if !path.exists() {
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("cache dir");
+                let tmp = path.with_extension("tmp");
+                let _ = std::fs::remove_file(&tmp);
+                make(&tmp);
+                std::fs::rename(&tmp, &path).expect("rename cached file");
+            }
+        });
+        path
+    }
+
+    /// A stock image from Debian's dracut without rdbreak, generic (as a distro's fallback
+    /// image), with or without dracut's systemd modules.
+    pub fn stock_dracut_image(&self, systemd: bool) -> PathBuf {
+        let image =
+            self.cache.join(format!("initrd/stock-{}-{}.img", if systemd { "systemd" } else { "shell" }, self.kver));
+        locked(&self.cache, "dracut", || {
+            if image.exists() {
+                return;
+            }
+            let mut cmd = Command::new("dracut");
+            cmd.args(["--no-hostonly", "--force", "--quiet", "--kver", &self.kver, "--kmoddir"])
+                .arg(self.kernel_root.join("lib/modules").join(&self.kver));
+            if systemd {
+                cmd.args(["-a", "systemd"]);
+            } else {
+                cmd.args(["--omit", "systemd systemd-initrd dracut-systemd systemd-journald systemd-sysusers systemd-tmpfiles systemd-ask-password systemd-sysctl systemd-modules-load"]);
+            }
+            run(cmd.arg(&image));
+        });
+        image
+    }
+}

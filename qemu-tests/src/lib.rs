@@ -1,12 +1,24 @@
 //! The VM test harness: real Debian kernel, real dracut, real disk images, QEMU under TCG, and
-//! the serial console driven like a person would. Scenarios live in `tests/`.
+//! the serial console driven like a person would. Scenarios live in `tests/`, written with
+//! [`Scenario`].
+
+#![forbid(unsafe_code)]
 
 pub mod assets;
 pub mod disk;
+pub mod grub;
+pub mod outcome;
+pub mod qemu;
+pub mod scenario;
+pub mod shell;
 pub mod vm;
 
 pub use assets::{Assets, Modules};
-pub use vm::{Config, Vm};
+pub use outcome::Report;
+pub use qemu::{Config, Console, Disk, Interface};
+pub use scenario::{Initrd, Root, Scenario, TreeKind};
+pub use shell::Shell;
+pub use vm::Vm;
 
 /// A per-test scratch directory under target/, emptied first.
 pub fn workdir(name: &str) -> std::path::PathBuf {

@@ -4,9 +4,11 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::qemu::{Config, Console, Disk};
 
 /// Multiplies every timeout: `RDBREAK_TIMEOUT_SCALE=3` on a slow machine.
 pub fn scale(secs: u64) -> Duration {
@@ -15,41 +17,6 @@ pub fn scale(secs: u64) -> Duration {
 }
 
 const FATAL: [&str; 2] = ["Kernel panic", "Attempted to kill init"];
-
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub kernel: PathBuf,
-    pub initrd: Option<PathBuf>,
-    /// Added after `console=ttyS0 panic=-1`.
-    pub append: String,
-    pub disks: Vec<PathBuf>,
-    pub mem_mib: u32,
-    /// Boot from the first disk (firmware + bootloader) instead of -kernel.
-    pub bios_boot: bool,
-    /// Open a QEMU monitor socket (for hot-plugging devices while the guest runs).
-    pub monitor: bool,
-    /// More `-device` arguments (`qemu-xhci,id=xhci`, `usb-kbd,bus=xhci.0`).
-    pub devices: Vec<String>,
-}
-
-impl Config {
-    pub fn new(kernel: &Path, initrd: &Path, append: &str) -> Config {
-        Config {
-            kernel: kernel.into(),
-            initrd: Some(initrd.into()),
-            append: append.into(),
-            disks: Vec::new(),
-            mem_mib: 768,
-            bios_boot: false,
-            monitor: false,
-            devices: Vec::new(),
-        }
-    }
-    pub fn disk(mut self, d: &Path) -> Config {
-        self.disks.push(d.into());
-        self
-    }
-}
 
 type Shared = Arc<(Mutex<(Vec<u8>, bool)>, Condvar)>;
 
@@ -67,30 +34,11 @@ pub struct Vm {
 
 impl Vm {
     pub fn boot(name: &str, cfg: &Config) -> Vm {
-        let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args(["-machine", "accel=tcg", "-cpu", "max", "-m", &cfg.mem_mib.to_string(), "-smp", "1"]);
-        cmd.args(["-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio"]);
-        if !cfg.bios_boot {
-            cmd.arg("-kernel").arg(&cfg.kernel);
-            if let Some(i) = &cfg.initrd {
-                cmd.arg("-initrd").arg(i);
-            }
-            cmd.arg("-append").arg(format!("console=ttyS0 panic=-1 {}", cfg.append));
-        }
-        for d in &cfg.disks {
-            cmd.arg("-drive").arg(format!("file={},if=virtio,format=raw", d.display()));
-        }
-        for d in &cfg.devices {
-            cmd.arg("-device").arg(d);
-        }
-        let monitor =
-            cfg.monitor.then(|| std::env::temp_dir().join(format!("rdbreak-{name}-{}.monitor", std::process::id())));
-        if let Some(m) = &monitor {
+        assert_eq!(cfg.console, Console::Driven, "a Vm drives its console; the demo runs Config::command itself");
+        if let Some(m) = &cfg.monitor {
             let _ = std::fs::remove_file(m);
-            cmd.arg("-monitor").arg(format!("unix:{},server=on,wait=off", m.display()));
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start qemu-system-x86_64 (apt-get install qemu-system-x86)");
+        let mut child = cfg.command().spawn().expect("start qemu-system-x86_64 (apt-get install qemu-system-x86)");
         let out: Shared = Arc::new((Mutex::new((Vec::new(), false)), Condvar::new()));
         for stream in [
             Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
@@ -116,7 +64,21 @@ impl Vm {
         }
         let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-logs").join(format!("{name}.log"));
         let _ = std::fs::create_dir_all(log.parent().expect("log dir"));
-        Vm { name: name.into(), stdin: child.stdin.take(), child, out, pos: 0, log, monitor, started: Instant::now() }
+        Vm {
+            name: name.into(),
+            stdin: child.stdin.take(),
+            child,
+            out,
+            pos: 0,
+            log,
+            monitor: cfg.monitor.clone(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The name the VM was booted with (its log is `target/qemu-logs/<name>.log`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Everything the guest printed so far.
@@ -189,7 +151,7 @@ impl Vm {
     /// Runs a QEMU monitor (HMP) command, such as `device_add`, and returns its answer.
     pub fn monitor(&mut self, command: &str) -> String {
         use std::os::unix::net::UnixStream;
-        let path = self.monitor.clone().expect("Config::monitor was not set");
+        let path = self.monitor.clone().expect("the VM has no monitor (Config::monitor, Scenario::monitor)");
         let mut sock =
             UnixStream::connect(&path).unwrap_or_else(|e| panic!("[{}] monitor {}: {e}", self.name, path.display()));
         sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
@@ -221,10 +183,18 @@ impl Vm {
         self.send(format!("{line}\r").as_bytes());
     }
 
-    /// Types a command at a prompt, waits for the prompt to come back, returns what was printed.
-    pub fn run(&mut self, line: &str, prompt: &str, secs: u64) -> String {
-        self.send_line(line);
-        self.expect(prompt, secs)
+    /// Plugs a disk in while the guest runs, through the monitor (`drive_add`, `device_add`; a
+    /// disk on SCSI or USB needs its controller at boot: `Config::controllers`). Returns the
+    /// monitor's answer to `device_add` (an `Error` in it when it failed).
+    pub fn hot_plug(&mut self, disk: &Disk) -> String {
+        let id = disk.id.clone().expect("a hot-plugged disk needs an id (Disk::id)");
+        self.monitor(&format!("drive_add 0 {}", disk.drive(&id)));
+        self.monitor(&format!("device_add {}", disk.device(&id, 0)))
+    }
+
+    /// Pulls out a device plugged in with that id; returns the monitor's answer.
+    pub fn hot_unplug(&mut self, id: &str) -> String {
+        self.monitor(&format!("device_del {id}"))
     }
 
     /// Waits for QEMU to exit (the guest powered off). Returns the whole transcript.

@@ -1,12 +1,13 @@
 //! Distro packaging: the .deb installs cleanly, `dracut -a rdbreak` with the installed module
 //! makes an image that boots, and removal leaves nothing behind; the RPM spec builds.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::Command;
 
 use rdbreak_qemu_tests::assets::{locked, run};
-use rdbreak_qemu_tests::disk::{self, FsSpec, Tree};
-use rdbreak_qemu_tests::{assets, workdir, Config, Vm};
+use rdbreak_qemu_tests::{assets, workdir, Initrd, Root, Scenario};
 
 const INSTALLED: [&str; 7] = [
     "/usr/lib/rdbreak/rdbreak-init",
@@ -21,7 +22,8 @@ const INSTALLED: [&str; 7] = [
 #[test]
 fn deb_installs_builds_a_booting_image_and_purges_clean() {
     let a = assets::get();
-    let dir = workdir("package_deb");
+    let s = Scenario::new("package_deb");
+    let dir = s.dir().to_path_buf();
     let deb = run(Command::new("sh").arg(a.workspace.join("packaging/build-deb.sh")).arg(dir.join("deb")));
     let deb = deb.trim().to_string();
     let listing = run(Command::new("dpkg-deb").arg("-c").arg(&deb));
@@ -53,15 +55,12 @@ fn deb_installs_builds_a_booting_image_and_purges_clean() {
             assert!(!Path::new(f).exists(), "{f} removed");
         }
         assert!(!Path::new("/usr/lib/dracut/modules.d/99rdbreak").exists());
-        let tree = Tree::standard(dir.join("tree"), &a.test_init);
-        let root = dir.join("root.img");
         let uuid = "3b0c9a8e-1d2f-4e5a-9b6c-7d8e9fa0b1c2";
-        disk::make_fs(&tree, &FsSpec { fstype: "ext4", uuid, label: "pkg", size_mib: 64 }, &root);
-        let mut vm =
-            Vm::boot("package_deb", &Config::new(&a.kernel, &image, &format!("root=UUID={uuid} ro")).disk(&root));
-        let t = vm.expect("RDBREAK-TEST-INIT pid=1", 240);
+        let s = s.root(Root::standard(uuid).label("pkg").size_mib(64)).initrd(Initrd::File(image));
+        let mut vm = s.append(&format!("root=UUID={uuid} ro")).boot();
+        let t = vm.real_init_pid1(240);
         assert!(t.contains("rdbreak: rdbreak "), "the installed rdbreak-init ran as /init");
-        vm.wait_exit(60);
+        vm.powered_off();
     });
 }
 

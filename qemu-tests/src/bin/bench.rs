@@ -7,12 +7,13 @@
 //! Writes DIR/results.json and DIR/results.md (default target/bench); `./run bench` also draws
 //! DIR/timeline.png.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rdbreak_qemu_tests::assets::{self, locked, run, Assets};
-use rdbreak_qemu_tests::disk::{self, FsSpec, Tree};
-use rdbreak_qemu_tests::{vm, workdir, Config, Modules, Vm};
+use rdbreak_qemu_tests::assets::{self, Assets};
+use rdbreak_qemu_tests::{vm, workdir, Config, Modules, Root, Vm};
 
 const UUID: &str = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d";
 /// Written to /dev/kmsg as soon as a break prompt shows. Short: every character typed at a
@@ -32,26 +33,6 @@ struct Sample {
     plain_init: Option<f64>,
     vm_hwm_kib: Option<u64>,
     modules: Option<u64>,
-}
-
-/// Stock dracut images from Debian's dracut, generic (as a distro's fallback image).
-fn stock_dracut(a: &Assets, systemd: bool) -> PathBuf {
-    let image = a.cache.join(format!("initrd/stock-{}-{}.img", if systemd { "systemd" } else { "shell" }, a.kver));
-    locked(&a.cache, "dracut", || {
-        if image.exists() {
-            return;
-        }
-        let mut cmd = Command::new("dracut");
-        cmd.args(["--no-hostonly", "--force", "--quiet", "--kver", &a.kver, "--kmoddir"])
-            .arg(a.kernel_root.join("lib/modules").join(&a.kver));
-        if systemd {
-            cmd.args(["-a", "systemd"]);
-        } else {
-            cmd.args(["--omit", "systemd systemd-initrd dracut-systemd systemd-journald systemd-sysusers systemd-tmpfiles systemd-ask-password systemd-sysctl systemd-modules-load"]);
-        }
-        run(cmd.arg(&image));
-    });
-    image
 }
 
 fn uptime_after(text: &str) -> Option<f64> {
@@ -182,8 +163,8 @@ fn main() {
         "building the images (stock dracut with and without systemd, dracut -a rdbreak, rdbreak build, host-only)…"
     );
     let variants = [
-        Variant { name: "dracut (systemd)", image: stock_dracut(a, true) },
-        Variant { name: "dracut (shell init)", image: stock_dracut(a, false) },
+        Variant { name: "dracut (systemd)", image: a.stock_dracut_image(true) },
+        Variant { name: "dracut (shell init)", image: a.stock_dracut_image(false) },
         Variant { name: "dracut -a rdbreak", image: a.dracut_image(Modules::Plain) },
         Variant { name: "rdbreak build", image: a.rdbreak_build_image() },
         // What a host-only image holds on this VM (as `dracut --hostonly` would keep): the
@@ -194,10 +175,8 @@ fn main() {
         },
     ];
     let dir = workdir("bench");
-    let tree = Tree::standard(dir.join("tree"), &a.test_init);
     // A shell for the stock images' break prompt is in the initramfs; the root needs only init.
-    let disk_image = dir.join("root.img");
-    disk::make_fs(&tree, &FsSpec { fstype: "ext4", uuid: UUID, label: "bench", size_mib: 64 }, &disk_image);
+    let disk_image = Root::standard(UUID).label("bench").size_mib(64).build(&dir, "root");
 
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
