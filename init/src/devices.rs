@@ -6,6 +6,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::names;
 use crate::probe::{self, Filesystem};
 use crate::uevent::{parse_uevent, read_attr};
 
@@ -23,6 +24,9 @@ pub struct BlockDev {
     pub fs: Option<Filesystem>,
     pub partuuid: Option<String>,
     pub partlabel: Option<String>,
+    /// udev's `/dev/disk/by-id/` and `by-path/` names for it, relative to /dev
+    /// ([`names::links`]).
+    pub ids: Vec<String>,
 }
 
 impl BlockDev {
@@ -76,6 +80,7 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
             std::fs::canonicalize(&dir).ok()?.parent()?.file_name().map(|n| n.to_string_lossy().to_string())
         });
         let sectors: u64 = read_attr(&dir.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let ids = names::links(sysfs, &name);
         out.push(BlockDev {
             name: ev.get("DEVNAME").cloned().unwrap_or(name),
             major,
@@ -84,6 +89,7 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
             parent,
             size_bytes: sectors * 512,
             partlabel: ev.get("PARTNAME").cloned(),
+            ids,
             ..Default::default()
         });
     }
@@ -188,6 +194,10 @@ pub fn links(d: &BlockDev) -> Vec<(String, String)> {
     if let Some(l) = &d.partlabel {
         v.push((format!("disk/by-partlabel/{}", escape(l)), target));
     }
+    for id in &d.ids {
+        // A serial number with a `/` makes a directory, as with udev: the target climbs it.
+        v.push((id.clone(), format!("{}{}", "../".repeat(id.matches('/').count()), d.name)));
+    }
     v
 }
 
@@ -257,6 +267,12 @@ mod tests {
             storage_without_driver(sys),
             ["0000:00:04.0 (pci:v00001AF4d00001001)", "virtio0 (virtio:d00000002v00001AF4)"]
         );
+    }
+
+    #[test]
+    fn by_id_links_climb_the_directories_a_serial_made() {
+        let d = BlockDev { name: "vda".into(), ids: vec!["disk/by-id/virtio-a/b".into()], ..Default::default() };
+        assert!(links(&d).contains(&("disk/by-id/virtio-a/b".into(), "../../../vda".into())));
     }
 
     #[test]
