@@ -36,7 +36,11 @@ impl<'a> Sysfs<'a> {
 
     /// The device a directory (or a link to one) under the tree is.
     pub fn dev(&self, path: &Path) -> Option<Dev> {
-        let path = std::fs::canonicalize(path).ok()?;
+        self.at(std::fs::canonicalize(path).ok()?)
+    }
+
+    /// The device at a canonical path.
+    fn at(&self, path: PathBuf) -> Option<Dev> {
         let rel = path.strip_prefix(self.root).ok()?;
         let syspath = format!("/sys/{}", rel.to_str()?);
         Some(Dev { path, syspath })
@@ -55,7 +59,8 @@ impl<'a> Sysfs<'a> {
         let mut p = d.path.parent()?;
         while p.starts_with(self.root) && p != self.root {
             if p.join("uevent").is_file() {
-                return self.dev(p);
+                // A parent of a canonical path is canonical.
+                return self.at(p.to_path_buf());
             }
             p = p.parent()?;
         }

@@ -275,3 +275,45 @@ fn identify_words_give_model_serial_and_wwn() {
     assert_eq!(a.wwn, None, "word 108 does not say NAA 5");
     assert!(ata::from_identify(&[0; 256]).is_none());
 }
+
+#[test]
+fn nvme_multipath_namespaces_are_named_by_their_controller() {
+    // With multipathing, the namespace hangs off the subsystem (virtual); its path is the
+    // controller's PCI function.
+    let t = Tree::new();
+    let ns = "devices/virtual/nvme-subsystem/nvme-subsys0/nvme0n1";
+    t.dev(
+        "devices/virtual/nvme-subsystem/nvme-subsys0",
+        Some("nvme-subsystem"),
+        None,
+        &[
+            ("model", b"Samsung SSD 980 PRO 1TB                 \n"),
+            ("serial", b"S5GXNX0T123456      \n"),
+            ("firmware_rev", b"5B2QGXA7\n"),
+        ],
+    )
+    .dev(ns, Some("block"), Some("disk"), &[("wwid", b"eui.002538b111b1c7a2\n"), ("nsid", b"1\n")])
+    .class("block", "nvme0n1", ns)
+    .dev("devices/pci0000:00", None, None, &[])
+    .dev("devices/pci0000:00/0000:00:1d.0", Some("pci"), None, &[])
+    .dev("devices/pci0000:00/0000:00:1d.0/0000:3d:00.0", Some("pci"), None, &[])
+    .dev("devices/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0", Some("nvme"), None, &[])
+    .class("nvme", "nvme0", "devices/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0");
+    assert_eq!(
+        t.links("nvme0n1"),
+        [
+            "disk/by-id/nvme-eui.002538b111b1c7a2",
+            "disk/by-id/nvme-Samsung_SSD_980_PRO_1TB_S5GXNX0T123456",
+            "disk/by-id/nvme-Samsung_SSD_980_PRO_1TB_S5GXNX0T123456_1",
+            "disk/by-path/pci-0000:3d:00.0-nvme-1"
+        ]
+    );
+    // A fabrics controller is virtual too: no path then, as with udev.
+    let t2 = Tree::new();
+    t2.dev("devices/virtual/nvme-subsystem/nvme-subsys0", Some("nvme-subsystem"), None, &[])
+        .dev(ns, Some("block"), Some("disk"), &[("nsid", b"1\n")])
+        .class("block", "nvme0n1", ns)
+        .dev("devices/virtual/nvme-fabrics/ctl/nvme0", Some("nvme"), None, &[])
+        .class("nvme", "nvme0", "devices/virtual/nvme-fabrics/ctl/nvme0");
+    assert!(t2.links("nvme0n1").is_empty());
+}
