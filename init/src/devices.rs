@@ -201,10 +201,16 @@ pub fn links(d: &BlockDev) -> Vec<(String, String)> {
     v
 }
 
-/// Creates (or refreshes) the links of every device under `dev_dir`.
+/// Creates (or refreshes) the links of every device under `dev_dir`. A link two devices claim
+/// (an IDE master's and slave's old `…-ata-1`) goes to the first in name order, not to whichever
+/// udev happened to process last.
 pub fn create_links(devs: &[BlockDev], dev_dir: &Path) {
+    let mut claimed = std::collections::HashSet::new();
     for d in devs {
         for (link, target) in links(d) {
+            if !claimed.insert(link.clone()) {
+                continue;
+            }
             let path = dev_dir.join(&link);
             if let Some(dir) = path.parent() {
                 let _ = std::fs::create_dir_all(dir);
