@@ -56,6 +56,24 @@ pub fn links(sysfs_root: &Path, name: &str) -> Vec<String> {
     out
 }
 
+/// Every parser of the room on one untrusted input (the fuzz target): udev's string rules, the
+/// IDENTIFY words, the VPD pages.
+pub fn parse_untrusted(data: &[u8]) {
+    let _ = (text::replace_whitespace(data, 40), text::replace_chars(data, b"/ "), text::attr_subst(data));
+    let _ = symlink(&[Part::Text("disk/by-id/x-"), Part::Value(data)]);
+    let text = String::from_utf8_lossy(data);
+    let _ = (glob(&text, "sda1"), glob("sd*[!0-9]|sr*", &text), sysnum(&text));
+    if let Some(words) = ata::parse_words(data) {
+        let _ = ata::from_identify(&words);
+    }
+    let mut words = [0u16; 256];
+    for (w, pair) in words.iter_mut().zip(data.chunks(2)) {
+        *w = u16::from_le_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+    }
+    let _ = ata::from_identify(&words);
+    scsi::parse_pages(data);
+}
+
 /// A disk's link, and which of its partitions (by their KERNEL pattern) get it with `-partN`.
 struct Stem {
     link: String,

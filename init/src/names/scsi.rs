@@ -197,6 +197,17 @@ pub fn scsi_id(d: &Dev) -> Option<ScsiId> {
     Some(ScsiId { serial: Some(replace_chars(&replace_whitespace(&f.serial, MAX_SERIAL - 1), b"")), wwn: f.wwn })
 }
 
+/// Both page parsers on untrusted bytes (the fuzz target).
+pub fn parse_pages(data: &[u8]) {
+    let mut p = [0u8; INQ_LEN];
+    let n = data.len().min(INQ_LEN);
+    p[..n].copy_from_slice(&data[..n]);
+    let vm = data.get(..VENDOR_LEN + MODEL_LEN);
+    let _ = (page83(&p, vm), page80(&p, vm));
+    p[1] = 0x83;
+    let _ = page83(&p, vm);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
