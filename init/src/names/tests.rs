@@ -317,3 +317,57 @@ fn nvme_multipath_namespaces_are_named_by_their_controller() {
         .class("nvme", "nvme0", "devices/virtual/nvme-fabrics/ctl/nvme0");
     assert!(t2.links("nvme0n1").is_empty());
 }
+
+/// IDENTIFY words as libata's `id` attribute shows them, with this model and serial.
+fn identify_attr(model: &str, serial: &str) -> Vec<u8> {
+    let mut id = [0u16; 256];
+    id[0] = 0x85c0; // an ATAPI CD-ROM
+    for (at, len, s) in [(27, 40, model), (10, 20, serial)] {
+        let mut b = s.as_bytes().to_vec();
+        b.resize(len, b' ');
+        for (i, pair) in b.chunks(2).enumerate() {
+            id[at + i] = u16::from_be_bytes([pair[0], pair[1]]);
+        }
+    }
+    id.iter()
+        .enumerate()
+        .map(|(i, w)| format!("{w:04x}{}", if i % 8 == 7 { '\n' } else { ' ' }))
+        .collect::<String>()
+        .into_bytes()
+}
+
+#[test]
+fn an_atapi_drive_is_named_by_ata_id_only_when_it_speaks_spc3() {
+    for (level, named) in [(&b"6\n"[..], true), (b"5\n", false)] {
+        let t = Tree::new();
+        let port = "devices/pci0000:00/0000:00:02.0/ata3";
+        let sdev = format!("{port}/host2/target2:0:0/2:0:0:0");
+        t.dev("devices/pci0000:00", None, None, &[])
+            .dev("devices/pci0000:00/0000:00:02.0", Some("pci"), None, &[])
+            .dev(port, None, None, &[])
+            .dev(&format!("{port}/ata_port/ata3"), Some("ata_port"), None, &[("port_no", b"1\n")])
+            .class("ata_port", "ata3", &format!("{port}/ata_port/ata3"))
+            .dev(
+                &format!("{port}/link3/dev3.0/ata_device/dev3.0"),
+                None,
+                None,
+                &[("id", &identify_attr("QEMU DVD-ROM", "QM00005"))],
+            )
+            .class("ata_device", "dev3.0", &format!("{port}/link3/dev3.0/ata_device/dev3.0"))
+            .dev(&format!("{port}/host2"), Some("scsi"), Some("scsi_host"), &[])
+            .dev(&format!("{port}/host2/target2:0:0"), Some("scsi"), Some("scsi_target"), &[])
+            .dev(
+                &sdev,
+                Some("scsi"),
+                Some("scsi_device"),
+                &[("vendor", b"QEMU    \n"), ("model", b"QEMU DVD-ROM    \n"), ("type", b"5\n"), ("scsi_level", level)],
+            )
+            .dev(&format!("{sdev}/block/sr0"), Some("block"), Some("disk"), &[])
+            .class("block", "sr0", &format!("{sdev}/block/sr0"));
+        let mut expected = vec!["disk/by-path/pci-0000:00:02.0-ata-1.0", "disk/by-path/pci-0000:00:02.0-ata-1"];
+        if named {
+            expected.insert(0, "disk/by-id/ata-QEMU_DVD-ROM_QM00005");
+        }
+        assert_eq!(t.links("sr0"), expected, "scsi_level {level:?}");
+    }
+}
