@@ -11,6 +11,7 @@ use crate::cmdline::Cmdline;
 use crate::devices::{self, BlockDev};
 use crate::hotplug::Hotplug;
 use crate::kmod::{Loader, ModuleIndex};
+use crate::storage::assemble::{self, Assembler};
 use crate::uevent::{self, Uevents};
 
 /// dracut's break points, in boot order, and the final one before switch_root.
@@ -118,6 +119,8 @@ pub struct Boot {
     /// Loads drivers for devices as the kernel announces them (None: no uevent socket).
     hotplug: Option<Hotplug>,
     devs: Vec<BlockDev>,
+    /// LVM (and later MD, LUKS) assembled from the devices seen.
+    storage: Assembler,
     /// A fatal failure happened: after the shell the machine does the emergency action.
     died: bool,
 }
@@ -128,7 +131,8 @@ impl Boot {
     }
 
     pub fn with_paths(cmdline: Cmdline, paths: Paths) -> Self {
-        Boot { cmdline, paths, loader: None, hotplug: None, devs: Vec::new(), died: false }
+        let storage = Assembler::new(&cmdline);
+        Boot { cmdline, paths, loader: None, hotplug: None, devs: Vec::new(), storage, died: false }
     }
 
     pub fn cmdline(&self) -> &Cmdline {
@@ -163,15 +167,25 @@ impl Boot {
 
     /// The one device scan: what sysfs lists, less what the kernel has not announced yet,
     /// probed, with its `/dev/disk/by-*` links made. The boot and the shell both see this.
+    /// Storage stacks complete with these devices are assembled; what they create is announced
+    /// by the kernel and seen by the next scan.
     pub fn rescan(&mut self) -> &[BlockDev] {
         let mut devs = devices::list(&self.paths.sys);
         if let Some(h) = &self.hotplug {
             devs.retain(|d| h.announced(&d.name));
         }
         devices::probe_all(&mut devs, &self.paths.dev);
+        self.storage.identify(&mut devs, &self.paths.dev);
         devices::create_links(&devs, &self.paths.dev);
+        devices::place_links(assemble::links(&devs), &self.paths.dev);
+        self.storage.step(&devs, &self.paths.dev, self.loader.as_deref());
         self.devs = devs;
         &self.devs
+    }
+
+    /// The storage stacks, for the shell's `vgscan` and friends.
+    pub fn storage(&mut self) -> &mut Assembler {
+        &mut self.storage
     }
 
     /// Loads the index of this kernel's modules, when the image has them.
@@ -232,6 +246,9 @@ impl Boot {
         }
         for d in &self.devs {
             s += &format!("\n  {}", d.describe());
+        }
+        for p in self.storage.pending() {
+            s += &format!("\n{p}");
         }
         for d in devices::storage_without_driver(&self.paths.sys) {
             s += &format!("\nNo driver bound to storage device {d}: its module is missing from this initramfs, blacklisted, or failed");

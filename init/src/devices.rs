@@ -27,6 +27,16 @@ pub struct BlockDev {
     /// udev's `/dev/disk/by-id/` and `by-path/` names for it, relative to /dev
     /// ([`names::links`]).
     pub ids: Vec<String>,
+    /// For device-mapper devices: their name and UUID (sysfs `dm/`).
+    pub dm: Option<DmInfo>,
+    /// The devices this one is built on (sysfs `slaves/`: an LV's PVs, an array's members).
+    pub slaves: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DmInfo {
+    pub name: String,
+    pub uuid: String,
 }
 
 impl BlockDev {
@@ -90,6 +100,14 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
             size_bytes: sectors * 512,
             partlabel: ev.get("PARTNAME").cloned(),
             ids,
+            slaves: std::fs::read_dir(dir.join("slaves"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect(),
+            dm: read_attr(&dir.join("dm/name"))
+                .map(|name| DmInfo { name, uuid: read_attr(&dir.join("dm/uuid")).unwrap_or_default() }),
             ..Default::default()
         });
     }
@@ -205,22 +223,26 @@ pub fn links(d: &BlockDev) -> Vec<(String, String)> {
 /// (an IDE master's and slave's old `…-ata-1`) goes to the first in name order, not to whichever
 /// udev happened to process last.
 pub fn create_links(devs: &[BlockDev], dev_dir: &Path) {
+    place_links(devs.iter().flat_map(links), dev_dir);
+}
+
+/// Creates (or refreshes) links, each `(path relative to dev_dir, target)`; of two for one
+/// path, the first.
+pub fn place_links(links: impl IntoIterator<Item = (String, String)>, dev_dir: &Path) {
     let mut claimed = std::collections::HashSet::new();
-    for d in devs {
-        for (link, target) in links(d) {
-            if !claimed.insert(link.clone()) {
-                continue;
-            }
-            let path = dev_dir.join(&link);
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            if std::fs::read_link(&path).is_ok_and(|t| t == Path::new(&target)) {
-                continue;
-            }
-            let _ = std::fs::remove_file(&path);
-            let _ = std::os::unix::fs::symlink(&target, &path);
+    for (link, target) in links {
+        if !claimed.insert(link.clone()) {
+            continue;
         }
+        let path = dev_dir.join(&link);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if std::fs::read_link(&path).is_ok_and(|t| t == Path::new(&target)) {
+            continue;
+        }
+        let _ = std::fs::remove_file(&path);
+        let _ = std::os::unix::fs::symlink(&target, &path);
     }
 }
 

@@ -8,6 +8,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod devices;
 pub mod elf;
+pub mod fstab;
 pub mod fuzz;
 pub mod hotplug;
 pub mod kmod;
@@ -18,9 +19,11 @@ pub mod names;
 pub mod probe;
 pub mod report;
 pub mod rescue;
+pub mod resume;
 pub mod root;
 pub mod shell;
 pub mod stages;
+pub mod storage;
 pub mod switch_root;
 // The one room allowed `unsafe`, each block with its `// SAFETY:` reason.
 #[allow(unsafe_code)]

@@ -1,6 +1,7 @@
-//! How the root is mounted on /sysroot: a pure plan (options, the filesystem types to try, the
-//! drivers to ask for, the remount) from the command line and the probe, a small executor, and
-//! the words for a failure.
+//! How the root is mounted on /sysroot, and then what its fstab wants mounted before the switch
+//! (`/usr`, `x-initrd.mount`): a pure plan (options, the filesystem types to try, the drivers to
+//! ask for, the remount) from the command line and the probe, a small executor, and the words
+//! for a failure.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,7 @@ use rustix::mount::MountFlags;
 
 use crate::cmdline::Cmdline;
 use crate::devices::BlockDev;
+use crate::fstab;
 use crate::kmod::Loader;
 use crate::root::{self, MountOptions};
 
@@ -23,6 +25,9 @@ pub fn fstype(cmdline: &Cmdline, dev: &BlockDev) -> Option<String> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct MountPlan {
     pub source: PathBuf,
+    pub target: PathBuf,
+    /// The root: mounted read-only first whatever was asked, then remounted per `rw`.
+    pub read_only_first: bool,
     /// The types to try in order: the probe's (or `rootfstype=`), else every block filesystem.
     pub candidates: Vec<String>,
     /// `rootflags=` (and the members of a multi-device filesystem) as one option string.
@@ -50,7 +55,52 @@ pub fn plan(cmdline: &Cmdline, dev: &BlockDev, devs: &[BlockDev], filesystems: &
         .collect::<Vec<_>>()
         .join(",");
     let remount_rw = options.read_only == Some(false);
-    MountPlan { source: dev.node(), candidates, options_text, options, shown, remount_rw }
+    MountPlan {
+        source: dev.node(),
+        target: NEWROOT.into(),
+        read_only_first: true,
+        candidates,
+        options_text,
+        options,
+        shown,
+        remount_rw,
+    }
+}
+
+/// Options only mount(8), fstab readers or systemd act on; never passed to the kernel.
+fn userspace_option(o: &str) -> bool {
+    o.starts_with("x-")
+        || o.starts_with("comment=")
+        || matches!(
+            o,
+            "defaults" | "auto" | "noauto" | "nofail" | "user" | "users" | "nouser" | "owner" | "group" | "_netdev"
+        )
+}
+
+/// The plan for an fstab entry under /sysroot, as dracut's usrmount: the entry's options, plus
+/// `ro` or `rw` from the command line (`ro` first); the type from the probe, else the entry's.
+pub fn entry_plan(cmdline: &Cmdline, entry: &fstab::Entry, dev: &BlockDev) -> MountPlan {
+    let mut opts: Vec<&str> = entry.options.split(',').filter(|o| !o.is_empty() && !userspace_option(o)).collect();
+    if cmdline.last("ro").is_some() {
+        opts.push("ro");
+    } else if cmdline.last("rw").is_some() {
+        opts.push("rw");
+    }
+    let options_text = opts.join(",");
+    let options = root::parse_options(&options_text);
+    let probed = dev.fs.as_ref().map(|f| f.fstype.clone());
+    let given = Some(entry.fstype.clone()).filter(|t| !t.is_empty() && t != "auto");
+    let candidates = probed.or(given).into_iter().collect();
+    MountPlan {
+        source: dev.node(),
+        target: PathBuf::from(NEWROOT).join(entry.target.trim_start_matches('/')),
+        read_only_first: false,
+        candidates,
+        shown: if options_text.is_empty() { "defaults".into() } else { options_text.clone() },
+        options_text,
+        options,
+        remount_rw: false,
+    }
 }
 
 impl MountPlan {
@@ -62,9 +112,13 @@ impl MountPlan {
     /// The message after every candidate failed (`errors` per type, in order).
     pub fn failure(&self, errors: &[(String, Errno)], missing: &[String]) -> String {
         let node = self.source.display();
-        let lines: Vec<String> =
-            errors.iter().map(|(t, e)| format!("mount -t {t} -o {} {node} {NEWROOT}: {e}", self.shown)).collect();
-        let mut msg = format!("Failed to mount the root filesystem:\n  {}", lines.join("\n  "));
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|(t, e)| format!("mount -t {t} -o {} {node} {}: {e}", self.shown, self.target.display()))
+            .collect();
+        let what =
+            if self.read_only_first { "the root filesystem".to_string() } else { self.target.display().to_string() };
+        let mut msg = format!("Failed to mount {what}:\n  {}", lines.join("\n  "));
         if !missing.is_empty() {
             msg += &format!("\nModules requested but not in this initramfs: {}", missing.join(", "));
         }
@@ -92,9 +146,17 @@ pub fn execute(plan: &MountPlan, loader: Option<&Loader>) -> Result<(), String> 
     let data = std::ffi::CString::new(plan.options.data.clone()).unwrap_or_default();
     let node = plan.source.display();
     let mut errors = Vec::new();
+    let target = plan.target.as_path();
     for t in &plan.candidates {
-        let flags = plan.options.flags | MountFlags::RDONLY;
-        match rustix::mount::mount(plan.source.as_path(), NEWROOT, t.as_str(), flags, Some(data.as_c_str())) {
+        let mut flags = plan.options.flags;
+        if plan.read_only_first || plan.options.read_only == Some(true) {
+            flags |= MountFlags::RDONLY;
+        }
+        match rustix::mount::mount(plan.source.as_path(), target, t.as_str(), flags, Some(data.as_c_str())) {
+            Ok(()) if !plan.read_only_first => {
+                log::info!("Mounted {node} on {} ({t}, {})", target.display(), plan.shown);
+                return Ok(());
+            }
             Ok(()) => {
                 let data_shown =
                     if plan.options.data.is_empty() { String::new() } else { format!(",{}", plan.options.data) };
@@ -153,6 +215,27 @@ mod tests {
         assert!(!auto.modules().1, "several candidates: none is waited for");
         assert!(!auto.remount_rw, "read-only unless rw is given");
         assert_eq!(auto.shown, "ro");
+    }
+
+    #[test]
+    fn usr_gets_the_entrys_options_and_ro_from_the_command_line() {
+        let e = fstab::Entry {
+            spec: "UUID=u".into(),
+            target: "/usr".into(),
+            fstype: "auto".into(),
+            options: "defaults,noatime,x-systemd.device-timeout=0,nofail".into(),
+            passno: 2,
+        };
+        let p = entry_plan(&Cmdline::parse("root=UUID=r ro"), &e, &dev(Some("ext4")));
+        assert_eq!(p.target, PathBuf::from("/sysroot/usr"));
+        assert_eq!(p.candidates, ["ext4"]);
+        assert_eq!(p.options_text, "noatime,ro");
+        assert_eq!(p.options.read_only, Some(true));
+        assert!(!p.read_only_first && !p.remount_rw);
+        let p = entry_plan(&Cmdline::parse("rw"), &fstab::Entry { fstype: "xfs".into(), ..e }, &dev(None));
+        assert_eq!((p.candidates, p.options_text), (vec!["xfs".to_string()], "noatime,rw".to_string()));
+        let msg = plan(&Cmdline::parse(""), &dev(Some("xfs")), &[], "").failure(&[("xfs".into(), Errno::INVAL)], &[]);
+        assert!(msg.starts_with("Failed to mount the root filesystem:"), "{msg}");
     }
 
     #[test]

@@ -28,9 +28,10 @@ impl Filesystem {
         self.member.is_some() && other.member.is_some() && self.fstype == other.fstype && self.uuid == other.uuid
     }
 
-    /// Whether this can be mounted as a root filesystem at all (swap and LUKS cannot).
+    /// Whether this can be mounted as a root filesystem at all (swap, LUKS and the members of
+    /// storage stacks cannot).
     pub fn mountable(&self) -> bool {
-        !matches!(self.fstype.as_str(), "swap" | "crypto_LUKS")
+        !matches!(self.fstype.as_str(), "swap" | "swsuspend" | "crypto_LUKS" | "LVM2_member" | "linux_raid_member")
     }
 }
 
@@ -155,15 +156,25 @@ fn f2fs(b: &[u8]) -> Option<Filesystem> {
     })
 }
 
+/// Whether the end of a swap header page holds the signature hibernation writes over the swap
+/// signature (the kernel's `S1SUSPEND`, uswsusp's `ULSUSPEND`, …): blkid's `swsuspend`.
+pub fn hibernation_signature(page: &[u8]) -> bool {
+    let Some(tail) = page.len().checked_sub(10).and_then(|at| page.get(at..)) else { return false };
+    [&b"S1SUSPEND"[..], b"S2SUSPEND", b"ULSUSPEND", b"LINHIB0001"].iter().any(|s| tail.starts_with(s))
+}
+
 fn swap(b: &[u8]) -> Option<Filesystem> {
     // The signature sits at the end of the first page; 4 KiB pages on x86.
     let sig = b.get(4086..4096)?;
-    (sig == b"SWAPSPACE2" || sig == b"SWAP-SPACE").then(|| Filesystem {
-        fstype: "swap".into(),
-        uuid: uuid(b, 1024 + 12),
-        label: label(b, 1024 + 28, 16),
-        member: None,
-    })
+    let fstype = if sig == b"SWAPSPACE2" || sig == b"SWAP-SPACE" {
+        "swap"
+    } else if hibernation_signature(b.get(..4096)?) {
+        // A hibernated swap keeps its header, UUID and label included.
+        "swsuspend"
+    } else {
+        return None;
+    };
+    Some(Filesystem { fstype: fstype.into(), uuid: uuid(b, 1024 + 12), label: label(b, 1024 + 28, 16), member: None })
 }
 
 fn luks(b: &[u8]) -> Option<Filesystem> {
@@ -473,6 +484,13 @@ mod tests {
                 fs,
                 Filesystem { fstype: "swap".into(), uuid: Some(U.into()), label: Some("sw".into()), member: None }
             );
+            assert!(!fs.mountable());
+            // Hibernation writes its signature over the swap's; blkid then says swsuspend and
+            // still shows the UUID, which resume=UUID= names.
+            let mut b = head(&p);
+            b[4086..4095].copy_from_slice(b"S1SUSPEND");
+            let fs = filesystem(&b).unwrap();
+            assert_eq!((fs.fstype.as_str(), fs.uuid.as_deref()), ("swsuspend", Some(U)));
             assert!(!fs.mountable());
         }
     }

@@ -11,7 +11,7 @@ use crate::devices::{self, BlockDev};
 use crate::mount_root::{self, NEWROOT};
 use crate::root::{self, RootSpec};
 use crate::uevent::Uevents;
-use crate::{kmsg, mounts, report, shell, switch_root};
+use crate::{fstab, kmsg, mounts, report, resume, shell, switch_root};
 
 /// The stages a command line asks to break before, dracut's `rd.break=<stage>` plus the
 /// initramfs-tools (`break=top|modules|premount|mount|mountroot|bottom|init`) and mkinitcpio
@@ -108,12 +108,29 @@ impl Sequence {
             return Ok(None);
         }
         let retry = self.boot.cmdline().number("rd.retry", 180, 0, 86_400);
+        self.wait_for_device(spec, retry).map(Some)
+    }
+
+    /// dracut's resume: once the root is there, the `resume=` device is waited for too (up to
+    /// two thirds of rd.retry, dracut's timeout hooks) and handed to the kernel if it holds an
+    /// image, before any filesystem is mounted.
+    fn resume(&mut self, request: &resume::Request) {
+        let resume::Request::Resume { spec, offset } = request else { return };
+        let limit = self.boot.cmdline().number("rd.retry", 180, 0, 86_400) * 2 / 3;
+        match self.wait_for_device(spec, limit) {
+            Ok(dev) => resume::resume(&dev, *offset, &self.boot.paths().dev, Path::new("/sys/power")),
+            Err(_) => log::warn!("Cancelling resume operation. Device {} not found.", spec.dev_path()),
+        }
+    }
+
+    /// Waits for the device `spec` names for up to `retry` seconds.
+    fn wait_for_device(&mut self, spec: &RootSpec, retry: u64) -> Result<BlockDev, String> {
         let start = Instant::now();
         let mut next_note = Duration::from_secs(5);
         loop {
             let seen = self.boot.hotplug().map(|h| h.generation());
             if let Some(d) = self.find_settled(spec)? {
-                return Ok(Some(d));
+                return Ok(d);
             }
             let waited = start.elapsed();
             if waited >= Duration::from_secs(retry) {
@@ -161,6 +178,33 @@ impl Sequence {
         let plan = mount_root::plan(self.boot.cmdline(), dev, self.boot.devices(), &filesystems);
         mount_root::execute(&plan, self.boot.loader().map(|l| &**l))
     }
+
+    /// dracut's usrmount: a separate `/usr` (and any `x-initrd.mount` entry) of the root's fstab
+    /// is mounted before init is looked for, since a merged-usr root's init lives there.
+    fn mount_initrd_fstab(&mut self) -> Result<(), String> {
+        let text = std::fs::read_to_string(Path::new(NEWROOT).join("etc/fstab")).unwrap_or_default();
+        for entry in fstab::initrd_mounts(&text) {
+            let target = Path::new(NEWROOT).join(entry.target.trim_start_matches('/'));
+            if mounts::mounted_at(&target.to_string_lossy()).is_some() {
+                continue;
+            }
+            let spec = RootSpec::parse(&entry.spec).map_err(|e| {
+                format!(
+                    "Mounting {} to {} failed: /etc/fstab names its device as {:?}: {e}",
+                    entry.target,
+                    target.display(),
+                    entry.spec
+                )
+            })?;
+            let retry = self.boot.cmdline().number("rd.retry", 180, 0, 86_400);
+            let dev = self
+                .wait_for_device(&spec, retry)
+                .map_err(|e| format!("Mounting {} to {} failed: {e}", entry.target, target.display()))?;
+            let plan = mount_root::entry_plan(self.boot.cmdline(), &entry, &dev);
+            mount_root::execute(&plan, self.boot.loader().map(|l| &**l))?;
+        }
+        Ok(())
+    }
 }
 
 /// The whole boot. Never returns: it ends in the real init, or in the shell and an emergency action.
@@ -207,12 +251,17 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     log::debug!("coldplug started at {}", report::uptime());
 
     seq.maybe_break(Stage::Initqueue);
+    let resume_request = resume::request(seq.boot.cmdline()).unwrap_or_else(|e| {
+        log::warn!("{e}");
+        resume::Request::None
+    });
     let dev = loop {
         match seq.wait_for_root(&spec) {
             Ok(d) => break d,
             Err(e) => seq.emergency(&e),
         }
     };
+    seq.resume(&resume_request);
     if let Some(loader) = seq.boot.loader() {
         let post = seq.boot.cmdline().list("rd.driver.post");
         if !post.is_empty() {
@@ -238,6 +287,10 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     }
 
     seq.maybe_break(Stage::PrePivot);
+    // dracut's pre-pivot hooks run after its pre-pivot break; usrmount is one of them.
+    while let Err(e) = seq.mount_initrd_fstab() {
+        seq.emergency(&e);
+    }
     seq.maybe_break(Stage::Cleanup);
     loop {
         let init = loop {

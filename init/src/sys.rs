@@ -96,3 +96,48 @@ pub fn exit_child(code: i32) -> ! {
     // SAFETY: _exit has no preconditions; it never returns.
     unsafe { libc::_exit(code) }
 }
+
+/// `sizeof(struct dm_ioctl)` (include/uapi/linux/dm-ioctl.h): the header at the start of every
+/// device-mapper ioctl buffer.
+pub const DM_IOCTL_SIZE: usize = 312;
+/// Byte offset of `data_size` in `struct dm_ioctl`.
+const DM_DATA_SIZE_AT: usize = 12;
+
+/// One device-mapper ioctl (`DM_*_CMD` number `nr`) on `/dev/mapper/control`. `buf` is a whole
+/// `struct dm_ioctl` plus payload; storage::dm encodes and decodes it.
+struct DmCall<'a> {
+    opcode: rustix::ioctl::Opcode,
+    buf: &'a mut [u8],
+}
+
+// SAFETY: the kernel reads and writes the buffer only within `data_size` bytes (copy_params,
+// then copy_to_user of at most the input `data_size`), and `dm_ioctl` below makes sure that
+// field never exceeds the buffer's length. The opcode is `_IOWR(0xfd, nr, struct dm_ioctl)`, the
+// device-mapper group, so no other driver's ioctl can be reached on this fd.
+unsafe impl rustix::ioctl::Ioctl for DmCall<'_> {
+    type Output = ();
+    const IS_MUTATING: bool = true;
+    fn opcode(&self) -> rustix::ioctl::Opcode {
+        self.opcode
+    }
+    fn as_ptr(&mut self) -> *mut std::ffi::c_void {
+        self.buf.as_mut_ptr().cast()
+    }
+    unsafe fn output_from_ptr(_: rustix::ioctl::IoctlOutput, _: *mut std::ffi::c_void) -> rustix::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Issues device-mapper command `nr` with `buf` (at least a `struct dm_ioctl`, whose
+/// `data_size` must equal the buffer's length). Refuses (EINVAL) a buffer that breaks either.
+pub fn dm_ioctl(control: &File, nr: u8, buf: &mut [u8]) -> Result<(), Errno> {
+    let declared =
+        buf.get(DM_DATA_SIZE_AT..DM_DATA_SIZE_AT + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    if buf.len() < DM_IOCTL_SIZE || declared != Some(buf.len()) {
+        return Err(Errno::INVAL);
+    }
+    let opcode = rustix::ioctl::opcode::read_write::<[u8; DM_IOCTL_SIZE]>(0xfd, nr);
+    // SAFETY: see `DmCall`: the length checked above bounds what the kernel touches, and `buf`
+    // is exclusively borrowed for the duration of the call.
+    unsafe { rustix::ioctl::ioctl(control, DmCall { opcode, buf }) }
+}

@@ -22,6 +22,8 @@ const ROOMS: &[&str] = &[
     "kmod",
     "storage",
     "root",
+    "resume",
+    "fstab",
     "mount_root",
     "boot",
     "report",

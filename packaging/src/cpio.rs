@@ -1,13 +1,16 @@
 //! cpio "newc" archives as the kernel reads them: a writer with a deterministic layout, and a
-//! reader that walks several concatenated archives (an uncompressed early cpio, then the main
-//! one), decompressing segments as it meets them.
+//! streaming reader of one archive (070701 and 070702, checksum verified) that holds one header
+//! and one name at a time, whatever sizes the headers declare.
 
-use std::io::Write;
+use std::io::Read;
 
 use anyhow::{bail, Context, Result};
 
 use crate::compress;
-use rdbreak_init::shell::builtins::mode_string;
+use crate::source::Source;
+
+/// The fuzz target's entry point (fuzz/fuzz_targets/cpio.rs).
+pub use crate::initramfs::fuzz_one;
 
 pub const S_IFMT: u32 = 0o170000;
 pub const S_IFDIR: u32 = 0o040000;
@@ -15,6 +18,8 @@ pub const S_IFREG: u32 = 0o100000;
 pub const S_IFLNK: u32 = 0o120000;
 pub const S_IFCHR: u32 = 0o020000;
 pub const S_IFBLK: u32 = 0o060000;
+pub const S_IFIFO: u32 = 0o010000;
+pub const S_IFSOCK: u32 = 0o140000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -32,7 +37,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn new(name: &str, mode: u32, data: Vec<u8>) -> Entry {
+    pub(crate) fn new(name: &str, mode: u32, data: Vec<u8>) -> Entry {
         Entry {
             name: name.to_string(),
             mode,
@@ -117,143 +122,274 @@ pub fn write(entries: &[Entry], mtime: u32) -> Vec<u8> {
     out
 }
 
-fn hex(field: &[u8]) -> Result<u32> {
-    let s = std::str::from_utf8(field).context("cpio header is not ASCII")?;
-    u32::from_str_radix(s, 16).with_context(|| format!("bad cpio header field {s:?}"))
+/// One entry as raw archive bytes, with a name that need not be UTF-8 and the entry's own
+/// inode, times and owner (what hostile or foreign archives hold); `trailer` ends an archive.
+#[cfg(test)]
+pub(crate) fn raw(name: &[u8], e: &Entry) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut e = e.clone();
+    e.name.clear();
+    header(&mut out, &e, e.ino, name.len() + 1);
+    out.extend_from_slice(name);
+    out.push(0);
+    pad4(&mut out);
+    out.extend_from_slice(&e.data);
+    pad4(&mut out);
+    out
+}
+
+#[cfg(test)]
+pub(crate) fn trailer() -> Vec<u8> {
+    raw(b"TRAILER!!!", &Entry::new("", 0, Vec::new()))
+}
+
+fn hex(field: &[u8], what: &str) -> Result<u32> {
+    let s = std::str::from_utf8(field).ok().filter(|s| s.bytes().all(|b| b.is_ascii_hexdigit()));
+    let s = s.with_context(|| format!("bad cpio header field {what}: {:?}", String::from_utf8_lossy(field)))?;
+    u32::from_str_radix(s, 16).with_context(|| format!("bad cpio header field {what}: {s:?}"))
+}
+
+/// The longest name (with its NUL) or symlink target read: the kernel's PATH_MAX. The kernel
+/// skips entries with longer names; so does the reader, without buffering them.
+pub const PATH_MAX: usize = 4096;
+
+/// One archive member as its header describes it; the data follows as a stream ([`Data`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Bytes, not text: a name need not be UTF-8 (up to the first NUL, as the kernel reads it).
+    pub name: Vec<u8>,
+    pub ino: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub mtime: u32,
+    pub size: u32,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub rdev_major: u32,
+    pub rdev_minor: u32,
+    /// A regular file's checksum in the 070702 ("crc") format; None in 070701.
+    pub check: Option<u32>,
+    /// Which archive of the image holds the entry (inode numbers are per archive).
+    pub archive: u32,
+}
+
+impl Header {
+    pub fn kind(&self) -> u32 {
+        self.mode & S_IFMT
+    }
+}
+
+/// The data of one entry: exactly `size` bytes of the archive, read as a stream. In the 070702
+/// format the last read fails if the bytes do not add up to the header's checksum.
+pub struct Data<'s> {
+    src: &'s mut dyn Read,
+    left: u64,
+    sum: u32,
+    check: Option<u32>,
+    /// The checksum error was already returned by `read`.
+    told: bool,
+    truncated: bool,
+}
+
+impl Data<'_> {
+    pub fn len_left(&self) -> u64 {
+        self.left
+    }
+
+    fn mismatch(&self) -> Option<String> {
+        let want = self.check?;
+        (self.left == 0 && self.sum != want)
+            .then(|| format!("checksum mismatch: the header says {want:08x}, the data sums to {:08x}", self.sum))
+    }
+
+    /// Reads what the visitor left, so the archive goes on at the next header. Returns the
+    /// checksum error if the visitor has not seen it.
+    fn finish(&mut self) -> std::io::Result<Option<String>> {
+        let told = self.told;
+        let mut buf = [0u8; 8192];
+        while self.left > 0 {
+            match self.read(&mut buf) {
+                Ok(_) => {}
+                // The checksum, reported below.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(if told { None } else { self.mismatch() })
+    }
+}
+
+impl Read for Data<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.src.read(&mut buf[..want])?;
+        if n == 0 && want > 0 {
+            self.truncated = true;
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the archive ends inside the data"));
+        }
+        self.sum = buf[..n].iter().fold(self.sum, |s, &b| s.wrapping_add(u32::from(b)));
+        self.left -= n as u64;
+        if let Some(msg) = self.mismatch() {
+            self.told = true;
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
+        }
+        Ok(n)
+    }
+}
+
+/// What reads an image hears: entries, the entries that had to be skipped, segments.
+pub trait Visitor {
+    /// One entry and its data; what the visitor leaves unread is skipped. An error stops the
+    /// whole reading: a visitor reports an entry it cannot handle and returns Ok.
+    fn entry(&mut self, h: &Header, data: &mut Data<'_>) -> Result<()>;
+    /// An entry the reader could not deliver, or whose checksum failed while skipped.
+    fn bad(&mut self, name: &[u8], why: &str);
+    /// A segment was read to its end.
+    fn segment(&mut self, _s: &Segment) {}
 }
 
 /// One segment of an initramfs image: where it starts and how it was stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
-    pub offset: usize,
+    pub offset: u64,
     pub compression: compress::Format,
     pub entries: usize,
 }
 
-/// Parses one newc archive at the start of `data`; returns its entries and the bytes it used
-/// (trailer included, padded to 4).
-fn parse_one(data: &[u8]) -> Result<(Vec<Entry>, usize)> {
-    let mut pos = 0;
-    let mut out = Vec::new();
+/// Reads one newc archive from `src` up to its trailer (its padding included), giving each
+/// entry to `v`; returns how many there were. Memory: one header and one name at a time.
+pub fn read_archive(src: &mut Source<'_>, archive: u32, v: &mut dyn Visitor) -> Result<usize> {
+    let base = src.offset();
+    let mut count = 0;
     loop {
-        let h = data.get(pos..pos + 110).context("truncated cpio header")?;
-        if &h[..6] != b"070701" && &h[..6] != b"070702" {
-            bail!("not a newc cpio header at offset {pos}");
+        let at = src.offset() - base;
+        let mut h = [0u8; 110];
+        src.read_exact(&mut h).with_context(|| format!("truncated cpio header at offset {at}"))?;
+        let check = match &h[..6] {
+            b"070701" => false,
+            b"070702" => true,
+            _ => bail!("not a newc cpio header at offset {at}"),
+        };
+        const FIELDS: [&str; 13] = [
+            "ino",
+            "mode",
+            "uid",
+            "gid",
+            "nlink",
+            "mtime",
+            "filesize",
+            "devmajor",
+            "devminor",
+            "rdevmajor",
+            "rdevminor",
+            "namesize",
+            "check",
+        ];
+        let mut f = [0u32; 13];
+        for (i, what) in FIELDS.iter().enumerate() {
+            f[i] = hex(&h[6 + i * 8..14 + i * 8], what).with_context(|| format!("in the header at offset {at}"))?;
         }
-        let f = |i: usize| hex(&h[6 + i * 8..14 + i * 8]);
-        let (ino, mode, uid, gid, nlink, mtime, size) = (f(0)?, f(1)?, f(2)?, f(3)?, f(4)?, f(5)?, f(6)? as usize);
-        let (rmaj, rmin, namesize) = (f(9)?, f(10)?, f(11)? as usize);
-        let name_start = pos + 110;
-        let name_bytes = data.get(name_start..name_start + namesize).context("truncated cpio name")?;
-        let name = String::from_utf8_lossy(name_bytes.strip_suffix(&[0]).unwrap_or(name_bytes)).to_string();
-        let data_start = (name_start + namesize).next_multiple_of(4);
-        let body = data.get(data_start..data_start + size).context("truncated cpio data")?;
-        pos = (data_start + size).next_multiple_of(4);
-        if name == "TRAILER!!!" {
-            return Ok((out, pos.min(data.len())));
-        }
-        out.push(Entry {
-            name,
-            mode,
-            uid,
-            gid,
-            nlink,
-            mtime,
-            data: body.to_vec(),
-            rdev_major: rmaj,
-            rdev_minor: rmin,
-            ino,
-        });
-    }
-}
-
-/// Reads every archive of an initramfs image: uncompressed early segments (what dracut's
-/// `skipcpio` skips), then compressed ones, detected by their magic.
-pub fn read_image(data: &[u8]) -> Result<(Vec<Entry>, Vec<Segment>)> {
-    let mut entries = Vec::new();
-    let mut segments = Vec::new();
-    let mut pos = 0;
-    while pos < data.len() {
-        let (e, next) = archives(data, pos, &mut |offset, n| {
-            segments.push(Segment { offset, compression: compress::Format::None, entries: n });
-        })?;
-        entries.extend(e);
-        pos = next;
-        if pos == data.len() {
-            break;
-        }
-        let rest = &data[pos..];
-        let format = compress::detect(rest);
-        if format == compress::Format::None {
-            bail!("unknown data at offset {pos} (neither cpio nor a known compression)");
-        }
-        let (plain, used) = compress::decompress(rest, format)
-            .with_context(|| format!("decompressing the {format} segment at offset {pos}"))?;
-        let inner = archives_only(&plain).with_context(|| format!("in the {format} segment at offset {pos}"))?;
-        segments.push(Segment { offset: pos, compression: format, entries: inner.len() });
-        entries.extend(inner);
-        // A decoder that cannot tell how much it read consumed the rest.
-        pos += used.unwrap_or(rest.len());
-    }
-    Ok((entries, segments))
-}
-
-/// The cpio archives from `pos` on, with the zero padding between them, up to the first byte
-/// that is neither (or the end): their entries and that byte's offset. `each` hears of every
-/// archive (its offset and entry count).
-fn archives(data: &[u8], mut pos: usize, each: &mut dyn FnMut(usize, usize)) -> Result<(Vec<Entry>, usize)> {
-    let mut entries = Vec::new();
-    while pos < data.len() {
-        if data[pos] == 0 {
-            pos += 1;
+        let namesize = f[11] as usize;
+        let pad = |src: &mut Source<'_>| {
+            let off = src.offset() - base;
+            src.skip(off.next_multiple_of(4) - off)
+        };
+        if namesize == 0 || namesize > PATH_MAX {
+            let skipped = src.skip(namesize as u64)?;
+            pad(src)?;
+            let data = src.skip(f[6].into())?;
+            if skipped < namesize as u64 || data < f[6].into() {
+                bail!("truncated cpio entry at offset {at}");
+            }
+            pad(src)?;
+            v.bad(b"", &format!("the entry at offset {at} has a name of {namesize} bytes (1 to {PATH_MAX} allowed)"));
             continue;
         }
-        if !data[pos..].starts_with(b"07070") {
-            break;
+        let mut name = vec![0u8; namesize];
+        src.read_exact(&mut name).with_context(|| format!("truncated cpio name at offset {at}"))?;
+        if let Some(nul) = name.iter().position(|&b| b == 0) {
+            name.truncate(nul);
         }
-        let (e, used) = parse_one(&data[pos..]).with_context(|| format!("in the cpio archive at offset {pos}"))?;
-        each(pos, e.len());
-        entries.extend(e);
-        pos += used.max(1);
+        pad(src)?;
+        if name == b"TRAILER!!!" {
+            src.skip(f[6].into())?;
+            pad(src)?;
+            return Ok(count);
+        }
+        let header = Header {
+            name,
+            ino: f[0],
+            mode: f[1],
+            uid: f[2],
+            gid: f[3],
+            nlink: f[4],
+            mtime: f[5],
+            size: f[6],
+            dev_major: f[7],
+            dev_minor: f[8],
+            rdev_major: f[9],
+            rdev_minor: f[10],
+            // Only a regular file's data is summed (GNU cpio writes 0 for the others, and the
+            // kernel checks files only).
+            check: (check && f[1] & S_IFMT == S_IFREG).then_some(f[12]),
+            archive,
+        };
+        let mut data =
+            Data { src: &mut *src, left: f[6].into(), sum: 0, check: header.check, told: false, truncated: false };
+        let visited = v.entry(&header, &mut data);
+        let unseen = if visited.is_ok() { data.finish() } else { Ok(None) };
+        if data.truncated {
+            bail!("truncated cpio data of {} at offset {at}", String::from_utf8_lossy(&header.name));
+        }
+        visited?;
+        if let Some(why) = unseen? {
+            v.bad(&header.name, &why);
+        }
+        pad(src)?;
+        count += 1;
     }
-    Ok((entries, pos))
 }
 
-/// The inside of a compressed segment: cpio archives and zero padding only, as the kernel reads
-/// it ("junk within compressed archive" otherwise). Never decompressed again: a segment that
-/// held another compressed stream would let a few bytes expand without bound.
-fn archives_only(data: &[u8]) -> Result<Vec<Entry>> {
-    let (entries, end) = archives(data, 0, &mut |_, _| {})?;
-    if end < data.len() {
-        bail!("junk at offset {end} after decompressing (not a cpio archive)");
-    }
-    Ok(entries)
-}
-
-/// One listing line: mode, owner, size (or device numbers), name and link target.
-pub fn list_line(e: &Entry) -> String {
-    let size = match e.kind() {
-        S_IFCHR | S_IFBLK => format!("{}, {}", e.rdev_major, e.rdev_minor),
-        _ => e.data.len().to_string(),
-    };
-    let target = if e.kind() == S_IFLNK { format!(" -> {}", String::from_utf8_lossy(&e.data)) } else { String::new() };
-    format!("{} {:>4} {:>5} {:>5} {:>10} {}{}", mode_string(e.mode), e.nlink, e.uid, e.gid, size, e.name, target)
-}
-
-pub fn write_listing(entries: &[Entry], out: &mut dyn Write) -> std::io::Result<()> {
-    for e in entries {
-        writeln!(out, "{}", list_line(e))?;
-    }
-    Ok(())
-}
-
-/// One fuzzing run of the reader: any bytes must give entries or an error, never a panic.
-pub fn fuzz_one(data: &[u8]) {
-    if let Ok((entries, _)) = read_image(data) {
-        for e in entries.iter().take(16) {
-            let _ = list_line(e);
+/// Collects a whole small image in memory (tests, and images rdbreak itself just built).
+#[cfg(test)]
+pub fn read_image(data: &[u8]) -> Result<(Vec<Entry>, Vec<Segment>)> {
+    struct Collect(Vec<Entry>, Vec<Segment>, Vec<String>);
+    impl Visitor for Collect {
+        fn entry(&mut self, h: &Header, data: &mut Data<'_>) -> Result<()> {
+            let mut bytes = Vec::new();
+            data.read_to_end(&mut bytes)?;
+            self.0.push(Entry {
+                name: String::from_utf8_lossy(&h.name).to_string(),
+                mode: h.mode,
+                uid: h.uid,
+                gid: h.gid,
+                nlink: h.nlink,
+                mtime: h.mtime,
+                data: bytes,
+                rdev_major: h.rdev_major,
+                rdev_minor: h.rdev_minor,
+                ino: h.ino,
+            });
+            Ok(())
+        }
+        fn bad(&mut self, name: &[u8], why: &str) {
+            self.2.push(format!("{}: {why}", String::from_utf8_lossy(name)));
+        }
+        fn segment(&mut self, s: &Segment) {
+            self.1.push(s.clone());
         }
     }
+    let mut c = Collect(Vec::new(), Vec::new(), Vec::new());
+    crate::initramfs::read(data, &mut c)?;
+    if !c.2.is_empty() {
+        bail!("bad entries: {}", c.2.join("; "));
+    }
+    Ok((c.0, c.1))
 }
 
 #[cfg(test)]
@@ -297,7 +433,6 @@ mod tests {
         assert_eq!(names, ["dev", "dev/console", "init", "bin", "empty"]);
         assert_eq!(entries[2].data, b"#!/bin/sh\n");
         assert_eq!((entries[1].rdev_major, entries[1].rdev_minor), (5, 1));
-        assert_eq!(list_line(&entries[3]), "lrwxrwxrwx    1     0     0          7 bin -> usr/bin");
     }
 
     #[test]

@@ -68,6 +68,46 @@ pub fn parse(b: &[u8]) -> Result<Dynamic> {
     Ok(d)
 }
 
+/// What `b` is when it is not a 64-bit little-endian ELF executable (what the kernel can start
+/// as /init); None when it is one.
+pub fn not_an_executable(b: &[u8]) -> Option<String> {
+    let head = &b[..b.len().min(64)];
+    if b.is_empty() {
+        return Some("an empty file".into());
+    }
+    if !b.starts_with(b"\x7fELF") {
+        let line = head.split(|&c| c == b'\n').next().unwrap_or_default();
+        let text = std::str::from_utf8(&b[..b.len().min(4096)])
+            .is_ok_and(|t| !t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')));
+        return Some(if b.starts_with(b"#!") {
+            format!("a script ({})", crate::listing::escape(line))
+        } else if text {
+            format!("text, not a program (it begins \"{}\")", crate::listing::escape(line))
+        } else {
+            let bytes: Vec<String> = head.iter().take(8).map(|c| format!("{c:02x}")).collect();
+            format!("data, not a program (it begins with the bytes {})", bytes.join(" "))
+        });
+    }
+    if b.get(4..6) != Some(&[2, 1]) {
+        return Some("an ELF file that is not 64-bit little-endian".into());
+    }
+    let e_type = b.get(16..18).map(|t| u16::from_le_bytes([t[0], t[1]]));
+    match e_type {
+        Some(2 | 3) => {}
+        Some(1) => return Some("an ELF relocatable object (a .o or a kernel module), not a program".into()),
+        Some(4) => return Some("an ELF core dump".into()),
+        t => return Some(format!("an ELF file of type {t:?}, not a program")),
+    }
+    let loads =
+        rdbreak_init::elf::segments(b).map(|s| s.iter().filter(|s| s.kind == rdbreak_init::elf::PT_LOAD).count());
+    match loads {
+        Ok(0) => Some("an ELF file with nothing to load".into()),
+        Ok(_) if u64_at(b, 24).unwrap_or(0) == 0 => Some("an ELF shared library (it has no entry point)".into()),
+        Ok(_) => None,
+        Err(e) => Some(format!("a broken ELF file ({e})")),
+    }
+}
+
 /// Directories from /etc/ld.so.conf (and its `include`s), as the dynamic loader's cache has them.
 pub fn ld_so_conf(root: &Path) -> Vec<PathBuf> {
     fn read(root: &Path, file: &Path, out: &mut Vec<PathBuf>, depth: usize) {
@@ -147,8 +187,32 @@ pub fn dependencies(binary: &Path) -> Result<BTreeSet<PathBuf>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The smallest static x86-64 program: one PT_LOAD segment whose code calls exit(0).
+    pub fn tiny_static_elf() -> Vec<u8> {
+        let code = [0xb8, 60, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05];
+        let size = (64 + 56 + code.len()) as u64;
+        let mut b = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+        b.extend(2u16.to_le_bytes()); // ET_EXEC
+        b.extend(62u16.to_le_bytes()); // x86-64
+        b.extend(1u32.to_le_bytes());
+        b.extend((0x400000u64 + 120).to_le_bytes()); // entry: the code after the headers
+        b.extend(64u64.to_le_bytes()); // program headers right after this one
+        b.extend(0u64.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        for h in [64u16, 56, 1, 0, 0, 0] {
+            b.extend(h.to_le_bytes());
+        }
+        b.extend(1u32.to_le_bytes()); // PT_LOAD
+        b.extend(5u32.to_le_bytes()); // r-x
+        for v in [0, 0x400000, 0x400000, size, size, 0x1000u64] {
+            b.extend(v.to_le_bytes());
+        }
+        b.extend(code);
+        b
+    }
 
     #[test]
     fn a_real_dynamic_binary() {
@@ -181,6 +245,23 @@ mod tests {
         let ours: BTreeSet<String> =
             dependencies(bin).unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
         assert_eq!(ours, ldd);
+    }
+
+    #[test]
+    fn what_an_init_that_is_not_a_program_is() {
+        let is = |b: &[u8]| not_an_executable(b).unwrap_or_default();
+        assert_eq!(is(b""), "an empty file");
+        assert_eq!(is(b"myhost\n"), "text, not a program (it begins \"myhost\")");
+        assert_eq!(is(b"#!/bin/sh\nexec /sbin/init\n"), "a script (#!/bin/sh)");
+        assert_eq!(is(&[0x1f, 0x8b, 8, 0, 0xff]), "data, not a program (it begins with the bytes 1f 8b 08 00 ff)");
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(not_an_executable(&me), None, "a program is one");
+        let mut object = me.clone();
+        object[16] = 1;
+        assert!(is(&object).contains("relocatable"));
+        let mut elf32 = me;
+        elf32[4] = 1;
+        assert!(is(&elf32).contains("not 64-bit"));
     }
 
     #[test]

@@ -62,30 +62,44 @@ impl Tree {
         }
     }
 
-    pub fn add(&mut self, e: Entry) {
-        let name = e.name.trim_start_matches('/').to_string();
+    /// Adds an entry under its name made relative (`/usr/bin/x` → `usr/bin/x`). A name with a
+    /// `..` component, or none at all, is refused: whatever the image's reader, no entry may
+    /// point outside the tree it is unpacked into.
+    pub fn add(&mut self, e: Entry) -> Result<()> {
+        let name = image_path(&e.name)?;
         self.add_parents(&name);
         self.entries.insert(name.clone(), Entry { name, ..e });
+        Ok(())
     }
 
     /// Copies a file of this machine into the image at the same path; a symlink is kept as a
     /// link and its target is copied too.
     pub fn add_host_file(&mut self, path: &Path, dest: Option<&str>) -> Result<()> {
         let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let dest = dest.map_or_else(|| path.to_string_lossy().to_string(), str::to_string);
-        if self.entries.contains_key(dest.trim_start_matches('/')) {
+        let dest = image_path(&dest.map_or_else(|| path.to_string_lossy().to_string(), str::to_string))?;
+        if self.entries.contains_key(&dest) {
             return Ok(());
         }
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(path)?;
-            self.add(Entry::symlink(&dest, &target.to_string_lossy()));
-            let resolved = path.parent().unwrap_or(Path::new("/")).join(&target);
+            self.add(Entry::symlink(&dest, &target.to_string_lossy()))?;
+            // `dir/../x` is taken as the image resolves it (its directories are directories):
+            // lexically, never as a `..` entry.
+            let mut resolved = PathBuf::from("/");
+            for c in path.parent().unwrap_or(Path::new("/")).join(&target).components() {
+                match c {
+                    std::path::Component::ParentDir => {
+                        resolved.pop();
+                    }
+                    std::path::Component::Normal(n) => resolved.push(n),
+                    _ => {}
+                }
+            }
             return self.add_host_file(&resolved, None);
         }
         use std::os::unix::fs::PermissionsExt;
         let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        self.add(Entry::file(&dest, meta.permissions().mode() & 0o7777, data));
-        Ok(())
+        self.add(Entry::file(&dest, meta.permissions().mode() & 0o7777, data))
     }
 
     pub fn entries(&self) -> Vec<Entry> {
@@ -96,6 +110,22 @@ impl Tree {
     pub fn contains(&self, path: &str) -> bool {
         self.entries.contains_key(path.trim_start_matches('/'))
     }
+}
+
+/// A path in the image: relative, without `.` or empty components; `..` refused.
+pub fn image_path(name: &str) -> Result<String> {
+    let mut parts = Vec::new();
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => bail!("the image path {name:?} has a `..` component; refused"),
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        bail!("the image path {name:?} names no file");
+    }
+    Ok(parts.join("/"))
 }
 
 /// Module names (not files) the kernel has loaded now.
@@ -135,7 +165,10 @@ pub fn module_closure(index: &ModuleIndex, request: &[String]) -> Result<BTreeSe
     if !unknown.is_empty() {
         bail!("no such module (or alias) in {}: {}", index.dir().display(), unknown.join(", "));
     }
-    let (waves, missing) = kmod::plan(index, &names, &Default::default());
+    let kmod::Plan { waves, missing, refused } = kmod::plan(index, &names, &Default::default());
+    if let Some(e) = refused.first() {
+        bail!("{e}");
+    }
     if !missing.is_empty() {
         bail!("modules.dep names modules that are not there: {}", missing.join(", "));
     }
@@ -182,7 +215,7 @@ fn add_modules(tree: &mut Tree, opts: &Options) -> Result<usize> {
         let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let plain = kmod::decompress(&data, &path.to_string_lossy()).unwrap_or_default();
         firmware.extend(firmware_of(&plain));
-        tree.add(Entry::file(&format!("{base}/{rel}"), 0o644, data));
+        tree.add(Entry::file(&format!("{base}/{rel}"), 0o644, data))?;
     }
     let included = |path: &str| closure.contains(&kmod::name_of_path(path));
     let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap_or_default();
@@ -201,10 +234,10 @@ fn add_modules(tree: &mut Tree, opts: &Options) -> Result<usize> {
         ("modules.order", order),
         ("modules.builtin", read("modules.builtin")),
     ] {
-        tree.add(Entry::file(&format!("{base}/{name}"), 0o644, text.into_bytes()));
+        tree.add(Entry::file(&format!("{base}/{name}"), 0o644, text.into_bytes()))?;
     }
     if let Ok(modinfo) = std::fs::read(dir.join("modules.builtin.modinfo")) {
-        tree.add(Entry::file(&format!("{base}/modules.builtin.modinfo"), 0o644, modinfo));
+        tree.add(Entry::file(&format!("{base}/modules.builtin.modinfo"), 0o644, modinfo))?;
     }
     for fw in firmware {
         for suffix in ["", ".zst", ".xz"] {
@@ -224,26 +257,29 @@ pub fn assemble(opts: &Options) -> Result<(Tree, usize)> {
     for d in
         ["dev", "proc", "sys", "run", "sysroot", "tmp", "root", "etc", "etc/cmdline.d", "usr/bin", "usr/sbin", "var"]
     {
-        tree.add(Entry::dir(d, 0o755));
+        tree.add(Entry::dir(d, 0o755))?;
     }
-    tree.add(Entry::dir("tmp", 0o1777));
+    tree.add(Entry::dir("tmp", 0o1777))?;
     // The kernel opens /dev/console for PID 1 before anything is mounted.
-    tree.add(Entry::char_dev("dev/console", 0o600, 5, 1));
-    tree.add(Entry::char_dev("dev/null", 0o666, 1, 3));
-    tree.add(Entry::char_dev("dev/kmsg", 0o644, 1, 11));
+    tree.add(Entry::char_dev("dev/console", 0o600, 5, 1))?;
+    tree.add(Entry::char_dev("dev/null", 0o666, 1, 3))?;
+    tree.add(Entry::char_dev("dev/kmsg", 0o644, 1, 11))?;
     let init = std::fs::read(&opts.init).with_context(|| format!("cannot read the init {} (build it: cargo build --release -p rdbreak-init --target x86_64-unknown-linux-musl)", opts.init.display()))?;
+    if let Some(what) = elf::not_an_executable(&init) {
+        bail!("{} is not an ELF executable: it is {what}; /init must be the static rdbreak-init", opts.init.display());
+    }
     if elf::parse(&init).is_ok_and(|d| d.interpreter.is_some()) {
         bail!("{} is dynamically linked; /init must be the static rdbreak-init", opts.init.display());
     }
-    tree.add(Entry::file("init", 0o755, init));
-    tree.add(Entry::file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n".to_vec()));
+    tree.add(Entry::file("init", 0o755, init))?;
+    tree.add(Entry::file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n".to_vec()))?;
     tree.add(Entry::file(
         "etc/initrd-release",
         0o644,
         format!("NAME=rdbreak\nID=rdbreak\nVERSION_ID={}\n", env!("CARGO_PKG_VERSION")).into_bytes(),
-    ));
+    ))?;
     if let Some(c) = &opts.cmdline {
-        tree.add(Entry::file("etc/cmdline.d/10-rdbreak.conf", 0o644, format!("{c}\n").into_bytes()));
+        tree.add(Entry::file("etc/cmdline.d/10-rdbreak.conf", 0o644, format!("{c}\n").into_bytes()))?;
     }
     let modules = add_modules(&mut tree, opts)?;
     for b in &opts.binaries {
@@ -301,7 +337,7 @@ mod tests {
 
     fn opts(dir: &Path) -> Options {
         let init = dir.join("init-bin");
-        std::fs::write(&init, b"static init").unwrap();
+        std::fs::write(&init, elf::tests::tiny_static_elf()).unwrap();
         Options {
             init,
             kver: "9.9.9".into(),
@@ -385,6 +421,38 @@ mod tests {
         if !o.binaries.is_empty() {
             assert!(names.iter().any(|n| n.ends_with("libc.so.6")), "bash brings its libraries");
         }
+    }
+
+    #[test]
+    fn refuses_an_init_that_is_no_program_and_names_with_dotdot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(dir.path());
+        assert_eq!(elf::not_an_executable(&std::fs::read(&o.init).unwrap()), None, "the test's init is one");
+        std::fs::write(dir.path().join("hostname"), b"myhost\n").unwrap();
+        o.init = dir.path().join("hostname");
+        let err = assemble(&o).err().unwrap().to_string();
+        assert!(err.contains("is not an ELF executable: it is text, not a program"), "{err}");
+        let mut o = opts(dir.path());
+        o.files = vec![(dir.path().join("hostname"), "../../../x".into())];
+        let err = assemble(&o).err().unwrap().to_string();
+        assert!(err.contains("`..` component"), "{err}");
+        o.files = vec![(dir.path().join("hostname"), "/etc//./hostname".into())];
+        let (tree, _) = assemble(&o).unwrap();
+        assert!(tree.contains("etc/hostname"));
+    }
+
+    #[test]
+    fn a_relative_symlink_brings_its_target_without_dotdot() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("lib/sub")).unwrap();
+        std::fs::write(dir.path().join("lib/real.so"), b"lib").unwrap();
+        std::os::unix::fs::symlink("../real.so", dir.path().join("lib/sub/link.so")).unwrap();
+        let mut tree = Tree::default();
+        tree.add_host_file(&dir.path().join("lib/sub/link.so"), None).unwrap();
+        let names: Vec<String> = tree.entries().into_iter().map(|e| e.name).collect();
+        assert!(names.iter().all(|n| !n.split('/').any(|c| c == "..")), "{names:?}");
+        let real = format!("{}/lib/real.so", dir.path().display());
+        assert!(tree.contains(&real), "{names:?}");
     }
 
     #[test]

@@ -1,8 +1,15 @@
 //! The image tooling behind the `rdbreak` command, as a library so that the fuzz targets and
 //! tests can reach the initramfs reader directly.
+#![forbid(unsafe_code)]
 
+pub mod atomic;
+pub mod beneath;
 pub mod compress;
 pub mod cpio;
 pub mod elf;
 pub mod image;
+pub mod initramfs;
+pub mod listing;
+pub mod lz4;
+pub mod source;
 pub mod unpack;

@@ -1,138 +1,455 @@
-//! `rdbreak unpack`: extracts an initramfs safely — no path leaves the target directory (no
-//! absolute names, no `..`, no writing through symlinks), device nodes only as root.
+//! `rdbreak unpack`: extracts an initramfs as a stream, safely even against someone changing the
+//! target while it runs: every entry is made relative to a directory handle walked from the
+//! target without following symlinks ([`beneath`]), so no path leaves the tree (no absolute
+//! names, no `..`, no writing through a symlink, whenever it appears). Names stay bytes; modes
+//! are exact (no umask); owners are restored as root, times always; device nodes only as root;
+//! directory modes come last (a read-only directory still gets its files); hard links are
+//! rebuilt by (dev, ino) with the data from whichever link carries it (GNU cpio: the last). A
+//! bad entry is reported with its path and the extraction goes on.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::rc::Rc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
-use crate::cpio::{self, Entry};
+use crate::beneath::{self, Meta};
+use crate::cpio::{self, Data, Header, Visitor};
 
-/// The path an archive name maps to under `root`, or None when it would escape.
-pub fn safe_path(root: &Path, name: &str) -> Option<PathBuf> {
-    let mut out = root.to_path_buf();
-    let mut depth = 0;
-    for c in Path::new(name).components() {
-        match c {
-            Component::Normal(n) => {
-                out.push(n);
-                depth += 1;
-            }
-            Component::CurDir | Component::RootDir => {}
-            Component::ParentDir | Component::Prefix(_) => return None,
-        }
-    }
-    (depth > 0).then_some(out)
+/// Bytes of names kept until the end (directories whose modes come last, first names of hard
+/// links). Past it, modes are set at once and further links become separate files.
+pub const MAX_KEPT: usize = 8 << 20;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub written: usize,
+    pub failed: usize,
+    pub skipped: usize,
 }
 
-/// Whether any existing component between `root` and `path` is a symlink (writing there would
-/// follow it out of the tree).
-fn through_symlink(root: &Path, path: &Path) -> bool {
-    let mut p = root.to_path_buf();
-    let Ok(rel) = path.strip_prefix(root) else { return true };
-    let comps: Vec<_> = rel.components().collect();
-    for c in &comps[..comps.len().saturating_sub(1)] {
-        p.push(c);
-        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+/// How an entry that is not extracted as asked is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// A bad entry, or one that could not be made: the run ends with an error.
+    Failed,
+    /// Left out on purpose (a device node when not root).
+    Skipped,
+}
+
+/// The first name of a hard-linked file, and the inode made for it.
+struct Link {
+    path: Vec<u8>,
+    inode: (u64, u64),
+}
+
+/// Metadata set at the end: a directory's, or a hard-linked file's that must stay writable.
+struct Later {
+    path: Vec<u8>,
+    meta: Meta,
+    want: FileType,
+    inode: Option<(u64, u64)>,
+}
+
+struct Unpacker<'r> {
+    root: OwnedFd,
+    owner: bool,
+    /// The last parent directory opened, by path: archives list a directory's files together.
+    parent: Option<(Vec<u8>, Rc<OwnedFd>)>,
+    archive: u32,
+    links: HashMap<(u32, u32, u32), Link>,
+    later: Vec<Later>,
+    kept: usize,
+    full_told: bool,
+    summary: Summary,
+    report: &'r mut dyn FnMut(Level, &[u8], &str),
+}
+
+fn split(path: &[u8]) -> Option<(Vec<&[u8]>, &[u8])> {
+    let mut comps = beneath::components(path)?;
+    let leaf = comps.pop()?;
+    Some((comps, leaf))
+}
+
+impl Unpacker<'_> {
+    fn dir(&mut self, dirs: &[&[u8]]) -> Result<Rc<OwnedFd>, String> {
+        let key = dirs.join(&b'/');
+        if let Some((k, fd)) = &self.parent {
+            if *k == key {
+                return Ok(fd.clone());
+            }
+        }
+        let fd = Rc::new(beneath::open_dir(self.root.as_fd(), dirs, true)?);
+        self.parent = Some((key, fd.clone()));
+        Ok(fd)
+    }
+
+    /// Keeps `bytes` of names if the budget allows; says so once when it does not.
+    fn keep(&mut self, bytes: usize) -> bool {
+        if self.kept + bytes <= MAX_KEPT {
+            self.kept += bytes;
             return true;
         }
+        if !self.full_told {
+            self.full_told = true;
+            let why = format!("more than {} MiB of names to remember: from here on, directory modes are set at once and hard links are extracted as separate files", MAX_KEPT >> 20);
+            (self.report)(Level::Skipped, b"", &why);
+        }
+        false
     }
-    false
-}
 
-pub struct Report {
-    pub written: usize,
-    pub skipped: Vec<String>,
-}
-
-pub fn unpack(entries: &[Entry], root: &Path) -> Result<Report> {
-    std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
-    let is_root = rustix::process::geteuid().is_root();
-    let mut report = Report { written: 0, skipped: Vec::new() };
-    for e in entries {
-        let Some(path) = safe_path(root, &e.name) else {
-            report.skipped.push(format!("{}: leaves the target directory", e.name));
-            continue;
-        };
-        if through_symlink(root, &path) {
-            report.skipped.push(format!("{}: a parent directory is a symlink", e.name));
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir()) {
-            std::fs::remove_file(&path)?;
-        }
-        let perm = std::fs::Permissions::from_mode(e.mode & 0o7777);
-        match e.kind() {
+    fn place(&mut self, h: &Header, comps: &[&[u8]], data: &mut Data<'_>) -> Result<bool, String> {
+        let Some((leaf, dirs)) = comps.split_last() else { return Err("empty name".into()) };
+        let leaf: &[u8] = leaf;
+        let dir = self.dir(dirs)?;
+        let meta = Meta { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, owner: self.owner };
+        let path = comps.join(&b'/');
+        match h.kind() {
             cpio::S_IFDIR => {
-                std::fs::create_dir_all(&path)?;
-                std::fs::set_permissions(&path, perm)?;
-            }
-            cpio::S_IFREG => {
-                std::fs::write(&path, &e.data).with_context(|| format!("cannot write {}", path.display()))?;
-                std::fs::set_permissions(&path, perm)?;
-            }
-            cpio::S_IFLNK => std::os::unix::fs::symlink(String::from_utf8_lossy(&e.data).as_ref(), &path)?,
-            cpio::S_IFCHR | cpio::S_IFBLK if is_root => {
-                let kind = if e.kind() == cpio::S_IFCHR {
-                    rustix::fs::FileType::CharacterDevice
+                // Private while it fills; its own mode at the end.
+                match rfs::mkdirat(&*dir, leaf, Mode::from_raw_mode(0o700)) {
+                    Ok(()) => {}
+                    Err(Errno::EXIST) => {
+                        let st = rfs::statat(&*dir, leaf, AtFlags::SYMLINK_NOFOLLOW);
+                        if !st.is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory) {
+                            beneath::clear(&dir, leaf)?;
+                            rfs::mkdirat(&*dir, leaf, Mode::from_raw_mode(0o700))
+                                .map_err(|e| format!("cannot create it: {e}"))?;
+                        }
+                    }
+                    Err(e) => return Err(format!("cannot create it: {e}")),
+                }
+                if self.keep(path.len()) {
+                    self.later.push(Later { path, meta, want: FileType::Directory, inode: None });
                 } else {
-                    rustix::fs::FileType::BlockDevice
-                };
-                rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    &path,
-                    kind,
-                    rustix::fs::Mode::from_raw_mode(e.mode & 0o7777),
-                    rustix::fs::makedev(e.rdev_major, e.rdev_minor),
-                )
-                .with_context(|| format!("cannot create device {}", path.display()))?;
+                    let (fd, _) = beneath::open_node(dir.as_fd(), leaf, FileType::Directory)?;
+                    meta.apply_path_fd(&fd)?;
+                }
             }
-            _ => {
-                report.skipped.push(format!("{}: device or special file (only created as root)", e.name));
-                continue;
+            cpio::S_IFREG => self.file(h, &dir, leaf, path, meta, data)?,
+            cpio::S_IFLNK => {
+                let mut target = Vec::new();
+                data.take(cpio::PATH_MAX as u64 + 1).read_to_end(&mut target).map_err(|e| e.to_string())?;
+                if target.len() > cpio::PATH_MAX {
+                    return Err(format!("symlink target longer than {} bytes", cpio::PATH_MAX));
+                }
+                beneath::create(&dir, leaf, || rfs::symlinkat(&target, &*dir, leaf))?;
+                meta.apply_symlink(&dir, leaf)?;
+            }
+            cpio::S_IFCHR | cpio::S_IFBLK if !self.owner => {
+                (self.report)(Level::Skipped, &h.name, "device node: made only as root");
+                return Ok(false);
+            }
+            cpio::S_IFCHR | cpio::S_IFBLK | cpio::S_IFIFO | cpio::S_IFSOCK => {
+                let ft = FileType::from_raw_mode(h.mode);
+                let dev = rfs::makedev(h.rdev_major, h.rdev_minor);
+                beneath::create(&dir, leaf, || rfs::mknodat(&*dir, leaf, ft, Mode::empty(), dev))?;
+                let (fd, _) = beneath::open_node(dir.as_fd(), leaf, ft)?;
+                meta.apply_path_fd(&fd)?;
+            }
+            other => return Err(format!("unknown file type {other:o}")),
+        }
+        Ok(true)
+    }
+
+    fn file(
+        &mut self,
+        h: &Header,
+        dir: &OwnedFd,
+        leaf: &[u8],
+        path: Vec<u8>,
+        meta: Meta,
+        data: &mut Data<'_>,
+    ) -> Result<(), String> {
+        let key = (h.dev_major, h.dev_minor, h.ino);
+        let linked = h.nlink >= 2;
+        let first = self.links.get(&key).filter(|_| linked);
+        // A further name of a hard-linked file: a link to the first, and its data (if this
+        // name carries it) written through the link.
+        let (mut file, fresh) = match first {
+            // The same name again: the file is already there.
+            Some(first) if first.path == path => (beneath::open_inode(dir, leaf, first.inode)?, false),
+            Some(first) => {
+                let (fdirs, fleaf) = split(&first.path).ok_or("bad first link")?;
+                let src = beneath::open_dir(self.root.as_fd(), &fdirs, false)?;
+                let shown = crate::listing::escape(&first.path);
+                beneath::create(dir, leaf, || rfs::linkat(&src, fleaf, dir, leaf, AtFlags::empty()))
+                    .map_err(|e| format!("as a hard link to {shown}: {e}"))?;
+                (beneath::open_inode(dir, leaf, first.inode)?, false)
+            }
+            None => (beneath::new_file(dir, leaf)?, true),
+        };
+        if fresh || h.size > 0 {
+            let copied = std::io::copy(data, &mut file).and_then(|_| file.set_len(h.size.into()));
+            if let Err(e) = copied {
+                let _ = rfs::unlinkat(dir, leaf, AtFlags::empty());
+                return Err(format!("{e}; not extracted"));
             }
         }
-        report.written += 1;
+        let inode = rfs::fstat(&file).map(|st| (st.st_dev, st.st_ino)).map_err(|e| e.to_string())?;
+        if linked && fresh && self.keep(path.len()) {
+            self.links.insert(key, Link { path: path.clone(), inode });
+        }
+        // Not root: a hard-linked file stays writable for the links that bring its data.
+        if linked && !self.owner && meta.mode & 0o200 == 0 && self.keep(path.len()) {
+            Meta { mode: meta.mode | 0o200, ..meta }.apply_fd(file.as_fd())?;
+            self.later.push(Later { path, meta, want: FileType::RegularFile, inode: Some(inode) });
+            return Ok(());
+        }
+        meta.apply_fd(file.as_fd())
     }
-    if report.written == 0 && !entries.is_empty() {
-        bail!("nothing could be extracted into {}", root.display());
+
+    /// Directory modes and times (deepest first, so each parent is still open to its owner),
+    /// and the kept modes of hard-linked files.
+    fn finish(&mut self) {
+        let mut later = std::mem::take(&mut self.later);
+        later.sort_by_key(|l| std::cmp::Reverse(l.path.iter().filter(|&&b| b == b'/').count()));
+        for l in later {
+            let r = split(&l.path).ok_or_else(|| "bad path".to_string()).and_then(|(dirs, leaf)| {
+                let dir = beneath::open_dir(self.root.as_fd(), &dirs, false)?;
+                let (fd, st) = beneath::open_node(dir.as_fd(), leaf, l.want)?;
+                if l.inode.is_some_and(|i| i != (st.st_dev, st.st_ino)) {
+                    return Err("it was replaced while extracting; left alone".into());
+                }
+                l.meta.apply_path_fd(&fd)
+            });
+            if let Err(why) = r {
+                self.summary.failed += 1;
+                (self.report)(Level::Failed, &l.path, &why);
+            }
+        }
     }
-    Ok(report)
+}
+
+impl Visitor for Unpacker<'_> {
+    fn entry(&mut self, h: &Header, data: &mut Data<'_>) -> Result<()> {
+        if h.archive != self.archive {
+            // Inode numbers start again in each archive of an image (the kernel forgets too).
+            self.archive = h.archive;
+            self.links.clear();
+        }
+        let outcome = match beneath::components(&h.name) {
+            None => Err("leaves the target directory (`..`); skipped".to_string()),
+            // `.`: the target itself, which keeps its own mode.
+            Some(c) if c.is_empty() && h.kind() == cpio::S_IFDIR => return Ok(()),
+            Some(c) if c.is_empty() => Err("names the target directory itself; skipped".to_string()),
+            Some(c) => self.place(h, &c, data),
+        };
+        match outcome {
+            Ok(true) => self.summary.written += 1,
+            Ok(false) => self.summary.skipped += 1,
+            Err(why) => {
+                self.summary.failed += 1;
+                (self.report)(Level::Failed, &h.name, &why);
+            }
+        }
+        Ok(())
+    }
+
+    fn bad(&mut self, name: &[u8], why: &str) {
+        self.summary.failed += 1;
+        (self.report)(Level::Failed, name, why);
+    }
+}
+
+/// Extracts the image read from `input` into `root` (made if missing), telling `report` of each
+/// entry not extracted as asked. A broken image is an error once what came before it is out.
+pub fn unpack(input: impl Read, root: &Path, report: &mut dyn FnMut(Level, &[u8], &str)) -> Result<Summary> {
+    std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+    let fd = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .with_context(|| format!("cannot open {}", root.display()))?;
+    let mut u = Unpacker {
+        root: fd,
+        owner: rustix::process::geteuid().is_root(),
+        parent: None,
+        archive: 0,
+        links: HashMap::new(),
+        later: Vec::new(),
+        kept: 0,
+        full_told: false,
+        summary: Summary::default(),
+        report,
+    };
+    let read = crate::initramfs::read(input, &mut u);
+    u.finish();
+    read?;
+    Ok(u.summary)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpio::{raw, trailer, Entry};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-    #[test]
-    fn names_cannot_escape() {
-        let r = Path::new("/t");
-        assert_eq!(safe_path(r, "etc/passwd"), Some(PathBuf::from("/t/etc/passwd")));
-        assert_eq!(safe_path(r, "/etc/passwd"), Some(PathBuf::from("/t/etc/passwd")));
-        assert_eq!(safe_path(r, "./a/./b"), Some(PathBuf::from("/t/a/b")));
-        assert_eq!(safe_path(r, "../x"), None);
-        assert_eq!(safe_path(r, "a/../../x"), None);
-        assert_eq!(safe_path(r, "."), None);
+    fn run(image: &[u8], dir: &Path) -> (Summary, Vec<String>) {
+        let mut notes = Vec::new();
+        let mut report = |l: Level, name: &[u8], why: &str| {
+            notes.push(format!("{l:?} {}: {why}", crate::listing::escape(name)));
+        };
+        let s = unpack(image, dir, &mut report).unwrap();
+        (s, notes)
+    }
+
+    fn archive(entries: &[(&[u8], Entry)]) -> Vec<u8> {
+        let mut out: Vec<u8> = entries.iter().flat_map(|(n, e)| raw(n, e)).collect();
+        out.extend(trailer());
+        out
     }
 
     #[test]
-    fn symlinks_are_not_followed_out() {
+    fn nothing_leaves_the_target() {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         let entries = vec![
             Entry::symlink("evil", &outside.path().display().to_string()),
             Entry::file("evil/pwned", 0o644, b"x".to_vec()),
             Entry::file("../escape", 0o644, b"x".to_vec()),
-            Entry::file("ok/file", 0o640, b"fine".to_vec()),
-            Entry::char_dev("dev/console", 0o600, 5, 1),
+            Entry::file("/abs/file", 0o640, b"fine".to_vec()),
         ];
-        let report = unpack(&entries, dir.path()).unwrap();
-        assert!(!outside.path().join("pwned").exists());
-        assert_eq!(std::fs::read(dir.path().join("ok/file")).unwrap(), b"fine");
-        assert!(report.skipped.iter().any(|s| s.starts_with("evil/pwned")));
-        assert!(report.skipped.iter().any(|s| s.starts_with("../escape")));
+        let (s, notes) = run(&cpio::write(&entries, 0), dir.path());
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+        assert_eq!(std::fs::read(dir.path().join("abs/file")).unwrap(), b"fine");
+        assert_eq!(s, Summary { written: 2, failed: 2, skipped: 0 });
+        assert!(notes.contains(&"Failed evil/pwned: evil is a symlink (not followed)".to_string()), "{notes:?}");
+        assert!(notes.iter().any(|n| n.starts_with("Failed ../escape: leaves the target")), "{notes:?}");
+    }
+
+    #[test]
+    fn names_are_bytes_not_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = archive(&[
+            (b"n\xff", Entry::file("", 0o644, b"ff".to_vec())),
+            (b"n\xfe", Entry::file("", 0o644, b"fe".to_vec())),
+        ]);
+        let (s, notes) = run(&image, dir.path());
+        assert_eq!((s.written, notes.len()), (2, 0), "{notes:?}");
+        use std::os::unix::ffi::OsStrExt;
+        let read = |n: &[u8]| std::fs::read(dir.path().join(std::ffi::OsStr::from_bytes(n))).unwrap();
+        assert_eq!((read(b"n\xff"), read(b"n\xfe")), (b"ff".to_vec(), b"fe".to_vec()));
+    }
+
+    #[test]
+    fn a_bad_entry_is_named_and_the_rest_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = vec![
+            Entry::dir(".", 0o755),
+            Entry::file("a", 0o644, b"file".to_vec()),
+            Entry::file("a/b", 0o644, b"under a file".to_vec()),
+            Entry::dir("a", 0o755),
+            Entry::file("c", 0o600, b"c".to_vec()),
+        ];
+        let (s, notes) = run(&cpio::write(&entries, 0), dir.path());
+        assert_eq!(notes, ["Failed a/b: a is not a directory"], "and no word about `.`");
+        assert_eq!(s.failed, 1);
+        assert!(dir.path().join("a").is_dir(), "the directory entry replaced the file");
+        assert_eq!(std::fs::read(dir.path().join("c")).unwrap(), b"c");
+    }
+
+    #[test]
+    fn modes_are_exact_and_directories_get_theirs_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ro = Entry::dir("ro", 0o555);
+        ro.mtime = 1_000_000;
+        let mut f = Entry::file("ro/f", 0o4755, b"x".to_vec());
+        f.mtime = 2_000_000;
+        let fifo = Entry::new("ro/fifo", cpio::S_IFIFO | 0o666, Vec::new());
+        let mut image = raw(b"ro", &ro);
+        image.extend(raw(b"ro/f", &f));
+        image.extend(raw(b"ro/fifo", &fifo));
+        image.extend(trailer());
+        let (s, notes) = run(&image, dir.path());
+        assert_eq!((s.written, notes.len()), (3, 0), "{notes:?}");
+        let meta = |p: &str| std::fs::symlink_metadata(dir.path().join(p)).unwrap();
+        assert_eq!(meta("ro").permissions().mode() & 0o7777, 0o555);
+        assert_eq!(meta("ro").mtime(), 1_000_000, "set after its files were made");
+        assert_eq!(meta("ro/f").permissions().mode() & 0o7777, 0o4755);
+        assert_eq!(meta("ro/f").mtime(), 2_000_000);
+        assert_eq!(meta("ro/fifo").permissions().mode() & 0o7777, 0o666, "not filtered by the umask");
+    }
+
+    #[test]
+    fn owners_are_restored_as_root() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipping: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut entries = vec![
+            Entry::dir("d", 0o750),
+            Entry::file("d/f", 0o640, b"x".to_vec()),
+            Entry::symlink("d/l", "f"),
+            Entry::char_dev("null", 0o666, 1, 3),
+        ];
+        for e in &mut entries {
+            (e.uid, e.gid) = (1234, 5678);
+        }
+        let image: Vec<u8> = entries.iter().flat_map(|e| raw(e.name.as_bytes(), e)).chain(trailer()).collect();
+        let (s, notes) = run(&image, dir.path());
+        assert_eq!((s.written, notes.len()), (4, 0), "{notes:?}");
+        for p in ["d", "d/f", "d/l", "null"] {
+            let m = std::fs::symlink_metadata(dir.path().join(p)).unwrap();
+            assert_eq!((m.uid(), m.gid()), (1234, 5678), "{p}");
+        }
+        let null = std::fs::symlink_metadata(dir.path().join("null")).unwrap();
+        assert_eq!((null.rdev(), null.permissions().mode() & 0o7777), (rustix::fs::makedev(1, 3), 0o666));
+    }
+
+    #[test]
+    fn hard_links_share_the_data_of_the_last_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = |data: &[u8]| {
+            let mut e = Entry::file("", 0o444, data.to_vec());
+            (e.nlink, e.ino) = (3, 7);
+            e
+        };
+        let mut other = Entry::file("", 0o644, b"other".to_vec());
+        other.ino = 8;
+        let image = archive(&[
+            (b"a/modules.dep.bin", link(b"")),
+            (b"b/modules.alias.bin", link(b"")),
+            (b"unrelated", other),
+            (b"a/modules.symbols.bin", link(b"the index")),
+        ]);
+        let (s, notes) = run(&image, dir.path());
+        assert_eq!((s.written, notes.len()), (4, 0), "{notes:?}");
+        let names = ["a/modules.dep.bin", "b/modules.alias.bin", "a/modules.symbols.bin"];
+        let metas: Vec<_> = names.iter().map(|n| std::fs::metadata(dir.path().join(n)).unwrap()).collect();
+        for (n, m) in names.iter().zip(&metas) {
+            assert_eq!(std::fs::read(dir.path().join(n)).unwrap(), b"the index", "{n}");
+            assert_eq!((m.ino(), m.nlink(), m.permissions().mode() & 0o7777), (metas[0].ino(), 3, 0o444), "{n}");
+        }
+        // Inode numbers are per archive: the same number in the next archive is another file.
+        let mut two = image.clone();
+        two.extend(archive(&[(b"c", link(b"second archive"))]));
+        let dir = tempfile::tempdir().unwrap();
+        run(&two, dir.path());
+        assert_eq!(std::fs::read(dir.path().join("c")).unwrap(), b"second archive");
+        assert_eq!(std::fs::read(dir.path().join("a/modules.dep.bin")).unwrap(), b"the index");
+    }
+
+    #[test]
+    fn a_wrong_crc_checksum_is_an_error_for_that_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let crc = |name: &[u8], data: &[u8], sum: u32| {
+            let mut b = raw(name, &Entry::file("", 0o644, data.to_vec()));
+            b[..6].copy_from_slice(b"070702");
+            b[102..110].copy_from_slice(format!("{sum:08X}").as_bytes());
+            b
+        };
+        let mut image = crc(b"good", b"abc", 0x61 + 0x62 + 0x63);
+        image.extend(crc(b"bad", b"abd", 0x61 + 0x62 + 0x63));
+        image.extend(trailer());
+        let (s, notes) = run(&image, dir.path());
+        assert_eq!(s, Summary { written: 1, failed: 1, skipped: 0 });
+        assert_eq!(
+            notes,
+            ["Failed bad: checksum mismatch: the header says 00000126, the data sums to 00000127; not extracted"]
+        );
+        assert!(!dir.path().join("bad").exists());
+        assert_eq!(std::fs::read(dir.path().join("good")).unwrap(), b"abc");
     }
 }

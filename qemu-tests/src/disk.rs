@@ -239,7 +239,7 @@ impl Tree {
         t.file("usr/sbin/init", &std::fs::read(test_init).expect("test init"), 0o755);
         for tool in [
             "bash", "dash", "ls", "cat", "touch", "passwd", "sleep", "id", "sync", "mount", "rm", "mkdir", "sh",
-            "grep", "true", "false", "stat",
+            "grep", "true", "false", "stat", "swapon",
         ] {
             let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
                 .iter()

@@ -7,6 +7,7 @@
 pub mod assets;
 pub mod disk;
 pub mod grub;
+pub mod lvm_disk;
 pub mod outcome;
 pub mod qemu;
 pub mod scenario;

@@ -26,7 +26,43 @@ fn mounts() -> Vec<(String, String, String, String, String)> {
         .collect()
 }
 
+/// `rdbreak_test=hibernate:SWAP` (the kernel hands unknown `key=value` words to init's
+/// environment): swap on SWAP and hibernate to it. The process goes on here after the next boot
+/// resumes the image, and says so.
+fn hibernate_if_asked(out: &mut impl Write) {
+    let Some(swap) = std::env::var("rdbreak_test").ok().and_then(|v| v.strip_prefix("hibernate:").map(str::to_string))
+    else {
+        return;
+    };
+    let on = std::process::Command::new("/sbin/swapon").arg(&swap).status();
+    let _ = writeln!(out, "RDBREAK-TEST-INIT swapon {swap}: {on:?}");
+    let _ = out.flush();
+    // The kernel writes the image to the swap /sys/power/resume names (resume= at boot names it
+    // only for the initramfs); a write with no image there just records the device.
+    match rustix::fs::stat(swap.as_str()) {
+        Ok(st) => {
+            let dev = format!("{}:{}", rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+            let r = std::fs::write("/sys/power/resume", format!("{dev}\n"));
+            let _ = writeln!(out, "RDBREAK-TEST-INIT resume device {dev}: {r:?}");
+        }
+        Err(e) => {
+            let _ = writeln!(out, "RDBREAK-TEST-INIT cannot stat {swap}: {e}");
+        }
+    }
+    rustix::fs::sync();
+    match std::fs::write("/sys/power/state", "disk\n") {
+        Ok(()) => {
+            let _ = writeln!(out, "RDBREAK-TEST-INIT resumed from hibernation");
+        }
+        Err(e) => {
+            let _ = writeln!(out, "RDBREAK-TEST-INIT hibernation failed: {e}");
+        }
+    }
+    let _ = out.flush();
+}
+
 fn main() {
+    hibernate_if_asked(&mut std::io::stdout());
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     let argv0 = std::env::args().next().unwrap_or_default();
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -24,6 +24,7 @@ mod files;
 mod modules;
 mod power;
 mod session;
+mod stacks;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ use files::*;
 use modules::*;
 pub use power::power;
 use session::*;
+use stacks::*;
 use storage::*;
 
 pub const BUILTINS: &[Builtin] = &[
@@ -64,6 +66,11 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "lsmod", usage: "lsmod: list loaded kernel modules", run: lsmod },
     Builtin { name: "blkid", usage: "blkid [DEVICE...]: show filesystems, UUIDs and labels", run: blkid },
     Builtin { name: "lsblk", usage: "lsblk: list block devices with sizes and filesystems", run: lsblk },
+    Builtin { name: "pvs", usage: "pvs: list LVM physical volumes (the PVs rdbreak has read) and their VG", run: pvs },
+    Builtin { name: "lvs", usage: "lvs: list LVM logical volumes of the VGs found, and which are active", run: lvs },
+    Builtin { name: "vgscan", usage: "vgscan: read every LVM PV again and list the volume groups", run: vgscan },
+    Builtin { name: "vgchange", usage: "vgchange -ay [VG...]: activate the LVs of every VG (or of those named), whatever rd.lvm says", run: vgchange },
+    Builtin { name: "dmsetup", usage: "dmsetup ls | table [NAME] | info [NAME] | remove NAME: device-mapper devices (crypt keys are never shown)", run: dmsetup },
     Builtin { name: "sync", usage: "sync: write cached data to disk", run: |_, _, _| {
         rustix::fs::sync();
         0

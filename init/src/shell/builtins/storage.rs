@@ -224,22 +224,79 @@ pub(super) fn blkid(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
 pub(super) fn lsblk(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
     let devs = scanned(sh);
     let table = mounts::mount_table();
-    let _ = writeln!(io.out, "{:<12} {:>7} {:>9} {:<6} {:<12} UUID", "NAME", "MAJ:MIN", "SIZE", "TYPE", "MOUNTPOINT");
-    for d in &devs {
+    let _ = writeln!(
+        io.out,
+        "{:<20} {:>7} {:>9} {:<6} {:<12} {:<12} UUID",
+        "NAME", "MAJ:MIN", "SIZE", "TYPE", "FSTYPE", "MOUNTPOINT"
+    );
+    for (depth, d) in stack_order(&devs) {
         let node = d.node().display().to_string();
-        let mp = table.iter().find(|m| m.source == node).map_or("", |m| m.target.as_str());
+        let mapper = d.dm.as_ref().map(|m| format!("/dev/mapper/{}", m.name));
+        let mp = table
+            .iter()
+            .find(|m| m.source == node || Some(&m.source) == mapper.as_ref())
+            .map_or("", |m| m.target.as_str());
         let fs = d.fs.as_ref();
-        let name = if d.partition.is_some() { format!("`-{}", d.name) } else { d.name.clone() };
+        let shown = d.dm.as_ref().map_or(d.name.as_str(), |m| m.name.as_str());
+        let name = if depth == 0 { shown.to_string() } else { format!("{}`-{shown}", "  ".repeat(depth - 1)) };
         let _ = writeln!(
             io.out,
-            "{:<12} {:>7} {:>8}M {:<6} {:<12} {}",
+            "{:<20} {:>7} {:>8}M {:<6} {:<12} {:<12} {}",
             name,
             d.devno(),
             d.size_bytes >> 20,
+            kind(d),
             fs.map_or("", |f| f.fstype.as_str()),
             mp,
             fs.and_then(|f| f.uuid.as_deref()).unwrap_or("")
         );
     }
     0
+}
+
+/// lsblk's TYPE: `disk`, `part`, `lvm`, `crypt`, `raidN`, `dm`, `loop`.
+fn kind(d: &devices::BlockDev) -> String {
+    if d.partition.is_some() {
+        return "part".into();
+    }
+    if let Some(m) = &d.dm {
+        return match m.uuid.split('-').next() {
+            Some("LVM") => "lvm".into(),
+            Some("CRYPT") => "crypt".into(),
+            _ => "dm".into(),
+        };
+    }
+    if d.name.starts_with("md") {
+        let level = std::fs::read_to_string(format!("/sys/class/block/{}/md/level", d.name)).unwrap_or_default();
+        return if level.trim().is_empty() { "md".into() } else { level.trim().to_string() };
+    }
+    if d.name.starts_with("loop") {
+        return "loop".into();
+    }
+    "disk".into()
+}
+
+/// Devices in lsblk's order: each disk, then what is built on it (its partitions, then the
+/// devices whose slaves it is), depth first; a device on several (a striped LV) shows under
+/// each. The depth is bounded: sysfs is the kernel's, but a loop of holders must not hang us.
+fn stack_order(devs: &[devices::BlockDev]) -> Vec<(usize, &devices::BlockDev)> {
+    fn walk<'a>(
+        d: &'a devices::BlockDev,
+        depth: usize,
+        devs: &'a [devices::BlockDev],
+        out: &mut Vec<(usize, &'a devices::BlockDev)>,
+    ) {
+        out.push((depth, d));
+        if depth >= 8 {
+            return;
+        }
+        for c in devs.iter().filter(|c| c.parent.as_deref() == Some(d.name.as_str()) || c.slaves.contains(&d.name)) {
+            walk(c, depth + 1, devs, out);
+        }
+    }
+    let mut out = Vec::new();
+    for d in devs.iter().filter(|d| d.parent.is_none() && d.slaves.is_empty()) {
+        walk(d, 0, devs, &mut out);
+    }
+    out
 }

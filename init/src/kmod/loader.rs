@@ -1,0 +1,413 @@
+//! The loader: runs plans against the running kernel (`finit_module`, or `init_module` on an
+//! image decompressed here), wave by wave in threads, and remembers what loaded, what failed
+//! and what was missing.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::File;
+use std::io::Read;
+use std::sync::Mutex;
+
+use super::decompress::{compression_of, decompress, Compression, MAX_MODULE};
+use super::index::ModuleIndex;
+use super::plan::{plan, Plan};
+use super::{normalize, read_capped, KmodError};
+use crate::cmdline::Cmdline;
+use crate::sys;
+
+/// Names of the modules the kernel has loaded now (`/proc/modules`).
+pub fn loaded_modules() -> HashSet<String> {
+    std::fs::read_to_string("/proc/modules")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_ascii_whitespace().next())
+        .map(normalize)
+        .collect()
+}
+
+/// Whether a module load ends, as by default, once every asynchronous probe in flight is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    ForAsyncProbes,
+    No,
+}
+
+/// Loads modules into the running kernel and remembers what it did.
+pub struct Loader {
+    pub index: ModuleIndex,
+    /// Per-module parameters from the command line (`virtio_blk.queue_depth=…`).
+    params: HashMap<String, Vec<String>>,
+    /// The algorithm the kernel decompresses itself (`/sys/module/compression`), if any.
+    kernel_decompress: Option<Compression>,
+    state: Mutex<LoaderState>,
+    /// Signalled whenever a load ends.
+    load_ended: std::sync::Condvar,
+    /// Requests running in the background (coldplug and uevents), joined by `wait_idle`.
+    pending: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// Where the drivers a boot needs live: storage, buses and bridges, USB host and HID (a keyboard
+/// for the shell). Coldplug loads only these; everything else (CPU crypto, sound, graphics,
+/// network…) is left to the real system's udev after switch_root, and `modprobe` loads it on
+/// request in the shell.
+const BOOT_DRIVER_DIRS: &[&str] = &[
+    "kernel/drivers/block/",
+    "kernel/drivers/ata/",
+    "kernel/drivers/scsi/",
+    "kernel/drivers/nvme/",
+    "kernel/drivers/mmc/",
+    "kernel/drivers/virtio/",
+    "kernel/drivers/md/",
+    "kernel/drivers/usb/host/",
+    "kernel/drivers/usb/storage/",
+    "kernel/drivers/usb/core/",
+    "kernel/drivers/hid/",
+    "kernel/drivers/input/keyboard/",
+    "kernel/drivers/input/serio/",
+    "kernel/drivers/pci/",
+    "kernel/drivers/message/",
+    "kernel/drivers/nvdimm/",
+    "kernel/drivers/cdrom/",
+    "kernel/drivers/firewire/",
+    "kernel/drivers/memstick/",
+    "kernel/drivers/target/",
+];
+
+/// Whether a module (by its path in modules.dep) is one the boot needs before the root is up.
+pub fn needed_for_boot(path: &str) -> bool {
+    BOOT_DRIVER_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
+}
+
+#[derive(Default)]
+struct LoaderState {
+    loaded: HashSet<String>,
+    /// Being loaded by some thread. Another thread that needs it waits: the kernel (before 6.4)
+    /// checks the signature of, and lays out, a second copy before refusing it as a duplicate.
+    loading: HashSet<String>,
+    failed: HashMap<String, String>,
+    missing: BTreeSet<String>,
+}
+
+impl Loader {
+    pub fn new(index: ModuleIndex, cmdline: &Cmdline) -> Self {
+        let mut params: HashMap<String, Vec<String>> = HashMap::new();
+        for arg in cmdline.args() {
+            if let (Some((module, param)), Some(value)) = (arg.key.split_once('.'), &arg.value) {
+                if !module.is_empty() && !param.is_empty() && module != "rd" {
+                    params.entry(normalize(module)).or_default().push(format!("{param}={value}"));
+                }
+            }
+        }
+        let kernel_decompress = match std::fs::read_to_string("/sys/module/compression").as_deref().map(str::trim) {
+            Ok("xz") => Some(Compression::Xz),
+            Ok("zstd") => Some(Compression::Zstd),
+            Ok("gzip") => Some(Compression::Gzip),
+            _ => None,
+        };
+        let loaded = loaded_modules();
+        Loader {
+            index,
+            params,
+            kernel_decompress,
+            state: Mutex::new(LoaderState { loaded, ..Default::default() }),
+            load_ended: std::sync::Condvar::new(),
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LoaderState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Modules that were asked for and are not in the image.
+    pub fn missing(&self) -> Vec<String> {
+        self.lock().missing.iter().cloned().collect()
+    }
+    /// Modules the kernel refused, with the reason.
+    pub fn failed(&self) -> Vec<(String, String)> {
+        let mut v: Vec<_> = self.lock().failed.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+        v.sort();
+        v
+    }
+
+    /// Loads modules by name or alias (with their dependencies); returns how many were loaded now.
+    /// Names that resolve to nothing are remembered as missing when `required`.
+    pub fn request(&self, names: &[String], required: bool) -> usize {
+        self.request_as(names, required, Wait::ForAsyncProbes)
+    }
+
+    fn request_as(&self, names: &[String], required: bool, wait: Wait) -> usize {
+        let mut wanted = Vec::new();
+        for n in names {
+            let found = self.index.lookup(n);
+            if found.is_empty() && required && !self.index.is_builtin(n) {
+                self.lock().missing.insert(n.clone()); // as asked for: `fs-ext4`, not `fs_ext4`
+            }
+            if !found.is_empty() {
+                log::debug!("{n} -> {}", found.join(" "));
+            }
+            wanted.extend(found);
+        }
+        self.load(&wanted, required, wait)
+    }
+
+    /// The drivers coldplug would load for these modaliases: boot-relevant ones only, not yet
+    /// loaded. The rest is reported at debug level.
+    pub fn boot_drivers(&self, modaliases: &[String]) -> Vec<String> {
+        let (loaded, loading) = {
+            let st = self.lock();
+            (st.loaded.clone(), st.loading.clone())
+        };
+        let mut out = Vec::new();
+        for alias in modaliases {
+            for m in self.index.lookup(alias) {
+                if loaded.contains(&m) || loading.contains(&m) || out.contains(&m) || self.index.is_builtin(&m) {
+                    continue;
+                }
+                let path = self.index.modules.get(&m).map_or("", |e| e.path.as_str());
+                if needed_for_boot(path) {
+                    out.push(m);
+                } else {
+                    log::debug!("{alias}: leaving {m} to the real system");
+                }
+            }
+        }
+        out
+    }
+
+    /// Starts loading, each in its own thread, the boot drivers these modaliases need: a small
+    /// driver (virtio_pci) is then not held up behind a big one (libata).
+    pub fn spawn_boot_drivers(self: &std::sync::Arc<Self>, modaliases: &[String]) {
+        let drivers = self.boot_drivers(modaliases);
+        if !drivers.is_empty() {
+            log::debug!("loading boot drivers: {}", drivers.join(" "));
+        }
+        for d in drivers {
+            self.spawn(vec![d], false);
+        }
+    }
+
+    /// Loads a filesystem's driver in the background, not waiting for other drivers' disk probes.
+    /// The kernel ends every module load by waiting for all asynchronous work in flight
+    /// (`async_synchronize_full`), so ext4 would otherwise finish only once, say, ata_piix has
+    /// probed its empty channels. `async_probe=1` (a parameter every module takes) skips that
+    /// wait; a filesystem starts no device probe of its own that the wait would be for.
+    pub fn spawn_filesystem(self: &std::sync::Arc<Self>, fstype: &str) {
+        let me = std::sync::Arc::clone(self);
+        let names = vec![format!("fs-{fstype}")];
+        self.spawn_with(move || {
+            me.request_as(&names, false, Wait::No);
+        });
+    }
+
+    /// `request` in a background thread; `wait_idle` joins it.
+    pub fn spawn(self: &std::sync::Arc<Self>, names: Vec<String>, required: bool) {
+        if names.is_empty() {
+            return;
+        }
+        let me = std::sync::Arc::clone(self);
+        self.spawn_with(move || {
+            me.request(&names, required);
+        });
+    }
+
+    fn spawn_with(&self, work: impl FnOnce() + Send + 'static) {
+        match std::thread::Builder::new().name("kmod".into()).stack_size(crate::THREAD_STACK).spawn(work) {
+            Ok(h) => self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(h),
+            Err(e) => log::warn!("cannot start a module loader thread: {e}"),
+        }
+    }
+
+    /// Whether background loads are still running.
+    pub fn busy(&self) -> bool {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|h| !h.is_finished())
+    }
+
+    /// Waits for every background load to finish.
+    pub fn wait_idle(&self) {
+        loop {
+            let handles = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+            if handles.is_empty() {
+                return;
+            }
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// Loads exactly these modules and their dependencies, wave by wave.
+    pub fn load_names(&self, names: &[String]) -> usize {
+        self.load(names, true, Wait::ForAsyncProbes)
+    }
+
+    /// `loud`: report every failure. Coldplug is not loud about ENODEV: a driver matched by
+    /// alias may find no device it supports (crc32c-intel on a CPU without SSE4.2), as with udev.
+    fn load(&self, names: &[String], loud: bool, wait: Wait) -> usize {
+        let loaded = self.lock().loaded.clone();
+        let Plan { waves, missing, refused } = plan(&self.index, names, &loaded);
+        {
+            let mut st = self.lock();
+            st.missing.extend(missing);
+            for e in refused {
+                log::warn!("{e}");
+                if let KmodError::TooDeep { module, .. } = &e {
+                    st.failed.insert(module.clone(), e.to_string());
+                }
+            }
+        }
+        let mut count = 0;
+        for wave in waves {
+            let wave: Vec<_> = wave.into_iter().filter(|m| !self.lock().failed.contains_key(m)).collect();
+            let results: Vec<(String, Result<bool, KmodError>)> = if wave.len() == 1 {
+                wave.into_iter()
+                    .map(|m| {
+                        let r = self.load_one(&m, wait);
+                        (m, r)
+                    })
+                    .collect()
+            } else {
+                std::thread::scope(|s| {
+                    let mut inline = Vec::new();
+                    let handles: Vec<_> = wave
+                        .into_iter()
+                        .filter_map(|m| {
+                            let thread =
+                                std::thread::Builder::new().name("kmod".into()).stack_size(crate::THREAD_STACK);
+                            let spawned = thread.spawn_scoped(s, {
+                                let m = m.clone();
+                                move || {
+                                    let r = self.load_one(&m, wait);
+                                    (m, r)
+                                }
+                            });
+                            // No thread to be had: load it here instead.
+                            spawned.map_err(|_| inline.push(m)).ok()
+                        })
+                        .collect();
+                    let mut results: Vec<_> =
+                        inline.into_iter().map(|m| (m.clone(), self.load_one(&m, wait))).collect();
+                    results.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+                    results
+                })
+            };
+            let mut st = self.lock();
+            for (m, r) in results {
+                match r {
+                    // load_one has recorded it as loaded.
+                    Ok(new) => count += usize::from(new),
+                    Err(e) => {
+                        if loud || !matches!(e, KmodError::Load { errno: rustix::io::Errno::NODEV, .. }) {
+                            log::warn!("{e}");
+                        } else {
+                            log::debug!("{e}");
+                        }
+                        st.failed.insert(m, e.to_string());
+                    }
+                }
+            }
+        }
+        count
+    }
+
+    /// Loads one module file, unless another thread is at it (then waits for that load). Ok(false)
+    /// when the kernel already had it.
+    fn load_one(&self, name: &str, wait: Wait) -> Result<bool, KmodError> {
+        {
+            let mut st = self.lock();
+            while st.loading.contains(name) {
+                st = self.load_ended.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if st.loaded.contains(name) {
+                return Ok(false);
+            }
+            // Not loaded, or the other thread failed: try, and see the kernel's reason first hand.
+            st.loading.insert(name.to_string());
+        }
+        let result = self.load_file(name, wait);
+        let mut st = self.lock();
+        st.loading.remove(name);
+        if result.is_ok() {
+            st.loaded.insert(name.to_string());
+        }
+        self.load_ended.notify_all();
+        result
+    }
+
+    fn load_file(&self, name: &str, wait: Wait) -> Result<bool, KmodError> {
+        let path = self.index.path(name).ok_or_else(|| KmodError::NotFound(name.to_string()))?;
+        let shown = path.display().to_string();
+        let mut params: Vec<String> = self.index.options(name).to_vec();
+        params.extend(self.params.get(name).cloned().unwrap_or_default());
+        if wait == Wait::No {
+            params.push("async_probe=1".into());
+        }
+        let params = params.join(" ");
+        let mut file = File::open(&path).map_err(|source| KmodError::Read { path: shown.clone(), source })?;
+        let mut head = [0u8; 6];
+        let n = file.read(&mut head).map_err(|source| KmodError::Read { path: shown.clone(), source })?;
+        let comp = compression_of(&head[..n]);
+        let result = if comp == Compression::None {
+            sys::finit_module(&file, &params, false)
+        } else if self.kernel_decompress == Some(comp) {
+            sys::finit_module(&file, &params, true)
+        } else {
+            let mut data = head[..n].to_vec();
+            read_capped(&mut file, &path, "the compressed module", MAX_MODULE, &mut data)?;
+            let image = decompress(&data, &shown)?;
+            sys::init_module(&image, &params)
+        };
+        match result {
+            Ok(()) => {
+                log::debug!("loaded module {name}");
+                Ok(true)
+            }
+            Err(rustix::io::Errno::EXIST) => Ok(false),
+            Err(errno) => Err(KmodError::Load { name: name.to_string(), path: shown, errno }),
+        }
+    }
+}
+
+/// The hotplug thread starts drivers through the loader.
+impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
+    fn start(&self, modaliases: &[String]) {
+        self.spawn_boot_drivers(modaliases);
+    }
+    fn wait_idle(&self) {
+        Loader::wait_idle(self);
+    }
+    fn busy(&self) -> bool {
+        Loader::busy(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::testdata::chain;
+    use super::*;
+
+    #[test]
+    fn boot_drivers_by_place_in_the_tree() {
+        assert!(needed_for_boot("kernel/drivers/block/virtio_blk.ko"));
+        assert!(needed_for_boot("kernel/drivers/ata/libata.ko.zst"));
+        assert!(needed_for_boot("kernel/drivers/usb/host/xhci-pci.ko"));
+        assert!(needed_for_boot("/lib/modules/6.1.0/kernel/drivers/nvme/host/nvme.ko"));
+        assert!(!needed_for_boot("kernel/arch/x86/crypto/aesni-intel.ko"));
+        assert!(!needed_for_boot("kernel/drivers/net/virtio_net.ko"));
+        assert!(!needed_for_boot("kernel/sound/pci/snd-hda-intel.ko"));
+        assert!(!needed_for_boot("kernel/drivers/firmware/qemu_fw_cfg.ko"));
+    }
+
+    /// A refused plan reaches the kernel with nothing and is a failure `modprobe` can show.
+    #[test]
+    fn a_chain_too_deep_is_a_failure_of_the_module() {
+        let ix = ModuleIndex::from_text(Path::new("/m"), &chain(100_000, ""), "", "", "");
+        let loader = Loader::new(ix, &Cmdline::parse(""));
+        assert_eq!(loader.load_names(&["m0".into()]), 0);
+        let failed = loader.failed();
+        let [(name, why)] = &failed[..] else { panic!("{failed:?}") };
+        assert_eq!(name, "m0");
+        assert!(why.contains("m0 -> m1 -> m2 -> ... -> m998 -> m999 -> m1000"), "{why}");
+    }
+}

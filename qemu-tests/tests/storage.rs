@@ -1,0 +1,246 @@
+//! Roots on LVM: the seed's own CentOS 7 layout (an MBR disk, /boot on xfs, a PV holding VG
+//! `centos` with LVs `root` (xfs) and `swap`), booted and broken into with its exact GRUB line,
+//! and the faults dracut's rd.lvm rules and a missing PV give. The disks are made by the real
+//! lvm2 tools (see `lvm_disk`).
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use rdbreak_qemu_tests::lvm_disk::{self, Content, Lv, Placed, Vg};
+use rdbreak_qemu_tests::outcome::REPORT;
+use rdbreak_qemu_tests::{assets, Disk, Initrd, Root, Scenario, Vm};
+
+const ROOT_UUID: &str = "6f1c3a2e-8d4b-4e5f-9a0b-1c2d3e4f5a6b";
+const SWAP_UUID: &str = "2b7e9c1d-3f4a-4b5c-8d6e-7f8091a2b3c4";
+const PASSWORD: &str = "Rdbreak-Seed-CentOS-7!";
+
+/// The seed's GRUB `linux16` line, as CentOS 7's installer writes it.
+const SEED_CMDLINE: &str = "root=/dev/mapper/centos-root ro crashkernel=auto rd.lvm.lv=centos/root \
+                            rd.lvm.lv=centos/swap rhgb quiet LANG=en_US.UTF-8";
+
+/// The seed's disk: p1 /boot (xfs), p2 a PV of VG `centos` with `swap` and `root` (xfs, the
+/// recovery tree). Returns the disk and where the root LV is.
+fn seed_disk(s: &Scenario) -> (PathBuf, Placed) {
+    let dir = s.dir();
+    let root_fs = Root::recovery(ROOT_UUID).fs("xfs").label("root").build(dir, "root-lv");
+    let boot_fs = Root::standard("0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9").fs("xfs").label("boot").build(dir, "boot");
+    let disk = dir.join("seed.img");
+    lvm_disk::mbr_disk(&disk, 1 + 300 + 300 + 256 + 8, &[(300, "83"), (0, "8e")]);
+    lvm_disk::fill_partition(&disk, 1, &boot_fs);
+    let placed = lvm_disk::make_vg(
+        &assets::get().cache,
+        dir,
+        &Vg {
+            name: "centos",
+            pvs: vec![(&disk, 2)],
+            lvs: vec![
+                Lv { name: "swap", size_mib: 256, content: Content::Swap(SWAP_UUID) },
+                Lv { name: "root", size_mib: 300, content: Content::Image(&root_fs) },
+            ],
+            stripes: false,
+        },
+    );
+    let _ = std::fs::remove_file(&root_fs);
+    let root = placed.into_iter().find(|p| p.lv == "root").expect("the root LV is on one PV");
+    (disk, root)
+}
+
+fn shadow_root_hash(root: &Placed) -> String {
+    let shadow = lvm_disk::read_file(root, "/etc/shadow").expect("/etc/shadow in the root LV");
+    shadow.lines().find(|l| l.starts_with("root:")).and_then(|l| l.split(':').nth(1)).expect("root entry").to_string()
+}
+
+/// The seed's walk-through at `switch_root:/# `: remount, chroot, passwd, touch
+/// /.autorelabel, exit, exit; then the real init runs from the LV.
+fn password_reset(vm: &mut Vm) {
+    vm.expect("Break before switch_root", 240);
+    let mut sh = vm.at_prompt("switch_root:/# ", 30);
+    let mounts = sh.run("mount");
+    assert!(mounts.contains(" on /sysroot type xfs (ro"), "the LV's xfs is the root, read-only: {mounts}");
+    sh.run("mount -o remount,rw /sysroot");
+    let mut chroot = sh.enter("chroot /sysroot", "# ", 60);
+    chroot.send_line("passwd");
+    chroot.answer("New password:", PASSWORD, 60);
+    chroot.answer("Retype new password:", PASSWORD, 30);
+    chroot.expect("password updated successfully", 60);
+    chroot.expect_prompt(30);
+    chroot.run("touch /.autorelabel");
+    chroot.send_line("exit");
+    sh.expect_prompt(30);
+    sh.send_line("exit");
+    sh.expect(REPORT, 120);
+}
+
+fn seed_password_reset(name: &str, initrd: Initrd) {
+    let s = Scenario::new(name).initrd(initrd);
+    let (disk, root) = seed_disk(&s);
+    let before = shadow_root_hash(&root);
+    let mut vm = s.disk(Disk::virtio(&disk)).append(&format!("{SEED_CMDLINE} rd.break")).boot();
+    password_reset(&mut vm);
+    let t = vm.powered_off();
+    assert!(t.contains("pid=1"), "the real init ran as PID 1");
+    let after = shadow_root_hash(&root);
+    assert_ne!(after, before, "the root password hash changed on the LV");
+    assert!(after.starts_with("$y$") || after.starts_with("$6$"), "a real crypt hash: {after}");
+    assert!(lvm_disk::read_file(&root, "/.autorelabel").is_some(), "/.autorelabel exists on the LV");
+}
+
+#[test]
+fn seed_layout_password_reset_dracut_image() {
+    seed_password_reset("seed_reset_dracut", Initrd::Dracut(rdbreak_qemu_tests::Modules::Plain));
+}
+
+#[test]
+fn seed_layout_password_reset_rdbreak_build_image() {
+    seed_password_reset("seed_reset_build", Initrd::rdbreak_build(&[]));
+}
+
+/// Without rd.break the seed's machine boots its real init from the LV, and the swap LV the
+/// command line names is active too, with the links udev makes.
+#[test]
+fn seed_layout_plain_boot() {
+    let s = Scenario::new("seed_plain");
+    let (disk, _) = seed_disk(&s);
+    let mut vm = s.disk(Disk::virtio(&disk)).append(&format!("{SEED_CMDLINE} rd.break=pre-pivot")).boot();
+    let mut sh = vm.at_prompt("pre-pivot:/# ", 240);
+    let links = sh.run("ls -l /dev/mapper /dev/centos /dev/disk/by-id");
+    for l in
+        ["centos-root -> ../dm-", "centos-swap -> ../dm-", "root -> ../dm-", "swap -> ../dm-", "dm-name-centos-root"]
+    {
+        assert!(links.contains(l), "{l} in {links}");
+    }
+    let blkid = sh.run("blkid");
+    assert!(blkid.contains("/dev/vda2:") && blkid.contains("TYPE=\"LVM2_member\""), "{blkid}");
+    assert!(blkid.contains(&format!("UUID=\"{SWAP_UUID}\"")), "the swap LV is probed: {blkid}");
+    // The stack by hand, as a person repairing it would look at it.
+    let lsblk = sh.run("lsblk");
+    assert!(lsblk.contains("`-vda2") && lsblk.contains("  `-centos-root") && lsblk.contains(" lvm "), "{lsblk}");
+    let pvs = sh.run("pvs");
+    assert!(pvs.contains("/dev/vda2") && pvs.contains("centos"), "{pvs}");
+    let lvs = sh.run("lvs");
+    assert!(lvs.lines().any(|l| l.contains("root") && l.contains("centos") && l.contains("active")), "{lvs}");
+    assert!(sh.run("vgscan").contains("Found volume group \"centos\" using metadata type lvm2"));
+    assert!(sh.run("dmsetup ls").contains("centos-root"));
+    let table = sh.run("dmsetup table centos-root");
+    assert!(table.contains(" linear 254:2 "), "the root LV maps onto vda2: {table}");
+    sh.continue_to_real_init();
+}
+
+/// `rd.lvm.lv=` naming only the swap LV: the root LV stays inactive, as with dracut, and the
+/// failure says what was found.
+#[test]
+fn rd_lvm_lv_naming_another_lv_leaves_the_root_inactive() {
+    let s = Scenario::new("lvm_other_lv");
+    let (disk, _) = seed_disk(&s);
+    let mut vm = s
+        .disk(Disk::virtio(&disk))
+        .append("root=/dev/mapper/centos-root ro rd.lvm.lv=centos/swap rd.retry=5 rd.info")
+        .boot();
+    vm.expect("activated LVM LV centos-swap", 240);
+    let t = vm.expect("\"/dev/mapper/centos-root\" does not exist", 120);
+    assert!(!t.contains("activated LVM LV centos-root"), "only the named LV is activated");
+    vm.expect("TYPE=LVM2_member", 30);
+    vm.at_prompt("dracut:/# ", 60).poweroff();
+}
+
+/// `rd.lvm=0`: LVM is left alone, and the console says so.
+#[test]
+fn rd_lvm_0_leaves_lvm_alone() {
+    let s = Scenario::new("lvm_off");
+    let (disk, _) = seed_disk(&s);
+    let mut vm = s.disk(Disk::virtio(&disk)).append(&format!("{SEED_CMDLINE} rd.lvm=0 rd.retry=5")).boot();
+    let t = vm.expect("\"/dev/mapper/centos-root\" does not exist", 240);
+    assert!(!t.contains("activated LVM LV"), "nothing activated with rd.lvm=0");
+    vm.expect("LVM PVs found, not activated: rd.lvm=0 is given", 30);
+    vm.at_prompt("dracut:/# ", 60).poweroff();
+}
+
+/// Two whole-disk PVs with a striped root LV; booted with both, and refused by name with one.
+fn striped(s: &Scenario) -> (PathBuf, PathBuf) {
+    let dir = s.dir();
+    let root_fs = Root::standard(ROOT_UUID).label("root").size_mib(128).build(dir, "striped-root");
+    let a = s.blank_disk("pv-a.img", 72);
+    let b = s.blank_disk("pv-b.img", 72);
+    lvm_disk::make_vg(
+        &assets::get().cache,
+        dir,
+        &Vg {
+            name: "data-vg",
+            pvs: vec![(&a, 0), (&b, 0)],
+            lvs: vec![Lv { name: "root", size_mib: 128, content: Content::Image(&root_fs) }],
+            stripes: true,
+        },
+    );
+    let _ = std::fs::remove_file(&root_fs);
+    (a, b)
+}
+
+#[test]
+fn a_striped_lv_over_two_disks_is_the_root() {
+    let s = Scenario::new("lvm_striped");
+    let (a, b) = striped(&s);
+    let mut vm = s
+        .disk(Disk::virtio(&a))
+        .disk(Disk::virtio(&b))
+        .append(&format!("root=UUID={ROOT_UUID} ro rd.lvm.vg=data-vg rd.info rd.break"))
+        .boot();
+    vm.expect("activated LVM LV data--vg-root", 240);
+    let mut sh = vm.at_prompt("switch_root:/# ", 60);
+    let table = sh.run("ls -l /dev/data-vg /dev/mapper");
+    assert!(table.contains("root -> ../dm-0") && table.contains("data--vg-root -> ../dm-0"), "{table}");
+    sh.continue_to_real_init();
+}
+
+#[test]
+fn a_vg_with_a_missing_pv_names_it() {
+    let s = Scenario::new("lvm_missing_pv");
+    let (a, _b) = striped(&s);
+    let mut vm =
+        s.disk(Disk::virtio(&a)).append(&format!("root=UUID={ROOT_UUID} ro rd.lvm.vg=data-vg rd.retry=5")).boot();
+    vm.expect("Could not boot.", 240);
+    vm.at_prompt("dracut:/# ", 60);
+    let t = vm.transcript();
+    assert!(t.contains("LV data-vg/root not activated: PV "), "{t}");
+    assert!(t.contains("missing; LVM PVs seen: /dev/vda"), "{t}");
+    vm.poweroff();
+}
+
+/// The harness itself: the seed's disk has its PV where MBR partition 2 is and the root LV
+/// holds the recovery tree, before any VM sees it.
+#[test]
+fn the_seed_disk_is_made_by_lvm() {
+    let s = Scenario::new("seed_disk");
+    let (disk, root) = seed_disk(&s);
+    let head = std::fs::read(&disk).expect("seed disk");
+    let p2 = u64::from(u32::from_le_bytes(head[454 + 16..458 + 16].try_into().unwrap())) * 512;
+    assert_eq!(&head[p2 as usize + 512..p2 as usize + 520], b"LABELONE", "the PV label is in sector 1 of p2");
+    assert!(shadow_root_hash(&root).len() > 1, "the root LV holds /etc/shadow");
+}
+
+/// Hibernate to the seed's swap LV, and resume from it through rdbreak: the LV is activated,
+/// then its image handed to the kernel before the root LV is mounted.
+#[test]
+fn a_hibernated_session_on_the_swap_lv_is_resumed() {
+    let s = Scenario::new("seed_resume_prep");
+    let (disk, _) = seed_disk(&s);
+    let append = format!("{SEED_CMDLINE} resume=/dev/mapper/centos-swap");
+    let mut vm = Scenario::new("seed_resume_sleep")
+        .mem_mib(512)
+        .disk(Disk::virtio(&disk))
+        .append(&format!("{append} rdbreak_test=hibernate:/dev/mapper/centos-swap"))
+        .boot();
+    vm.expect("RDBREAK-TEST-INIT swapon /dev/mapper/centos-swap: Ok", 240);
+    let t = vm.wait_exit(600);
+    assert!(!t.contains("hibernation failed"), "{t}");
+    let mut vm = Scenario::new("seed_resume_wake")
+        .mem_mib(512)
+        .disk(Disk::virtio(&disk))
+        .append(&format!("{append} rd.info"))
+        .boot();
+    let t = vm.expect("RDBREAK-TEST-INIT resumed from hibernation", 600);
+    assert!(t.contains("resume: restoring the hibernation image on /dev/dm-"), "{t}");
+    assert!(!t.contains("Mounted root filesystem"), "the root LV was not mounted before the resume: {t}");
+    vm.real_init_report(120);
+    vm.powered_off();
+}
