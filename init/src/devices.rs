@@ -74,6 +74,7 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
     let Ok(entries) = std::fs::read_dir(sysfs.join("class/block")) else {
         return out;
     };
+    let names = names::Names::new(sysfs);
     for e in entries.flatten() {
         let dir = e.path();
         let name = e.file_name().to_string_lossy().to_string();
@@ -90,7 +91,7 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
             std::fs::canonicalize(&dir).ok()?.parent()?.file_name().map(|n| n.to_string_lossy().to_string())
         });
         let sectors: u64 = read_attr(&dir.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let ids = names::links(sysfs, &name);
+        let ids = names.as_ref().map(|n| n.links(&name)).unwrap_or_default();
         out.push(BlockDev {
             name: ev.get("DEVNAME").cloned().unwrap_or(name),
             major,

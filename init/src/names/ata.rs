@@ -16,7 +16,7 @@ pub struct AtaId {
 /// The IDENTIFY words of the libata device behind a SCSI device (`H:C:T:L` under `ataN`): on
 /// the host link the target is the device number (`devN.T`), behind a port multiplier the
 /// channel is the PMP port (`devN.C.0`).
-fn identify(sys: Sysfs<'_>, scsi: &Dev) -> Option<[u16; 256]> {
+fn identify(sys: &Sysfs, scsi: &Dev) -> Option<[u16; 256]> {
     let name = scsi.sysname();
     let mut it = name.split(':');
     let (_, channel, target) = (it.next()?, it.next()?.parse::<u32>().ok()?, it.next()?.parse::<u32>().ok()?);
@@ -52,7 +52,7 @@ fn string(id: &[u16; 256], at: usize, len: usize) -> Vec<u8> {
 
 /// ata_id's answer for a SCSI device libata emulates; None where it has no IDENTIFY data
 /// (not libata, a port multiplier, all zeros).
-pub fn ata_id(sys: Sysfs<'_>, scsi: &Dev) -> Option<AtaId> {
+pub fn ata_id(sys: &Sysfs, scsi: &Dev) -> Option<AtaId> {
     let id = identify(sys, scsi)?;
     from_identify(&id)
 }

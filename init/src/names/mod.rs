@@ -15,7 +15,10 @@ mod usb;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use sysfs::{Dev, Sysfs};
 use text::{attr_nonempty, attr_subst, glob, replace_chars, symlink, sysnum, Part};
@@ -24,36 +27,62 @@ use text::{attr_nonempty, attr_subst, glob, replace_chars, symlink, sysnum, Part
 const KERNELS: &str = "loop*|mmcblk*[0-9]|msblk*[0-9]|mspblk*[0-9]|nvme*|sd*|sr*|vd*|xvd*|bcache*|cciss*|dasd*|ubd*|ubi*|scm*|pmem*|nbd*|zd*";
 
 /// The by-id and by-path links of block device `name` (as in `/sys/class/block`), relative to
-/// /dev (`disk/by-id/virtio-root`), in the order udev's rules add them. None for a device the
+/// /dev (`disk/by-id/virtio-root`), in the order udev's rules add them. Empty for a device the
 /// rules leave alone.
 pub fn links(sysfs_root: &Path, name: &str) -> Vec<String> {
-    let Ok(root) = std::fs::canonicalize(sysfs_root) else { return Vec::new() };
-    let sys = Sysfs::new(&root);
-    let Some(dev) = sys.class_dev("block", name) else { return Vec::new() };
-    let kernel = dev.sysname();
-    // A partition that spans the whole disk is the disk again.
-    if !glob(KERNELS, &kernel) || dev.has("whole_disk") {
-        return Vec::new();
+    Names::new(sysfs_root).map(|n| n.links(name)).unwrap_or_default()
+}
+
+/// One scan's naming: the sysfs lookups and each disk's names are shared by its partitions and
+/// its neighbours.
+pub struct Names {
+    sys: Sysfs,
+    disks: RefCell<HashMap<PathBuf, Rc<Vec<Stem>>>>,
+}
+
+impl Names {
+    pub fn new(sysfs_root: &Path) -> Option<Names> {
+        Some(Names { sys: Sysfs::new(sysfs_root)?, disks: RefCell::default() })
     }
-    let mut out: Vec<String> = Vec::new();
-    match dev.devtype().as_deref() {
-        Some("disk") => out.extend(disk_names(sys, &dev).into_iter().map(|s| s.link)),
-        Some("partition") => {
-            // A partition has its disk's names (IMPORT{parent}), with `-partN`.
-            let (Some(disk), Some(n)) = (sys.parent(&dev), sysnum(&kernel)) else { return Vec::new() };
-            for stem in disk_names(sys, &disk) {
-                if stem.partitions.is_some_and(|p| glob(p, &kernel)) {
-                    if let Some(l) = symlink(&[Part::Text(&stem.link), Part::Text("-part"), Part::Text(n)]) {
-                        out.push(l);
+
+    /// [`links`] of one device.
+    pub fn links(&self, name: &str) -> Vec<String> {
+        let sys = &self.sys;
+        let Some(dev) = sys.class_dev("block", name) else { return Vec::new() };
+        let kernel = dev.sysname();
+        // A partition that spans the whole disk is the disk again.
+        if !glob(KERNELS, &kernel) || dev.has("whole_disk") {
+            return Vec::new();
+        }
+        let mut out: Vec<String> = Vec::new();
+        match dev.devtype().as_deref() {
+            Some("disk") => out.extend(self.disk(&dev).iter().map(|s| s.link.clone())),
+            Some("partition") => {
+                // A partition has its disk's names (IMPORT{parent}), with `-partN`.
+                let (Some(disk), Some(n)) = (sys.parent(&dev), sysnum(&kernel)) else { return Vec::new() };
+                for stem in self.disk(&disk).iter() {
+                    if stem.partitions.is_some_and(|p| glob(p, &kernel)) {
+                        if let Some(l) = symlink(&[Part::Text(&stem.link), Part::Text("-part"), Part::Text(n)]) {
+                            out.push(l);
+                        }
                     }
                 }
             }
+            _ => {}
         }
-        _ => {}
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|l| seen.insert(l.clone()));
+        out
     }
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|l| seen.insert(l.clone()));
-    out
+
+    fn disk(&self, disk: &Dev) -> Rc<Vec<Stem>> {
+        if let Some(v) = self.disks.borrow().get(disk.path()) {
+            return v.clone();
+        }
+        let v = Rc::new(disk_names(&self.sys, disk));
+        self.disks.borrow_mut().insert(disk.path().to_path_buf(), v.clone());
+        v
+    }
 }
 
 /// Every parser of the room on one untrusted input (the fuzz target): udev's string rules, the
@@ -115,7 +144,7 @@ struct Ids {
 }
 
 /// `ata_id`, `usb_id` and `scsi_id` in the rules' order, each only while no serial is known.
-fn scsi_ids(sys: Sysfs<'_>, disk: &Dev, chain: &[Dev]) -> Ids {
+fn scsi_ids(sys: &Sysfs, disk: &Dev, chain: &[Dev]) -> Ids {
     let mut ids = Ids::default();
     let scsi_dev = sys.parent_with(disk, "scsi", Some("scsi_device"));
     let is_scsi = in_subsystem("scsi");
@@ -154,7 +183,7 @@ fn scsi_ids(sys: Sysfs<'_>, disk: &Dev, chain: &[Dev]) -> Ids {
 }
 
 /// The by-id and by-path names of a whole disk, in rule order.
-fn disk_names(sys: Sysfs<'_>, disk: &Dev) -> Vec<Stem> {
+fn disk_names(sys: &Sysfs, disk: &Dev) -> Vec<Stem> {
     use Part::{Text, Value};
     let k = disk.sysname();
     let chain = sys.chain(disk);
@@ -210,7 +239,8 @@ fn disk_names(sys: Sysfs<'_>, disk: &Dev) -> Vec<Stem> {
             add(&[Text("disk/by-id/pmem-"), Value(&u)], None);
         }
     }
-    if glob("sd*[!0-9]|sr*", &k) {
+    // Only FireWire's SBP-2 disks have the attribute: the walk is skipped for the others.
+    if glob("sd*[!0-9]|sr*", &k) && chain.iter().any(in_subsystem("firewire")) {
         if let Some(id) = attrs(&chain, "ieee1394_id", any) {
             add(&[Text("disk/by-id/ieee1394-"), Value(&id)], Some("sd*[0-9]"));
         }

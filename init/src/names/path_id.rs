@@ -30,7 +30,7 @@ fn prepend_both(path: &mut Option<String>, compat: &mut Option<String>, pre: Str
 }
 
 /// `skip_subsystem`: the last of `d` and its parents that are still in `subsys`.
-fn skip_subsystem(sys: Sysfs<'_>, d: Dev, subsys: &str) -> Dev {
+fn skip_subsystem(sys: &Sysfs, d: Dev, subsys: &str) -> Dev {
     let mut d = d;
     for _ in 0..MAX_DEPTH {
         match sys.parent(&d) {
@@ -68,7 +68,7 @@ fn attr(d: &Dev, name: &str) -> Option<String> {
     d.attr_text(name)
 }
 
-fn fibre_channel(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
+fn fibre_channel(sys: &Sysfs, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
     let target = sys.parent_with(parent, "scsi", Some("scsi_target"))?;
     let fc = sys.class_dev("fc_transport", &target.sysname())?;
     let port = attr(&fc, "port_name")?;
@@ -76,7 +76,7 @@ fn fibre_channel(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Opt
     Some(parent.clone())
 }
 
-fn sas_wide_port(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
+fn sas_wide_port(sys: &Sysfs, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
     let target = sys.parent_with(parent, "scsi", Some("scsi_target"))?;
     let target_parent = sys.parent(&target)?;
     let sas = sys.class_dev("sas_device", &target_parent.sysname())?;
@@ -85,7 +85,7 @@ fn sas_wide_port(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Opt
     Some(parent.clone())
 }
 
-fn sas(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
+fn sas(sys: &Sysfs, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
     let target = sys.parent_with(parent, "scsi", Some("scsi_target"))?;
     let target_parent = sys.parent(&target)?;
     let target_sas = sys.class_dev("sas_device", &target_parent.sysname())?;
@@ -113,7 +113,7 @@ fn sas(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
     Some(parent.clone())
 }
 
-fn iscsi(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
+fn iscsi(sys: &Sysfs, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
     let transport = sys.chain(parent).into_iter().skip(1).find(|d| d.sysname().starts_with("session"))?;
     let session = sys.class_dev("iscsi_session", &transport.sysname())?;
     let target = attr(&session, "targetname")?;
@@ -125,7 +125,7 @@ fn iscsi(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Option<Dev>
     Some(parent.clone())
 }
 
-fn ata(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>, compat: &mut Option<String>) -> Option<Dev> {
+fn ata(sys: &Sysfs, parent: &Dev, path: &mut Option<String>, compat: &mut Option<String>) -> Option<Dev> {
     let [_, bus, target, _] = hbtl(&parent.sysname())?;
     let host = sys.parent_with(parent, "scsi", Some("scsi_host"))?;
     let port = sys.class_dev("ata_port", &sys.parent(&host)?.sysname())?;
@@ -136,7 +136,7 @@ fn ata(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>, compat: &mut Opt
     Some(parent.clone())
 }
 
-fn scsi_default(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
+fn scsi_default(sys: &Sysfs, parent: &Dev, path: &mut Option<String>) -> Option<Dev> {
     let host = sys.parent_with(parent, "scsi", Some("scsi_host"))?;
     let [h, bus, target, lun] = hbtl(&parent.sysname())?;
     // The host number rebased on the lowest `hostN` beside this one (udev's own comment calls
@@ -155,7 +155,7 @@ fn scsi_default(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Opti
     Some(host)
 }
 
-fn hyperv(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>, guid_len: usize) -> Option<Dev> {
+fn hyperv(sys: &Sysfs, parent: &Dev, path: &mut Option<String>, guid_len: usize) -> Option<Dev> {
     let host = sys.parent_with(parent, "scsi", Some("scsi_host"))?;
     let vmbus = sys.parent(&host)?;
     let guid = attr(&vmbus, "device_id")?;
@@ -170,7 +170,7 @@ fn hyperv(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>, guid_len: usi
 
 /// `handle_scsi`: None ends the walk (as a NULL parent does in udev).
 fn scsi(
-    sys: Sysfs<'_>,
+    sys: &Sysfs,
     parent: &Dev,
     path: &mut Option<String>,
     compat: &mut Option<String>,
@@ -209,7 +209,7 @@ fn scsi(
     scsi_default(sys, parent, path)
 }
 
-fn usb(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Dev {
+fn usb(sys: &Sysfs, parent: &Dev, path: &mut Option<String>) -> Dev {
     if !matches!(parent.devtype().as_deref(), Some("usb_interface" | "usb_device")) {
         return parent.clone();
     }
@@ -222,7 +222,7 @@ fn usb(sys: Sysfs<'_>, parent: &Dev, path: &mut Option<String>) -> Dev {
 
 /// `find_real_nvme_parent`: a multipath namespace (`nvme-subsys0/nvme0n1`) belongs to the
 /// controller `nvme0`, which sits on the PCI bus.
-fn real_nvme_parent(sys: Sysfs<'_>, dev: &Dev) -> Option<Dev> {
+fn real_nvme_parent(sys: &Sysfs, dev: &Dev) -> Option<Dev> {
     let name = dev.sysname();
     let rest = name.strip_prefix("nvme")?;
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -231,7 +231,7 @@ fn real_nvme_parent(sys: Sysfs<'_>, dev: &Dev) -> Option<Dev> {
 }
 
 /// `ID_PATH` (and the ATA compat path) of a disk, or None where udev sets none.
-pub fn path_id(sys: Sysfs<'_>, dev: &Dev) -> Option<PathId> {
+pub fn path_id(sys: &Sysfs, dev: &Dev) -> Option<PathId> {
     let (mut path, mut compat) = (None, None);
     let (mut transport, mut supported_parent) = (false, false);
     let mut cur = Some(dev.clone());

@@ -12,7 +12,7 @@ fn clean(raw: &[u8]) -> Vec<u8> {
 
 /// `ID_USB_SERIAL` of a block device on USB; None where usb_id fails (no interface, no
 /// vendor or product id).
-pub fn usb_serial(sys: Sysfs<'_>, dev: &Dev) -> Option<Vec<u8>> {
+pub fn usb_serial(sys: &Sysfs, dev: &Dev) -> Option<Vec<u8>> {
     let iface = sys.parent_with(dev, "usb", Some("usb_interface"))?;
     let class = u32::from_str_radix(iface.attr_text("bInterfaceClass")?.trim(), 16).ok()?;
     // Mass storage: the subclass says how it talks (6 SCSI, 2 ATAPI); C's safe_atoi reads it
