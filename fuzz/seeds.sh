@@ -41,7 +41,9 @@ part dos 'label: dos\nstart=2, size=20, type=83\nstart=32, size=200, type=5\nsta
 
 # Module index: the filtered index of an image the tests build, and the test kernel's own
 # files cut to their first lines (one input is the four files joined by \x01, as the target splits).
-kdir=$(ls -d target/qemu-cache/kernel/linux-image-*/root/lib/modules/* 2>/dev/null | head -1 || true)
+# Without the test kernel in the cache, this machine's own modules (if it has any).
+kdir=$(ls -d "${RDBREAK_CACHE:-target/qemu-cache}"/kernel/linux-image-*/root/lib/modules/* 2>/dev/null | head -1 || true)
+[[ -n $kdir || ! -d /lib/modules/$(uname -r) ]] || kdir=/lib/modules/$(uname -r)
 if [[ -n $kdir ]]; then
     for lines in 40 400; do
         { head -n $lines "$kdir/modules.dep"; printf '\1'; head -n $lines "$kdir/modules.alias"
@@ -72,7 +74,8 @@ while i < 80:
 PY
 put mountinfo </proc/self/mountinfo
 
-# What the VM tests gave the kernel and typed at the prompt, when their logs are here.
+# What the VM tests gave the kernel and typed at the prompt, when their logs are here (the
+# built-in seeds below cover these targets without them).
 if compgen -G "target/qemu-logs/*.log" >/dev/null; then
     grep -ah "Kernel command line: " target/qemu-logs/*.log | sed 's/.*Kernel command line: //' | sort -u | head -80 |
         while IFS= read -r l; do printf '%s' "$l" | put cmdline; done
@@ -99,6 +102,7 @@ for z in gzip zstd xz bzip2 "lz4 -l"; do
 done
 zstd -q -c <"$tmp/plain.cpio" | cat "$tmp/plain.cpio" - | put cpio
 
-# The built-in seeds of each target.
+# The built-in seeds of each target, with the crafted hostile disks for probe (fuzz/disks.rs:
+# a GPT declaring 4096 entries of 0xFFFFFF80 bytes, one declaring 2^32-1 entries, an EBR loop).
 cargo run -q --profile fuzz -p rdbreak-init --example fuzz -- seeds "$out"
 for t in "$out"/*/; do echo "$(basename "$t"): $(ls "$t" | wc -l) seeds"; done

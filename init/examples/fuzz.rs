@@ -46,7 +46,7 @@ fn main() {
                 }
             }
         }
-        let stats = fuzz::fuzz(t, &corpus, Duration::from_secs(secs), seed);
+        let stats = fuzz::fuzz(t, &corpus, Duration::from_secs(secs), seed, std::path::Path::new("fuzz/crashes"));
         match stats.crash {
             Some((input, msg)) => {
                 failed = true;

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::names;
@@ -27,6 +26,8 @@ pub struct BlockDev {
     /// udev's `/dev/disk/by-id/` and `by-path/` names for it, relative to /dev
     /// ([`names::links`]).
     pub ids: Vec<String>,
+    /// What was wrong with a whole disk's partition table, when it could not be used whole.
+    pub table_problem: Option<String>,
     /// For device-mapper devices: their name and UUID (sysfs `dm/`).
     pub dm: Option<DmInfo>,
     /// The devices this one is built on (sysfs `slaves/`: an LV's PVs, an array's members).
@@ -63,6 +64,9 @@ impl BlockDev {
         }
         if let Some(l) = &self.partlabel {
             s += &format!(" PARTLABEL=\"{l}\"");
+        }
+        if let Some(p) = &self.table_problem {
+            s += &format!(" ({p})");
         }
         s
     }
@@ -116,8 +120,10 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
     out
 }
 
-/// Reads the start of every device and fills in filesystems and partition identities. Devices of
-/// size 0 (empty CD drives, unused loop devices) are skipped without opening them.
+/// Reads the start of every device and fills in filesystems, partition identities and what was
+/// wrong with a partition table. Devices of size 0 (empty CD drives, unused loop devices) are
+/// skipped without opening them. Every read goes through [`probe::Disk::read`], which checks
+/// what a disk declares before allocating.
 pub fn probe_all(devs: &mut [BlockDev], dev_dir: &Path) {
     let mut tables: HashMap<String, Vec<probe::Partition>> = HashMap::new();
     for d in devs.iter_mut() {
@@ -127,16 +133,13 @@ pub fn probe_all(devs: &mut [BlockDev], dev_dir: &Path) {
         let Ok(file) = File::open(dev_dir.join(&d.name)) else {
             continue;
         };
-        let mut head = vec![0u8; probe::PROBE_BYTES.min(d.size_bytes as usize)];
-        let n = read_at_full(&file, &mut head, 0);
-        head.truncate(n);
-        d.fs = probe::filesystem(&head);
-        if d.partition.is_none() && d.fs.is_none() {
-            let mut read = |off: u64, len: usize| {
-                let mut buf = vec![0u8; len];
-                (read_at_full(&file, &mut buf, off) == len).then_some(buf)
-            };
-            tables.insert(d.name.clone(), probe::partitions(&head, &mut read));
+        let found = probe::device(&probe::Disk::new(&file, d.size_bytes), d.partition.is_none());
+        d.fs = found.fs;
+        d.table_problem = None;
+        if let Some(t) = found.table {
+            let used = if t.partitions.is_empty() { "not used" } else { "read in part" };
+            d.table_problem = t.problem.map(|e| format!("{} partition table {used}: {e}", t.kind.name()));
+            tables.insert(d.name.clone(), t.partitions);
         }
     }
     for d in devs.iter_mut() {
@@ -150,17 +153,6 @@ pub fn probe_all(devs: &mut [BlockDev], dev_dir: &Path) {
             }
         }
     }
-}
-
-fn read_at_full(file: &File, buf: &mut [u8], offset: u64) -> usize {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => done += n,
-        }
-    }
-    done
 }
 
 /// udev's escaping of names in `/dev/disk/by-*`: bytes outside a safe set become `\xNN`.

@@ -8,7 +8,10 @@ pub mod boot;
 pub mod cmdline;
 pub mod devices;
 pub mod elf;
+pub mod format;
 pub mod fstab;
+/// Fuzz targets and the stable mutation engine: not part of PID 1 (feature `fuzz`).
+#[cfg(feature = "fuzz")]
 pub mod fuzz;
 pub mod hotplug;
 pub mod kmod;
@@ -21,6 +24,7 @@ pub mod report;
 pub mod rescue;
 pub mod resume;
 pub mod root;
+pub mod selinux;
 pub mod shell;
 pub mod stages;
 pub mod storage;

@@ -1,6 +1,15 @@
 //! Recognising what is on a block device from its first bytes: filesystem superblocks (type, UUID,
-//! label) and partition tables (GPT, MBR). Pure functions over byte slices, so they are tested on
-//! images made by the real mkfs tools.
+//! label) and partition tables (GPT, MBR, in `table`). Pure functions over what [`Disk::read`]
+//! returns, the one read of a device that checks declared sizes before allocating, so they are
+//! tested on images made by the real mkfs tools and on crafted hostile ones.
+
+mod table;
+
+/// Crafted hostile disks (tests, fuzz corpora, VM scenarios), not part of PID 1.
+#[cfg(any(test, feature = "fuzz"))]
+pub mod crafted;
+
+pub use table::{crc32, partitions, Partition, Table, TableKind, EBR_MAX, GPT_ENTRIES_MAX};
 
 /// How many bytes of a device the probes look at (btrfs' superblock ends at 68 KiB).
 pub const PROBE_BYTES: usize = 128 * 1024;
@@ -219,158 +228,121 @@ pub fn filesystem(b: &[u8]) -> Option<Filesystem> {
         .or_else(|| vfat(b))
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Partition {
-    /// 1-based, as the kernel numbers partitions.
-    pub number: u32,
-    pub start_lba: u64,
-    pub sectors: u64,
-    pub partuuid: Option<String>,
-    pub partlabel: Option<String>,
+/// What went wrong reading a partition table: the declared value, and the limit it broke.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the {what} would be {len} bytes, more than the {cap} bytes a probe reads")]
+    TooLarge { what: &'static str, len: u64, cap: usize },
+    #[error("the {what} ({len} bytes at byte {offset}) lies beyond the end of the {size}-byte device")]
+    PastEnd { what: &'static str, offset: u64, len: u64, size: u64 },
+    #[error("no memory for the {what} ({len} bytes)")]
+    NoMemory { what: &'static str, len: u64 },
+    #[error("reading the {what} ({len} bytes at byte {offset}) stopped after {got} bytes: {error}")]
+    Short { what: &'static str, offset: u64, len: u64, got: u64, error: String },
+    #[error("the GPT header declares a size of {0} bytes (92 to 512)")]
+    GptHeaderSize(u32),
+    #[error("the GPT header's checksum is {stored:08x}, its bytes give {computed:08x}")]
+    GptHeaderCrc { stored: u32, computed: u32 },
+    #[error("the GPT header declares {count} entries of {size} bytes (an entry is 128 × 2^n bytes, at most 4096)")]
+    GptEntrySize { count: u32, size: u32 },
+    #[error("the GPT header puts its entries at LBA {0}, inside the header")]
+    GptEntriesLba(u64),
+    #[error("the GPT entries' checksum is {stored:08x}, their bytes give {computed:08x}")]
+    GptEntriesCrc { stored: u32, computed: u32 },
+    #[error("the chain of extended boot records comes back to sector {sector} after {logical} logical partitions")]
+    EbrLoop { sector: u64, logical: u32 },
+    #[error("the chain of extended boot records is longer than {0} records")]
+    EbrTooLong(usize),
+    #[error("the extended boot record at sector {0} has no 55AA signature")]
+    EbrSignature(u64),
 }
 
-/// CRC-32 (IEEE), for GPT header checks.
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
+/// A positioned read: the block device in PID 1, bytes in memory in tests and fuzzing. Nothing
+/// else differs between the two: sizes, caps and allocation are [`Disk::read`]'s.
+pub trait ReadAt {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
 }
 
-/// Reads the partition table of a whole disk. `read(offset, len)` returns bytes of the disk, so
-/// entries beyond the probe buffer can be fetched. GPT wins over its protective MBR.
-pub fn partitions(head: &[u8], read: &mut dyn FnMut(u64, usize) -> Option<Vec<u8>>) -> Vec<Partition> {
-    if let Some(parts) = gpt(head, read) {
-        return parts;
+impl ReadAt for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
     }
-    mbr(head, read).unwrap_or_default()
 }
 
-fn gpt(head: &[u8], read: &mut dyn FnMut(u64, usize) -> Option<Vec<u8>>) -> Option<Vec<Partition>> {
-    const LBA: usize = 512;
-    let hdr = head.get(LBA..LBA + 92)?;
-    if &hdr[0..8] != b"EFI PART" {
-        return None;
+impl ReadAt for &[u8] {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let start = usize::try_from(offset).map_or(self.len(), |o| o.min(self.len()));
+        let n = buf.len().min(self.len() - start);
+        buf[..n].copy_from_slice(&self[start..start + n]);
+        Ok(n)
     }
-    let hdr_size = le32(hdr, 12)? as usize;
-    if !(92..=LBA).contains(&hdr_size) {
-        return None;
-    }
-    let mut check = head.get(LBA..LBA + hdr_size)?.to_vec();
-    let stored = le32(&check, 16)?;
-    check[16..20].fill(0);
-    if crc32(&check) != stored {
-        return None;
-    }
-    let entries_lba = le64(hdr, 72)?;
-    let count = le32(hdr, 80)? as usize;
-    let size = le32(hdr, 84)? as usize;
-    if size < 128 || count > 4096 || entries_lba == 0 {
-        return None;
-    }
-    let start = usize::try_from(entries_lba).ok()?.checked_mul(LBA)?;
-    let len = count * size;
-    let table = match head.get(start..start + len) {
-        Some(t) => t.to_vec(),
-        None => read(entries_lba * LBA as u64, len)?,
-    };
-    if crc32(&table) != le32(hdr, 88)? {
-        return None;
-    }
-    let mut out = Vec::new();
-    for (i, e) in table.chunks_exact(size).enumerate() {
-        if e[0..16].iter().all(|&x| x == 0) {
-            continue;
-        }
-        let first = le64(e, 32)?;
-        let last = le64(e, 40)?;
-        out.push(Partition {
-            number: i as u32 + 1,
-            start_lba: first,
-            sectors: last.saturating_sub(first) + 1,
-            partuuid: guid(e, 16),
-            partlabel: utf16_label(e, 56, 72),
-        });
-    }
-    Some(out)
 }
 
-fn mbr(head: &[u8], read: &mut dyn FnMut(u64, usize) -> Option<Vec<u8>>) -> Option<Vec<Partition>> {
-    if le16(head, 510)? != 0xAA55 {
-        return None;
+/// A device with the size the kernel gives for it.
+pub struct Disk<'a> {
+    dev: &'a dyn ReadAt,
+    size: u64,
+}
+
+impl<'a> Disk<'a> {
+    pub fn new(dev: &'a dyn ReadAt, size: u64) -> Disk<'a> {
+        Disk { dev, size }
     }
-    // A FAT boot sector also ends in 55AA; its partition slots are boot code, not a table.
-    if vfat(head).is_some() {
-        return None;
+
+    pub fn size(&self) -> u64 {
+        self.size
     }
-    let sig = le32(head, 440)?;
-    let mut out = Vec::new();
-    let mut extended = None;
-    for i in 0..4 {
-        let e = head.get(446 + i * 16..446 + i * 16 + 16)?;
-        if e[0] & 0x7F != 0 {
-            return None; // status must be 0x00 or 0x80 in a real table
+
+    /// `len` bytes at `offset`, the one read every probe makes. A length that comes from the
+    /// disk is checked against `cap` and the device's size before anything is allocated, and
+    /// the buffer is reserved fallibly: a failed allocation is an abort, not a panic, and would
+    /// take PID 1 down with it.
+    pub fn read(&self, what: &'static str, offset: u64, len: u64, cap: usize) -> Result<Vec<u8>, ProbeError> {
+        if len > cap as u64 {
+            return Err(ProbeError::TooLarge { what, len, cap });
         }
-        let kind = e[4];
-        let start = u64::from(le32(e, 8)?);
-        let sectors = u64::from(le32(e, 12)?);
-        if kind == 0 || sectors == 0 {
-            continue;
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(ProbeError::PastEnd { what, offset, len, size: self.size });
         }
-        if kind == 0xEE {
-            return None; // protective MBR of a GPT disk whose GPT did not verify
-        }
-        if matches!(kind, 0x05 | 0x0F | 0x85) {
-            extended = Some(start);
-        }
-        let n = i as u32 + 1;
-        out.push(Partition {
-            number: n,
-            start_lba: start,
-            sectors,
-            partuuid: Some(format!("{sig:08x}-{n:02x}")),
-            partlabel: None,
-        });
-    }
-    // Logical partitions: a chain of EBRs, numbered from 5.
-    if let Some(ext_start) = extended {
-        let mut ebr = ext_start;
-        let mut n = 5u32;
-        while n < 64 {
-            let Some(sector) = read(ebr * 512, 512) else {
-                break;
-            };
-            if le16(&sector, 510) != Some(0xAA55) {
-                break;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(len as usize).map_err(|_| ProbeError::NoMemory { what, len })?;
+        buf.resize(len as usize, 0);
+        let mut got = 0;
+        while got < buf.len() {
+            match self.dev.read_at(&mut buf[got..], offset + got as u64) {
+                Ok(0) => {
+                    return Err(ProbeError::Short { what, offset, len, got: got as u64, error: "end of device".into() })
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ProbeError::Short { what, offset, len, got: got as u64, error: e.to_string() }),
             }
-            let (Some(rel), Some(len), Some(next)) =
-                (le32(&sector, 446 + 8), le32(&sector, 446 + 12), le32(&sector, 462 + 8))
-            else {
-                break;
-            };
-            if len > 0 {
-                out.push(Partition {
-                    number: n,
-                    start_lba: ebr + u64::from(rel),
-                    sectors: u64::from(len),
-                    partuuid: Some(format!("{sig:08x}-{n:02x}")),
-                    partlabel: None,
-                });
-                n += 1;
-            }
-            if next == 0 {
-                break;
-            }
-            ebr = ext_start + u64::from(next);
         }
+        Ok(buf)
     }
-    Some(out)
+
+    /// The first [`PROBE_BYTES`] (or the whole device, when smaller): what the filesystem
+    /// probes look at. Empty when the device cannot be read.
+    pub fn head(&self) -> Vec<u8> {
+        self.read("start of the device", 0, self.size.min(PROBE_BYTES as u64), PROBE_BYTES).unwrap_or_default()
+    }
 }
 
+/// What the probes found on one device.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    pub fs: Option<Filesystem>,
+    pub table: Option<Table>,
+}
+
+/// Probes one device: its filesystem, and for a whole disk without one, its partition table.
+/// PID 1 (`devices::probe_all`) and the fuzz target both come through here.
+pub fn device(disk: &Disk<'_>, whole_disk: bool) -> Found {
+    let head = disk.head();
+    let fs = filesystem(&head);
+    let table = if whole_disk && fs.is_none() { partitions(&head, disk) } else { None };
+    Found { fs, table }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,7 +360,7 @@ mod tests {
         }
     }
 
-    fn image(size_mib: u64) -> (tempfile::TempDir, String) {
+    pub(super) fn image(size_mib: u64) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("disk.img");
         let f = std::fs::File::create(&path).unwrap();
@@ -396,7 +368,7 @@ mod tests {
         (dir, path.display().to_string())
     }
 
-    fn head(path: &str) -> Vec<u8> {
+    pub(super) fn head(path: &str) -> Vec<u8> {
         let mut b = std::fs::read(path).unwrap();
         b.truncate(PROBE_BYTES);
         b
@@ -475,7 +447,12 @@ mod tests {
                     member: None
                 }
             );
-            assert!(partitions(&head(&p), &mut |_, _| None).is_empty(), "a FAT boot sector is not an MBR");
+            let h = head(&p);
+            assert_eq!(
+                partitions(&h, &Disk::new(&h.as_slice(), h.len() as u64)),
+                None,
+                "a FAT boot sector is not an MBR"
+            );
         }
         let (_d, p) = image(16);
         if make("mkswap", &["-U", U, "-L", "sw", &p]) {
@@ -515,59 +492,6 @@ mod tests {
         assert_eq!(filesystem(&[]), None);
         let noise: Vec<u8> = (0..PROBE_BYTES as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         let _ = filesystem(&noise);
-        let _ = partitions(&noise, &mut |_, _| None);
-    }
-
-    #[test]
-    fn gpt_partitions() {
-        let (_d, p) = image(64);
-        let script = "label: gpt\nlabel-id: 11111111-2222-3333-4444-555555555555\n\
-            start=2048, size=20480, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=6A1F2B3C-4D5E-4F60-8172-839405A6B7C8, name=\"root part\"\n\
-            start=22528, size=20480, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, uuid=AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE\n";
-        let Ok(mut child) = Command::new("sfdisk").arg("-q").arg(&p).stdin(std::process::Stdio::piped()).spawn() else {
-            eprintln!("skipping: sfdisk is not installed");
-            return;
-        };
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success());
-        let whole = std::fs::read(&p).unwrap();
-        let parts =
-            partitions(&head(&p), &mut |off, len| whole.get(off as usize..off as usize + len).map(<[u8]>::to_vec));
-        assert_eq!(parts.len(), 2);
-        assert_eq!(parts[0].number, 1);
-        assert_eq!(parts[0].start_lba, 2048);
-        assert_eq!(parts[0].sectors, 20480);
-        assert_eq!(parts[0].partuuid.as_deref(), Some("6a1f2b3c-4d5e-4f60-8172-839405a6b7c8"));
-        assert_eq!(parts[0].partlabel.as_deref(), Some("root part"));
-        assert_eq!(parts[1].partlabel, None);
-        // A damaged header is not trusted.
-        let mut bad = head(&p);
-        bad[512 + 40] ^= 0xFF;
-        assert!(gpt(&bad, &mut |_, _| None).is_none());
-    }
-
-    #[test]
-    fn mbr_partitions_with_logical() {
-        let (_d, p) = image(64);
-        let script = "label: dos\nlabel-id: 0xdeadbeef\nstart=2048, size=20480, type=83\nstart=22528, type=5\nstart=24576, size=8192, type=83\nstart=34816, size=8192, type=82\n";
-        let Ok(mut child) = Command::new("sfdisk").arg("-q").arg(&p).stdin(std::process::Stdio::piped()).spawn() else {
-            return;
-        };
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success());
-        let whole = std::fs::read(&p).unwrap();
-        let parts =
-            partitions(&head(&p), &mut |off, len| whole.get(off as usize..off as usize + len).map(<[u8]>::to_vec));
-        let ids: Vec<_> = parts.iter().map(|p| (p.number, p.partuuid.clone().unwrap(), p.start_lba)).collect();
-        assert_eq!(ids[0], (1, "deadbeef-01".to_string(), 2048));
-        assert_eq!(ids[2], (5, "deadbeef-05".to_string(), 24576));
-        assert_eq!(ids[3], (6, "deadbeef-06".to_string(), 34816));
-    }
-
-    #[test]
-    fn crc32_known_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        let _ = device(&Disk::new(&noise.as_slice(), noise.len() as u64), true);
     }
 }

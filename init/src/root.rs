@@ -28,6 +28,8 @@ pub enum RootError {
     Missing,
     #[error("Don't know how to handle 'root={0}'")]
     Unsupported(String),
+    #[error("Don't know how to handle 'root={}': {why}; name a device as /dev/NAME, UUID=, LABEL=, PARTUUID= or PARTLABEL=", .value.escape_debug())]
+    BadPath { value: String, why: &'static str },
     #[error(
         "root={spec} matches more than one device: {devices}; refusing to guess. Use root=PARTUUID= or a device path"
     )]
@@ -41,6 +43,19 @@ impl RootSpec {
         let v = value.strip_prefix("block:").unwrap_or(value);
         if v.is_empty() {
             return Err(RootError::Missing);
+        }
+        let bad = |why| Err(RootError::BadPath { value: value.to_string(), why });
+        if v.contains('\0') {
+            return bad("it contains a NUL byte");
+        }
+        // Every form that is a path (by-uuid/… too) stays a name under /dev: no step up or aside.
+        if v.starts_with('/') {
+            if v.split('/').any(|c| c == "." || c == "..") {
+                return bad("a device path may not contain '.' or '..'");
+            }
+            if !v.starts_with("/dev/") {
+                return bad("a device path must be under /dev/");
+            }
         }
         let tagged = [
             ("UUID=", RootSpec::Uuid as fn(String) -> RootSpec),
@@ -65,7 +80,7 @@ impl RootSpec {
                 return Ok(RootSpec::DevNo(ma, mi));
             }
         }
-        if v.starts_with("/dev/") && v.len() > 5 && !v.contains("/../") {
+        if v.starts_with("/dev/") && v.len() > 5 {
             return Ok(RootSpec::Path(v.to_string()));
         }
         Err(RootError::Unsupported(value.to_string()))
@@ -103,22 +118,34 @@ impl RootSpec {
     }
 }
 
-/// Finds the one device `spec` names among the probed devices. Ok(None) means "not there yet".
+/// Finds the one device `spec` names among the probed devices, to mount it as a filesystem.
+/// Ok(None) means "not there yet".
 pub fn find<'a>(spec: &RootSpec, devs: &'a [BlockDev], dev_dir: &Path) -> Result<Option<&'a BlockDev>, RootError> {
-    let hits: Vec<&BlockDev> = devs.iter().filter(|d| spec.matches(d, dev_dir)).collect();
-    let shown = || spec.dev_path();
-    match hits.as_slice() {
-        [] => Ok(None),
-        [d] => match &d.fs {
+    match find_device(spec, devs, dev_dir)? {
+        Some(d) => match &d.fs {
             Some(fs) if !fs.mountable() => Err(RootError::NotMountable {
-                spec: shown(),
+                spec: spec.dev_path(),
                 dev: format!("/dev/{}", d.name),
                 fstype: fs.fstype.clone(),
             }),
             _ => Ok(Some(d)),
         },
+        None => Ok(None),
+    }
+}
+
+/// Finds the one device `spec` names, whatever it holds (a swap for `resume=`).
+pub fn find_device<'a>(
+    spec: &RootSpec,
+    devs: &'a [BlockDev],
+    dev_dir: &Path,
+) -> Result<Option<&'a BlockDev>, RootError> {
+    let hits: Vec<&BlockDev> = devs.iter().filter(|d| spec.matches(d, dev_dir)).collect();
+    match hits.as_slice() {
+        [] => Ok(None),
+        [d] => Ok(Some(d)),
         many => one_filesystem(many).map(Some).ok_or_else(|| RootError::Ambiguous {
-            spec: shown(),
+            spec: spec.dev_path(),
             devices: many.iter().map(|d| format!("/dev/{}", d.name)).collect::<Vec<_>>().join(", "),
         }),
     }
@@ -324,6 +351,24 @@ pub fn init_args(proc_cmdline: &Cmdline) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_swap_is_no_root_but_is_a_device_to_resume_from() {
+        let swap = BlockDev {
+            name: "vdb".into(),
+            fs: Some(crate::probe::Filesystem {
+                fstype: "swsuspend".into(),
+                uuid: Some("s".into()),
+                label: None,
+                member: None,
+            }),
+            ..Default::default()
+        };
+        let spec = RootSpec::parse("UUID=s").unwrap();
+        let devs = [swap];
+        assert!(matches!(find(&spec, &devs, Path::new("/nonexistent")), Err(RootError::NotMountable { .. })));
+        assert_eq!(find_device(&spec, &devs, Path::new("/nonexistent")).unwrap().map(|d| d.name.as_str()), Some("vdb"));
+    }
     use crate::probe::Filesystem;
 
     #[test]
@@ -345,6 +390,35 @@ mod tests {
         assert_eq!(RootSpec::parse("UUID="), Err(RootError::Unsupported("UUID=".into())));
         assert!(RootSpec::parse("/dev/").is_err());
         assert!(RootSpec::parse("vda1").is_err());
+    }
+
+    /// rdbreak issue 14 #6: only `/../` was refused, so `/dev/..`, `/dev/sda/..` and a NUL passed.
+    #[test]
+    fn device_paths_stay_under_dev() {
+        let why = |v: &str| match RootSpec::parse(v) {
+            Err(RootError::BadPath { why, .. }) => why,
+            other => panic!("root={v:?} gave {other:?}"),
+        };
+        let dots = "a device path may not contain '.' or '..'";
+        for v in [
+            "/dev/..",
+            "/dev/sda/..",
+            "/dev/./sda",
+            "/dev/../etc/shadow",
+            "block:/dev/.",
+            "/dev/disk/by-uuid/../../sda",
+        ] {
+            assert_eq!(why(v), dots, "{v}");
+        }
+        assert_eq!(why("/dev/\0sda"), "it contains a NUL byte");
+        assert_eq!(why("LABEL=a\0b"), "it contains a NUL byte");
+        assert_eq!(why("/etc/passwd"), "a device path must be under /dev/");
+        assert_eq!(why("/devices/sda"), "a device path must be under /dev/");
+        let shown = RootSpec::parse("/dev/\0sda").unwrap_err().to_string();
+        assert!(shown.starts_with("Don't know how to handle 'root=/dev/\\0sda': it contains a NUL byte"), "{shown}");
+        // Dots inside a name are fine.
+        assert_eq!(RootSpec::parse("/dev/mapper/vg.root").unwrap(), RootSpec::Path("/dev/mapper/vg.root".into()));
+        assert_eq!(RootSpec::parse("/dev/disk/by-label/..x").unwrap(), RootSpec::Label("..x".into()));
     }
 
     fn dev(name: &str, fs: Option<(&str, &str, &str)>, partuuid: Option<&str>) -> BlockDev {

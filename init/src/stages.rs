@@ -54,6 +54,13 @@ pub fn break_stages(c: &Cmdline) -> (Vec<Stage>, Vec<String>) {
     (stages, unknown)
 }
 
+/// What a waited-for device must hold: a filesystem to mount, or anything (the resume swap).
+#[derive(Clone, Copy)]
+enum Want {
+    Filesystem,
+    Any,
+}
+
 /// The boot and the break points still ahead.
 struct Sequence {
     boot: Boot,
@@ -108,7 +115,7 @@ impl Sequence {
             return Ok(None);
         }
         let retry = self.boot.cmdline().number("rd.retry", 180, 0, 86_400);
-        self.wait_for_device(spec, retry).map(Some)
+        self.wait_for_device(spec, Want::Filesystem, retry).map(Some)
     }
 
     /// dracut's resume: once the root is there, the `resume=` device is waited for too (up to
@@ -117,19 +124,19 @@ impl Sequence {
     fn resume(&mut self, request: &resume::Request) {
         let resume::Request::Resume { spec, offset } = request else { return };
         let limit = self.boot.cmdline().number("rd.retry", 180, 0, 86_400) * 2 / 3;
-        match self.wait_for_device(spec, limit) {
+        match self.wait_for_device(spec, Want::Any, limit) {
             Ok(dev) => resume::resume(&dev, *offset, &self.boot.paths().dev, Path::new("/sys/power")),
             Err(_) => log::warn!("Cancelling resume operation. Device {} not found.", spec.dev_path()),
         }
     }
 
     /// Waits for the device `spec` names for up to `retry` seconds.
-    fn wait_for_device(&mut self, spec: &RootSpec, retry: u64) -> Result<BlockDev, String> {
+    fn wait_for_device(&mut self, spec: &RootSpec, want: Want, retry: u64) -> Result<BlockDev, String> {
         let start = Instant::now();
         let mut next_note = Duration::from_secs(5);
         loop {
             let seen = self.boot.hotplug().map(|h| h.generation());
-            if let Some(d) = self.find_settled(spec)? {
+            if let Some(d) = self.find_settled(spec, want)? {
                 return Ok(d);
             }
             let waited = start.elapsed();
@@ -151,9 +158,13 @@ impl Sequence {
     }
 
     /// The root device, once it is there and every device announced so far has been seen.
-    fn find_settled(&mut self, spec: &RootSpec) -> Result<Option<BlockDev>, String> {
+    fn find_settled(&mut self, spec: &RootSpec, want: Want) -> Result<Option<BlockDev>, String> {
         let dev_dir = self.boot.paths().dev.clone();
-        let Some(d) = root::find(spec, self.boot.rescan(), &dev_dir).map_err(|e| e.to_string())?.cloned() else {
+        let find = match want {
+            Want::Filesystem => root::find,
+            Want::Any => root::find_device,
+        };
+        let Some(d) = find(spec, self.boot.rescan(), &dev_dir).map_err(|e| e.to_string())?.cloned() else {
             return Ok(None);
         };
         // Its filesystem driver loads meanwhile: the CPU is mostly idle while other disks are
@@ -166,7 +177,7 @@ impl Sequence {
         // on the way to this disk was tried and measured faster, but still raced past a second
         // virtio disk.
         self.boot.settle();
-        Ok(root::find(spec, self.boot.rescan(), &dev_dir).map_err(|e| e.to_string())?.cloned())
+        Ok(find(spec, self.boot.rescan(), &dev_dir).map_err(|e| e.to_string())?.cloned())
     }
 
     /// Mounts the root read-only at /sysroot, then remounts per rw/rootflags.
@@ -198,7 +209,7 @@ impl Sequence {
             })?;
             let retry = self.boot.cmdline().number("rd.retry", 180, 0, 86_400);
             let dev = self
-                .wait_for_device(&spec, retry)
+                .wait_for_device(&spec, Want::Filesystem, retry)
                 .map_err(|e| format!("Mounting {} to {} failed: {e}", entry.target, target.display()))?;
             let plan = mount_root::entry_plan(self.boot.cmdline(), &entry, &dev);
             mount_root::execute(&plan, self.boot.loader().map(|l| &**l))?;

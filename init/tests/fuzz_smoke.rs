@@ -52,9 +52,9 @@ fn every_parser_survives_random_input() {
         if *target == "probe" {
             corpus.extend(probe_seeds.iter().cloned());
         }
-        let stats = fuzz::fuzz(target, &corpus, budget, 0x5eed ^ target.len() as u64);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-crashes");
+        let stats = fuzz::fuzz(target, &corpus, budget, 0x5eed ^ target.len() as u64, &dir);
         if let Some((input, msg)) = &stats.crash {
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-crashes");
             let _ = std::fs::create_dir_all(&dir);
             let _ = std::fs::write(dir.join(target), input);
             panic!(
@@ -66,4 +66,44 @@ fn every_parser_survives_random_input() {
         report.push(format!("{target}: {} runs", stats.runs));
     }
     eprintln!("{}", report.join(", "));
+}
+
+/// The probe target reads a disk exactly as PID 1 does: `devices::probe_all` on the crafted
+/// disks (and the real tables) as files finds what `fuzz::probe_disk` finds on the same bytes,
+/// so a disk that kills or hangs PID 1 kills or hangs the fuzz target too.
+#[test]
+fn the_probe_target_is_the_boot_path() {
+    use rdbreak_init::devices::{self, BlockDev};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut disks: Vec<(String, Vec<u8>)> =
+        rdbreak_init::probe::crafted::all(1 << 20).into_iter().map(|(n, d)| (n.to_string(), d)).collect();
+    disks.extend(mkfs_seeds().into_iter().enumerate().map(|(i, d)| (format!("real-{i}"), d)));
+    for (name, bytes) in &disks {
+        std::fs::write(dir.path().join(name), bytes).expect("write disk");
+        let mut devs = [BlockDev { name: name.clone(), size_bytes: bytes.len() as u64, ..Default::default() }];
+        devices::probe_all(&mut devs, dir.path());
+        let found = fuzz::probe_disk(bytes);
+        assert_eq!(devs[0].fs, found.fs, "{name}");
+        assert_eq!(
+            devs[0].table_problem.is_some(),
+            found.table.as_ref().is_some_and(|t| t.problem.is_some()),
+            "{name}"
+        );
+    }
+    let problem = |name: &str| {
+        let bytes = &disks.iter().find(|(n, _)| n == name).expect("crafted disk").1;
+        let mut devs = [BlockDev { name: name.into(), size_bytes: bytes.len() as u64, ..Default::default() }];
+        devices::probe_all(&mut devs, dir.path());
+        devs[0].describe()
+    };
+    let gpt = problem("gpt-huge-entries");
+    assert!(
+        gpt.contains("gpt partition table not used: the GPT header declares 4096 entries of 4294967168 bytes"),
+        "{gpt}"
+    );
+    let ebr = problem("ebr-loop");
+    assert!(
+        ebr.contains("dos partition table read in part: the chain of extended boot records comes back to sector 48"),
+        "{ebr}"
+    );
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 /// switch_root → the sequence).
 const ROOMS: &[&str] = &[
     "sys",
+    "format",
     "elf",
     "kmsg",
     "mounts",
@@ -27,6 +28,7 @@ const ROOMS: &[&str] = &[
     "mount_root",
     "boot",
     "report",
+    "selinux",
     "shell",
     "switch_root",
     "stages",

@@ -7,59 +7,22 @@ use anyhow::{bail, Context, Result};
 
 use crate::source::Source;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    None,
-    Gzip,
-    Zstd,
-    Xz,
-    Lzma,
-    Lz4,
-    Bzip2,
-    Lzo,
-}
+pub use rdbreak_init::format::Compression as Format;
 
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = match self {
-            Format::None => "none",
-            Format::Gzip => "gzip",
-            Format::Zstd => "zstd",
-            Format::Xz => "xz",
-            Format::Lzma => "lzma",
-            Format::Lz4 => "lz4",
-            Format::Bzip2 => "bzip2",
-            Format::Lzo => "lzo",
-        };
-        f.write_str(s)
-    }
-}
-
-impl std::str::FromStr for Format {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Format> {
-        Ok(match s {
-            "none" | "cat" => Format::None,
-            "gzip" | "gz" => Format::Gzip,
-            "zstd" | "zst" => Format::Zstd,
-            "xz" => Format::Xz,
-            other => bail!("unknown compression {other:?}; rdbreak builds zstd, gzip, xz or none"),
-        })
-    }
+/// The compressions `rdbreak build --compress` writes.
+pub fn parse_format(s: &str) -> Result<Format> {
+    Ok(match s {
+        "none" | "cat" => Format::None,
+        "gzip" | "gz" => Format::Gzip,
+        "zstd" | "zst" => Format::Zstd,
+        "xz" => Format::Xz,
+        other => bail!("unknown compression {other:?}; rdbreak builds zstd, gzip, xz or none"),
+    })
 }
 
 /// The compression of data, by its magic number.
 pub fn detect(d: &[u8]) -> Format {
-    match d {
-        [0x1f, 0x8b, ..] | [0x1f, 0x9e, ..] => Format::Gzip,
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Format::Zstd,
-        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Format::Xz,
-        [0x5d, 0x00, 0x00, ..] => Format::Lzma,
-        [0x02, 0x21, 0x4c, 0x18, ..] | [0x04, 0x22, 0x4d, 0x18, ..] => Format::Lz4,
-        [b'B', b'Z', b'h', ..] => Format::Bzip2,
-        [0x89, b'L', b'Z', b'O', ..] => Format::Lzo,
-        _ => Format::None,
-    }
+    rdbreak_init::format::compression(d)
 }
 
 /// The largest decoder window (zstd) or dictionary (xz, lzma) accepted, 8 MiB: what `xz -6`
@@ -326,7 +289,7 @@ pub(crate) mod tests {
         assert!(decompress(&bad_lz4, Format::Lz4).is_err());
         assert!(decompress(&[0x89, b'L', b'Z', b'O', 0], Format::Lzo).is_err());
         assert!(decompress(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], Format::Gzip).is_err());
-        assert!("lz4".parse::<Format>().is_err());
+        assert!(parse_format("lz4").is_err());
     }
 
     /// Windows and dictionaries are checked against [`MAX_WINDOW`] from the headers, before a

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use anyhow::Result;
 
 use crate::cpio::{self, Data, Header, Segment, Visitor};
-use rdbreak_init::shell::builtins::mode_string;
+use rdbreak_init::format::mode_string;
 
 /// `name` printable on one line: `\n`, `\t`, … and `\ooo` for other control bytes and bytes that
 /// are not UTF-8, `\\` for a backslash and `\ ` for a space (as `ls -b`). Printable UTF-8 stays;

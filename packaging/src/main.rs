@@ -50,7 +50,7 @@ fn build(args: &[String]) -> Result<()> {
                 o.files.push((PathBuf::from(src), dst));
             }
             "--cmdline" => o.cmdline = Some(value()?),
-            "--compress" => o.compression = Some(value()?.parse()?),
+            "--compress" => o.compression = Some(rdbreak::compress::parse_format(&value()?)?),
             "--early-cpio" => o.early_cpio = Some(PathBuf::from(value()?)),
             "--init" => init = Some(PathBuf::from(value()?)),
             other if other.starts_with('-') => bail!("unknown option {other}\n{USAGE}"),

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod assets;
+pub mod builder;
 pub mod disk;
 pub mod grub;
 pub mod lvm_disk;

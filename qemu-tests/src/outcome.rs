@@ -47,6 +47,28 @@ impl Report {
 }
 
 impl Vm {
+    /// The seed's walk-through, typed at the prompts: at `switch_root:/# ` remount, chroot,
+    /// passwd (both prompts), touch /.autorelabel, exit, exit; then the real init reports.
+    /// Returns what `mount` listed at the prompt before the remount.
+    pub fn password_reset(&mut self, password: &str) -> String {
+        self.expect("Break before switch_root", 240);
+        let mut sh = self.at_prompt("switch_root:/# ", 30);
+        let mounts = sh.run("mount");
+        sh.run("mount -o remount,rw /sysroot");
+        let mut chroot = sh.enter("chroot /sysroot", "# ", 60);
+        chroot.send_line("passwd");
+        chroot.answer("New password:", password, 60);
+        chroot.answer("Retype new password:", password, 30);
+        chroot.expect("password updated successfully", 60);
+        chroot.expect_prompt(30);
+        chroot.run("touch /.autorelabel");
+        chroot.send_line("exit");
+        sh.expect_prompt(30);
+        sh.send_line("exit");
+        sh.expect(REPORT, 120);
+        mounts
+    }
+
     /// Waits for the real init's report line (whatever its PID) and returns it.
     pub fn real_init_report(&mut self, secs: u64) -> Report {
         self.expect(REPORT, secs);

@@ -26,23 +26,9 @@ fn shadow_root_hash(image: &Path) -> String {
     shadow.lines().find(|l| l.starts_with("root:")).and_then(|l| l.split(':').nth(1)).expect("root entry").to_string()
 }
 
-/// The whole walk-through from the seed, typed at the prompts: remount, chroot, passwd (both
-/// prompts), touch /.autorelabel, exit, exit, and the real init starts.
+/// The whole walk-through from the seed, typed at the prompts ([`Vm::password_reset`]).
 fn password_reset(vm: &mut Vm) {
-    vm.expect("Break before switch_root", 240);
-    let mut sh = vm.at_prompt("switch_root:/# ", 30);
-    sh.run("mount -o remount,rw /sysroot");
-    let mut chroot = sh.enter("chroot /sysroot", "# ", 60);
-    chroot.send_line("passwd");
-    chroot.answer("New password:", PASSWORD, 60);
-    chroot.answer("Retype new password:", PASSWORD, 30);
-    chroot.expect("password updated successfully", 60);
-    chroot.expect_prompt(30);
-    chroot.run("touch /.autorelabel");
-    chroot.send_line("exit");
-    sh.expect_prompt(30);
-    sh.send_line("exit");
-    sh.expect(REPORT, 120);
+    vm.password_reset(PASSWORD);
 }
 
 fn assert_password_changed(image: &Path, before: &str) {

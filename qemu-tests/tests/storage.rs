@@ -8,7 +8,6 @@
 use std::path::PathBuf;
 
 use rdbreak_qemu_tests::lvm_disk::{self, Content, Lv, Placed, Vg};
-use rdbreak_qemu_tests::outcome::REPORT;
 use rdbreak_qemu_tests::{assets, Disk, Initrd, Root, Scenario, Vm};
 
 const ROOT_UUID: &str = "6f1c3a2e-8d4b-4e5f-9a0b-1c2d3e4f5a6b";
@@ -51,25 +50,11 @@ fn shadow_root_hash(root: &Placed) -> String {
     shadow.lines().find(|l| l.starts_with("root:")).and_then(|l| l.split(':').nth(1)).expect("root entry").to_string()
 }
 
-/// The seed's walk-through at `switch_root:/# `: remount, chroot, passwd, touch
-/// /.autorelabel, exit, exit; then the real init runs from the LV.
+/// The seed's walk-through ([`Vm::password_reset`]) on the LV's xfs root, read-only until the
+/// remount; then the real init runs from the LV.
 fn password_reset(vm: &mut Vm) {
-    vm.expect("Break before switch_root", 240);
-    let mut sh = vm.at_prompt("switch_root:/# ", 30);
-    let mounts = sh.run("mount");
+    let mounts = vm.password_reset(PASSWORD);
     assert!(mounts.contains(" on /sysroot type xfs (ro"), "the LV's xfs is the root, read-only: {mounts}");
-    sh.run("mount -o remount,rw /sysroot");
-    let mut chroot = sh.enter("chroot /sysroot", "# ", 60);
-    chroot.send_line("passwd");
-    chroot.answer("New password:", PASSWORD, 60);
-    chroot.answer("Retype new password:", PASSWORD, 30);
-    chroot.expect("password updated successfully", 60);
-    chroot.expect_prompt(30);
-    chroot.run("touch /.autorelabel");
-    chroot.send_line("exit");
-    sh.expect_prompt(30);
-    sh.send_line("exit");
-    sh.expect(REPORT, 120);
 }
 
 fn seed_password_reset(name: &str, initrd: Initrd) {

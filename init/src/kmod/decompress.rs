@@ -26,16 +26,14 @@ pub enum Compression {
     Gzip,
 }
 
-/// The compression of a module file, by its magic bytes.
+/// The compression of a module file, by its magic bytes; the kernel's module loader knows
+/// only these three.
 pub fn compression_of(head: &[u8]) -> Compression {
-    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Compression::Xz
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else if head.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else {
-        Compression::None
+    match crate::format::compression(head) {
+        crate::format::Compression::Xz => Compression::Xz,
+        crate::format::Compression::Zstd => Compression::Zstd,
+        crate::format::Compression::Gzip => Compression::Gzip,
+        _ => Compression::None,
     }
 }
 

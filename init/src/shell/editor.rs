@@ -37,9 +37,14 @@ pub struct Editor {
     csi_param: String,
     utf8: Vec<u8>,
     prompt: String,
+    /// The line reached LINE_MAX and the person was told (once per line).
+    told_full: bool,
 }
 
 const HISTORY_MAX: usize = 200;
+/// The longest line, in characters (the kernel's own tty line is 4095 bytes). Without a limit,
+/// noise or a runaway paste on the console grows PID 1's memory and every redraw.
+pub const LINE_MAX: usize = 4096;
 
 impl Default for Editor {
     fn default() -> Self {
@@ -53,6 +58,7 @@ impl Default for Editor {
             csi_param: String::new(),
             utf8: Vec::new(),
             prompt: String::new(),
+            told_full: false,
         }
     }
 }
@@ -65,6 +71,7 @@ impl Editor {
         self.browsing = None;
         self.esc = Esc::None;
         self.prompt = prompt.to_string();
+        self.told_full = false;
     }
 
     pub fn line(&self) -> String {
@@ -102,6 +109,16 @@ impl Editor {
     }
 
     fn insert(&mut self, c: char, out: &mut String) {
+        if self.buf.len() >= LINE_MAX {
+            // A bell and a line saying why, once: a paste that goes on is dropped in silence
+            // (a bell per character would flood a 115200-baud console).
+            if !self.told_full {
+                self.told_full = true;
+                out.push_str(&format!("\x07\nline too long: at most {LINE_MAX} characters; the rest was dropped\n"));
+                self.redraw(out);
+            }
+            return;
+        }
         self.buf.insert(self.cursor, c);
         self.cursor += 1;
         out.push(c); // the common case, at the end: plain echo, no redraw noise on the console
@@ -247,12 +264,14 @@ impl Editor {
                 self.buf.clear();
                 self.cursor = 0;
                 self.browsing = None;
+                self.told_full = false;
                 return Outcome::Submit(line);
             }
             0x03 => {
                 out.push_str("^C\n");
                 self.buf.clear();
                 self.cursor = 0;
+                self.told_full = false;
                 return Outcome::Cancel;
             }
             0x04 => {
@@ -422,6 +441,28 @@ mod tests {
         assert_eq!(o, [Outcome::Submit("é".into())]);
         let (o, _) = type_in(&mut e, b"\t");
         assert_eq!(o, [Outcome::Complete]);
+    }
+
+    /// rdbreak issue 14 #5: the line had no limit. At LINE_MAX characters the rest is dropped,
+    /// with one bell and one notice, and the line still works.
+    #[test]
+    fn a_line_stops_at_line_max_with_one_notice() {
+        let mut e = Editor::default();
+        e.start("> ");
+        let (_, out) = type_in(&mut e, &vec![b'x'; LINE_MAX + 10_000]);
+        assert_eq!(e.line().len(), LINE_MAX);
+        assert_eq!(out.matches('\x07').count(), 1);
+        assert_eq!(out.matches("line too long: at most 4096 characters").count(), 1);
+        let (_, more) = type_in(&mut e, "é".repeat(100).as_bytes());
+        assert!(more.is_empty(), "nothing more is echoed: {more:?}");
+        // Editing still works: delete five, type "echo" at the start, submit.
+        let (o, _) = type_in(&mut e, b"\x7f\x7f\x7f\x7f\x7f\x01echo\r");
+        let Outcome::Submit(line) = &o[0] else { panic!("{o:?}") };
+        assert!(line.starts_with("echoxxx") && line.len() == LINE_MAX - 1, "{}", line.len());
+        // The next line starts empty, and may warn again.
+        e.start("> ");
+        let (_, out) = type_in(&mut e, &vec![b'y'; LINE_MAX + 1]);
+        assert_eq!(out.matches('\x07').count(), 1);
     }
 
     #[test]

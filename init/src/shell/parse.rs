@@ -30,6 +30,8 @@ pub enum Join {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParseError {
     UnclosedQuote(char),
+    /// `${` without its `}`.
+    UnclosedBrace,
     MissingRedirectTarget(String),
     EmptyCommand(String),
 }
@@ -38,6 +40,7 @@ impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ParseError::UnclosedQuote(q) => write!(f, "syntax error: missing closing {q}"),
+            ParseError::UnclosedBrace => write!(f, "syntax error: missing closing }} of ${{"),
             ParseError::MissingRedirectTarget(op) => {
                 write!(f, "syntax error: {op} needs a file name")
             }
@@ -52,21 +55,27 @@ enum Token {
     Op(&'static str),
 }
 
-fn expand_var(chars: &[char], i: &mut usize, vars: &dyn Fn(&str) -> Option<String>, out: &mut String) {
+/// Expands the `$…` at `chars[*i]`. An unclosed `${` is an error, as in dash and bash: read as
+/// text, each of n of them searched the rest of the line for a `}` (1e5 characters: 8 s).
+fn expand_var(
+    chars: &[char],
+    i: &mut usize,
+    vars: &dyn Fn(&str) -> Option<String>,
+    out: &mut String,
+) -> Result<(), ParseError> {
     // chars[*i] == '$'
     let start = *i + 1;
     if start < chars.len() && chars[start] == '{' {
-        if let Some(end) = chars[start..].iter().position(|&c| c == '}') {
-            let name: String = chars[start + 1..start + end].iter().collect();
-            *out += &vars(&name).unwrap_or_default();
-            *i = start + end + 1;
-            return;
-        }
+        let end = chars[start..].iter().position(|&c| c == '}').ok_or(ParseError::UnclosedBrace)?;
+        let name: String = chars[start + 1..start + end].iter().collect();
+        *out += &vars(&name).unwrap_or_default();
+        *i = start + end + 1;
+        return Ok(());
     }
     if start < chars.len() && chars[start] == '?' {
         *out += &vars("?").unwrap_or_default();
         *i = start + 1;
-        return;
+        return Ok(());
     }
     let mut end = start;
     while end < chars.len() && (chars[end].is_ascii_alphanumeric() || chars[end] == '_') {
@@ -75,11 +84,12 @@ fn expand_var(chars: &[char], i: &mut usize, vars: &dyn Fn(&str) -> Option<Strin
     if end == start {
         out.push('$');
         *i = start;
-        return;
+        return Ok(());
     }
     let name: String = chars[start..end].iter().collect();
     *out += &vars(&name).unwrap_or_default();
     *i = end;
+    Ok(())
 }
 
 fn tokenize(line: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Token>, ParseError> {
@@ -124,7 +134,7 @@ fn tokenize(line: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Tok
                             word.push(chars[i + 1]);
                             i += 2;
                         }
-                        '$' => expand_var(&chars, &mut i, vars, &mut word),
+                        '$' => expand_var(&chars, &mut i, vars, &mut word)?,
                         _ => {
                             word.push(d);
                             i += 1;
@@ -140,7 +150,7 @@ fn tokenize(line: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Tok
                 i += 2;
             }
             '$' => {
-                expand_var(&chars, &mut i, vars, &mut word);
+                expand_var(&chars, &mut i, vars, &mut word)?;
                 in_word = true;
             }
             ';' => {
@@ -376,8 +386,21 @@ mod tests {
         assert_eq!(parse("echo >", &none), Err(ParseError::MissingRedirectTarget(">".into())));
         assert_eq!(parse("&& ls", &none), Err(ParseError::EmptyCommand("&&".into())));
         assert_eq!(parse("ls &&", &none), Err(ParseError::EmptyCommand("&&".into())));
+        assert_eq!(parse("echo ${HOME", &none), Err(ParseError::UnclosedBrace));
+        assert_eq!(parse("echo \"${HOME\"", &none), Err(ParseError::UnclosedBrace));
+        assert_eq!(parse("echo '${HOME'", &none).unwrap()[0].1.words, ["echo", "${HOME"]);
         assert_eq!(parse(";;; ;", &none).unwrap(), vec![]);
         assert_eq!(parse("", &none).unwrap(), vec![]);
+    }
+
+    /// rdbreak issue 14 #5: n unclosed `${` each searched the rest of the line (1e5 characters
+    /// took 8 s); the first one is now the error, so the line is read once.
+    #[test]
+    fn repeated_unclosed_braces_are_one_error() {
+        let none = |_: &str| None;
+        let line = "${".repeat(50_000);
+        assert_eq!(parse(&line, &none), Err(ParseError::UnclosedBrace));
+        assert_eq!(parse(&format!("echo {line}}}"), &none).unwrap()[0].1.words.len(), 2);
     }
 
     #[test]

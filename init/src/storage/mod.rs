@@ -6,3 +6,4 @@
 pub mod assemble;
 pub mod dm;
 pub mod lvm;
+pub mod md;

@@ -1,4 +1,5 @@
-//! `chroot`: the real root's tools with /proc, /sys, /dev and /run bound inside.
+//! `chroot`: the real root's tools with /proc, /sys, /dev and /run bound inside; on an SELinux
+//! root, the labels the session's edits lose are given back when it ends.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +8,7 @@ use rustix::mount::UnmountFlags;
 
 use super::*;
 use crate::shell::{Io, Shell};
-use crate::{mounts, root};
+use crate::{mounts, root, selinux};
 
 /// The login shell of root in a passwd file, if it exists there.
 pub(super) fn root_shell(root: &str) -> String {
@@ -23,6 +24,8 @@ pub(super) fn root_shell(root: &str) -> String {
 }
 
 pub(super) fn chroot(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    let no_labels = args.first().is_some_and(|a| a == "--no-labels");
+    let args = if no_labels { &args[1..] } else { args };
     let dir = absolute(args.first().map_or("/sysroot", String::as_str));
     if !Path::new(&dir).is_dir() {
         fail!(
@@ -41,6 +44,11 @@ pub(super) fn chroot(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
             "chroot: note: {dir} is mounted read-only; to change files run: mount -o remount,rw {dir}"
         );
     }
+    let labels = if no_labels || !cmdline_of(sh).flag("rd.rdbreak.selinux", true) {
+        None
+    } else {
+        selinux::Session::begin(Path::new(&dir), selinux::XATTR)
+    };
     let command: Vec<String> = if args.len() > 1 { args[1..].to_vec() } else { vec![root_shell(&dir), "-i".into()] };
     // Bind the API filesystems in, unless they are already there.
     let mut bound = Vec::new();
@@ -75,6 +83,9 @@ pub(super) fn chroot(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
         if let Err(e) = rustix::mount::unmount(target.as_str(), UnmountFlags::DETACH) {
             let _ = writeln!(io.err, "chroot: cannot unmount {target}: {e}");
         }
+    }
+    for line in labels.map(|l| l.end(&dir)).unwrap_or_default() {
+        let _ = writeln!(io.err, "{line}");
     }
     status
 }

@@ -5,6 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::format::mode_string;
 use crate::shell::{Io, Shell};
 
 pub(super) fn cd(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
@@ -23,27 +24,6 @@ pub(super) fn pwd(_: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
         }
         Err(e) => fail!(io, 1, "pwd: {e}"),
     }
-}
-
-/// `ls -l`'s mode string (`drwxr-xr-x`); the `rdbreak` CLI's listing uses it too.
-pub fn mode_string(mode: u32) -> String {
-    let kind = match mode & 0o170000 {
-        0o040000 => 'd',
-        0o120000 => 'l',
-        0o020000 => 'c',
-        0o060000 => 'b',
-        0o010000 => 'p',
-        0o140000 => 's',
-        _ => '-',
-    };
-    let mut s = String::from(kind);
-    for shift in [6, 3, 0] {
-        let bits = (mode >> shift) & 7;
-        s.push(if bits & 4 != 0 { 'r' } else { '-' });
-        s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        s.push(if bits & 1 != 0 { 'x' } else { '-' });
-    }
-    s
 }
 
 pub(super) fn ls(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {

@@ -30,7 +30,6 @@ mod storage;
 mod tests;
 
 use chroot::*;
-pub use files::mode_string;
 use files::*;
 use modules::*;
 pub use power::power;
@@ -51,7 +50,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "echo", usage: "echo [-n] [WORD...]: print words", run: echo },
     Builtin { name: "mount", usage: "mount: list mounts\nmount [-t TYPE] [-o OPTS] [-r|-w] DEVICE DIR   (DEVICE may be UUID=…, LABEL=…)\nmount -o remount,rw DIR\nmount --bind|--rbind|--move OLD NEW", run: mount },
     Builtin { name: "umount", usage: "umount [-l] [-f] DIR...: unmount (-l: lazily, -f: force)", run: umount },
-    Builtin { name: "chroot", usage: "chroot [DIR [COMMAND [ARG...]]]: run COMMAND (default: the root's shell) with DIR (default /sysroot) as /; /proc /sys /dev /run are bound inside and unmounted after", run: chroot },
+    Builtin { name: "chroot", usage: "chroot [--no-labels] [DIR [COMMAND [ARG...]]]: run COMMAND (default: the root's shell) with DIR (default /sysroot) as /; /proc /sys /dev /run are bound inside and unmounted after; on an SELinux root, files under /etc and /root that lost their label get it back after (--no-labels: not)", run: chroot },
     Builtin { name: "mkdir", usage: "mkdir [-p] DIR...: make directories", run: mkdir },
     Builtin { name: "touch", usage: "touch FILE...: create files or update their times", run: touch },
     Builtin { name: "rm", usage: "rm [-r] [-f] PATH...: remove files (-r: directories too)", run: rm },

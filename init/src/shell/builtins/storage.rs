@@ -213,7 +213,10 @@ pub(super) fn blkid(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
         if let Some(u) = &d.partuuid {
             line += &format!(" PARTUUID=\"{u}\"");
         }
-        if d.fs.is_some() || d.partuuid.is_some() {
+        if let Some(p) = &d.table_problem {
+            line += &format!(" PTPROBLEM=\"{p}\"");
+        }
+        if d.fs.is_some() || d.partuuid.is_some() || d.table_problem.is_some() {
             let _ = writeln!(io.out, "{line}");
             shown += 1;
         }
@@ -250,6 +253,9 @@ pub(super) fn lsblk(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
             mp,
             fs.and_then(|f| f.uuid.as_deref()).unwrap_or("")
         );
+        if let Some(p) = &d.table_problem {
+            let _ = writeln!(io.out, "{:<12} ({p})", "");
+        }
     }
     0
 }

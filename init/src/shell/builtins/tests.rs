@@ -126,8 +126,9 @@ fn getarg_semantics() {
 }
 
 #[test]
-fn mode_strings() {
-    assert_eq!(mode_string(0o040755), "drwxr-xr-x");
-    assert_eq!(mode_string(0o100600), "-rw-------");
-    assert_eq!(mode_string(0o120777), "lrwxrwxrwx");
+fn chroot_takes_no_labels_as_a_flag_not_a_directory() {
+    let mut sh = Shell::new(None);
+    let (st, _, err) = run(&mut sh, "chroot --no-labels /nonexistent-root true");
+    assert_eq!(st, 125);
+    assert!(err.contains("chroot: /nonexistent-root: no such directory"), "{err}");
 }

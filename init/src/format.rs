@@ -1,0 +1,87 @@
+//! Formats the init and the `rdbreak` image tool both read, spelt once: compression by its
+//! magic number (module images, initramfs segments) and file modes as `ls -l` shows them.
+
+/// A compression, by the magic number its data starts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Xz,
+    Lzma,
+    Lz4,
+    Bzip2,
+    Lzo,
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Xz => "xz",
+            Compression::Lzma => "lzma",
+            Compression::Lz4 => "lz4",
+            Compression::Bzip2 => "bzip2",
+            Compression::Lzo => "lzo",
+        })
+    }
+}
+
+/// The compression of data that starts with `head`.
+pub fn compression(head: &[u8]) -> Compression {
+    match head {
+        [0x1f, 0x8b, ..] | [0x1f, 0x9e, ..] => Compression::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Compression::Xz,
+        [0x5d, 0x00, 0x00, ..] => Compression::Lzma,
+        [0x02, 0x21, 0x4c, 0x18, ..] | [0x04, 0x22, 0x4d, 0x18, ..] => Compression::Lz4,
+        [b'B', b'Z', b'h', ..] => Compression::Bzip2,
+        [0x89, b'L', b'Z', b'O', ..] => Compression::Lzo,
+        _ => Compression::None,
+    }
+}
+
+/// `ls -l`'s mode string (`drwxr-xr-x`): the shell's `ls` and the `rdbreak` CLI's listing.
+pub fn mode_string(mode: u32) -> String {
+    let kind = match mode & 0o170000 {
+        0o040000 => 'd',
+        0o120000 => 'l',
+        0o020000 => 'c',
+        0o060000 => 'b',
+        0o010000 => 'p',
+        0o140000 => 's',
+        _ => '-',
+    };
+    let mut s = String::from(kind);
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_strings() {
+        assert_eq!(mode_string(0o040755), "drwxr-xr-x");
+        assert_eq!(mode_string(0o100600), "-rw-------");
+        assert_eq!(mode_string(0o120777), "lrwxrwxrwx");
+    }
+
+    #[test]
+    fn magic_numbers() {
+        assert_eq!(compression(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Compression::Zstd);
+        assert_eq!(compression(b"\xfd7zXZ\0rest"), Compression::Xz);
+        assert_eq!(compression(&[0x1f, 0x8b, 8]), Compression::Gzip);
+        assert_eq!(compression(b"BZh9"), Compression::Bzip2);
+        assert_eq!(compression(b"\x7fELF"), Compression::None);
+        assert_eq!(compression(&[]), Compression::None);
+    }
+}
