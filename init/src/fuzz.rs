@@ -144,7 +144,8 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// The fuzz targets: each takes arbitrary bytes and must not panic.
-pub const TARGETS: &[&str] = &["cmdline", "shell", "editor", "probe", "kmod", "root", "uevent", "kmsg", "mountinfo"];
+pub const TARGETS: &[&str] =
+    &["cmdline", "shell", "editor", "probe", "kmod", "root", "uevent", "kmsg", "mountinfo", "names"];
 
 pub fn run_target(name: &str, data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -226,6 +227,7 @@ pub fn run_target(name: &str, data: &[u8]) {
         "mountinfo" => {
             let _ = mounts::parse_mountinfo(&text);
         }
+        "names" => crate::names::parse_untrusted(data),
         other => panic!("no fuzz target {other}"),
     }
 }
@@ -287,6 +289,12 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
         "uevent" => vec![b"add@/devices/pci0000:00/0000:00:04.0/virtio1\0ACTION=add\0MODALIAS=virtio:d00000002v00001AF4\0SEQNUM=9\0".to_vec()],
         "kmsg" => s(&["6,339,5140900,-;virtio_blk virtio1: [vda] 1 GiB", "netroot=ftp://user:pw@host/x cifspass=secret"]),
         "mountinfo" => s(&["22 1 0:21 / / rw,relatime - rootfs rootfs rw\n30 22 254:1 / /sysroot ro,relatime shared:1 - ext4 /dev/vda1 ro,errors=remount-ro\n"]),
+        "names" => vec![
+            // A VPD page 0x83: a vendor-specific ASCII and an NAA 5 identifier.
+            b"\0\x83\0\x14\x02\x00\0\x04abcd\x01\x03\0\x08\x50\x01\x40\x50\xde\xad\xbe\xef".to_vec(),
+            b"0040 3fff c837 0010 0000 0000 003f 0000\n".repeat(32),
+            b" QEMU HARDDISK   \t/../x\\x20\xff".to_vec(),
+        ],
         _ => vec![Vec::new()],
     }
 }

@@ -19,6 +19,7 @@ pub mod kmod;
 pub mod kmsg;
 pub mod mount_root;
 pub mod mounts;
+pub mod names;
 pub mod probe;
 pub mod report;
 pub mod rescue;
