@@ -13,6 +13,7 @@ pub mod fstab;
 /// Fuzz targets and the stable mutation engine: not part of PID 1 (feature `fuzz`).
 #[cfg(feature = "fuzz")]
 pub mod fuzz;
+pub mod handoff;
 pub mod hotplug;
 pub mod kmod;
 pub mod kmsg;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Lowest first: the syscall layer and formats, then the boot's order (cmdline → uevents, the
 /// names udev gives disks, devices → modules → storage → root → the boot's state → shell →
-/// switch_root → the sequence).
+/// switch_root → the hand-off to dracut's init → the sequence).
 const ROOMS: &[&str] = &[
     "sys",
     "format",
@@ -31,6 +31,7 @@ const ROOMS: &[&str] = &[
     "selinux",
     "shell",
     "switch_root",
+    "handoff",
     "stages",
     "rescue",
     "fuzz",

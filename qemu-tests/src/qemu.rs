@@ -128,6 +128,8 @@ pub struct Config {
     pub controllers: Vec<Interface>,
     /// More `-device` arguments (`qemu-xhci,id=xhci`, `usb-kbd,bus=xhci.0`).
     pub devices: Vec<String>,
+    /// More QEMU arguments as they are (`-nic none`).
+    pub args: Vec<String>,
     pub console: Console,
 }
 
@@ -143,6 +145,7 @@ impl Config {
             monitor: None,
             controllers: Vec::new(),
             devices: Vec::new(),
+            args: Vec::new(),
             console: Console::Driven,
         }
     }
@@ -181,6 +184,7 @@ impl Config {
         for d in &self.devices {
             cmd.arg("-device").arg(d);
         }
+        cmd.args(&self.args);
         if let Some(m) = &self.monitor {
             cmd.arg("-monitor").arg(format!("unix:{},server=on,wait=off", m.display()));
         }
