@@ -96,6 +96,8 @@ pub struct Arrays {
     read: BTreeMap<(u32, u32), (u64, Option<super::Superblock>)>,
     /// Arrays started by us, by UUID: the md device.
     started: BTreeMap<[u8; 16], String>,
+    /// Arrays stopped by hand (`mdadm --stop`): the boot does not start them again.
+    held: BTreeSet<[u8; 16]>,
     namer: Namer,
     said: BTreeSet<String>,
     pending: Vec<String>,
@@ -118,6 +120,7 @@ impl Arrays {
             since: Instant::now(),
             read: BTreeMap::new(),
             started: BTreeMap::new(),
+            held: BTreeSet::new(),
             namer: Namer { homehost: homehost(&conf, &hostname), ..Default::default() },
             said: BTreeSet::new(),
             pending: Vec::new(),
@@ -183,6 +186,7 @@ impl Arrays {
     /// `mdadm --assemble --scan`: every array, degraded ones at once, whatever rd.md says.
     pub fn assemble_all(&mut self, devs: &[BlockDev], sys: &Path, dev_dir: &Path, loader: Option<&Loader>) -> usize {
         let all = Selection { enabled: true, only: None, invalid: Vec::new(), why: "" };
+        self.held.clear();
         self.assemble(&all, true, devs, sys, dev_dir, loader)
     }
 
@@ -213,6 +217,10 @@ impl Arrays {
         let decisions = decide(&plans, selection, &running, self.since.elapsed(), self.wait, force);
         let mut started = 0;
         for (p, d) in plans.iter().zip(decisions) {
+            if self.held.contains(&p.uuid) {
+                self.pending.push(format!("{}: stopped by hand (mdadm --assemble --scan starts it)", p.describe()));
+                continue;
+            }
             match d {
                 Decision::Running(_) => {}
                 Decision::Leave(line) => {
@@ -289,6 +297,7 @@ impl Arrays {
 
     /// After `mdadm --stop`: the array may be assembled again.
     pub fn stopped(&mut self, devnm: &str) {
+        self.held.extend(self.started.iter().filter(|(_, md)| *md == devnm).map(|(u, _)| *u));
         self.started.retain(|_, md| md != devnm);
         self.namer.busy.retain(|n| format!("md{n}") != devnm);
     }

@@ -160,6 +160,12 @@ fn a_step_assembles_real_members_through_sysfs() {
     assert_eq!(read("block/md126/md/metadata_version"), "0.90");
     assert_eq!(a.step(&devs, &sys, &dev, None), 0, "nothing twice");
     assert!(a.pending().is_empty(), "{:?}", a.pending());
+    // Stopped by hand, an array stays stopped until mdadm --assemble --scan.
+    a.stopped("md127");
+    assert_eq!(a.step(&devs, &sys, &dev, None), 0);
+    assert!(a.pending().join("\n").contains("stopped by hand"), "{:?}", a.pending());
+    assert_eq!(a.assemble_all(&devs, &sys, &dev, None), 1);
+    assert_eq!(read("block/md127/md/metadata_version"), "1.2", "assembled again as md127");
 }
 
 #[cfg(feature = "zstd")]
