@@ -195,3 +195,49 @@ fn stop(sh: &mut Shell<'_>, dev: &str, io: &mut Io) -> i32 {
     }
     0
 }
+
+#[cfg(all(test, feature = "zstd"))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crate::shell::{Io, Shell};
+
+    fn run(sh: &mut Shell<'_>, line: &str) -> (i32, String, String) {
+        let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+        let (o, e) = (out.clone(), err.clone());
+        let status = sh.run_line(line, &mut || Io::capture(o.clone(), e.clone()));
+        let s = |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).to_string();
+        (status, s(&out), s(&err))
+    }
+
+    #[test]
+    fn examine_reads_a_member_made_by_mdadm_and_misuse_is_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let member = dir.path().join("member");
+        std::fs::write(&member, crate::storage::md::fixtures::device_bytes("r1-1.2-1")).unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, vec![0u8; 1 << 20]).unwrap();
+        let mut sh = Shell::new(None);
+        let (st, out, _) = run(&mut sh, &format!("mdadm --examine {}", member.display()));
+        assert_eq!(st, 0);
+        for want in [
+            "Version : 1.2",
+            "Array UUID : 00000000:11111111:22222222:33333333",
+            "Name : fixture:r1-1.2",
+            "Raid Level : raid1",
+            "Device Role : Active device 1",
+        ] {
+            assert!(out.contains(want), "{want} in {out}");
+        }
+        let (st, _, err) = run(&mut sh, &format!("mdadm -E {}", empty.display()));
+        assert_eq!(st, 1);
+        assert!(err.contains("no md superblock detected on"), "{err}");
+        let (st, _, err) = run(&mut sh, &format!("mdadm --detail {}", empty.display()));
+        assert!(st == 1 && err.contains("is not an md array (cat /proc/mdstat lists them)"), "{err}");
+        let (st, _, err) = run(&mut sh, "mdadm --create /dev/md0");
+        assert!(st == 2 && err.contains("--assemble --scan"), "{err}");
+        let (st, _, err) = run(&mut sh, "mdadm --assemble --scan");
+        assert!(st == 1 && err.contains("only available in the initramfs"), "{err}");
+        assert!(run(&mut sh, "mdadm --help").1.contains("mdadm --stop"));
+    }
+}

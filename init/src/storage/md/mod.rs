@@ -248,4 +248,4 @@ fn plan_one(group: &[&Found]) -> Option<ArrayPlan> {
 mod tests;
 // The fixtures are zstd-compressed.
 #[cfg(all(test, feature = "zstd"))]
-mod fixtures;
+pub(crate) mod fixtures;
