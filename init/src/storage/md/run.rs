@@ -278,7 +278,7 @@ impl Arrays {
         );
         let naming = self.namer.name(p).ok_or("every md number (md0 to md511) is in use")?;
         if degraded {
-            log::warn!("starting {} as /dev/{} without the missing member", p.describe(), naming.devnm);
+            log::warn!("{}; starting it as /dev/{} without the missing member", p.describe(), naming.devnm);
         }
         for (path, value) in names::sysfs_writes(p, &naming) {
             let at = sys.join(path.trim_start_matches("/sys/"));
@@ -288,7 +288,7 @@ impl Arrays {
                 return Err(format!("writing {value:?} to {} failed: {e}", at.display()));
             }
         }
-        log::info!("started {} as /dev/{}", p.describe(), naming.devnm);
+        log::info!("started /dev/{} from {}", naming.devnm, p.describe());
         let links = naming.links.iter().map(|(l, t)| (l.trim_start_matches("/dev/").to_string(), t.clone()));
         devices::place_links(links, dev_dir);
         self.started.insert(p.uuid, naming.devnm);
