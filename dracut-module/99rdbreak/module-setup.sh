@@ -15,9 +15,9 @@ depends() {
     return 0
 }
 
-# The storage, USB and filesystem drivers of drivers.txt beside this file (rdbreak build reads the
-# same list). instmods honours hostonly mode itself: on a hostonly image only what this host uses
-# is kept.
+# The storage (disks, LVM, MD RAID), USB and filesystem drivers of drivers.txt beside this file
+# (rdbreak build reads the same list). instmods honours hostonly mode itself: a generic image gets
+# them all; a hostonly one only what this host uses (md_mod and raid1 when an array is running).
 installkernel() {
     local list="${moddir:-$(dirname "${BASH_SOURCE[0]}")}/drivers.txt"
     # shellcheck disable=SC2046 # one word a module

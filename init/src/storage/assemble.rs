@@ -1,7 +1,8 @@
-//! udev's and lvm's part of the boot for storage stacks: after every device scan, the members
-//! found (LVM PVs) are recognised, and what is complete and wanted by dracut's rules is
-//! activated through device-mapper. The new devices are announced by the kernel and scanned like
-//! any other, so stacks compose. What could not be assembled is kept for the failure message.
+//! udev's, mdadm's and lvm's part of the boot for storage stacks: after every device scan, the
+//! members found (MD RAID members, LVM PVs) are recognised, and what is complete and wanted by
+//! dracut's rules is assembled (md, through sysfs: `md::run`) or activated through device-mapper.
+//! The new devices are announced by the kernel and scanned like any other, so stacks compose.
+//! What could not be assembled is kept for the failure message.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -14,6 +15,7 @@ use crate::probe::Filesystem;
 
 use super::dm;
 use super::lvm::{self, PresentPv};
+use super::md;
 
 /// The stacks assembled so far and what the boot was told about them.
 pub struct Assembler {
@@ -28,6 +30,8 @@ pub struct Assembler {
     pending: Vec<String>,
     /// lvm2 runs done (their LVs and how many PVs were present), never repeated as such.
     tool_runs: BTreeSet<String>,
+    /// MD RAID arrays.
+    md: md::run::Arrays,
 }
 
 impl Assembler {
@@ -39,12 +43,15 @@ impl Assembler {
             said: BTreeSet::new(),
             pending: Vec::new(),
             tool_runs: BTreeSet::new(),
+            md: md::run::Arrays::new(cmdline),
         }
     }
 
     /// Recognises the stack members among `devs` (their probe found nothing else) and marks
     /// them as blkid does (`LVM2_member`), so listings and `root=` see what they hold.
     pub fn identify(&mut self, devs: &mut [BlockDev], dev_dir: &Path) {
+        // First: an md member of 1.0 or 0.90 may carry an LVM label in its data.
+        self.md.identify(devs, dev_dir);
         let present: BTreeSet<(u32, u32)> = devs.iter().map(|d| (d.major, d.minor)).collect();
         self.pvs.retain(|k, _| present.contains(k));
         for d in devs.iter_mut().filter(|d| d.fs.is_none() && d.size_bytes > 0) {
@@ -71,6 +78,7 @@ impl Assembler {
         self.pvs.clear();
         self.said.clear();
         self.tool_runs.clear();
+        self.md.forget();
     }
 
     /// Activates every LV dracut's rules want whose PVs are all present and that is not active
@@ -78,7 +86,16 @@ impl Assembler {
     /// sees them).
     pub fn step(&mut self, devs: &[BlockDev], dev_dir: &Path, loader: Option<&Loader>) -> usize {
         let filter = self.lvm.clone();
-        self.activate(&filter, devs, dev_dir, loader)
+        let created = self.activate(&filter, devs, dev_dir, loader);
+        // md is assembled through the kernel's own sysfs, as dm through its ioctls.
+        let arrays = self.md.step(devs, Path::new("/sys"), dev_dir, loader);
+        self.pending.extend(self.md.pending().iter().cloned());
+        created + arrays
+    }
+
+    /// The MD RAID arrays, for the shell's `mdadm`.
+    pub fn md(&mut self) -> &mut md::run::Arrays {
+        &mut self.md
     }
 
     /// `vgchange -ay [VG…]`: what `filter` names, whatever the command line said.

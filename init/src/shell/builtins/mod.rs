@@ -21,6 +21,7 @@ macro_rules! fail {
 
 mod chroot;
 mod files;
+mod md;
 mod modules;
 mod power;
 mod session;
@@ -69,6 +70,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "lvs", usage: "lvs: list LVM logical volumes of the VGs found, and which are active", run: lvs },
     Builtin { name: "vgscan", usage: "vgscan: read every LVM PV again and list the volume groups", run: vgscan },
     Builtin { name: "vgchange", usage: "vgchange -ay [VG...]: activate the LVs of every VG (or of those named), whatever rd.lvm says", run: vgchange },
+    Builtin { name: "mdadm", usage: md::USAGE, run: md::mdadm },
     Builtin { name: "dmsetup", usage: "dmsetup ls | table [NAME] | info [NAME] | remove NAME: device-mapper devices (crypt keys are never shown)", run: dmsetup },
     Builtin { name: "sync", usage: "sync: write cached data to disk", run: |_, _, _| {
         rustix::fs::sync();
