@@ -16,6 +16,7 @@ use crate::probe::Filesystem;
 use super::dm;
 use super::lvm::{self, PresentPv};
 use super::md;
+use super::say;
 
 /// The stacks assembled so far and what the boot was told about them.
 pub struct Assembler {
@@ -28,8 +29,9 @@ pub struct Assembler {
     said: BTreeSet<String>,
     /// Why wanted LVs are not there, as of the last step.
     pending: Vec<String>,
-    /// lvm2 runs done (their LVs and how many PVs were present), never repeated as such.
-    tool_runs: BTreeSet<String>,
+    /// lvm2 runs done (their LVs and how many PVs were present), never repeated as such, with
+    /// the failure each ended in: it stays in what is pending while its LVs are missing.
+    tool_runs: BTreeMap<String, Option<String>>,
     /// MD RAID arrays.
     md: md::run::Arrays,
 }
@@ -42,7 +44,7 @@ impl Assembler {
             active: BTreeSet::new(),
             said: BTreeSet::new(),
             pending: Vec::new(),
-            tool_runs: BTreeSet::new(),
+            tool_runs: BTreeMap::new(),
             md: md::run::Arrays::new(cmdline),
         }
     }
@@ -196,14 +198,26 @@ impl Assembler {
         dev_dir: &Path,
         loader: Option<&Loader>,
     ) -> usize {
-        let Some(binary) = lvm::tool::LVM_PATHS.iter().find(|p| Path::new(p).exists()) else { return 0 };
+        let binary = lvm::tool::LVM_PATHS.iter().find(|p| Path::new(p).exists());
         let thin_check = ["/usr/sbin/thin_check", "/sbin/thin_check"].iter().any(|p| Path::new(p).exists());
         let Ok(ctl) = control(dev_dir, loader) else { return 0 };
         let listed: BTreeSet<String> = ctl.list().unwrap_or_default().into_iter().map(|l| l.name).collect();
         let waiting: Vec<lvm::LvPlan> =
             plans.iter().filter(|p| !listed.contains(&lvm::activate::dm_name(&p.vg, &p.lv))).cloned().collect();
         let Some(run) = lvm::tool::plan(&waiting, thin_check) else { return 0 };
-        if !self.tool_runs.insert(format!("{} with {present} PVs", run.lvs.join(" "))) {
+        let Some(binary) = binary else {
+            let line = format!(
+                "no lvm binary in this initramfs for {}: rebuild it with dracut's lvm module (lvm2 installed), \
+                 or boot with rd.rdbreak=0",
+                run.lvs.join(", ")
+            );
+            self.pending.push(line.clone());
+            say(&mut self.said, line, true);
+            return 0;
+        };
+        let key = format!("{} with {present} PVs", run.lvs.join(" "));
+        if let Some(failed) = self.tool_runs.get(&key) {
+            self.pending.extend(failed.iter().cloned());
             return 0;
         }
         if let Some(loader) = loader {
@@ -228,11 +242,19 @@ impl Assembler {
                 made += 1;
             }
         }
-        if let Err(e) = outcome {
-            let line = format!("lvm could not activate {}: {e}", run.lvs.join(", "));
+        let failed = match outcome {
+            Err(e) => Some(format!("lvm could not activate {}: {e}", run.lvs.join(", "))),
+            Ok(()) if made < run.lvs.len() => Some(format!(
+                "{binary} finished but {} is not active: its output is in /run/initramfs/lvm.log",
+                run.lvs.join(", ")
+            )),
+            Ok(()) => None,
+        };
+        if let Some(line) = &failed {
             self.pending.push(line.clone());
-            say(&mut self.said, line, true);
+            say(&mut self.said, line.clone(), true);
         }
+        self.tool_runs.insert(key, failed);
         made
     }
 
@@ -254,17 +276,6 @@ impl Assembler {
     /// Why wanted storage is not there, one line each, for "Could not boot".
     pub fn pending(&self) -> &[String] {
         &self.pending
-    }
-}
-
-/// Logs a line once, however many scans find the same thing.
-fn say(said: &mut BTreeSet<String>, line: String, warn: bool) {
-    if said.insert(line.clone()) {
-        if warn {
-            log::warn!("{line}");
-        } else {
-            log::info!("{line}");
-        }
     }
 }
 

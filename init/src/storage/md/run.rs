@@ -15,6 +15,7 @@ use crate::cmdline::Cmdline;
 use crate::devices::{self, BlockDev};
 use crate::kmod::Loader;
 use crate::probe::Filesystem;
+use crate::storage::say;
 
 /// The md block major: arrays themselves are not examined for members.
 const MD_MAJOR: u32 = 9;
@@ -305,17 +306,6 @@ impl Arrays {
     /// Why wanted arrays are not there, one line each, for "Could not boot".
     pub fn pending(&self) -> &[String] {
         &self.pending
-    }
-}
-
-/// Logs a line once, however many scans find the same thing.
-fn say(said: &mut BTreeSet<String>, line: String, warn: bool) {
-    if said.insert(line.clone()) {
-        if warn {
-            log::warn!("{line}");
-        } else {
-            log::info!("{line}");
-        }
     }
 }
 
