@@ -96,8 +96,10 @@ impl Tree {
         Ok(())
     }
 
-    /// Copies a file of this machine into the image at the same path; a symlink is kept as a
-    /// link and its target is copied too.
+    /// Copies a file of this machine into the image, at the same path or at `dest`; a symlink is
+    /// kept as a link and its target is copied too: beside `dest` when the link is relative (so
+    /// `HOST:GUEST` of a library's soname link brings the library to GUEST's directory), at its
+    /// own path when it is absolute.
     pub fn add_host_file(&mut self, path: &Path, dest: Option<&str>) -> Result<()> {
         let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         let dest = image_path(&dest.map_or_else(|| path.to_string_lossy().to_string(), str::to_string))?;
@@ -107,19 +109,12 @@ impl Tree {
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(path)?;
             self.add(Entry::symlink(&dest, &target.to_string_lossy()))?;
-            // `dir/../x` is taken as the image resolves it (its directories are directories):
-            // lexically, never as a `..` entry.
-            let mut resolved = PathBuf::from("/");
-            for c in path.parent().unwrap_or(Path::new("/")).join(&target).components() {
-                match c {
-                    std::path::Component::ParentDir => {
-                        resolved.pop();
-                    }
-                    std::path::Component::Normal(n) => resolved.push(n),
-                    _ => {}
-                }
+            let host = lexical(&path.parent().unwrap_or(Path::new("/")).join(&target));
+            if target.is_absolute() {
+                return self.add_host_file(&host, None);
             }
-            return self.add_host_file(&resolved, None);
+            let guest = lexical(&Path::new("/").join(&dest).parent().unwrap_or(Path::new("/")).join(&target));
+            return self.add_host_file(&host, Some(&guest.to_string_lossy()));
         }
         use std::os::unix::fs::PermissionsExt;
         let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -134,6 +129,22 @@ impl Tree {
     pub fn contains(&self, path: &str) -> bool {
         self.entries.contains_key(path.trim_start_matches('/'))
     }
+}
+
+/// `dir/../x` taken as the image resolves it (its directories are directories): lexically,
+/// never as a `..` entry.
+fn lexical(path: &Path) -> PathBuf {
+    let mut resolved = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                resolved.pop();
+            }
+            std::path::Component::Normal(n) => resolved.push(n),
+            _ => {}
+        }
+    }
+    resolved
 }
 
 /// A path in the image: relative, without `.` or empty components; `..` refused.
@@ -466,6 +477,20 @@ mod tests {
         o.files = vec![(dir.path().join("hostname"), "/etc//./hostname".into())];
         let (tree, _) = assemble(&o).unwrap();
         assert!(tree.contains("etc/hostname"));
+    }
+
+    #[test]
+    fn a_relative_symlink_copied_elsewhere_brings_its_target_beside_it() {
+        // `--file HOST:GUEST` of a soname link from an unpacked package: the library goes to
+        // GUEST's directory, where the link points, not to the host's path.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("libedit.so.2.0.70"), b"lib").unwrap();
+        std::os::unix::fs::symlink("libedit.so.2.0.70", dir.path().join("libedit.so.2")).unwrap();
+        let mut tree = Tree::default();
+        tree.add_host_file(&dir.path().join("libedit.so.2"), Some("/usr/lib/x86_64-linux-gnu/libedit.so.2")).unwrap();
+        let names: Vec<String> = tree.entries().into_iter().map(|e| e.name).collect();
+        assert!(tree.contains("/usr/lib/x86_64-linux-gnu/libedit.so.2.0.70"), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("libedit") && !n.starts_with("usr/")), "{names:?}");
     }
 
     #[test]
