@@ -300,15 +300,7 @@ fn self_link(t: &Tree, at: &str, target: &Path) {
 /// gap before the first partition, and one ext4 partition holding the root with /boot in it.
 /// `grub_cfg` goes to /boot/grub/grub.cfg; GRUB talks on the serial line.
 pub fn bios_grub_disk(tree: &Tree, spec: &FsSpec<'_>, grub_cfg: &str, disk: &Path) {
-    let grub_lib = Path::new("/usr/lib/grub/i386-pc");
-    assert!(grub_lib.join("boot.img").exists(), "GRUB for BIOS is not installed (apt-get install grub-pc-bin)");
-    tree.file("boot/grub/grub.cfg", grub_cfg.as_bytes(), 0o644);
-    for e in std::fs::read_dir(grub_lib).expect("grub modules").flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if name.ends_with(".mod") || name.ends_with(".lst") {
-            tree.file(&format!("boot/grub/i386-pc/{name}"), &std::fs::read(e.path()).expect("module"), 0o644);
-        }
-    }
+    grub_files(tree, "boot/grub", grub_cfg);
     let fs_image = disk.with_extension("fs");
     make_fs(tree, spec, &fs_image);
     let sectors = std::fs::metadata(&fs_image).expect("fs image").len().div_ceil(512);
@@ -321,6 +313,35 @@ pub fn bios_grub_disk(tree: &Tree, spec: &FsSpec<'_>, grub_cfg: &str, disk: &Pat
     )
     .expect("sfdisk script");
     assert!(child.wait().expect("sfdisk").success());
+    run(Command::new("dd").arg(format!("if={}", fs_image.display())).arg(format!("of={}", disk.display())).args([
+        "bs=1M",
+        "seek=1",
+        "conv=notrunc",
+        "status=none",
+    ])); // sector 2048, by the MiB
+    let _ = std::fs::remove_file(&fs_image);
+    grub_install_mbr(disk, "(hd0,msdos1)/boot/grub", "ext2");
+}
+
+/// GRUB's i386-pc modules and `cfg` as `grub.cfg` under `dir` of `tree` (the directory GRUB's
+/// prefix names: `boot/grub` on a root with /boot in it, `grub2` on a separate /boot).
+pub fn grub_files(tree: &Tree, dir: &str, cfg: &str) {
+    let grub_lib = Path::new("/usr/lib/grub/i386-pc");
+    assert!(grub_lib.join("boot.img").exists(), "GRUB for BIOS is not installed (apt-get install grub-pc-bin)");
+    tree.file(&format!("{dir}/grub.cfg"), cfg.as_bytes(), 0o644);
+    for e in std::fs::read_dir(grub_lib).expect("grub modules").flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.ends_with(".mod") || name.ends_with(".lst") {
+            tree.file(&format!("{dir}/i386-pc/{name}"), &std::fs::read(e.path()).expect("module"), 0o644);
+        }
+    }
+}
+
+/// GRUB in the MBR of `disk` as grub-install puts it: boot.img in the first 440 bytes and
+/// core.img in the gap at sector 1, where boot.img looks for it by default, with what it needs
+/// to read `prefix` (on an msdos partition holding `fs_module`'s filesystem) and boot Linux.
+pub fn grub_install_mbr(disk: &Path, prefix: &str, fs_module: &str) {
+    let grub_lib = Path::new("/usr/lib/grub/i386-pc");
     let dd = |input: &Path, args: &[&str]| {
         run(Command::new("dd")
             .arg(format!("if={}", input.display()))
@@ -328,17 +349,11 @@ pub fn bios_grub_disk(tree: &Tree, spec: &FsSpec<'_>, grub_cfg: &str, disk: &Pat
             .args(args)
             .args(["conv=notrunc", "status=none"]));
     };
-    dd(&fs_image, &["bs=1M", "seek=1"]); // sector 2048, by the MiB
-    let _ = std::fs::remove_file(&fs_image);
-    // core.img in the MBR gap at sector 1, where boot.img looks for it by default; the
-    // modules to read the partition and boot Linux are built in.
     let core = disk.with_extension("core");
-    run(Command::new("grub-mkimage").args(["-O", "i386-pc", "-o"]).arg(&core).args([
-        "-p",
-        "(hd0,msdos1)/boot/grub",
+    run(Command::new("grub-mkimage").args(["-O", "i386-pc", "-o"]).arg(&core).args(["-p", prefix]).args([
         "biosdisk",
         "part_msdos",
-        "ext2",
+        fs_module,
         "normal",
         "linux16",
         "linux",

@@ -12,7 +12,8 @@ use rdbreak_qemu_tests::{assets, workdir, Disk, Initrd, Scenario};
 
 /// One disk: a whole-disk PV of VG `tvg` with a thin pool `pool` and a thin LV `root` (ext4,
 /// the test root). thin_check is not in the builder: its config skips it, as the boot's does.
-fn thin_disk() -> PathBuf {
+/// Each scenario boots its own copy: QEMU locks the image it writes to.
+fn thin_disk(s: &Scenario) -> PathBuf {
     let a = assets::get();
     let tree = Tree::standard(workdir("lvm_thin_tree").join("tree"), &a.test_init);
     let recipe = Recipe::new(
@@ -33,7 +34,7 @@ vgchange -q -an --config "$cfg" tvg
 "#,
     )
     .files(&tree.dir);
-    builder::build(&recipe).remove(0)
+    builder::build_copy(&recipe, s.dir()).remove(0)
 }
 
 /// `rdbreak build` with lvm2's binary and its libraries, and the thin target's module.
@@ -48,8 +49,8 @@ fn with_lvm() -> Initrd {
 
 #[test]
 fn a_thin_root_is_activated_by_the_images_lvm() {
-    let disk = thin_disk();
     let s = Scenario::new("lvm_thin_with_tool").initrd(with_lvm());
+    let disk = thin_disk(&s);
     let mut vm = s.disk(Disk::virtio(&disk)).append("root=/dev/tvg/root ro rd.lvm.lv=tvg/root rd.info rd.break").boot();
     vm.expect("lvm activated LV tvg/root as tvg-root", 300);
     let mut sh = vm.at_prompt("switch_root:/# ", 120);
@@ -65,8 +66,8 @@ fn a_thin_root_is_activated_by_the_images_lvm() {
 
 #[test]
 fn a_thin_root_without_lvm_in_the_image_is_named_with_its_type() {
-    let disk = thin_disk();
     let s = Scenario::new("lvm_thin_without_tool").initrd(Initrd::rdbreak_build(&[]));
+    let disk = thin_disk(&s);
     let mut vm = s.disk(Disk::virtio(&disk)).append("root=/dev/tvg/root ro rd.lvm.lv=tvg/root rd.retry=5").boot();
     vm.expect("Could not boot.", 300);
     vm.at_prompt("dracut:/# ", 60);

@@ -8,10 +8,11 @@
 use std::path::PathBuf;
 
 use rdbreak_qemu_tests::lvm_disk::{self, Content, Lv, Placed, Vg};
-use rdbreak_qemu_tests::{assets, Disk, Initrd, Root, Scenario, Vm};
+use rdbreak_qemu_tests::{assets, disk, Disk, Initrd, Root, Scenario, Vm};
 
 const ROOT_UUID: &str = "6f1c3a2e-8d4b-4e5f-9a0b-1c2d3e4f5a6b";
 const SWAP_UUID: &str = "2b7e9c1d-3f4a-4b5c-8d6e-7f8091a2b3c4";
+const BOOT_UUID: &str = "0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9";
 const PASSWORD: &str = "Rdbreak-Seed-CentOS-7!";
 
 /// The seed's GRUB `linux16` line, as CentOS 7's installer writes it.
@@ -21,9 +22,14 @@ const SEED_CMDLINE: &str = "root=/dev/mapper/centos-root ro crashkernel=auto rd.
 /// The seed's disk: p1 /boot (xfs), p2 a PV of VG `centos` with `swap` and `root` (xfs, the
 /// recovery tree). Returns the disk and where the root LV is.
 fn seed_disk(s: &Scenario) -> (PathBuf, Placed) {
+    seed_disk_with_boot(s, Root::standard(BOOT_UUID))
+}
+
+/// The seed's disk with `boot` (made xfs, labelled `boot`) as its /boot partition.
+fn seed_disk_with_boot(s: &Scenario, boot: Root) -> (PathBuf, Placed) {
     let dir = s.dir();
     let root_fs = Root::recovery(ROOT_UUID).fs("xfs").label("root").build(dir, "root-lv");
-    let boot_fs = Root::standard("0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9").fs("xfs").label("boot").build(dir, "boot");
+    let boot_fs = boot.fs("xfs").label("boot").build(dir, "boot");
     let disk = dir.join("seed.img");
     lvm_disk::mbr_disk(&disk, 1 + 300 + 300 + 256 + 8, &[(300, "83"), (0, "8e")]);
     lvm_disk::fill_partition(&disk, 1, &boot_fs);
@@ -79,6 +85,44 @@ fn seed_layout_password_reset_dracut_image() {
 #[test]
 fn seed_layout_password_reset_rdbreak_build_image() {
     seed_password_reset("seed_reset_build", Initrd::rdbreak_build(&[]));
+}
+
+/// The seed's way in on the seed's own disk: GRUB in the MBR reads the xfs /boot partition
+/// (`/grub2/grub.cfg`, the kernel and a `dracut -a rdbreak` image beside it, as CentOS 7 has
+/// them) and shows CentOS's entry; at the menu, `e`, down to the `linux16` line, append
+/// ` rd.break`, Ctrl-X; the password reset on the LV.
+#[test]
+fn seed_layout_grub_linux16_edit_then_password_reset() {
+    let a = assets::get();
+    let cfg = format!(
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=60\n\
+         menuentry 'CentOS Linux (3.10.0-514.26.1.el7.x86_64) 7 (Core)' {{\n\
+         \tinsmod part_msdos\n\
+         \tinsmod xfs\n\
+         \tset root='hd0,msdos1'\n\
+         \tsearch --no-floppy --fs-uuid --set=root {BOOT_UUID}\n\
+         \tlinux16 /vmlinuz-3.10.0-514.26.1.el7.x86_64 {SEED_CMDLINE} console=ttyS0 panic=-1\n\
+         \tinitrd16 /initramfs-3.10.0-514.26.1.el7.x86_64.img\n\
+         }}\n"
+    );
+    let (kernel, initrd) = (a.kernel.clone(), a.dracut_image(rdbreak_qemu_tests::Modules::Plain));
+    let boot = Root::standard(BOOT_UUID).customize(move |t| {
+        t.file("vmlinuz-3.10.0-514.26.1.el7.x86_64", &std::fs::read(&kernel).expect("kernel"), 0o755);
+        t.file("initramfs-3.10.0-514.26.1.el7.x86_64.img", &std::fs::read(&initrd).expect("initrd"), 0o600);
+        disk::grub_files(t, "grub2", &cfg);
+    });
+    let s = Scenario::new("seed_grub").bios_boot();
+    let (seed, root) = seed_disk_with_boot(&s, boot);
+    disk::grub_install_mbr(&seed, "(hd0,msdos1)/grub2", "xfs");
+    let before = shadow_root_hash(&root);
+    let mut vm = s.disk(Disk::virtio(&seed)).boot();
+    vm.expect("CentOS Linux (3.10.0-514.26.1.el7.x86_64) 7 (Core)", 180);
+    vm.grub_edit_and_boot("linux16 /vmlinuz-3.10.0-514.26.1.el7.x86_64", " rd.break");
+    password_reset(&mut vm);
+    // The entry has no rd.break: the prompt above came from the edit.
+    let t = vm.powered_off();
+    assert!(t.contains("pid=1"), "the real init ran as PID 1");
+    assert_ne!(shadow_root_hash(&root), before, "the root password hash changed on the LV");
 }
 
 /// Without rd.break the seed's machine boots its real init from the LV, and the swap LV the
