@@ -4,6 +4,7 @@
 //! the decisions run in host tests on images the real tools made.
 
 pub mod assemble;
+pub mod crypt;
 pub mod dm;
 pub mod lvm;
 pub mod md;
