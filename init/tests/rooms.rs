@@ -14,6 +14,7 @@ const ROOMS: &[&str] = &[
     "kmsg",
     "mounts",
     "cmdline",
+    "ask",
     "uevent",
     "probe",
     "devices",
