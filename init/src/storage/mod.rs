@@ -5,5 +5,7 @@
 
 pub mod assemble;
 pub mod dm;
+#[cfg(feature = "luks")]
+pub mod luks;
 pub mod lvm;
 pub mod md;
