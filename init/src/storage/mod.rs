@@ -6,5 +6,7 @@
 pub mod assemble;
 pub mod crypt;
 pub mod dm;
+#[cfg(feature = "luks")]
+pub mod luks;
 pub mod lvm;
 pub mod md;
