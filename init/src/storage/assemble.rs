@@ -14,6 +14,7 @@ use crate::probe::Filesystem;
 
 use super::dm;
 use super::lvm::{self, PresentPv};
+use super::unlock::{Containers, Locked, Outcome};
 
 /// The stacks assembled so far and what the boot was told about them.
 pub struct Assembler {
@@ -26,6 +27,8 @@ pub struct Assembler {
     said: BTreeSet<String>,
     /// Why wanted LVs are not there, as of the last step.
     pending: Vec<String>,
+    /// LUKS containers: opened with key files here, with passphrases the stage layer asks for.
+    crypt: Containers,
 }
 
 impl Assembler {
@@ -36,7 +39,34 @@ impl Assembler {
             active: BTreeSet::new(),
             said: BTreeSet::new(),
             pending: Vec::new(),
+            crypt: Containers::new(cmdline, None),
         }
+    }
+
+    /// The LUKS rules again with the image's `/etc/crypttab` (read by the boot, not in tests).
+    pub fn set_crypttab(&mut self, cmdline: &Cmdline, crypttab: Option<&str>) {
+        self.crypt.set_rules(cmdline, crypttab);
+    }
+
+    /// The LUKS containers wanted and still locked: the stage layer asks for their passphrase.
+    pub fn locked(&self, devs: &[BlockDev]) -> Vec<Locked> {
+        self.crypt.locked(devs)
+    }
+
+    /// Tries one passphrase on every locked container.
+    pub fn unlock_all(
+        &mut self,
+        devs: &[BlockDev],
+        secret: &[u8],
+        dev_dir: &Path,
+        loader: Option<&Loader>,
+    ) -> Vec<(Locked, Outcome)> {
+        self.crypt.unlock_all(devs, secret, dev_dir, loader)
+    }
+
+    /// Stops asking for a container's passphrase (tries used up, Ctrl-C).
+    pub fn give_up(&mut self, devno: (u32, u32), why: &str) {
+        self.crypt.give_up(devno, why);
     }
 
     /// Recognises the stack members among `devs` (their probe found nothing else) and marks
@@ -74,7 +104,10 @@ impl Assembler {
     /// sees them).
     pub fn step(&mut self, devs: &[BlockDev], dev_dir: &Path, loader: Option<&Loader>) -> usize {
         let filter = self.lvm.clone();
-        self.activate(&filter, devs, dev_dir, loader)
+        let activated = self.activate(&filter, devs, dev_dir, loader);
+        let (opened, locked) = self.crypt.step(devs, dev_dir, loader);
+        self.pending.extend(locked);
+        activated + opened
     }
 
     /// `vgchange -ay [VG…]`: what `filter` names, whatever the command line said.
@@ -186,7 +219,7 @@ fn say(said: &mut BTreeSet<String>, line: String, warn: bool) {
 }
 
 /// `/dev/mapper/control`, loading dm_mod first when it is a module.
-fn control(dev_dir: &Path, loader: Option<&Loader>) -> Result<dm::Control, String> {
+pub(super) fn control(dev_dir: &Path, loader: Option<&Loader>) -> Result<dm::Control, String> {
     if let Ok(c) = dm::Control::open(dev_dir) {
         return Ok(c);
     }

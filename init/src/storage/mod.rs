@@ -10,3 +10,4 @@ pub mod dm;
 pub mod luks;
 pub mod lvm;
 pub mod md;
+pub mod unlock;
