@@ -222,6 +222,61 @@ fn read_ready(open: &mut [Tty], ready: &[bool]) -> Option<Answer> {
     None
 }
 
+/// Reads a secret from `input` as `cryptsetup` does: after `prompt`, without echo when it is a
+/// terminal (its settings given back after); from a pipe or file, up to the first newline.
+pub fn read_secret(prompt: &str, input: &mut dyn ReadFd, out: &mut dyn Write) -> Answer {
+    let saved = termios::tcgetattr(input.as_fd_ref()).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        raw.make_raw();
+        raw.output_modes |= OutputModes::OPOST | OutputModes::ONLCR;
+        let _ = termios::tcsetattr(input.as_fd_ref(), OptionalActions::Flush, &raw);
+        let _ = write!(out, "{prompt}");
+        let _ = out.flush();
+    }
+    let mut line = Line::default();
+    let mut byte = [0u8; 1];
+    let answer = loop {
+        match input.read(&mut byte) {
+            Ok(0) => break Answer::Secret(line.take()).non_empty(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Answer::NoConsole(e.to_string()),
+        }
+        match line.feed(byte[0]) {
+            Feed::More => {}
+            Feed::Done => break Answer::Secret(line.take()),
+            Feed::Cancel => break Answer::Cancelled,
+        }
+    };
+    if let Some(t) = &saved {
+        let _ = termios::tcsetattr(input.as_fd_ref(), OptionalActions::Now, t);
+        let _ = writeln!(out);
+    }
+    answer
+}
+
+/// Something to read a secret from that may be a terminal: stdin or a redirected file.
+pub trait ReadFd: Read {
+    fn as_fd_ref(&self) -> std::os::fd::BorrowedFd<'_>;
+}
+
+impl<T: Read + AsFd> ReadFd for T {
+    fn as_fd_ref(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+
+impl Answer {
+    /// End of input with nothing typed is no answer.
+    fn non_empty(self) -> Answer {
+        match self {
+            Answer::Secret(s) if s.is_empty() => Answer::Cancelled,
+            a => a,
+        }
+    }
+}
+
 /// The `loadkeys` arguments for the image's console settings: `/etc/vconsole.conf`'s KEYMAP=
 /// (and UNICODE=), overridden by `rd.vconsole.keymap=`/`vconsole.keymap=` and
 /// `rd.vconsole.unicode`, as dracut's i18n module reads them. None when there is no keymap.
@@ -314,6 +369,21 @@ mod tests {
         assert_eq!(typed(b"\r"), (Feed::Done, Vec::new()));
         let long = vec![b'x'; 5000];
         assert_eq!(typed(&long).1.len(), MAX_SECRET, "a runaway paste is cut");
+    }
+
+    #[test]
+    fn secrets_from_a_pipe_stop_at_the_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("in");
+        std::fs::write(&p, b"open sesame\nnext").unwrap();
+        let mut out = Vec::new();
+        let Answer::Secret(s) = read_secret("Enter passphrase: ", &mut File::open(&p).unwrap(), &mut out) else {
+            panic!()
+        };
+        assert_eq!(&s[..], b"open sesame");
+        assert!(out.is_empty(), "no prompt when not a terminal");
+        std::fs::write(&p, b"").unwrap();
+        assert!(matches!(read_secret("", &mut File::open(&p).unwrap(), &mut out), Answer::Cancelled));
     }
 
     #[test]

@@ -453,19 +453,19 @@ pub fn open_by_hand(
     d: &BlockDev,
     name: &str,
     secret: &[u8],
+    allow_discards: bool,
+    read_only: bool,
     dev_dir: &Path,
     loader: Option<&Loader>,
 ) -> Result<String, String> {
-    let file = File::open(dev_dir.join(&d.name)).map_err(|e| format!("cannot open {}: {e}", d.node().display()))?;
-    let mut read = |at: u64, buf: &mut [u8]| file.read_at(buf, at);
-    let header = luks::read_header(&mut read, d.size_bytes).map_err(|e| e.to_string())?;
+    let header = read_header_of(d, dev_dir)?;
     let open = Open {
         name: name.to_string(),
         keys: Vec::new(),
         keyfile_offset: 0,
         keyfile_size: None,
-        allow_discards: false,
-        read_only: false,
+        allow_discards,
+        read_only,
         tries: 1,
         ignored: Vec::new(),
     };
@@ -474,6 +474,32 @@ pub fn open_by_hand(
         Err(OpenError::Wrong) => Err("No key available with this passphrase.".into()),
         Err(OpenError::Other(e)) => Err(e),
     }
+}
+
+fn read_header_of(d: &BlockDev, dev_dir: &Path) -> Result<luks::Header, String> {
+    let file = File::open(dev_dir.join(&d.name)).map_err(|e| format!("cannot open {}: {e}", d.node().display()))?;
+    let mut read = |at: u64, buf: &mut [u8]| file.read_at(buf, at);
+    luks::read_header(&mut read, d.size_bytes).map_err(|e| format!("{}: {e}", d.node().display()))
+}
+
+/// `cryptsetup luksDump`: the header, no key material.
+pub fn dump(d: &BlockDev, dev_dir: &Path) -> Result<String, String> {
+    read_header_of(d, dev_dir).map(|h| h.dump())
+}
+
+/// A key file named in the shell (`--key-file`), read within the same bounds as at boot.
+pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+    let open = Open {
+        name: String::new(),
+        keys: Vec::new(),
+        keyfile_offset: 0,
+        keyfile_size: None,
+        allow_discards: false,
+        read_only: false,
+        tries: 1,
+        ignored: Vec::new(),
+    };
+    read_bounded(path, &open)
 }
 
 /// A key file's bytes: from the image, or from the device its spec names, mounted read-only

@@ -20,6 +20,7 @@ macro_rules! fail {
 }
 
 mod chroot;
+mod crypt;
 mod files;
 mod modules;
 mod power;
@@ -30,6 +31,7 @@ mod storage;
 mod tests;
 
 use chroot::*;
+use crypt::cryptsetup;
 use files::*;
 use modules::*;
 pub use power::power;
@@ -70,6 +72,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "vgscan", usage: "vgscan: read every LVM PV again and list the volume groups", run: vgscan },
     Builtin { name: "vgchange", usage: "vgchange -ay [VG...]: activate the LVs of every VG (or of those named), whatever rd.lvm says", run: vgchange },
     Builtin { name: "dmsetup", usage: "dmsetup ls | table [NAME] | info [NAME] | remove NAME: device-mapper devices (crypt keys are never shown)", run: dmsetup },
+    Builtin { name: "cryptsetup", usage: crypt::USAGE, run: cryptsetup },
     Builtin { name: "sync", usage: "sync: write cached data to disk", run: |_, _, _| {
         rustix::fs::sync();
         0
