@@ -351,3 +351,6 @@ fn be32(b: &[u8], at: usize) -> u32 {
 fn be64(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8).map_or(0, |x| u64::from_be_bytes(x.try_into().unwrap_or([0; 8])))
 }
+
+#[cfg(test)]
+mod fixtures;
