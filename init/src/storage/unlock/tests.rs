@@ -121,3 +121,59 @@ fn key_files_are_read_within_their_bounds() {
     let k = KeySpec { path: "/k".into(), device: Some("LABEL=absent".into()) };
     assert!(read_key(&k, &o, &[], dir.path(), None).unwrap_err().contains("no device LABEL=absent"));
 }
+
+/// A container made by the real cryptsetup (storage/testdata/luks/luks2: an argon2id
+/// passphrase slot and a keyfile slot) written where the scan would find it.
+#[cfg(feature = "zstd")]
+fn real_container(dir: &Path) -> BlockDev {
+    use std::io::Read as _;
+    let z =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage/testdata/luks/luks2.img.zst")).unwrap();
+    let mut img = Vec::new();
+    ruzstd::decoding::StreamingDecoder::new(z.as_slice()).unwrap().read_to_end(&mut img).unwrap();
+    std::fs::write(dir.join("vda"), &img).unwrap();
+    let mut d = luks_dev("vda", 0, "0bb1d58f-60fc-4dd9-b39e-7f446a7680cf");
+    d.size_bytes = img.len() as u64;
+    d
+}
+
+/// The passphrase path end to end on the host: a wrong one counts against the container, the
+/// right one opens a keyslot and gets as far as device-mapper (which this host has not).
+#[cfg(feature = "zstd")]
+#[test]
+fn a_real_container_takes_the_right_passphrase_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = real_container(dir.path());
+    let devs = [d];
+    let mut c = Containers::new(&Cmdline::parse("rd.luks.uuid=luks-0bb1d58f"), None);
+    let r = c.unlock_all(&devs, b"not it", dir.path(), None);
+    assert!(matches!(r.as_slice(), [(_, Outcome::Wrong)]), "{r:?}");
+    assert_eq!(c.locked(&devs)[0].wrong, 1);
+    let r = c.unlock_all(&devs, b"rdbreak test passphrase", dir.path(), None);
+    let [(l, Outcome::Failed(e))] = r.as_slice() else { panic!("{r:?}") };
+    assert_eq!(l.name, "luks-0bb1d58f-60fc-4dd9-b39e-7f446a7680cf");
+    assert!(e.contains("cannot use device-mapper"), "unlocked, then no dm here: {e}");
+    assert!(!e.contains("rdbreak test passphrase"));
+    assert!(c.locked(&devs).is_empty(), "a failure no passphrase mends is not asked again");
+}
+
+/// A key file named by the image's crypttab is tried before any prompt.
+#[cfg(feature = "zstd")]
+#[test]
+fn a_crypttab_key_file_is_tried_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = real_container(dir.path());
+    let key = dir.path().join("root.key");
+    std::fs::write(&key, b"keyfile\0with binary\xffbytes\n").unwrap();
+    let tab = format!("cryptroot UUID=0bb1d58f-60fc-4dd9-b39e-7f446a7680cf {} luks\n", key.display());
+    let mut c = Containers::new(&Cmdline::parse(""), Some(&tab));
+    let (made, pending) = c.step(std::slice::from_ref(&d), dir.path(), None);
+    assert_eq!(made, 0);
+    assert!(c.said.iter().any(|s| s.contains("cannot use device-mapper")), "the key file opened a slot: {:?}", c.said);
+    assert!(pending.iter().any(|p| p.contains("(cryptroot)")), "{pending:?}");
+    std::fs::write(&key, b"wrong key").unwrap();
+    let mut c = Containers::new(&Cmdline::parse(""), Some(&tab));
+    c.step(std::slice::from_ref(&d), dir.path(), None);
+    assert!(c.said.iter().any(|s| s.contains("opens no keyslot")), "{:?}", c.said);
+    assert_eq!(c.locked(std::slice::from_ref(&d)).len(), 1, "then the passphrase is asked for");
+}
