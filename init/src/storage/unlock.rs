@@ -66,6 +66,9 @@ mod luks {
     }
 }
 
+/// How a key file's error starts when its device is not (yet) there.
+const NO_KEY_DEVICE: &str = "no device";
+
 /// Key files larger than this are refused (cryptsetup's default `--keyfile-size` limit).
 pub const MAX_KEYFILE: u64 = 8 << 20;
 
@@ -104,6 +107,8 @@ pub struct Containers {
     given_up: BTreeMap<(u32, u32), String>,
     /// Passphrases that opened a container, tried first on the next one.
     cache: Vec<Zeroizing<Vec<u8>>>,
+    /// Opened here: not asked for while the kernel has not announced the mapping yet.
+    opened: BTreeSet<(u32, u32)>,
     said: BTreeSet<String>,
 }
 
@@ -163,6 +168,7 @@ impl Containers {
             wrong: BTreeMap::new(),
             given_up: BTreeMap::new(),
             cache: Vec::new(),
+            opened: BTreeSet::new(),
             said: BTreeSet::new(),
         }
     }
@@ -201,7 +207,7 @@ impl Containers {
     fn wanted<'a>(&self, devs: &'a [BlockDev]) -> Vec<(&'a BlockDev, String, Decision)> {
         devs.iter()
             .filter(|d| d.fs.as_ref().is_some_and(|f| f.fstype == "crypto_LUKS"))
-            .filter(|d| open_over(devs, &d.name).is_none())
+            .filter(|d| open_over(devs, &d.name).is_none() && !self.opened.contains(&(d.major, d.minor)))
             .map(|d| {
                 let fs = d.fs.as_ref();
                 let uuid = fs.and_then(|f| f.uuid.clone()).unwrap_or_default();
@@ -244,6 +250,10 @@ impl Containers {
                     let secret = match read_key(k, &open, devs, dev_dir, loader) {
                         Ok(s) => s,
                         Err(e) => {
+                            if e.starts_with(NO_KEY_DEVICE) {
+                                // Not there yet: the next scan, once it is announced, tries again.
+                                self.keys_tried.remove(&key);
+                            }
                             say(&mut self.said, format!("LUKS {node}: key file {}: {e}", k.path), true);
                             continue;
                         }
@@ -357,6 +367,7 @@ impl Containers {
         match open_device(&header, d, open, secret, dev_dir, loader) {
             Ok(name) => {
                 log::info!("opened LUKS{} {node} as /dev/mapper/{name}", header.version);
+                self.opened.insert((d.major, d.minor));
                 Outcome::Opened(name)
             }
             Err(OpenError::Wrong) => Outcome::Wrong,
@@ -527,7 +538,7 @@ fn read_key(
                     d.partuuid.as_deref(),
                 )
         })
-        .ok_or_else(|| format!("no device {spec} with a filesystem is present"))?;
+        .ok_or_else(|| format!("{NO_KEY_DEVICE} {spec} with a filesystem is present"))?;
     let fstype = d.fs.as_ref().map(|f| f.fstype.clone()).unwrap_or_default();
     if let Some(loader) = loader {
         loader.request(&[format!("fs-{fstype}")], false);
