@@ -60,6 +60,12 @@ pub fn parse(b: &[u8], size: u64) -> Result<Header, Error> {
         }
         let area_offset = u64::from(be32(s, 40)) * SECTOR;
         let area_size = af.div_ceil(SECTOR) * SECTOR;
+        if area_offset + area_size > size {
+            notes.push(format!(
+                "keyslot {id}: {area_size} bytes at byte {area_offset} lie beyond the device's {size} bytes, skipped"
+            ));
+            continue;
+        }
         keyslots.push(Keyslot {
             id,
             priority: 1,

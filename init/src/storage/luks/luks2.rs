@@ -345,3 +345,15 @@ fn from_json(bin: &[u8], json: &Value, size: u64, mut notes: Vec<String>) -> Res
         notes,
     })
 }
+
+/// Rewrites the sha256 checksum of the header copy at `at` in `data` (whatever its fields
+/// say, clamped to `data`): for crafted headers in tests, and for the fuzz target, whose
+/// mutations would otherwise never get past the checksum.
+#[cfg(any(test, feature = "fuzz"))]
+pub fn fix_checksum(data: &mut [u8], at: usize) {
+    let Some(bin) = data.get(at..at.saturating_add(BIN_SIZE)) else { return };
+    let hdr_size = usize::try_from(be64(bin, 8)).unwrap_or(usize::MAX).clamp(BIN_SIZE, data.len() - at);
+    data[at + CSUM_AT..at + CSUM_AT + CSUM_LEN].fill(0);
+    let sum = sha2::Sha256::digest(&data[at..at + hdr_size]);
+    data[at + CSUM_AT..at + CSUM_AT + sum.len()].copy_from_slice(&sum);
+}

@@ -7,7 +7,7 @@
 
 mod json;
 mod luks1;
-mod luks2;
+pub mod luks2;
 mod unlock;
 
 use std::fmt::{self, Write as _};
@@ -354,3 +354,5 @@ fn be64(b: &[u8], at: usize) -> u64 {
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod tests;
