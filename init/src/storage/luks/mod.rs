@@ -31,6 +31,9 @@ const SECTOR: u64 = 512;
 pub const MAX_KEY_BYTES: usize = 512;
 /// Anti-forensic material larger than this is not believed (4000 stripes × 512 bytes is 2 MB).
 pub const MAX_AF_BYTES: u64 = 32 << 20;
+/// cryptsetup writes 4000 stripes and accepts no other count; more than this is not believed
+/// (each stripe costs a hash pass over the key when merging).
+pub const MAX_STRIPES: u32 = 65536;
 
 /// A parsed header, LUKS1 or LUKS2, in one shape.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -130,24 +130,8 @@ fn default_json() -> String {
     )
 }
 
-/// A device of `DEV` bytes with both LUKS2 copies holding `json`, checksums right.
 fn craft(json: &str, hdr_size: u64) -> Vec<u8> {
-    let mut d = vec![0u8; DEV];
-    for (at, magic) in [(0usize, MAGIC), (hdr_size as usize, MAGIC_SECONDARY)] {
-        let b = &mut d[at..];
-        b[..6].copy_from_slice(magic);
-        b[6..8].copy_from_slice(&2u16.to_be_bytes());
-        b[8..16].copy_from_slice(&hdr_size.to_be_bytes());
-        b[16..24].copy_from_slice(&1u64.to_be_bytes());
-        b[24..30].copy_from_slice(b"crafty");
-        b[72..78].copy_from_slice(b"sha256");
-        b[168..204].copy_from_slice(b"12345678-1234-1234-1234-123456789abc");
-        b[256..264].copy_from_slice(&(at as u64).to_be_bytes());
-        let n = json.len().min(hdr_size as usize - 4096 - 1);
-        b[4096..4096 + n].copy_from_slice(&json.as_bytes()[..n]);
-        luks2::fix_checksum(&mut d, at);
-    }
-    d
+    luks2::craft(json, hdr_size, DEV)
 }
 
 fn read(d: &[u8]) -> Result<Header, Error> {
@@ -229,7 +213,8 @@ fn hostile_keyslots_are_skipped_with_a_note() {
     };
     let big_salt = PBKDF2.replace("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &"A".repeat(4000));
     for (slot, what) in [
-        (keyslot_json("64", "4294967295", AREA, PBKDF2), "do not fit"),
+        (keyslot_json("64", "4294967295", AREA, PBKDF2), "stripes 4294967295 (at most 65536)"),
+        (keyslot_json("64", "65536", AREA, PBKDF2), "do not fit"),
         (keyslot_json("1048576", "4000", AREA, PBKDF2), "key size 1048576"),
         (keyslot_json("0", "4000", AREA, PBKDF2), "key size 0"),
         (keyslot_json("64", "0", AREA, PBKDF2), "0 stripes"),
