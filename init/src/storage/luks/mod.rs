@@ -17,6 +17,7 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use crate::storage::dm;
+use crate::sys;
 
 pub use unlock::{af_merge, pbkdf2};
 
@@ -112,11 +113,13 @@ pub struct Digest {
     pub digest: Vec<u8>,
 }
 
-/// The volume key: zeroed when dropped, never printed.
+/// The volume key: locked in RAM (when the kernel allows), zeroed when dropped, never printed.
 pub struct VolumeKey(Zeroizing<Vec<u8>>);
 
 impl VolumeKey {
     pub fn new(bytes: Zeroizing<Vec<u8>>) -> VolumeKey {
+        // Swap is rarely on in an initramfs, but the shell can turn it on: best effort.
+        let _ = sys::mlock(&bytes);
         VolumeKey(bytes)
     }
     pub fn bytes(&self) -> &[u8] {
