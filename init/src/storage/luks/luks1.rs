@@ -1,7 +1,7 @@
 //! The LUKS1 header ("LUKS1 On-Disk Format Specification" 1.2.3): one 592-byte big-endian
 //! `phdr` with eight fixed keyslots, all sharing the header's cipher and hash.
 
-use super::{be32, field, Digest, Error, Header, Kdf, Keyslot, MAX_AF_BYTES, MAX_KEY_BYTES, SECTOR};
+use super::{be32, field, Digest, Error, Header, Kdf, Keyslot, MAX_AF_BYTES, MAX_KEY_BYTES, MAX_STRIPES, SECTOR};
 
 pub const PHDR_SIZE: usize = 592;
 const SLOT_ACTIVE: u32 = 0x00ac_71f3;
@@ -54,12 +54,18 @@ pub fn parse(b: &[u8], size: u64) -> Result<Header, Error> {
         }
         let stripes = be32(s, 44);
         let af = key_bytes as u64 * u64::from(stripes);
-        if stripes == 0 || af > MAX_AF_BYTES {
+        if stripes == 0 || stripes > MAX_STRIPES || af > MAX_AF_BYTES {
             notes.push(format!("keyslot {id}: {stripes} AF stripes, skipped"));
             continue;
         }
         let area_offset = u64::from(be32(s, 40)) * SECTOR;
         let area_size = af.div_ceil(SECTOR) * SECTOR;
+        if area_offset + area_size > size {
+            notes.push(format!(
+                "keyslot {id}: {area_size} bytes at byte {area_offset} lie beyond the device's {size} bytes, skipped"
+            ));
+            continue;
+        }
         keyslots.push(Keyslot {
             id,
             priority: 1,

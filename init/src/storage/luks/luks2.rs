@@ -8,7 +8,7 @@ use sha2::Digest as _;
 use super::json::{self, Value};
 use super::{
     alloc, be64, field, read_exact, Digest, Error, Header, Kdf, Keyslot, Read, MAGIC, MAGIC_SECONDARY, MAX_AF_BYTES,
-    MAX_KEY_BYTES, SECTOR,
+    MAX_KEY_BYTES, MAX_STRIPES, SECTOR,
 };
 
 const BIN_SIZE: usize = 4096;
@@ -194,7 +194,7 @@ fn keyslot(id: u32, v: &Value, size: u64) -> Result<Keyslot, Error> {
     if text(af, "type", &what)? != "luks1" {
         return Err(Error::Unsupported(format!("{what}: anti-forensic type {:?}", text(af, "type", &what)?)));
     }
-    let stripes = small(num(af, "stripes", &what)?, u64::from(u32::MAX), format!("{what}: stripes"))?;
+    let stripes = small(num(af, "stripes", &what)?, u64::from(MAX_STRIPES), format!("{what}: stripes"))?;
     let area = v.get("area").ok_or_else(|| bad(format!("{what}: no area")))?;
     if text(area, "type", &what)? != "raw" {
         return Err(Error::Unsupported(format!("{what}: area type {:?}", text(area, "type", &what)?)));
@@ -345,3 +345,50 @@ fn from_json(bin: &[u8], json: &Value, size: u64, mut notes: Vec<String>) -> Res
         notes,
     })
 }
+
+/// Rewrites the sha256 checksum of the header copy at `at` in `data` (whatever its fields
+/// say, clamped to `data`): for crafted headers in tests, and for the fuzz target, whose
+/// mutations would otherwise never get past the checksum.
+#[cfg(any(test, feature = "fuzz"))]
+pub fn fix_checksum(data: &mut [u8], at: usize) {
+    let Some(bin) = data.get(at..at.saturating_add(BIN_SIZE)) else { return };
+    let hdr_size = usize::try_from(be64(bin, 8)).unwrap_or(usize::MAX).clamp(BIN_SIZE, data.len() - at);
+    data[at + CSUM_AT..at + CSUM_AT + CSUM_LEN].fill(0);
+    let sum = sha2::Sha256::digest(&data[at..at + hdr_size]);
+    data[at + CSUM_AT..at + CSUM_AT + sum.len()].copy_from_slice(&sum);
+}
+
+/// A device of `size` bytes whose two LUKS2 copies (each `hdr_size` bytes) hold `json`, with
+/// right checksums: for crafted headers in tests and the fuzz target's seed.
+#[cfg(any(test, feature = "fuzz"))]
+pub fn craft(json: &str, hdr_size: u64, size: usize) -> Vec<u8> {
+    let mut d = vec![0u8; size];
+    for (at, magic) in [(0usize, MAGIC), (hdr_size as usize, MAGIC_SECONDARY)] {
+        let Some(b) = d.get_mut(at..at + BIN_SIZE) else { continue };
+        b[..6].copy_from_slice(magic);
+        b[6..8].copy_from_slice(&2u16.to_be_bytes());
+        b[8..16].copy_from_slice(&hdr_size.to_be_bytes());
+        b[16..24].copy_from_slice(&1u64.to_be_bytes());
+        b[24..30].copy_from_slice(b"crafty");
+        b[72..78].copy_from_slice(b"sha256");
+        b[168..204].copy_from_slice(b"12345678-1234-1234-1234-123456789abc");
+        b[256..264].copy_from_slice(&(at as u64).to_be_bytes());
+        let room = (hdr_size as usize).saturating_sub(BIN_SIZE + 1).min(d.len().saturating_sub(at + BIN_SIZE));
+        let n = json.len().min(room);
+        d[at + BIN_SIZE..at + BIN_SIZE + n].copy_from_slice(&json.as_bytes()[..n]);
+        fix_checksum(&mut d, at);
+    }
+    d
+}
+
+/// The JSON of a LUKS2 header as cryptsetup writes it: one pbkdf2 keyslot, one segment.
+#[cfg(any(test, feature = "fuzz"))]
+pub const SAMPLE_JSON: &str = concat!(
+    r#"{"keyslots":{"0":{"type":"luks2","key_size":64,"af":{"type":"luks1","stripes":4000,"hash":"sha256"},"#,
+    r#""area":{"type":"raw","offset":"32768","size":"258048","encryption":"aes-xts-plain64","key_size":64},"#,
+    r#""kdf":{"type":"pbkdf2","hash":"sha256","iterations":1000,"salt":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}},"#,
+    r#""tokens":{},"segments":{"0":{"type":"crypt","offset":"1048576","size":"dynamic","iv_tweak":"0","#,
+    r#""encryption":"aes-xts-plain64","sector_size":512}},"digests":{"0":{"type":"pbkdf2","keyslots":["0"],"#,
+    r#""segments":["0"],"hash":"sha256","iterations":1000,"salt":"AAAA","digest":"AAAA"}},"#,
+    r#""config":{"json_size":"12288","keyslots_size":"16744448","flags":["allow-discards"]}}"#
+);

@@ -7,7 +7,7 @@
 
 mod json;
 mod luks1;
-mod luks2;
+pub mod luks2;
 mod unlock;
 
 use std::fmt::{self, Write as _};
@@ -17,6 +17,7 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use crate::storage::dm;
+use crate::sys;
 
 pub use unlock::{af_merge, pbkdf2};
 
@@ -31,6 +32,9 @@ const SECTOR: u64 = 512;
 pub const MAX_KEY_BYTES: usize = 512;
 /// Anti-forensic material larger than this is not believed (4000 stripes × 512 bytes is 2 MB).
 pub const MAX_AF_BYTES: u64 = 32 << 20;
+/// cryptsetup writes 4000 stripes and accepts no other count; more than this is not believed
+/// (each stripe costs a hash pass over the key when merging).
+pub const MAX_STRIPES: u32 = 65536;
 
 /// A parsed header, LUKS1 or LUKS2, in one shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,11 +113,13 @@ pub struct Digest {
     pub digest: Vec<u8>,
 }
 
-/// The volume key: zeroed when dropped, never printed.
+/// The volume key: locked in RAM (when the kernel allows), zeroed when dropped, never printed.
 pub struct VolumeKey(Zeroizing<Vec<u8>>);
 
 impl VolumeKey {
     pub fn new(bytes: Zeroizing<Vec<u8>>) -> VolumeKey {
+        // Swap is rarely on in an initramfs, but the shell can turn it on: best effort.
+        let _ = sys::mlock(&bytes);
         VolumeKey(bytes)
     }
     pub fn bytes(&self) -> &[u8] {
@@ -354,3 +360,5 @@ fn be64(b: &[u8], at: usize) -> u64 {
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod tests;

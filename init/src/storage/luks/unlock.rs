@@ -237,42 +237,63 @@ pub(super) fn decrypt_area(spec: &str, key: &[u8], data: &mut [u8]) -> Result<()
     Ok(())
 }
 
+pub(super) struct Argon2Cost {
+    pub id: bool,
+    pub time: u32,
+    pub memory_kib: u32,
+    pub cpus: u32,
+}
+
+/// Argon2 (version 0x13) of `pwd` into `out`, its memory checked against `mem_available`
+/// first and then reserved without aborting; `key` and `ad` are the optional secret and
+/// associated data (empty for LUKS2, used by the RFC 9106 vectors).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn argon2(
+    slot: u32,
+    cost: &Argon2Cost,
+    key: &[u8],
+    ad: &[u8],
+    pwd: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    mem_available: u64,
+) -> Result<(), Error> {
+    let kdf = if cost.id { "argon2id" } else { "argon2i" };
+    let ks = |what: String| Error::Keyslot { slot, what };
+    let (m, t, p) = (cost.memory_kib, cost.time, cost.cpus);
+    let data = argon2::AssociatedData::new(ad).map_err(|e| ks(format!("argon2 associated data: {e}")))?;
+    let params = argon2::ParamsBuilder::new()
+        .m_cost(m)
+        .t_cost(t)
+        .p_cost(p)
+        .data(data)
+        .output_len(out.len())
+        .build()
+        .map_err(|e| ks(format!("{kdf} parameters memory={m} KiB time={t} cpus={p}: {e}")))?;
+    let blocks = params.block_count();
+    let need = blocks as u64 * 1024;
+    let short = || Error::Memory { slot, kdf, need_mib: need.div_ceil(1 << 20), have_mib: mem_available >> 20 };
+    if need.saturating_add(ARGON2_HEADROOM) > mem_available {
+        return Err(short());
+    }
+    let mut memory: Vec<argon2::Block> = Vec::new();
+    memory.try_reserve_exact(blocks).map_err(|_| short())?;
+    memory.resize(blocks, argon2::Block::default());
+    let alg = if cost.id { argon2::Algorithm::Argon2id } else { argon2::Algorithm::Argon2i };
+    let r = argon2::Argon2::new_with_secret(key, alg, argon2::Version::V0x13, params)
+        .and_then(|a| a.hash_password_into_with_memory(pwd, salt, out, &mut memory[..]));
+    memory.iter_mut().for_each(Zeroize::zeroize);
+    r.map_err(|e| ks(format!("{kdf}: {e}")))
+}
+
 /// The keyslot's KDF output (its area key) from `secret`.
 fn derive(slot: &Keyslot, secret: &[u8], mem_available: u64) -> Result<Zeroizing<Vec<u8>>, Error> {
     let mut key = Zeroizing::new(alloc(slot.area_key_bytes, "a keyslot key")?);
-    let ks = |what: String| Error::Keyslot { slot: slot.id, what };
     match &slot.kdf {
         Kdf::Pbkdf2 { hash, iterations, salt } => pbkdf2(hash, secret, salt, *iterations, &mut key)?,
         Kdf::Argon2 { id, time, memory_kib, cpus, salt } => {
-            let params = argon2::Params::new(*memory_kib, *time, *cpus, Some(key.len()))
-                .map_err(|e| ks(format!("argon2 parameters m={memory_kib} t={time} p={cpus}: {e}")))?;
-            let blocks = params.block_count();
-            let need = blocks as u64 * 1024;
-            if need.saturating_add(ARGON2_HEADROOM) > mem_available {
-                return Err(Error::Memory {
-                    slot: slot.id,
-                    kdf: slot.kdf.name(),
-                    need_mib: need.div_ceil(1 << 20),
-                    have_mib: mem_available >> 20,
-                });
-            }
-            let mut memory: Vec<argon2::Block> = Vec::new();
-            memory.try_reserve_exact(blocks).map_err(|_| Error::Memory {
-                slot: slot.id,
-                kdf: slot.kdf.name(),
-                need_mib: need.div_ceil(1 << 20),
-                have_mib: mem_available >> 20,
-            })?;
-            memory.resize(blocks, argon2::Block::default());
-            let alg = if *id { argon2::Algorithm::Argon2id } else { argon2::Algorithm::Argon2i };
-            let r = argon2::Argon2::new(alg, argon2::Version::V0x13, params).hash_password_into_with_memory(
-                secret,
-                salt,
-                &mut key,
-                &mut memory[..],
-            );
-            memory.iter_mut().for_each(Zeroize::zeroize);
-            r.map_err(|e| ks(format!("argon2: {e}")))?;
+            let cost = Argon2Cost { id: *id, time: *time, memory_kib: *memory_kib, cpus: *cpus };
+            argon2(slot.id, &cost, &[], &[], secret, salt, &mut key, mem_available)?;
         }
     }
     Ok(key)
