@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 out=${1:-fuzz/corpus}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for t in cmdline shell editor probe kmod root uevent kmsg mountinfo cpio luks; do mkdir -p "$out/$t"; done
+for t in cmdline shell editor probe kmod root uevent kmsg mountinfo cpio names lvm md luks; do mkdir -p "$out/$t"; done
 put() { # put TARGET < data; named by content, as libFuzzer names its finds
     cat >"$tmp/put"
     mv "$tmp/put" "$out/$1/$(sha1sum <"$tmp/put" | cut -c1-16)"
@@ -87,6 +87,10 @@ if compgen -G "target/qemu-logs/*.log" >/dev/null; then
         while IFS= read -r l; do printf '%s' "$l" | put kmsg; done
 fi
 printf '%s' "$(cat /proc/cmdline)" | put cmdline
+
+# The names room: IDENTIFY words, VPD pages and serial numbers of a recorded VM's disks.
+grep -E '^F [^ ]*/(id|vpd_pg[0-9]+|serial|model|vendor) ' init/tests/data/names-pc.txt | cut -d' ' -f3 |
+    while IFS= read -r hex; do printf '%s' "$hex" | xxd -r -p | put names; done
 
 # cpio archives: plain, compressed, and an early cpio followed by a compressed one (as dracut's).
 mkdir -p "$tmp/tree/etc" "$tmp/tree/bin"

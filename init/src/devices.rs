@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use crate::names;
 use crate::probe::{self, Filesystem};
 use crate::uevent::{parse_uevent, read_attr};
 
@@ -22,6 +23,9 @@ pub struct BlockDev {
     pub fs: Option<Filesystem>,
     pub partuuid: Option<String>,
     pub partlabel: Option<String>,
+    /// udev's `/dev/disk/by-id/` and `by-path/` names for it, relative to /dev
+    /// ([`names::links`]).
+    pub ids: Vec<String>,
     /// What was wrong with a whole disk's partition table, when it could not be used whole.
     pub table_problem: Option<String>,
     /// For device-mapper devices: their name and UUID (sysfs `dm/`).
@@ -74,6 +78,7 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
     let Ok(entries) = std::fs::read_dir(sysfs.join("class/block")) else {
         return out;
     };
+    let names = names::Names::new(sysfs);
     for e in entries.flatten() {
         let dir = e.path();
         let name = e.file_name().to_string_lossy().to_string();
@@ -90,6 +95,7 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
             std::fs::canonicalize(&dir).ok()?.parent()?.file_name().map(|n| n.to_string_lossy().to_string())
         });
         let sectors: u64 = read_attr(&dir.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let ids = names.as_ref().map(|n| n.links(&name)).unwrap_or_default();
         out.push(BlockDev {
             name: ev.get("DEVNAME").cloned().unwrap_or(name),
             major,
@@ -98,6 +104,7 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
             parent,
             size_bytes: sectors * 512,
             partlabel: ev.get("PARTNAME").cloned(),
+            ids,
             slaves: std::fs::read_dir(dir.join("slaves"))
                 .into_iter()
                 .flatten()
@@ -198,17 +205,28 @@ pub fn links(d: &BlockDev) -> Vec<(String, String)> {
     if let Some(l) = &d.partlabel {
         v.push((format!("disk/by-partlabel/{}", escape(l)), target));
     }
+    for id in &d.ids {
+        // A serial number with a `/` makes a directory, as with udev: the target climbs it.
+        v.push((id.clone(), format!("{}{}", "../".repeat(id.matches('/').count()), d.name)));
+    }
     v
 }
 
-/// Creates (or refreshes) the links of every device under `dev_dir`.
+/// Creates (or refreshes) the links of every device under `dev_dir`. A link two devices claim
+/// (an IDE master's and slave's old `…-ata-1`) goes to the first in name order, not to whichever
+/// udev happened to process last.
 pub fn create_links(devs: &[BlockDev], dev_dir: &Path) {
     place_links(devs.iter().flat_map(links), dev_dir);
 }
 
-/// Creates (or refreshes) links, each `(path relative to dev_dir, target)`.
+/// Creates (or refreshes) links, each `(path relative to dev_dir, target)`; of two for one
+/// path, the first.
 pub fn place_links(links: impl IntoIterator<Item = (String, String)>, dev_dir: &Path) {
+    let mut claimed = std::collections::HashSet::new();
     for (link, target) in links {
+        if !claimed.insert(link.clone()) {
+            continue;
+        }
         let path = dev_dir.join(&link);
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -270,6 +288,12 @@ mod tests {
             storage_without_driver(sys),
             ["0000:00:04.0 (pci:v00001AF4d00001001)", "virtio0 (virtio:d00000002v00001AF4)"]
         );
+    }
+
+    #[test]
+    fn by_id_links_climb_the_directories_a_serial_made() {
+        let d = BlockDev { name: "vda".into(), ids: vec!["disk/by-id/virtio-a/b".into()], ..Default::default() };
+        assert!(links(&d).contains(&("disk/by-id/virtio-a/b".into(), "../../../vda".into())));
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
 
 /// The fuzz targets: each takes arbitrary bytes and must not panic.
 pub const TARGETS: &[&str] =
-    &["cmdline", "shell", "editor", "probe", "kmod", "root", "uevent", "kmsg", "mountinfo", "luks"];
+    &["cmdline", "shell", "editor", "probe", "kmod", "root", "uevent", "kmsg", "mountinfo", "names", "lvm", "md", "luks"];
 
 pub fn run_target(name: &str, data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -228,6 +228,9 @@ pub fn run_target(name: &str, data: &[u8]) {
         "mountinfo" => {
             let _ = mounts::parse_mountinfo(&text);
         }
+        "names" => crate::names::parse_untrusted(data),
+        "lvm" => lvm_pv(data),
+        "md" => md_member(data),
         "luks" => {
             luks_device(data);
             // Past the checksums too: the same bytes with both LUKS2 copies' sums made right.
@@ -272,6 +275,86 @@ pub fn luks_device(data: &[u8]) {
 /// read itself is memory instead of pread(2).
 pub fn probe_disk(data: &[u8]) -> probe::Found {
     probe::device(&probe::Disk::new(&data, data.len() as u64), true)
+}
+
+/// The `lvm` target: `data` as a PV read the way the assembler reads one, every VG found planned
+/// against all its PVs present; and `data` as metadata text on its own (past the checksums).
+fn lvm_pv(data: &[u8]) {
+    use crate::storage::lvm;
+    let mut vgs = Vec::new();
+    if let Ok(pv) = lvm::read_pv(data) {
+        vgs.extend(pv.vg);
+    }
+    vgs.extend(lvm::metadata::parse(data).ok());
+    let _ = lvm::config::parse(data);
+    for vg in &vgs {
+        let present: Vec<lvm::PresentPv> = vg
+            .pvs
+            .iter()
+            .take(16)
+            .enumerate()
+            .map(|(i, p)| lvm::PresentPv {
+                uuid: p.id,
+                major: 254,
+                minor: i as u32,
+                device: format!("/dev/vd{i}"),
+                size_sectors: 1 << 21,
+            })
+            .collect();
+        for p in lvm::plan(&[vg], &present, &lvm::Filter::All) {
+            let _ = p.to_string();
+        }
+    }
+}
+
+/// The `md` target: `data` as both ends of a member of [`MD_DEVICE`] bytes (zeros between, as
+/// the fixtures are made), examined as the assembler examines one, then planned and named with
+/// a second copy of itself as another member.
+fn md_member(data: &[u8]) {
+    use crate::storage::md;
+    let mut read = |off: u64, buf: &mut [u8]| md_read(data, off, buf);
+    let Some(sb) = md::examine(MD_DEVICE.max(data.len() as u64), &mut read).superblock else { return };
+    let found: Vec<md::Found> =
+        (0..2).map(|i| md::Found { name: format!("vd{i}"), major: 254, minor: i, sb: sb.clone() }).collect();
+    let mut namer = md::Namer { homehost: Some("host".into()), ..Default::default() };
+    for plan in md::plan(&found) {
+        let _ = plan.describe();
+        if let Some(naming) = namer.name(&plan) {
+            let _ = md::names::sysfs_writes(&plan, &naming);
+        }
+    }
+}
+
+/// The size of the md fuzz target's device: that of the members mdadm made for the fixtures.
+pub const MD_DEVICE: u64 = 12 << 20;
+
+/// A read of the md target's device: `data` at its start and at its end, zeros between.
+pub fn md_read(data: &[u8], off: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    let size = MD_DEVICE.max(data.len() as u64);
+    let tail_at = size - data.len() as u64;
+    for (i, b) in buf.iter_mut().enumerate() {
+        let at = off.saturating_add(i as u64);
+        *b = if at < data.len() as u64 {
+            data[at as usize]
+        } else if at >= tail_at && at < size {
+            data[(at - tail_at) as usize]
+        } else {
+            0
+        };
+    }
+    Ok(buf.len().min(usize::try_from(size.saturating_sub(off)).unwrap_or(usize::MAX)))
+}
+
+/// A fixture compressed in the tree, trimmed to its first `keep` bytes or its last `-keep`.
+#[cfg(feature = "zstd")]
+fn fixture(z: &[u8], keep: isize) -> Vec<u8> {
+    let Ok(all) = crate::kmod::decompress(z, "fixture.zst") else { return Vec::new() };
+    let n = keep.unsigned_abs().min(all.len());
+    if keep >= 0 {
+        all[..n].to_vec()
+    } else {
+        all[all.len() - n..].to_vec()
+    }
 }
 
 /// When `data` has a GPT header, a copy with its entries' and its header's CRC-32 recomputed:
@@ -330,6 +413,30 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
             vec![luks2, luks1]
         }
         "mountinfo" => s(&["22 1 0:21 / / rw,relatime - rootfs rootfs rw\n30 22 254:1 / /sysroot ro,relatime shared:1 - ext4 /dev/vda1 ro,errors=remount-ro\n"]),
+        "names" => vec![
+            // A VPD page 0x83: a vendor-specific ASCII and an NAA 5 identifier.
+            b"\0\x83\0\x14\x02\x00\0\x04abcd\x01\x03\0\x08\x50\x01\x40\x50\xde\xad\xbe\xef".to_vec(),
+            b"0040 3fff c837 0010 0000 0000 003f 0000\n".repeat(32),
+            b" QEMU HARDDISK   \t/../x\\x20\xff".to_vec(),
+        ],
+        // PVs made by lvm2 up to the end of their metadata text, and the texts alone.
+        #[cfg(feature = "zstd")]
+        "lvm" => {
+            let pv = |z: &[u8]| fixture(z, 9216);
+            let mut v = vec![
+                pv(include_bytes!("storage/testdata/centos.pv0.img.zst")),
+                pv(include_bytes!("storage/testdata/stripes.pv0.img.zst")),
+            ];
+            v.extend(v.clone().iter().filter_map(|p| Some(p.get(4608..)?.split(|b| *b == 0).next()?.to_vec())));
+            v
+        }
+        // Members made by mdadm: 1.2's superblock at 4 KiB of the head, 1.0's and 0.90's at the end.
+        #[cfg(feature = "zstd")]
+        "md" => vec![
+            fixture(include_bytes!("storage/testdata/md/members/r1-1.2-0.head.zst"), 8192),
+            fixture(include_bytes!("storage/testdata/md/members/r1-1.0-0.tail.zst"), -16384),
+            fixture(include_bytes!("storage/testdata/md/members/r1-0.90-0.tail.zst"), -131072),
+        ],
         _ => vec![Vec::new()],
     }
 }

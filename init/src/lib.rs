@@ -14,11 +14,13 @@ pub mod fstab;
 /// Fuzz targets and the stable mutation engine: not part of PID 1 (feature `fuzz`).
 #[cfg(feature = "fuzz")]
 pub mod fuzz;
+pub mod handoff;
 pub mod hotplug;
 pub mod kmod;
 pub mod kmsg;
 pub mod mount_root;
 pub mod mounts;
+pub mod names;
 pub mod probe;
 pub mod report;
 pub mod rescue;

@@ -13,7 +13,7 @@ use crate::mount_root::{self, NEWROOT};
 use crate::root::{self, RootSpec};
 use crate::storage::unlock::{self, Verdict};
 use crate::uevent::Uevents;
-use crate::{fstab, kmsg, mounts, report, resume, shell, switch_root};
+use crate::{fstab, handoff, kmsg, mounts, report, resume, shell, switch_root};
 
 /// The stages a command line asks to break before, dracut's `rd.break=<stage>` plus the
 /// initramfs-tools (`break=top|modules|premount|mount|mountroot|bottom|init`) and mkinitcpio
@@ -279,6 +279,8 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     let verbose = cmdline.flag("rd.info", false) || cmdline.flag("rd.debug", false);
     let quiet = cmdline.last("quiet").is_some();
     kmsg::LOGGER.open(verbose || !quiet && cmdline.flag("rd.info", false), cmdline.flag("rd.debug", false));
+    // dracut's own init boots what rdbreak does not do: decided before anything else is done.
+    let no_handoff = handoff::run(&cmdline);
     kmsg::LOGGER.keep_file("/run/initramfs/init.log");
     if cmdline.flag("rd.debug", false) {
         // The default rate limit would drop most of a debug boot's lines.
@@ -287,6 +289,9 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     log::info!("rdbreak {} starting (kernel uptime {})", env!("CARGO_PKG_VERSION"), report::uptime());
 
     let mut seq = Sequence::new(Boot::new(cmdline));
+    if let Some(msg) = no_handoff {
+        seq.emergency(&msg);
+    }
 
     seq.maybe_break(Stage::Cmdline);
     let root_arg = seq.boot.cmdline().get("root").unwrap_or("").to_string();

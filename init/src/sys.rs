@@ -1,7 +1,7 @@
 //! The thin layer over the system calls rustix does not wrap safely. Every `unsafe` of the crate
 //! lives here, each with the reason it is sound.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -65,6 +65,26 @@ pub fn foreground<'a>(cmd: &'a mut Command, root: Option<&str>) -> &'a mut Comma
 /// Replaces PID 1 with the real init. Only returns on failure.
 pub fn exec(path: &str, args: &[String], env: &[(String, String)]) -> std::io::Error {
     Command::new(path).arg0(path).args(args).env_clear().envs(env.iter().cloned()).exec()
+}
+
+/// Replaces this process with `path`, giving it exactly `argv` (argv[0] included) and `env`
+/// (`KEY=VALUE` entries, as the kernel passes them; others are dropped). std resets the signal
+/// mask and SIGPIPE on the way, so the new program starts as the kernel would have started it.
+/// Only returns on failure.
+pub fn exec_os(path: &str, argv: &[OsString], env: &[OsString]) -> std::io::Error {
+    use std::os::unix::ffi::OsStrExt;
+    let mut cmd = Command::new(path);
+    if let Some((first, rest)) = argv.split_first() {
+        cmd.arg0(first).args(rest);
+    }
+    cmd.env_clear();
+    for e in env {
+        let bytes = e.as_bytes();
+        if let Some(eq) = bytes.iter().position(|b| *b == b'=').filter(|&i| i > 0) {
+            cmd.env(std::ffi::OsStr::from_bytes(&bytes[..eq]), std::ffi::OsStr::from_bytes(&bytes[eq + 1..]));
+        }
+    }
+    cmd.exec()
 }
 
 /// Forks; the child gets `Ok(None)`. Refused (EBUSY) unless this process has one thread, so

@@ -107,3 +107,18 @@ fn the_probe_target_is_the_boot_path() {
         "{ebr}"
     );
 }
+
+/// The storage targets start from what lvm2 and mdadm wrote, not from bytes their parsers refuse
+/// at the first check: every PV seed holds a VG, every member seed a superblock.
+#[test]
+fn storage_seeds_reach_past_the_magic() {
+    use rdbreak_init::storage::{lvm, md};
+    let pvs = fuzz::seeds("lvm");
+    let with_vg = pvs.iter().filter(|s| lvm::read_pv(s.as_slice()).is_ok_and(|p| p.vg.is_some())).count();
+    let texts = pvs.iter().filter(|s| lvm::metadata::parse(s).is_ok()).count();
+    assert_eq!((with_vg, texts), (2, 2), "two PVs with their VG and their two texts");
+    for (i, s) in fuzz::seeds("md").iter().enumerate() {
+        let e = md::examine(fuzz::MD_DEVICE, &mut |off, buf| fuzz::md_read(s, off, buf));
+        assert!(e.superblock.is_some(), "md seed {i} holds a superblock: {:?}", e.rejected);
+    }
+}

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Lowest first: the syscall layer and formats, then the boot's order (cmdline → uevents and
-/// devices → modules → storage → root → the boot's state → shell → switch_root → the sequence).
+/// Lowest first: the syscall layer and formats, then the boot's order (cmdline → uevents, the
+/// names udev gives disks, devices → modules → storage → root → the boot's state → shell →
+/// switch_root → the hand-off to dracut's init → the sequence).
 const ROOMS: &[&str] = &[
     "sys",
     "format",
@@ -16,6 +17,7 @@ const ROOMS: &[&str] = &[
     "cmdline",
     "ask",
     "uevent",
+    "names",
     "probe",
     "devices",
     "hotplug",
@@ -30,6 +32,7 @@ const ROOMS: &[&str] = &[
     "selinux",
     "shell",
     "switch_root",
+    "handoff",
     "stages",
     "rescue",
     "fuzz",

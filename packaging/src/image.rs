@@ -16,14 +16,36 @@ use crate::elf;
 /// spelt.
 const DRIVERS_TXT: &str = include_str!("../../dracut-module/99rdbreak/drivers.txt");
 
+/// The groups of drivers.txt that are storage stacks rdbreak assembles (`--storage` picks).
+pub const STACKS: &[&str] = &["lvm", "md"];
+
 /// The drivers a generic image carries to find a root: every group of the dracut module's list.
 pub fn default_modules() -> Vec<String> {
+    modules_for(STACKS)
+}
+
+/// Every group of the list but the storage stacks not in `stacks`.
+pub fn modules_for(stacks: &[impl AsRef<str>]) -> Vec<String> {
     DRIVERS_TXT
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once(':'))
+        .filter(|(group, _)| !STACKS.contains(group) || stacks.iter().any(|s| s.as_ref() == *group))
         .flat_map(|(_, mods)| mods.split_whitespace().map(str::to_string))
         .collect()
+}
+
+/// `--storage lvm,md` or `--storage none`: the stacks whose drivers go in the image.
+pub fn parse_storage(list: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match s {
+            "none" => {}
+            s if STACKS.contains(&s) => out.push(s.to_string()),
+            s => bail!("--storage {s}: not a storage stack rdbreak assembles; known: {}, or none", STACKS.join(", ")),
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +58,8 @@ pub struct Options {
     pub module_files: Vec<PathBuf>,
     pub host_modules: bool,
     pub default_modules: bool,
+    /// The storage stacks whose drivers the default list keeps (`None`: all of them).
+    pub storage: Option<Vec<String>>,
     pub binaries: Vec<PathBuf>,
     /// (source on this machine, path in the image)
     pub files: Vec<(PathBuf, String)>,
@@ -194,7 +218,10 @@ fn add_modules(tree: &mut Tree, opts: &Options) -> Result<usize> {
     // Wishes, not requirements: a kernel may have these built in, or not at all.
     let mut wishes: Vec<String> = Vec::new();
     if opts.default_modules {
-        wishes.extend(default_modules());
+        match &opts.storage {
+            Some(stacks) => wishes.extend(modules_for(stacks)),
+            None => wishes.extend(default_modules()),
+        }
     }
     if opts.host_modules {
         wishes.extend(host_modules());
@@ -487,6 +514,29 @@ mod driver_list {
             let installs: String = script.lines().filter(|l| l.contains("instmods")).collect();
             assert!(!word(&installs), "module-setup.sh installs {m} by name: take it from drivers.txt");
             assert!(!word(builder), "image.rs spells {m}: take it from drivers.txt");
+        }
+    }
+
+    /// `--storage` keeps the stacks named and every other group; a generic image has them all.
+    #[test]
+    fn storage_stacks_are_picked_by_name() {
+        let all = default_modules();
+        for m in ["dm_mod", "md_mod", "raid1", "raid456", "raid10", "raid0", "linear"] {
+            assert!(all.iter().any(|x| x == m), "{m} in a generic image");
+        }
+        let lvm = modules_for(&parse_storage("lvm").unwrap());
+        assert!(lvm.iter().any(|m| m == "dm_mod") && !lvm.iter().any(|m| m == "raid1"), "{lvm:?}");
+        assert!(lvm.iter().any(|m| m == "virtio_blk"), "the disk drivers stay");
+        let none = modules_for(&parse_storage("none").unwrap());
+        assert!(!none.iter().any(|m| m == "dm_mod" || m == "md_mod"));
+        assert_eq!(modules_for(&parse_storage("md,lvm").unwrap()), all);
+        let e = parse_storage("lvm,zfs").unwrap_err().to_string();
+        assert!(e.contains("zfs") && e.contains("known: lvm, md"), "{e}");
+        for stack in STACKS {
+            assert!(
+                DRIVERS_TXT.lines().any(|l| l.starts_with(&format!("{stack}:"))),
+                "{stack} is a group of drivers.txt"
+            );
         }
     }
 }

@@ -13,7 +13,8 @@ use rdbreak::{image, listing, unpack};
 
 const USAGE: &str = "usage:
   rdbreak build -o IMAGE [--kver VERSION] [--kmoddir DIR] [--modules A,B] [--module-file PATH]
-                [--host-modules] [--no-default-modules] [--binary PATH] [--file SRC[:DEST]]
+                [--host-modules] [--no-default-modules] [--storage lvm,md|none]
+                [--binary PATH] [--file SRC[:DEST]]
                 [--cmdline \"ARGS\"] [--compress zstd|gzip|xz|none] [--early-cpio PATH] [--init PATH]
   rdbreak ls [--segments] IMAGE        (IMAGE - reads standard input)
   rdbreak unpack IMAGE DIR
@@ -42,6 +43,7 @@ fn build(args: &[String]) -> Result<()> {
             "--module-file" => o.module_files.push(PathBuf::from(value()?)),
             "--host-modules" => o.host_modules = true,
             "--no-default-modules" => o.default_modules = false,
+            "--storage" => o.storage = Some(image::parse_storage(&value()?)?),
             "--binary" => o.binaries.push(PathBuf::from(value()?)),
             "--file" => {
                 let v = value()?;

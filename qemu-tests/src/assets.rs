@@ -134,6 +134,18 @@ pub fn get() -> &'static Assets {
     })
 }
 
+/// The dracut modules left out of an image for base's shell init instead of systemd.
+pub const OMIT_SYSTEMD: &str = "systemd systemd-initrd dracut-systemd systemd-journald systemd-sysusers systemd-tmpfiles systemd-ask-password systemd-sysctl systemd-modules-load";
+
+/// How a dracut image differs from the default one (systemd's init on this host, taken over).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DracutVariant {
+    /// base's init.sh as dracut's init instead of systemd.
+    pub shell_init: bool,
+    /// `rdbreak_mode="handoff"` in the dracut config.
+    pub handoff_mode: bool,
+}
+
 /// How the kernel modules in an image are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Modules {
@@ -177,7 +189,12 @@ impl Assets {
     /// A dracut base directory that is the system's plus our module, so the host's
     /// /usr/lib/dracut is never modified.
     fn dracut_base(&self) -> PathBuf {
-        let base = self.cache.join("dracut-base");
+        // One per checkout: a shared cache must not build one worktree's images with another's
+        // module.
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.workspace.hash(&mut h);
+        let base = self.cache.join(format!("dracut-base-{:016x}", h.finish()));
         locked(&self.cache, "dracut-base", || {
             let ours = base.join("modules.d/99rdbreak");
             if std::fs::read_link(&ours).is_ok() {
@@ -208,6 +225,11 @@ impl Assets {
     /// An initramfs made by `dracut --no-hostonly -a rdbreak` (a generic image, as a distro would
     /// build it), cached by the init binary, the module script and the module form.
     pub fn dracut_image(&self, form: Modules) -> PathBuf {
+        self.dracut_image_variant(form, DracutVariant::default())
+    }
+
+    /// The same with the variant's dracut options.
+    pub fn dracut_image_variant(&self, form: Modules, variant: DracutVariant) -> PathBuf {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         std::fs::read(&self.init).expect("rdbreak-init").hash(&mut h);
@@ -217,7 +239,14 @@ impl Assets {
                 .hash(&mut h);
         }
         self.kver.hash(&mut h);
-        let image = self.cache.join(format!("initrd/dracut-{form:?}-{:016x}.img", h.finish()));
+        let mut name = format!("{form:?}");
+        if variant.shell_init {
+            name += "-shell";
+        }
+        if variant.handoff_mode {
+            name += "-handoff";
+        }
+        let image = self.cache.join(format!("initrd/dracut-{name}-{:016x}.img", h.finish()));
         let modules = self.modules_root(form);
         let base = self.dracut_base();
         locked(&self.cache, "dracut", || {
@@ -227,8 +256,20 @@ impl Assets {
             std::fs::create_dir_all(image.parent().expect("parent")).expect("initrd dir");
             let tmp = image.with_extension("tmp");
             let log = image.with_extension("log");
-            let out = Command::new("dracut")
-                .args(["--no-hostonly", "--force", "--quiet", "-a", "rdbreak", "--kver", &self.kver, "--kmoddir"])
+            let mut cmd = Command::new("dracut");
+            cmd.args(["--no-hostonly", "--force", "--quiet", "-a", "rdbreak", "--kver", &self.kver]);
+            if variant.shell_init {
+                cmd.args(["--omit", OMIT_SYSTEMD]);
+            }
+            if variant.handoff_mode {
+                // The host's dracut.conf with the setting added: --conf replaces it.
+                let conf = image.with_extension("conf");
+                let host = std::fs::read_to_string("/etc/dracut.conf").unwrap_or_default();
+                std::fs::write(&conf, format!("{host}\nrdbreak_mode=\"handoff\"\n")).expect("write dracut.conf");
+                cmd.arg("--conf").arg(conf);
+            }
+            let out = cmd
+                .arg("--kmoddir")
                 .arg(modules.join("lib/modules").join(&self.kver))
                 .arg(&tmp)
                 .env("dracutbasedir", &base)
@@ -308,7 +349,7 @@ impl Assets {
             if systemd {
                 cmd.args(["-a", "systemd"]);
             } else {
-                cmd.args(["--omit", "systemd systemd-initrd dracut-systemd systemd-journald systemd-sysusers systemd-tmpfiles systemd-ask-password systemd-sysctl systemd-modules-load"]);
+                cmd.args(["--omit", OMIT_SYSTEMD]);
             }
             run(cmd.arg(&image));
         });

@@ -84,6 +84,7 @@ const MODULES: &[&str] = &[
     "raid1",
     "raid10",
     "raid456",
+    "dm_thin_pool",
     "xfs",
     "ext4",
     "algif_skcipher",
@@ -205,6 +206,23 @@ fn libraries(root: &Path, program: &Path) -> Vec<(PathBuf, PathBuf)> {
         libs.push((host, guest));
     }
     libs
+}
+
+/// The builder's `programs` (from the Debian packages) with every library they load, as `rdbreak
+/// build --file HOST:GUEST` arguments: lvm2's own tool in an image, as dracut's lvm module puts it.
+pub fn tool_files(programs: &[&str]) -> Vec<String> {
+    let t = tools(assets::get());
+    let mut out = BTreeSet::new();
+    for name in programs {
+        let dirs = BIN_DIRS.iter().map(|d| (d, t.root.join(d).join(name)));
+        let (dir, src) =
+            dirs.into_iter().find(|(_, p)| p.is_file()).unwrap_or_else(|| panic!("no {name} in the packages"));
+        out.insert(format!("{}:/{dir}/{name}", src.display()));
+        for (host, guest) in libraries(&t.root, &src) {
+            out.insert(format!("{}:{}", host.display(), guest.display()));
+        }
+    }
+    out.into_iter().collect()
 }
 
 fn copy_into(tree: &Path, src: &Path, guest: &Path) {

@@ -26,6 +26,9 @@ pub enum Interface {
     Nvme,
     /// A disk on an AHCI (SATA) controller: `/dev/sdX`.
     Sata,
+    /// A disk on the machine's own PIIX IDE controller (master, then slave of each channel):
+    /// `/dev/sdX`.
+    Ide,
     /// USB mass storage on an xHCI controller: `/dev/sdX`.
     Usb,
 }
@@ -34,7 +37,7 @@ impl Interface {
     /// The controller this interface needs, added once per machine: (device, id).
     fn controller(self) -> Option<(&'static str, &'static str)> {
         match self {
-            Interface::Virtio | Interface::Nvme => None,
+            Interface::Virtio | Interface::Nvme | Interface::Ide => None,
             Interface::Scsi => Some(("virtio-scsi-pci", "scsi0")),
             Interface::Sata => Some(("ahci", "ahci0")),
             Interface::Usb => Some(("qemu-xhci", "usbdisks")),
@@ -89,15 +92,16 @@ impl Disk {
         format!("file={},if=none,id=drive-{id},format={}", self.path.display(), self.format)
     }
 
-    /// The `-device` value (also what the monitor's `device_add` takes); `sata_port` numbers
-    /// the AHCI ports.
-    pub(crate) fn device(&self, id: &str, sata_port: usize) -> String {
+    /// The `-device` value (also what the monitor's `device_add` takes); `port` numbers the
+    /// AHCI ports, or the IDE units (two per channel).
+    pub(crate) fn device(&self, id: &str, port: usize) -> String {
         let mut d = match self.interface {
             Interface::Virtio => format!("virtio-blk-pci,drive=drive-{id}"),
             Interface::Scsi => format!("scsi-hd,drive=drive-{id},bus=scsi0.0"),
             // An NVMe controller needs a serial; the id serves when none is given.
             Interface::Nvme => format!("nvme,drive=drive-{id},serial={}", self.serial.as_deref().unwrap_or(id)),
-            Interface::Sata => format!("ide-hd,drive=drive-{id},bus=ahci0.{sata_port}"),
+            Interface::Sata => format!("ide-hd,drive=drive-{id},bus=ahci0.{port}"),
+            Interface::Ide => format!("ide-hd,drive=drive-{id},bus=ide.{},unit={}", port / 2, port % 2),
             Interface::Usb => format!("usb-storage,drive=drive-{id},bus=usbdisks.0"),
         };
         d.push_str(&format!(",id={id}"));
@@ -124,6 +128,8 @@ pub struct Config {
     pub controllers: Vec<Interface>,
     /// More `-device` arguments (`qemu-xhci,id=xhci`, `usb-kbd,bus=xhci.0`).
     pub devices: Vec<String>,
+    /// More QEMU arguments as they are (`-nic none`).
+    pub args: Vec<String>,
     pub console: Console,
 }
 
@@ -139,6 +145,7 @@ impl Config {
             monitor: None,
             controllers: Vec::new(),
             devices: Vec::new(),
+            args: Vec::new(),
             console: Console::Driven,
         }
     }
@@ -177,6 +184,7 @@ impl Config {
         for d in &self.devices {
             cmd.arg("-device").arg(d);
         }
+        cmd.args(&self.args);
         if let Some(m) = &self.monitor {
             cmd.arg("-monitor").arg(format!("unix:{},server=on,wait=off", m.display()));
         }
@@ -191,7 +199,7 @@ impl Config {
     fn disk_args(&self) -> Vec<String> {
         let mut args = Vec::new();
         let mut controllers: Vec<Interface> = Vec::new();
-        let mut sata_port = 0;
+        let (mut sata_port, mut ide_unit) = (0, 0);
         for want in self.controllers.iter().copied().chain(self.disks.iter().map(|d| d.interface)) {
             if let (Some((device, id)), false) = (want.controller(), controllers.contains(&want)) {
                 controllers.push(want);
@@ -204,9 +212,12 @@ impl Config {
                 continue;
             }
             let id = d.id.clone().unwrap_or_else(|| format!("disk{i}"));
-            args.extend(["-drive".to_string(), d.drive(&id), "-device".to_string(), d.device(&id, sata_port)]);
-            if d.interface == Interface::Sata {
-                sata_port += 1;
+            let port = if d.interface == Interface::Ide { ide_unit } else { sata_port };
+            args.extend(["-drive".to_string(), d.drive(&id), "-device".to_string(), d.device(&id, port)]);
+            match d.interface {
+                Interface::Sata => sata_port += 1,
+                Interface::Ide => ide_unit += 1,
+                _ => {}
             }
         }
         args

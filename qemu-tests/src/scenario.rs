@@ -15,7 +15,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::assets::{self, run, Modules};
+use crate::assets::{self, run, DracutVariant, Modules};
 use crate::disk::{self, FsSpec, Part, Tree};
 use crate::qemu::{Config, Disk, Interface};
 use crate::vm::Vm;
@@ -175,6 +175,8 @@ pub enum Initrd {
     Dracut(Modules),
     /// `rdbreak build` with these options.
     RdbreakBuild(Vec<String>),
+    /// `dracut --no-hostonly -a rdbreak` with plain modules and these dracut options.
+    DracutVariant(DracutVariant),
     /// Debian's dracut without rdbreak, with or without its systemd modules.
     StockDracut { systemd: bool },
     /// An image made by the scenario itself.
@@ -192,6 +194,7 @@ impl Initrd {
         let a = assets::get();
         match self {
             Initrd::Dracut(form) => a.dracut_image(*form),
+            Initrd::DracutVariant(v) => a.dracut_image_variant(Modules::Plain, *v),
             Initrd::RdbreakBuild(options) => {
                 a.rdbreak_build_image_with(&options.iter().map(String::as_str).collect::<Vec<_>>())
             }
@@ -211,6 +214,7 @@ pub struct Scenario {
     disks: Vec<Disk>,
     controllers: Vec<Interface>,
     devices: Vec<String>,
+    qemu_args: Vec<String>,
     monitor: bool,
     bios_boot: bool,
     mem_mib: u32,
@@ -229,6 +233,7 @@ impl Scenario {
             disks: Vec::new(),
             controllers: Vec::new(),
             devices: Vec::new(),
+            qemu_args: Vec::new(),
             monitor: false,
             bios_boot: false,
             mem_mib: 768,
@@ -304,6 +309,12 @@ impl Scenario {
         self
     }
 
+    /// More QEMU arguments as they are (`-nic none`).
+    pub fn qemu_args(mut self, args: &[&str]) -> Scenario {
+        self.qemu_args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
     /// Boot from the first disk through its bootloader, not with -kernel.
     pub fn bios_boot(mut self) -> Scenario {
         self.bios_boot = true;
@@ -328,6 +339,7 @@ impl Scenario {
         cfg.disks = self.disks.clone();
         cfg.controllers = self.controllers.clone();
         cfg.devices = self.devices.clone();
+        cfg.args = self.qemu_args.clone();
         cfg.mem_mib = self.mem_mib;
         cfg.monitor = self
             .monitor

@@ -66,10 +66,15 @@ fn an_empty_root_argument_is_refused() {
     a_bad_root_argument_is_refused("fault_root_empty", "root= ro", "No or empty root= argument");
 }
 
-/// `root=` in a form dracut does not know.
+/// `root=` in a form dracut does not know. Alone it goes to dracut's init (a form rdbreak does
+/// not handle: tests/handoff.rs); `rd.rdbreak=1` keeps it rdbreak's.
 #[test]
 fn a_malformed_root_argument_is_refused() {
-    a_bad_root_argument_is_refused("fault_root_malformed", "root=vda1 ro", "Don't know how to handle 'root=vda1'");
+    a_bad_root_argument_is_refused(
+        "fault_root_malformed",
+        "root=vda1 ro rd.rdbreak=1",
+        "Don't know how to handle 'root=vda1'",
+    );
 }
 
 /// `init=` naming something that is not an executable file: warned about, and the next

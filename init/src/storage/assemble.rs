@@ -1,7 +1,8 @@
-//! udev's and lvm's part of the boot for storage stacks: after every device scan, the members
-//! found (LVM PVs) are recognised, and what is complete and wanted by dracut's rules is
-//! activated through device-mapper. The new devices are announced by the kernel and scanned like
-//! any other, so stacks compose. What could not be assembled is kept for the failure message.
+//! udev's, mdadm's and lvm's part of the boot for storage stacks: after every device scan, the
+//! members found (MD RAID members, LVM PVs) are recognised, and what is complete and wanted by
+//! dracut's rules is assembled (md, through sysfs: `md::run`) or activated through device-mapper.
+//! The new devices are announced by the kernel and scanned like any other, so stacks compose.
+//! What could not be assembled is kept for the failure message.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -15,6 +16,7 @@ use crate::probe::Filesystem;
 use super::dm;
 use super::lvm::{self, PresentPv};
 use super::unlock::{Containers, Locked, Outcome};
+use super::md;
 
 /// The stacks assembled so far and what the boot was told about them.
 pub struct Assembler {
@@ -29,6 +31,10 @@ pub struct Assembler {
     pending: Vec<String>,
     /// LUKS containers: opened with key files here, with passphrases the stage layer asks for.
     crypt: Containers,
+    /// lvm2 runs done (their LVs and how many PVs were present), never repeated as such.
+    tool_runs: BTreeSet<String>,
+    /// MD RAID arrays.
+    md: md::run::Arrays,
 }
 
 impl Assembler {
@@ -40,6 +46,8 @@ impl Assembler {
             said: BTreeSet::new(),
             pending: Vec::new(),
             crypt: Containers::new(cmdline, None),
+            tool_runs: BTreeSet::new(),
+            md: md::run::Arrays::new(cmdline),
         }
     }
 
@@ -72,6 +80,8 @@ impl Assembler {
     /// Recognises the stack members among `devs` (their probe found nothing else) and marks
     /// them as blkid does (`LVM2_member`), so listings and `root=` see what they hold.
     pub fn identify(&mut self, devs: &mut [BlockDev], dev_dir: &Path) {
+        // First: an md member of 1.0 or 0.90 may carry an LVM label in its data.
+        self.md.identify(devs, dev_dir);
         let present: BTreeSet<(u32, u32)> = devs.iter().map(|d| (d.major, d.minor)).collect();
         self.pvs.retain(|k, _| present.contains(k));
         for d in devs.iter_mut().filter(|d| d.fs.is_none() && d.size_bytes > 0) {
@@ -97,6 +107,8 @@ impl Assembler {
     pub fn forget(&mut self) {
         self.pvs.clear();
         self.said.clear();
+        self.tool_runs.clear();
+        self.md.forget();
     }
 
     /// Activates every LV dracut's rules want whose PVs are all present and that is not active
@@ -104,10 +116,18 @@ impl Assembler {
     /// sees them).
     pub fn step(&mut self, devs: &[BlockDev], dev_dir: &Path, loader: Option<&Loader>) -> usize {
         let filter = self.lvm.clone();
-        let activated = self.activate(&filter, devs, dev_dir, loader);
+        let created = self.activate(&filter, devs, dev_dir, loader);
+        // md is assembled through the kernel's own sysfs, as dm through its ioctls.
+        let arrays = self.md.step(devs, Path::new("/sys"), dev_dir, loader);
+        self.pending.extend(self.md.pending().iter().cloned());
         let (opened, locked) = self.crypt.step(devs, dev_dir, loader);
         self.pending.extend(locked);
-        activated + opened
+        created + arrays + opened
+    }
+
+    /// The MD RAID arrays, for the shell's `mdadm`.
+    pub fn md(&mut self) -> &mut md::run::Arrays {
+        &mut self.md
     }
 
     /// `vgchange -ay [VG…]`: what `filter` names, whatever the command line said.
@@ -180,10 +200,72 @@ impl Assembler {
                 }
             }
         }
+        created += self.run_lvm_tool(&plans, present.len(), dev_dir, loader);
+        let listed: BTreeSet<String> = match plans.iter().any(|p| p.result.is_err()) {
+            true => dm::Control::open(dev_dir)
+                .and_then(|c| c.list())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| l.name)
+                .collect(),
+            false => BTreeSet::new(),
+        };
         for p in plans.iter().filter(|p| p.result.is_err()) {
-            self.pending.push(p.to_string());
+            // Active all the same: lvm2 made it, or someone at the shell did.
+            if !listed.contains(&lvm::activate::dm_name(&p.vg, &p.lv)) {
+                self.pending.push(p.to_string());
+            }
         }
         created
+    }
+
+    /// Hands the LVs of types rdbreak does not map to the image's `lvm`, once for each set of
+    /// LVs and PVs present. Returns how many of them are active afterwards.
+    fn run_lvm_tool(
+        &mut self,
+        plans: &[lvm::LvPlan],
+        present: usize,
+        dev_dir: &Path,
+        loader: Option<&Loader>,
+    ) -> usize {
+        let Some(binary) = lvm::tool::LVM_PATHS.iter().find(|p| Path::new(p).exists()) else { return 0 };
+        let thin_check = ["/usr/sbin/thin_check", "/sbin/thin_check"].iter().any(|p| Path::new(p).exists());
+        let Ok(ctl) = control(dev_dir, loader) else { return 0 };
+        let listed: BTreeSet<String> = ctl.list().unwrap_or_default().into_iter().map(|l| l.name).collect();
+        let waiting: Vec<lvm::LvPlan> =
+            plans.iter().filter(|p| !listed.contains(&lvm::activate::dm_name(&p.vg, &p.lv))).cloned().collect();
+        let Some(run) = lvm::tool::plan(&waiting, thin_check) else { return 0 };
+        if !self.tool_runs.insert(format!("{} with {present} PVs", run.lvs.join(" "))) {
+            return 0;
+        }
+        if let Some(loader) = loader {
+            loader.request(&run.modules, false);
+        }
+        if !thin_check && run.modules.iter().any(|m| m == "dm_thin_pool") {
+            log::info!("no thin_check in this initramfs: lvm activates the thin pools without checking them");
+        }
+        log::info!(
+            "LVs of types rdbreak does not map: {binary} {}",
+            run.args[..5].join(" ") + " … " + &run.lvs.join(" ")
+        );
+        let outcome = run_bounded(binary, &run.args, std::time::Duration::from_secs(60));
+        let now: BTreeSet<String> = ctl.list().unwrap_or_default().into_iter().map(|l| l.name).collect();
+        let mut made = 0;
+        for lv in &run.lvs {
+            let Some((vg, name)) = lv.split_once('/') else { continue };
+            let dm_name = lvm::activate::dm_name(vg, name);
+            if now.contains(&dm_name) {
+                log::info!("lvm activated LV {lv} as {dm_name}");
+                self.active.insert(dm_name);
+                made += 1;
+            }
+        }
+        if let Err(e) = outcome {
+            let line = format!("lvm could not activate {}: {e}", run.lvs.join(", "));
+            self.pending.push(line.clone());
+            say(&mut self.said, line, true);
+        }
+        made
     }
 
     /// The PVs among `devs` that were read: the device and what it holds.
@@ -215,6 +297,50 @@ fn say(said: &mut BTreeSet<String>, line: String, warn: bool) {
         } else {
             log::info!("{line}");
         }
+    }
+}
+
+/// Runs `program args` with its output kept in a file (the last lines are the error), killed
+/// when it outlives `limit`: a tool that hangs must not hang the boot.
+fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let log_path = Path::new("/run/initramfs/lvm.log");
+    let _ = std::fs::create_dir_all("/run/initramfs");
+    let log = std::fs::OpenOptions::new().create(true).append(true).read(true).open(log_path).ok();
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args).stdin(std::process::Stdio::null());
+    if let Some((out, err)) = log.as_ref().and_then(|f| Some((f.try_clone().ok()?, f.try_clone().ok()?))) {
+        cmd.stdout(out).stderr(err);
+    }
+    let start = log.as_ref().and_then(|mut f| f.seek(SeekFrom::End(0)).ok()).unwrap_or(0);
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Ok(s),
+            Ok(None) if t0.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!("{program} did not finish in {} s and was killed", limit.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => break Err(format!("waiting for {program}: {e}")),
+        }
+    };
+    let mut said = String::new();
+    if let Some(mut f) = log {
+        let end = f.seek(SeekFrom::End(0)).unwrap_or(start);
+        // The last 2 KiB of what this run wrote.
+        let from = start.max(end.saturating_sub(2048));
+        if f.seek(SeekFrom::Start(from)).is_ok() {
+            let _ = f.take(2048).read_to_string(&mut said);
+        }
+    }
+    let said: Vec<&str> = said.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let said = said[said.len().saturating_sub(3)..].join("; ");
+    match status? {
+        s if s.success() => Ok(()),
+        s => Err(format!("{program} failed ({s}): {said} (all of it in {})", log_path.display())),
     }
 }
 

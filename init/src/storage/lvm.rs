@@ -1,7 +1,8 @@
 //! LVM2, natively: a PV's label and metadata areas (`label`), the metadata text (`config`,
 //! `metadata`) and, from the VGs found and the PVs present, the device-mapper tables that make
 //! their LVs (`activate`), chosen by dracut's `rd.lvm.*` rules. Linear and striped LVs are
-//! activated natively; for other segment types the plan says which LV has which type.
+//! activated natively; other segment types go to lvm2's own tool when the image has it (`tool`),
+//! and otherwise the plan says which LV has which type.
 //!
 //! Reading a PV: the label in sectors 0–3, then every metadata area it lists (at most two);
 //! each area's text is checksummed and parsed on its own, and the copy with the highest seqno
@@ -11,6 +12,7 @@ pub mod activate;
 pub mod config;
 pub mod label;
 pub mod metadata;
+pub mod tool;
 
 use std::fmt;
 

@@ -76,8 +76,10 @@ fn main() {
     let mut env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
     env.sort();
     let initramfs_left = std::fs::read_dir("/run/initramfs").map(|d| d.count()).unwrap_or(0);
+    // Who mounted /dev and /run shows in their flags (dracut's init.sh, systemd, rdbreak).
+    let opts_of = |dir: &str| table.iter().rev().find(|m| m.0 == dir).map_or("?".to_string(), |m| m.3.clone());
     let line = format!(
-        "RDBREAK-TEST-INIT pid={pid} argv0={argv0} args=[{}] root={} fstype={} opts={} sopts={} api={} proc={} uptime={uptime} env=[{}] run_initramfs_entries={initramfs_left}",
+        "RDBREAK-TEST-INIT pid={pid} argv0={argv0} args=[{}] root={} fstype={} opts={} sopts={} api={} proc={} uptime={uptime} env=[{}] run_initramfs_entries={initramfs_left} devopts={} runopts={}",
         args.join("|"),
         root.map_or("?", |r| r.1.as_str()),
         root.map_or("?", |r| r.2.as_str()),
@@ -86,6 +88,8 @@ fn main() {
         api.join(","),
         if proc_ok { "yes" } else { "no" },
         env.join("|"),
+        opts_of("/dev"),
+        opts_of("/run"),
     );
     let mut out = std::io::stdout();
     let _ = writeln!(out, "\n{line}");

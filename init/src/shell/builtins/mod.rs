@@ -22,6 +22,7 @@ macro_rules! fail {
 mod chroot;
 mod crypt;
 mod files;
+mod md;
 mod modules;
 mod power;
 mod session;
@@ -71,6 +72,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "lvs", usage: "lvs: list LVM logical volumes of the VGs found, and which are active", run: lvs },
     Builtin { name: "vgscan", usage: "vgscan: read every LVM PV again and list the volume groups", run: vgscan },
     Builtin { name: "vgchange", usage: "vgchange -ay [VG...]: activate the LVs of every VG (or of those named), whatever rd.lvm says", run: vgchange },
+    Builtin { name: "mdadm", usage: md::USAGE, run: md::mdadm },
     Builtin { name: "dmsetup", usage: "dmsetup ls | table [NAME] | info [NAME] | remove NAME: device-mapper devices (crypt keys are never shown)", run: dmsetup },
     Builtin { name: "cryptsetup", usage: crypt::USAGE, run: cryptsetup },
     Builtin { name: "sync", usage: "sync: write cached data to disk", run: |_, _, _| {

@@ -204,3 +204,12 @@ fn the_real_arrays_plan_as_mdadm_would_assemble_them() {
     let p = plan_of(&[r1[1]]);
     assert_eq!((p.missing.clone(), p.readiness.clone(), p.metadata), (vec![0], Readiness::AfterWait, Metadata::V0_90));
 }
+
+/// A member's whole device bytes (its first and last MiB, zeros between), for tests that put it
+/// in a file as a block device would be.
+pub(crate) fn device_bytes(name: &str) -> Vec<u8> {
+    let m = images().iter().find(|m| m.name == name).unwrap_or_else(|| panic!("no fixture {name}"));
+    let mut out = vec![0u8; m.size as usize];
+    m.read(0, &mut out).unwrap();
+    out
+}

@@ -1,9 +1,11 @@
 //! MD RAID assembly, decided before anything is done: the superblocks found on the block
 //! devices are grouped into arrays, and each array gets a plan (which members, whether it can
 //! start now, only after dracut's wait, or not at all, and why). `names` adds dracut's command
-//! line rules, mdadm's naming and the sysfs writes that assemble a planned array.
+//! line rules, mdadm's naming and the sysfs writes that assemble a planned array; `run` is the
+//! boot's part (members marked, arrays started through sysfs, links made).
 
 pub mod names;
+pub mod run;
 pub mod superblock;
 
 pub use names::{degraded_wait, Namer, Naming, Selection};
@@ -246,4 +248,4 @@ fn plan_one(group: &[&Found]) -> Option<ArrayPlan> {
 mod tests;
 // The fixtures are zstd-compressed.
 #[cfg(all(test, feature = "zstd"))]
-mod fixtures;
+pub(crate) mod fixtures;

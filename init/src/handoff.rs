@@ -1,0 +1,605 @@
+//! Whether dracut's own init boots this machine instead of rdbreak, decided from the command line
+//! and what the image holds before any driver loads, and the hand-off itself: dracut's init
+//! exec'd as PID 1 with the argv and environment the kernel gave rdbreak, and rdbreak's API
+//! mounts undone so that it mounts its own. After the hand-off the boot is exactly stock
+//! dracut's; rdbreak only ever adds to it.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use rustix::mount::UnmountFlags;
+
+use crate::cmdline::Cmdline;
+use crate::mounts::{self, MountInfo};
+use crate::root::RootSpec;
+use crate::{kmsg, sys};
+
+/// Where the dracut module keeps the `/init` dracut's other modules made (base's init.sh, or
+/// systemd's symlink), and its record of which it is.
+pub const DRACUT_INIT: &str = "/init.dracut";
+const RECORD: &str = "etc/rdbreak/dracut-init";
+/// `handoff` when the dracut config says `rdbreak_mode="handoff"`.
+const MODE: &str = "etc/rdbreak/mode";
+
+/// Which init dracut's modules put in the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitKind {
+    /// base's `init.sh`.
+    Shell,
+    /// systemd (dracut's `systemd` module).
+    Systemd,
+    /// Something else another module installed; exec'd all the same.
+    Other,
+}
+
+impl InitKind {
+    fn name(self) -> &'static str {
+        match self {
+            InitKind::Shell => "shell",
+            InitKind::Systemd => "systemd",
+            InitKind::Other => "other",
+        }
+    }
+}
+
+/// What the image holds that the decision needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// dracut's init, when the image has a usable one.
+    pub dracut_init: Option<InitKind>,
+    /// Why the recorded init cannot be used (missing, not executable), for the message.
+    pub problem: Option<String>,
+    /// `rdbreak_mode="handoff"` in the dracut config the image was made with.
+    pub handoff_mode: bool,
+    /// dracut's multipath module with a configuration: stock dracut starts multipathd.
+    pub multipath: bool,
+}
+
+/// At most this much of a record is read: they are one word.
+const RECORD_MAX: u64 = 256;
+
+fn read_record(path: &Path) -> Option<String> {
+    let mut text = String::new();
+    std::fs::File::open(path).ok()?.take(RECORD_MAX).read_to_string(&mut text).ok()?;
+    Some(text.trim().to_string())
+}
+
+impl ImageFacts {
+    /// Reads the facts of the image unpacked at `root` (`/` at boot).
+    pub fn read(root: &Path) -> ImageFacts {
+        let mut facts = ImageFacts {
+            handoff_mode: read_record(&root.join(MODE)).as_deref() == Some("handoff"),
+            multipath: root.join("etc/multipath.conf").exists()
+                && ["usr/sbin/multipathd", "sbin/multipathd"].iter().any(|p| root.join(p).exists()),
+            ..Default::default()
+        };
+        let Some(kind) = read_record(&root.join(RECORD)) else { return facts };
+        let kind = match kind.as_str() {
+            "shell" => InitKind::Shell,
+            "systemd" => InitKind::Systemd,
+            _ => InitKind::Other,
+        };
+        let init = root.join(DRACUT_INIT.trim_start_matches('/'));
+        // metadata() follows systemd's symlink to the binary it names.
+        match std::fs::metadata(&init) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => facts.dracut_init = Some(kind),
+            Ok(_) => {
+                facts.problem = Some(format!("dracut's {} init {DRACUT_INIT} is not an executable file", kind.name()))
+            }
+            Err(e) => {
+                let target = std::fs::read_link(&init).map(|t| format!(" (-> {})", t.display())).unwrap_or_default();
+                facts.problem =
+                    Some(format!("dracut's {} init {DRACUT_INIT}{target} cannot be used: {e}", kind.name()));
+            }
+        }
+        facts
+    }
+}
+
+/// Why dracut's init should boot the machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// `rd.rdbreak=0`.
+    Asked,
+    /// `rdbreak_mode="handoff"` and no break asked for.
+    Mode,
+    /// The command line (or the image) asks for what rdbreak does not do.
+    Unsupported { key: String, what: &'static str },
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Asked => write!(f, "rd.rdbreak=0 is on the command line"),
+            Reason::Mode => write!(
+                f,
+                "rdbreak_mode=\"handoff\" in the dracut config, and neither rd.break nor rd.rdbreak=1 on the command line"
+            ),
+            Reason::Unsupported { key, what } => write!(f, "{key} asks for {what}, which rdbreak does not do"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// rdbreak boots. `ignored`: what `rd.rdbreak=1` made it go on without.
+    TakeOver {
+        ignored: Option<Reason>,
+    },
+    HandOff {
+        reason: Reason,
+        init: InitKind,
+    },
+    /// A reason to hand off, and no dracut init to hand off to: `why_not` says so.
+    CannotHandOff {
+        reason: Reason,
+        why_not: String,
+    },
+}
+
+/// The `root=` forms dracut's modules mount and rdbreak does not, by prefix.
+const ROOT_FORMS: &[(&str, &str)] = &[
+    ("nfs:", "an NFS root (dracut's nfs module)"),
+    ("nfs4:", "an NFS root (dracut's nfs module)"),
+    ("cifs:", "a CIFS root (dracut's cifs module)"),
+    ("iscsi:", "an iSCSI root (dracut's iscsi module)"),
+    ("nbd:", "an NBD root (dracut's nbd module)"),
+    ("live:", "a live image (dracut's dmsquash-live and livenet modules)"),
+    ("zfs:", "a ZFS root (OpenZFS's zfs dracut module)"),
+    ("ZFS=", "a ZFS root (OpenZFS's zfs dracut module)"),
+    ("virtiofs:", "a virtiofs root (dracut's virtiofs module)"),
+    ("virtfs:", "a 9p root (dracut's virtfs module)"),
+];
+
+/// Filesystems that are no block device's: `rootfstype=` asks dracut's network or virtual roots.
+const NON_BLOCK_TYPES: &[&str] = &["nfs", "nfs4", "cifs", "smb3", "virtiofs", "9p", "zfs"];
+
+/// How a key asks for a feature (dracut's `getarg`/`getargbool` readings).
+#[derive(Clone, Copy)]
+enum Ask {
+    /// Present, with any value or none.
+    Given,
+    /// `getargbool 0 KEY`: present and not 0/no/off.
+    On,
+    /// Given with a value other than `0` (dracut's fips module reads `fips` so).
+    NotZero,
+    /// This exact value (`getarg KEY=VALUE`).
+    Is(&'static str),
+}
+
+/// Keys that ask for what rdbreak does not do, in the order they are reported. Each names the
+/// dracut module that does it. Deliberately absent: plymouth (`splash`, `rhgb`, `rd.plymouth`:
+/// a splash is cosmetic and on most desktop command lines), `BOOTIF=`/`bootdev=`/`nameserver=`
+/// (dracut reads them only along with `ip=`), LVM/MD/`resume=` (rdbreak's own), LUKS (planned
+/// there), and the s390 keys (rdbreak is built for x86_64).
+const KEYS: &[(&str, Ask, &str)] = &[
+    ("netroot", Ask::Given, "a network root (dracut's network modules)"),
+    ("ip", Ask::Given, "network configuration (dracut's network module)"),
+    ("rd.neednet", Ask::On, "the network in the initramfs (dracut's network module)"),
+    ("ifname", Ask::Given, "network interfaces named in the initramfs (dracut's network module)"),
+    ("bond", Ask::Given, "a network bond (dracut's network module)"),
+    ("bridge", Ask::Given, "a network bridge (dracut's network module)"),
+    ("vlan", Ask::Given, "a VLAN (dracut's network module)"),
+    ("team", Ask::Given, "a network team (dracut's network module)"),
+    ("rd.iscsi.firmware", Ask::On, "iSCSI from the firmware (dracut's iscsi module)"),
+    ("rd.iscsi.ibft", Ask::On, "iSCSI from the iBFT (dracut's iscsi module)"),
+    ("fcoe", Ask::Given, "FCoE (dracut's fcoe module)"),
+    ("rd.nvmf.discover", Ask::Given, "NVMe over Fabrics (dracut's nvmf module)"),
+    ("rd.live.image", Ask::On, "a live image (dracut's dmsquash-live module)"),
+    ("rootovl", Ask::On, "an overlay over the root (dracut's overlay-root module)"),
+    ("rd.multipath", Ask::Is("default"), "multipath (dracut's multipath module)"),
+    ("fips", Ask::NotZero, "FIPS mode (dracut's fips module checks the kernel's HMAC first)"),
+    ("ignition.firstboot", Ask::Given, "Ignition's first boot (the ignition dracut module)"),
+    ("rd.cmdline", Ask::Is("ask"), "a prompt for more command line (dracut's base module)"),
+    ("rd.systemd.unit", Ask::Given, "a unit of the initramfs's systemd (dracut's systemd module)"),
+];
+
+fn shown(key: &str, value: Option<&str>) -> String {
+    match value {
+        Some(v) => format!("{key}={v}"),
+        None => key.to_string(),
+    }
+}
+
+/// The first thing the command line (or the image) asks for that rdbreak does not do.
+pub fn unsupported(c: &Cmdline, facts: &ImageFacts) -> Option<Reason> {
+    if let Some(root) = c.get("root").filter(|r| !r.is_empty()) {
+        let key = format!("root={root}");
+        let form = ROOT_FORMS.iter().find(|(p, _)| root.starts_with(p)).map(|(_, w)| *w);
+        let what = form.or(match root {
+            "/dev/nfs" => Some("an NFS root (dracut's nfs module)"),
+            "dhcp" | "dhcp6" => Some("a root named by DHCP (dracut's network module)"),
+            // Every other form rdbreak cannot read; an empty one is rdbreak's own error.
+            _ => RootSpec::parse(root).is_err().then_some("a root= form rdbreak does not handle"),
+        });
+        if let Some(what) = what {
+            return Some(Reason::Unsupported { key, what });
+        }
+    }
+    if let Some(t) = c.get("rootfstype").filter(|t| NON_BLOCK_TYPES.contains(t)) {
+        return Some(Reason::Unsupported { key: format!("rootfstype={t}"), what: "a root on no block device" });
+    }
+    for &(key, ask, what) in KEYS {
+        let Some(value) = c.last(key) else { continue };
+        let hit = match ask {
+            Ask::Given => true,
+            Ask::On => c.flag(key, false),
+            Ask::NotZero => value != Some("0"),
+            Ask::Is(v) => c.any_is(key, v),
+        };
+        if hit {
+            let value = match ask {
+                Ask::Is(v) => Some(v),
+                _ => value,
+            };
+            return Some(Reason::Unsupported { key: shown(key, value), what });
+        }
+    }
+    // dracut's multipathd.sh: on unless rd.multipath=0 (or the old rd_NO_MULTIPATH).
+    if facts.multipath && c.flag("rd.multipath", true) && c.last("rd_NO_MULTIPATH").is_none() {
+        return Some(Reason::Unsupported {
+            key: "/etc/multipath.conf in this image".into(),
+            what: "multipath (dracut's multipath module)",
+        });
+    }
+    None
+}
+
+/// Whether the command line asks for a break, in any spelling rdbreak honours.
+fn break_asked(c: &Cmdline) -> bool {
+    c.last("rd.break").is_some() || c.last("break").is_some()
+}
+
+/// The decision, in order: `rd.rdbreak=0` hands off, `rd.rdbreak=1` takes over, then what
+/// rdbreak does not do hands off (a break included: dracut then breaks itself), then
+/// `rdbreak_mode="handoff"` hands off unless a break is asked for.
+pub fn decide(c: &Cmdline, facts: &ImageFacts) -> Decision {
+    let forced = c.last("rd.rdbreak").map(|_| c.flag("rd.rdbreak", true));
+    let unsupported = unsupported(c, facts);
+    let reason = match forced {
+        Some(false) => Reason::Asked,
+        Some(true) => return Decision::TakeOver { ignored: unsupported },
+        None => match unsupported {
+            Some(r) => r,
+            None if facts.handoff_mode && !break_asked(c) => Reason::Mode,
+            None => return Decision::TakeOver { ignored: None },
+        },
+    };
+    match facts.dracut_init {
+        Some(init) => Decision::HandOff { reason, init },
+        None => Decision::CannotHandOff {
+            reason,
+            why_not: facts.problem.clone().unwrap_or_else(|| {
+                "this image has no dracut init to hand off to (images made by rdbreak build have none)".into()
+            }),
+        },
+    }
+}
+
+/// The one line rdbreak logs as it hands off.
+pub fn handoff_line(reason: &Reason, init: InitKind, c: &Cmdline) -> String {
+    let mut line = format!("handing the boot to dracut's init ({DRACUT_INIT}, {}): {reason}", init.name());
+    if c.last("rd.break").is_some() {
+        line += "; dracut's own rd.break handling takes over (its shell, its prompt)";
+    } else if c.last("break").is_some() {
+        line += "; break= is not dracut's spelling: dracut stops only for rd.break";
+    }
+    line
+}
+
+/// The words for the shell when there is no dracut init to hand off to.
+pub fn cannot_message(reason: &Reason, why_not: &str) -> String {
+    let what = match reason {
+        Reason::Asked => "rd.rdbreak=0 asks for dracut's init".to_string(),
+        Reason::Mode => "rdbreak_mode=\"handoff\" asks for dracut's init".to_string(),
+        r @ Reason::Unsupported { .. } => r.to_string(),
+    };
+    let fix = match reason {
+        Reason::Unsupported { key, .. } => format!(" so that dracut's init does it, or boot without {key}"),
+        _ => String::new(),
+    };
+    format!(
+        "{what}, but {why_not}.\nRebuild the image with dracut -a rdbreak{fix}. 'exit' lets rdbreak boot as best it can."
+    )
+}
+
+/// A NUL-separated list the kernel keeps for a process (`/proc/self/cmdline`, `environ`), at
+/// most `cap` bytes (the kernel gives init a few hundred).
+fn nul_list(path: &str, cap: u64) -> Option<Vec<OsString>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).ok()?.take(cap).read_to_end(&mut bytes).ok()?;
+    let list: Vec<OsString> =
+        bytes.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| OsString::from_vec(s.to_vec())).collect();
+    (!list.is_empty()).then_some(list)
+}
+
+/// rdbreak's API mounts that are mounted now, innermost first. init.sh and systemd both accept
+/// them mounted, but keep them with rdbreak's flags — noexec on /dev and /dev/shm where systemd
+/// has none, /run exec-able where init.sh mounts it noexec, no size limits where systemd sets
+/// them — and the real system inherits them. Unmounted, each init mounts its own, as in a stock
+/// boot; what rdbreak made inside devtmpfs (/dev/fd, /dev/pts, …) both make too.
+pub fn unmount_plan(table: &[MountInfo]) -> Vec<&'static str> {
+    mounts::EARLY.iter().rev().map(|m| m.target).filter(|t| table.iter().any(|x| x.target == *t)).collect()
+}
+
+/// Reads the command line and the image, and hands off when the decision says so (never
+/// returning then). Returns what the shell must say when there is nothing to hand off to, or
+/// when the exec failed; None when rdbreak boots.
+pub fn run(c: &Cmdline) -> Option<String> {
+    // Re-run after a crash (rescue.rs: `/init --rescue …`), the boot is half done: rdbreak's.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "--rescue") {
+        return None;
+    }
+    let (reason, init) = match decide(c, &ImageFacts::read(Path::new("/"))) {
+        Decision::TakeOver { ignored: None } => return None,
+        Decision::TakeOver { ignored: Some(r) } => {
+            log::warn!("rd.rdbreak=1: rdbreak boots, although {r}");
+            return None;
+        }
+        Decision::CannotHandOff { reason, why_not } => return Some(cannot_message(&reason, &why_not)),
+        Decision::HandOff { reason, init } => (reason, init),
+    };
+    log::warn!("{}", handoff_line(&reason, init, c));
+    // What the kernel gave PID 1, as it gave it: /proc keeps the original argv and environment
+    // (rdbreak has set PATH since). Without /proc, what this process still has.
+    const CAP: u64 = 1 << 20;
+    let argv = nul_list("/proc/self/cmdline", CAP).unwrap_or_else(|| std::env::args_os().collect());
+    let env = nul_list("/proc/self/environ", CAP).unwrap_or_else(|| {
+        std::env::vars_os()
+            .filter(|(k, _)| k != "PATH")
+            .map(|(mut k, v)| {
+                k.push("=");
+                k.push(v);
+                k
+            })
+            .collect()
+    });
+    kmsg::LOGGER.close();
+    for target in unmount_plan(&mounts::mount_table()) {
+        // Lazily: nothing of rdbreak's is open there, but nothing may keep the exec from running.
+        let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
+    }
+    let err = sys::exec_os(DRACUT_INIT, &argv, &env);
+    // The failed exec reset the signal mask: PID 1 blocks job control signals again, and gets
+    // its mounts and log back.
+    sys::block_job_control_signals();
+    let mount_errors = mounts::mount_early();
+    kmsg::LOGGER.open(true, false);
+    for e in mount_errors {
+        log::error!("{e}");
+    }
+    Some(format!("Cannot start dracut's init {DRACUT_INIT}: {err}. 'exit' lets rdbreak boot instead."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_init(kind: InitKind) -> ImageFacts {
+        ImageFacts { dracut_init: Some(kind), ..Default::default() }
+    }
+
+    fn decision(cmdline: &str) -> Decision {
+        decide(&Cmdline::parse(cmdline), &with_init(InitKind::Systemd))
+    }
+
+    fn reason_key(cmdline: &str) -> Option<String> {
+        match unsupported(&Cmdline::parse(cmdline), &ImageFacts::default())? {
+            Reason::Unsupported { key, .. } => Some(key),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn block_roots_and_rdbreaks_own_keys_stay_with_rdbreak() {
+        for c in [
+            "root=UUID=0b4e ro",
+            "root=LABEL=x rd.break",
+            "root=/dev/vda1 rd.retry=5 rd.driver.pre=ext4 quiet splash rhgb",
+            "root=PARTUUID=a rd.lvm.lv=vg/root rd.luks.uuid=u resume=/dev/vda2",
+            "root=/dev/mapper/vg-root BOOTIF=01-52-54-00-12-34-56 fips=0 rd.neednet=0 rd.multipath=0",
+            "",
+            "root=",
+        ] {
+            assert_eq!(decision(c), Decision::TakeOver { ignored: None }, "{c}");
+        }
+    }
+
+    #[test]
+    fn what_rdbreak_does_not_do_hands_off_with_its_reason() {
+        let cases = [
+            ("root=nfs:server:/export", "root=nfs:server:/export", "an NFS root"),
+            ("root=nfs4:srv:/x", "root=nfs4:srv:/x", "an NFS root"),
+            ("root=/dev/nfs nfsroot=srv:/x", "root=/dev/nfs", "an NFS root"),
+            ("root=dhcp", "root=dhcp", "DHCP"),
+            ("root=block:LABEL=x root=cifs://s/x", "root=cifs://s/x", "CIFS"),
+            ("root=iscsi:1.2.3.4::::iqn.x", "root=iscsi:1.2.3.4::::iqn.x", "iSCSI"),
+            ("root=nbd:srv:1234", "root=nbd:srv:1234", "NBD"),
+            ("root=live:CDLABEL=Fedora rd.live.image", "root=live:CDLABEL=Fedora", "live image"),
+            ("root=ZFS=rpool/ROOT", "root=ZFS=rpool/ROOT", "ZFS"),
+            ("root=zfs:AUTO", "root=zfs:AUTO", "ZFS"),
+            ("root=virtiofs:myfs", "root=virtiofs:myfs", "virtiofs"),
+            ("root=gpt-auto", "root=gpt-auto", "root= form rdbreak does not handle"),
+            ("root=CDLABEL=x", "root=CDLABEL=x", "root= form rdbreak does not handle"),
+            ("root=myfs rootfstype=virtiofs", "root=myfs", "root= form"),
+            ("root=/dev/vda1 rootfstype=nfs", "rootfstype=nfs", "no block device"),
+            ("root=UUID=u netroot=iscsi:1.2.3.4::::iqn.x", "netroot=iscsi:1.2.3.4::::iqn.x", "network root"),
+            ("root=UUID=u ip=dhcp", "ip=dhcp", "network configuration"),
+            ("root=UUID=u rd.neednet", "rd.neednet", "network"),
+            ("root=UUID=u rd.neednet=1", "rd.neednet=1", "network"),
+            ("root=UUID=u bond=bond0:eth0,eth1", "bond=bond0:eth0,eth1", "bond"),
+            ("root=UUID=u rd.iscsi.firmware", "rd.iscsi.firmware", "iSCSI"),
+            ("root=UUID=u rd.live.image", "rd.live.image", "live image"),
+            ("root=UUID=u rd.multipath=default", "rd.multipath=default", "multipath"),
+            ("root=UUID=u fips=1", "fips=1", "FIPS"),
+            ("root=UUID=u ignition.firstboot ignition.platform.id=qemu", "ignition.firstboot", "Ignition"),
+            ("root=UUID=u rd.cmdline=ask", "rd.cmdline=ask", "prompt"),
+        ];
+        for (c, key, what) in cases {
+            match decision(c) {
+                Decision::HandOff { reason: Reason::Unsupported { key: k, what: w }, init: InitKind::Systemd } => {
+                    assert_eq!(k, key, "{c}");
+                    assert!(w.contains(what), "{c}: {w}");
+                }
+                other => panic!("{c}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn dracut_readings_of_values() {
+        // Last value wins, as getarg reads it.
+        assert_eq!(reason_key("root=nfs:a:/b root=UUID=u"), None);
+        assert_eq!(reason_key("root=UUID=u fips"), Some("fips".into()), "a bare fips is not 0 for dracut");
+        assert_eq!(reason_key("root=UUID=u rd.neednet=1 rd.neednet=0"), None);
+        assert_eq!(reason_key("root=UUID=u rd.iscsi.firmware=off"), None);
+        assert_eq!(reason_key("root=UUID=u rd.multipath=0 rd.multipath=default"), Some("rd.multipath=default".into()));
+    }
+
+    #[test]
+    fn multipath_follows_the_image_and_rd_multipath() {
+        let facts = ImageFacts { dracut_init: Some(InitKind::Shell), multipath: true, ..Default::default() };
+        let d = decide(&Cmdline::parse("root=UUID=u"), &facts);
+        assert!(
+            matches!(&d, Decision::HandOff { reason: Reason::Unsupported { what, .. }, .. } if what.contains("multipath")),
+            "{d:?}"
+        );
+        for c in ["root=UUID=u rd.multipath=0", "root=UUID=u rd_NO_MULTIPATH"] {
+            assert_eq!(decide(&Cmdline::parse(c), &facts), Decision::TakeOver { ignored: None }, "{c}");
+        }
+    }
+
+    #[test]
+    fn rd_rdbreak_is_the_users_switch() {
+        assert_eq!(
+            decision("root=UUID=u rd.rdbreak=0"),
+            Decision::HandOff { reason: Reason::Asked, init: InitKind::Systemd }
+        );
+        assert_eq!(
+            decision("root=UUID=u rd.rdbreak=off rd.break"),
+            Decision::HandOff { reason: Reason::Asked, init: InitKind::Systemd }
+        );
+        // rd.rdbreak=1 boots with rdbreak whatever else the line says, and says what it ignores.
+        let d = decision("root=UUID=u ip=dhcp rd.rdbreak=0 rd.rdbreak=1");
+        assert!(
+            matches!(&d, Decision::TakeOver { ignored: Some(Reason::Unsupported { key, .. }) } if key == "ip=dhcp"),
+            "{d:?}"
+        );
+        assert_eq!(decision("root=UUID=u rd.rdbreak"), Decision::TakeOver { ignored: None }, "bare is 1");
+    }
+
+    #[test]
+    fn a_break_with_a_reason_is_dracuts_break() {
+        let c = Cmdline::parse("root=nfs:srv:/x rd.break=pre-mount");
+        let Decision::HandOff { reason, init } = decide(&c, &with_init(InitKind::Shell)) else { panic!() };
+        let line = handoff_line(&reason, init, &c);
+        assert!(
+            line.starts_with(
+                "handing the boot to dracut's init (/init.dracut, shell): root=nfs:srv:/x asks for an NFS root"
+            ),
+            "{line}"
+        );
+        assert!(line.ends_with("dracut's own rd.break handling takes over (its shell, its prompt)"), "{line}");
+        let c = Cmdline::parse("root=UUID=u rd.rdbreak=0 break=premount");
+        assert!(handoff_line(&Reason::Asked, InitKind::Systemd, &c).contains("break= is not dracut's spelling"));
+    }
+
+    #[test]
+    fn handoff_mode_keeps_rdbreak_for_breaks_only() {
+        let facts = ImageFacts { dracut_init: Some(InitKind::Systemd), handoff_mode: true, ..Default::default() };
+        let d = |c: &str| decide(&Cmdline::parse(c), &facts);
+        assert_eq!(d("root=UUID=u"), Decision::HandOff { reason: Reason::Mode, init: InitKind::Systemd });
+        for c in
+            ["root=UUID=u rd.break", "root=UUID=u rd.break=pre-mount", "root=UUID=u break", "root=UUID=u rd.rdbreak=1"]
+        {
+            assert_eq!(d(c), Decision::TakeOver { ignored: None }, "{c}");
+        }
+        // What rdbreak cannot do still goes to dracut, break or not.
+        assert!(matches!(d("root=nfs:s:/x rd.break"), Decision::HandOff { reason: Reason::Unsupported { .. }, .. }));
+    }
+
+    #[test]
+    fn without_a_dracut_init_the_shell_says_why() {
+        let none = ImageFacts::default();
+        let Decision::CannotHandOff { reason, why_not } = decide(&Cmdline::parse("root=UUID=u rd.rdbreak=0"), &none)
+        else {
+            panic!()
+        };
+        let msg = cannot_message(&reason, &why_not);
+        assert!(msg.starts_with("rd.rdbreak=0 asks for dracut's init, but this image has no dracut init to hand off to (images made by rdbreak build have none)."), "{msg}");
+        assert!(msg.contains("Rebuild the image with dracut -a rdbreak."), "{msg}");
+        let Decision::CannotHandOff { reason, why_not } = decide(&Cmdline::parse("root=nfs:s:/x"), &none) else {
+            panic!()
+        };
+        let msg = cannot_message(&reason, &why_not);
+        assert!(
+            msg.starts_with(
+                "root=nfs:s:/x asks for an NFS root (dracut's nfs module), which rdbreak does not do, but this image"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("so that dracut's init does it, or boot without root=nfs:s:/x"), "{msg}");
+        // A plain boot on such an image is rdbreak's, quietly.
+        assert_eq!(decide(&Cmdline::parse("root=UUID=u"), &none), Decision::TakeOver { ignored: None });
+    }
+
+    #[test]
+    fn image_facts_from_what_the_module_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(ImageFacts::read(root), ImageFacts::default(), "an image made by rdbreak build");
+        std::fs::create_dir_all(root.join("etc/rdbreak")).unwrap();
+        std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
+        std::fs::write(root.join(RECORD), "systemd\n").unwrap();
+        std::os::unix::fs::symlink("usr/lib/systemd/systemd", root.join("init.dracut")).unwrap();
+        let f = ImageFacts::read(root);
+        assert_eq!(f.dracut_init, None);
+        assert!(
+            f.problem.as_deref().unwrap().contains("init.dracut (-> usr/lib/systemd/systemd) cannot be used"),
+            "{f:?}"
+        );
+        std::fs::write(root.join("usr/lib/systemd/systemd"), "\x7fELF").unwrap();
+        assert!(ImageFacts::read(root).problem.unwrap().contains("not an executable file"));
+        std::fs::set_permissions(root.join("usr/lib/systemd/systemd"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(root.join(MODE), "handoff\n").unwrap();
+        std::fs::write(root.join("etc/multipath.conf"), "").unwrap();
+        let f = ImageFacts::read(root);
+        assert_eq!((f.dracut_init, f.handoff_mode, f.multipath), (Some(InitKind::Systemd), true, false));
+        std::fs::write(root.join(RECORD), "shell").unwrap();
+        std::fs::write(root.join(MODE), "takeover").unwrap();
+        assert!(!ImageFacts::read(root).handoff_mode);
+        // A huge record is read only so far, and names no known init.
+        std::fs::write(root.join(RECORD), "x".repeat(1 << 20)).unwrap();
+        assert_eq!(ImageFacts::read(root).dracut_init, Some(InitKind::Other));
+    }
+
+    #[test]
+    fn every_api_mount_of_rdbreaks_is_undone_innermost_first() {
+        let table = mounts::parse_mountinfo(
+            "1 0 0:1 / / rw - rootfs rootfs rw\n\
+             2 1 0:2 / /proc rw - proc proc rw\n\
+             3 1 0:3 / /sys rw - sysfs sysfs rw\n\
+             4 1 0:4 / /dev rw - devtmpfs devtmpfs rw\n\
+             5 4 0:5 / /dev/pts rw - devpts devpts rw\n\
+             7 1 0:7 / /run rw - tmpfs tmpfs rw\n\
+             8 1 0:8 / /sysroot ro - ext4 /dev/vda ro\n",
+        );
+        assert_eq!(unmount_plan(&table), ["/run", "/dev/pts", "/dev", "/sys", "/proc"], "/dev/shm was not mounted");
+    }
+
+    #[test]
+    fn nul_lists_as_proc_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("environ");
+        std::fs::write(&p, b"HOME=/\0TERM=linux\0\xffodd=1\0").unwrap();
+        let l = nul_list(p.to_str().unwrap(), 1 << 20).unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[1], "TERM=linux");
+        assert_eq!(nul_list(p.to_str().unwrap(), 3).unwrap(), ["HOM"], "capped");
+        std::fs::write(&p, b"").unwrap();
+        assert_eq!(nul_list(p.to_str().unwrap(), 10), None);
+    }
+}

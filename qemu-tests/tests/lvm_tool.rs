@@ -1,0 +1,76 @@
+//! LVs rdbreak does not map itself are lvm2's: a root on a thin LV (made by the real lvm2 in the
+//! builder VM) boots when the image has lvm2's `lvm` (as dracut's lvm module installs it), and
+//! without it the failure names the LV and its type.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use rdbreak_qemu_tests::builder::{self, Recipe};
+use rdbreak_qemu_tests::disk::Tree;
+use rdbreak_qemu_tests::{assets, workdir, Disk, Initrd, Scenario};
+
+/// One disk: a whole-disk PV of VG `tvg` with a thin pool `pool` and a thin LV `root` (ext4,
+/// the test root). thin_check is not in the builder: its config skips it, as the boot's does.
+fn thin_disk() -> PathBuf {
+    let a = assets::get();
+    let tree = Tree::standard(workdir("lvm_thin_tree").join("tree"), &a.test_init);
+    let recipe = Recipe::new(
+        "lvm-thin-root",
+        &[320],
+        r#"
+cfg='global { thin_check_executable="" }'
+pvcreate -q /dev/vdb
+vgcreate -q tvg /dev/vdb
+lvcreate -q -y --config "$cfg" --type thin-pool -L 200M -n pool tvg
+lvcreate -q -y --config "$cfg" -V 400M -T tvg/pool -n root
+mkfs.ext4 -q -L thinroot /dev/tvg/root
+mount /dev/tvg/root /mnt
+cp -a /input/. /mnt/
+umount /mnt
+lvs -a tvg
+vgchange -q -an --config "$cfg" tvg
+"#,
+    )
+    .files(&tree.dir);
+    builder::build(&recipe).remove(0)
+}
+
+/// `rdbreak build` with lvm2's binary and its libraries, and the thin target's module.
+fn with_lvm() -> Initrd {
+    let mut options = vec!["--modules".to_string(), "dm_thin_pool".to_string()];
+    for f in builder::tool_files(&["lvm"]) {
+        options.push("--file".into());
+        options.push(f);
+    }
+    Initrd::RdbreakBuild(options)
+}
+
+#[test]
+fn a_thin_root_is_activated_by_the_images_lvm() {
+    let disk = thin_disk();
+    let s = Scenario::new("lvm_thin_with_tool").initrd(with_lvm());
+    let mut vm = s.disk(Disk::virtio(&disk)).append("root=/dev/tvg/root ro rd.lvm.lv=tvg/root rd.info rd.break").boot();
+    vm.expect("lvm activated LV tvg/root as tvg-root", 300);
+    let mut sh = vm.at_prompt("switch_root:/# ", 120);
+    let mounts = sh.run("mount");
+    assert!(mounts.contains(" on /sysroot type ext4 (ro"), "the thin LV is the root: {mounts}");
+    let table = sh.run("dmsetup table tvg-root");
+    assert!(table.contains(" thin "), "lvm2 loaded a thin table: {table}");
+    let links = sh.run("ls -l /dev/tvg /dev/mapper");
+    assert!(links.contains("root -> ../dm-") && links.contains("tvg-root -> ../dm-"), "udev's links: {links}");
+    let t = sh.continue_to_real_init();
+    assert!(t.contains("RDBREAK-TEST-INIT pid=1"), "the thin root booted");
+}
+
+#[test]
+fn a_thin_root_without_lvm_in_the_image_is_named_with_its_type() {
+    let disk = thin_disk();
+    let s = Scenario::new("lvm_thin_without_tool").initrd(Initrd::rdbreak_build(&[]));
+    let mut vm = s.disk(Disk::virtio(&disk)).append("root=/dev/tvg/root ro rd.lvm.lv=tvg/root rd.retry=5").boot();
+    vm.expect("Could not boot.", 300);
+    vm.at_prompt("dracut:/# ", 60);
+    let t = vm.transcript();
+    assert!(t.contains("LV tvg/root not activated: segment1 has type \"thin\""), "{t}");
+    vm.poweroff();
+}
