@@ -3,7 +3,7 @@
 //! /proc/uptime), never from the host's.
 //!
 //!   cargo run --release -p rdbreak-qemu-tests --bin rdbreak-bench -- [--rounds N] [--out DIR]
-//!       [--suites standard,storage] [--storage-rounds N]
+//!       [--suites standard,storage|images] [--storage-rounds N]
 //!
 //! Writes DIR/results.json and DIR/results.md (default target/bench); `./run bench` also draws
 //! DIR/timeline.png. The storage suite (LVM, MD RAID, LVM on LUKS roots: `storage.rs`) adds
@@ -165,13 +165,21 @@ fn main() {
     let a = assets::get();
     let out = value("--out").map_or_else(|| a.workspace.join("target/bench"), PathBuf::from);
     std::fs::create_dir_all(&out).expect("output directory");
+    if suites == "images" {
+        // Only the storage suite's dracut images (no VM): they can be made while another job
+        // holds the VM lock.
+        for i in storage::images(a) {
+            println!("{}: {}", i.name, i.path.display());
+        }
+        return;
+    }
+    // The storage suite runs first (its disks come from the builder VM), its table goes last.
+    let storage_md = suites.split(',').any(|s| s == "storage").then(|| storage_suite(a, storage_rounds, &out));
     let mut md = String::new();
     if suites.split(',').any(|s| s == "standard") {
         md += &standard(a, rounds, &out);
     }
-    if suites.split(',').any(|s| s == "storage") {
-        md += &storage_suite(a, storage_rounds, &out);
-    }
+    md += storage_md.as_deref().unwrap_or("");
     std::fs::write(out.join("results.md"), &md).expect("write md");
     println!("{md}");
     println!("written to {}", out.display());
