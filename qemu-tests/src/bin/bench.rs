@@ -198,9 +198,21 @@ fn storage_suite(a: &Assets, rounds: usize, out: &Path) -> String {
         for (li, l) in layouts.iter().enumerate() {
             for (ii, img) in images.iter().enumerate() {
                 let tag = format!("bench-storage-{li}-{ii}-{round}");
-                let mut s = storage::measure_break(a, &tag, &img.path, l, &dir);
+                // A boot that goes wrong (a timeout panics) is an empty sample, said here, and its
+                // log kept in target/qemu-logs; the other boots still count.
+                let tried = |f: &dyn Fn() -> storage::Sample| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+                        eprintln!("{tag}: {} with {} failed, see target/qemu-logs/", l.name, img.name);
+                        storage::Sample::default()
+                    })
+                };
+                let mut s = tried(&|| storage::measure_break(a, &tag, &img.path, l, &dir));
                 if l.plain {
-                    s.plain_init = storage::measure_plain(a, &format!("{tag}-plain"), &img.path, l, &dir);
+                    s.plain_init = tried(&|| storage::Sample {
+                        plain_init: storage::measure_plain(a, &format!("{tag}-plain"), &img.path, l, &dir),
+                        ..Default::default()
+                    })
+                    .plain_init;
                 }
                 eprintln!(
                     "round {} {:<28} {:<20} /init at {:?}  prompt at {:?}  Enter→prompt {:?}  plain init at {:?}",
