@@ -289,12 +289,34 @@ pub fn measure_break(a: &Assets, tag: &str, image: &Path, l: &Layout, dir: &Path
     vm.send_line("exit");
     vm.expect("RDBREAK-TEST-INIT pid=", 300);
     vm.wait_exit(120);
+    let log = without_colours(&log);
     Sample {
         run_init: vm::kernel_time(&log, "Run /init as init process"),
         prompt: vm::kernel_time(&log, "] BENCH"),
         enter_to_prompt,
         plain_init: None,
     }
+}
+
+/// util-linux's dmesg colours its output on a terminal (`ESC[32m[    8.96] ESC[0mRun /init…`).
+pub fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, then one final byte in @..~.
+            if chars.next() == Some('[') {
+                for f in chars.by_ref() {
+                    if ('@'..='~').contains(&f) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub fn measure_plain(a: &Assets, tag: &str, image: &Path, l: &Layout, dir: &Path) -> Option<f64> {
@@ -307,4 +329,16 @@ pub fn measure_plain(a: &Assets, tag: &str, image: &Path, l: &Layout, dir: &Path
     let rest = vm.expect("\n", 10);
     vm.wait_exit(120);
     rest.split("uptime=").nth(1).and_then(|u| u.split_whitespace().next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    /// A line of util-linux's dmesg on a terminal, as stock dracut's shell printed it.
+    #[test]
+    fn dmesg_colours_are_stripped_before_the_stamps_are_read() {
+        let line = "\u{1b}[32m[    8.959936] \u{1b}[0mRun /init as init process\n\u{1b}[32m[   46.155194] \u{1b}[0m\u{1b}[1mBENCH\u{1b}[0m\n";
+        let plain = super::without_colours(line);
+        assert_eq!(rdbreak_qemu_tests::vm::kernel_time(&plain, "Run /init as init process"), Some(8.959936));
+        assert_eq!(rdbreak_qemu_tests::vm::kernel_time(&plain, "] BENCH"), Some(46.155194));
+    }
 }
