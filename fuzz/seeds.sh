@@ -1,14 +1,15 @@
 #!/bin/bash
 # Seed corpora for the fuzz targets, from real data: filesystems and partition tables made by
 # the real tools, the test kernel's module index, this machine's sysfs uevents, kmsg and
-# mountinfo, the command lines and shell lines the VM tests typed, and cpio archives made by cpio.
+# mountinfo, the command lines and shell lines the VM tests typed, cpio archives made by cpio,
+# and LUKS headers made by cryptsetup.
 # Usage: fuzz/seeds.sh [DIR]   (default fuzz/corpus; one sub-directory per target)
 set -eu # not pipefail: `head` closing a pipe early is normal here
 cd "$(dirname "$0")/.."
 out=${1:-fuzz/corpus}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for t in cmdline shell editor probe kmod root uevent kmsg mountinfo cpio names lvm md; do mkdir -p "$out/$t"; done
+for t in cmdline shell editor probe kmod root uevent kmsg mountinfo cpio names lvm md luks; do mkdir -p "$out/$t"; done
 put() { # put TARGET < data; named by content, as libFuzzer names its finds
     cat >"$tmp/put"
     mv "$tmp/put" "$out/$1/$(sha1sum <"$tmp/put" | cut -c1-16)"
@@ -101,6 +102,10 @@ for z in gzip zstd xz bzip2 "lz4 -l"; do
     $z -c <"$tmp/plain.cpio" >"$tmp/z" 2>/dev/null && put cpio <"$tmp/z"
 done
 zstd -q -c <"$tmp/plain.cpio" | cat "$tmp/plain.cpio" - | put cpio
+
+# LUKS headers made by cryptsetup (init/src/storage/testdata/luks): the headers and the first
+# keyslot area of each, within the 1 MiB the fuzzer's inputs may have.
+for f in init/src/storage/testdata/luks/*.img.zst; do zstd -q -d -c "$f" | head -c $((1024 * 1024)) | put luks; done
 
 # The built-in seeds of each target, with the crafted hostile disks for probe (fuzz/disks.rs:
 # a GPT declaring 4096 entries of 0xFFFFFF80 bytes, one declaring 2^32-1 entries, an EBR loop).

@@ -12,6 +12,7 @@ use crate::devices::{self, BlockDev};
 use crate::hotplug::Hotplug;
 use crate::kmod::{Loader, ModuleIndex};
 use crate::storage::assemble::{self, Assembler};
+use crate::storage::unlock::{Locked, Outcome};
 use crate::uevent::{self, Uevents};
 
 /// dracut's break points, in boot order, and the final one before switch_root.
@@ -127,7 +128,11 @@ pub struct Boot {
 
 impl Boot {
     pub fn new(cmdline: Cmdline) -> Self {
-        Boot::with_paths(cmdline, Paths::default())
+        let mut boot = Boot::with_paths(cmdline, Paths::default());
+        // dracut puts the host's crypttab in hostonly images; its names and key files count.
+        let crypttab = std::fs::read_to_string("/etc/crypttab").ok();
+        boot.storage.set_crypttab(&boot.cmdline, crypttab.as_deref());
+        boot
     }
 
     pub fn with_paths(cmdline: Cmdline, paths: Paths) -> Self {
@@ -181,6 +186,16 @@ impl Boot {
         self.storage.step(&devs, &self.paths.dev, self.loader.as_deref());
         self.devs = devs;
         &self.devs
+    }
+
+    /// The LUKS containers of the last scan still waiting for a passphrase.
+    pub fn locked(&self) -> Vec<Locked> {
+        self.storage.locked(&self.devs)
+    }
+
+    /// Tries a passphrase on every LUKS container still locked, over the last scan's devices.
+    pub fn unlock(&mut self, secret: &[u8]) -> Vec<(Locked, Outcome)> {
+        self.storage.unlock_all(&self.devs, secret, &self.paths.dev, self.loader.as_deref())
     }
 
     /// The storage stacks, for the shell's `vgscan` and friends.

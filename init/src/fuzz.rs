@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmdline::Cmdline;
 use crate::shell::editor::Editor;
+use crate::storage::luks;
 use crate::{devices, kmod, mounts, probe, report, root, shell};
 
 /// xorshift64*: small, fast, reproducible from a seed.
@@ -144,8 +145,21 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// The fuzz targets: each takes arbitrary bytes and must not panic.
-pub const TARGETS: &[&str] =
-    &["cmdline", "shell", "editor", "probe", "kmod", "root", "uevent", "kmsg", "mountinfo", "names", "lvm", "md"];
+pub const TARGETS: &[&str] = &[
+    "cmdline",
+    "shell",
+    "editor",
+    "probe",
+    "kmod",
+    "root",
+    "uevent",
+    "kmsg",
+    "mountinfo",
+    "names",
+    "lvm",
+    "md",
+    "luks",
+];
 
 pub fn run_target(name: &str, data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -230,7 +244,42 @@ pub fn run_target(name: &str, data: &[u8]) {
         "names" => crate::names::parse_untrusted(data),
         "lvm" => lvm_pv(data),
         "md" => md_member(data),
+        "luks" => {
+            luks_device(data);
+            // Past the checksums too: the same bytes with both LUKS2 copies' sums made right.
+            let mut fixed = data.to_vec();
+            for at in [0, 16384] {
+                luks::luks2::fix_checksum(&mut fixed, at);
+            }
+            luks_device(&fixed);
+        }
         other => panic!("no fuzz target {other}"),
+    }
+}
+
+/// The `luks` target: `data` as a whole device, its header read as PID 1 reads it, then the
+/// dump, the table and, when every cost the header names is small (a hostile cost is a slow
+/// boot, not a crash: the memory check is what is fuzzed), the unlock.
+pub fn luks_device(data: &[u8]) {
+    let mut read = |off: u64, buf: &mut [u8]| -> std::io::Result<usize> {
+        let rest = usize::try_from(off).ok().and_then(|o| data.get(o..)).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    };
+    let Ok(h) = luks::read_header(&mut read, data.len() as u64) else { return };
+    let _ = h.dump();
+    let key = luks::VolumeKey::new(zeroize::Zeroizing::new(vec![0; h.key_bytes]));
+    let _ = h.crypt_target(&key, "8:1", data.len() as u64 / 512, true);
+    let cheap = |iterations: u32| iterations <= 64;
+    let ok = h.digests.iter().all(|d| cheap(d.iterations))
+        && h.keyslots.iter().all(|k| match &k.kdf {
+            luks::Kdf::Pbkdf2 { iterations, .. } => cheap(*iterations),
+            luks::Kdf::Argon2 { time, .. } => *time <= 4,
+        });
+    if ok {
+        // 17 MiB "available": Argon2 beyond 1 MiB is refused by the memory check.
+        let _ = h.unlock(&mut read, b"passphrase", 17 << 20);
     }
 }
 
@@ -370,6 +419,12 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
         "root" => s(&["UUID=abc", "/dev/disk/by-label/my\\x20root", "block:/dev/vda1", "254:1", "defaults,noatime,data=journal,ro,rw"]),
         "uevent" => vec![b"add@/devices/pci0000:00/0000:00:04.0/virtio1\0ACTION=add\0MODALIAS=virtio:d00000002v00001AF4\0SEQNUM=9\0".to_vec()],
         "kmsg" => s(&["6,339,5140900,-;virtio_blk virtio1: [vda] 1 GiB", "netroot=ftp://user:pw@host/x cifspass=secret"]),
+        "luks" => {
+            let luks2 = luks::luks2::craft(luks::luks2::SAMPLE_JSON, 16384, 40 << 10);
+            let mut luks1 = luks2[..1024].to_vec();
+            luks1[6..8].copy_from_slice(&[0, 1]);
+            vec![luks2, luks1]
+        }
         "mountinfo" => s(&["22 1 0:21 / / rw,relatime - rootfs rootfs rw\n30 22 254:1 / /sysroot ro,relatime shared:1 - ext4 /dev/vda1 ro,errors=remount-ro\n"]),
         "names" => vec![
             // A VPD page 0x83: a vendor-specific ASCII and an NAA 5 identifier.

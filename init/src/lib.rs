@@ -4,6 +4,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod ask;
 pub mod boot;
 pub mod cmdline;
 pub mod devices;

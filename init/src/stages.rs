@@ -5,11 +5,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::ask::{self, Answer};
 use crate::boot::{Boot, Stage, Stop};
 use crate::cmdline::Cmdline;
 use crate::devices::{self, BlockDev};
 use crate::mount_root::{self, NEWROOT};
 use crate::root::{self, RootSpec};
+use crate::storage::unlock::{self, Verdict};
 use crate::uevent::Uevents;
 use crate::{fstab, handoff, kmsg, mounts, report, resume, shell, switch_root};
 
@@ -132,12 +134,18 @@ impl Sequence {
 
     /// Waits for the device `spec` names for up to `retry` seconds.
     fn wait_for_device(&mut self, spec: &RootSpec, want: Want, retry: u64) -> Result<BlockDev, String> {
-        let start = Instant::now();
+        let mut start = Instant::now();
         let mut next_note = Duration::from_secs(5);
         loop {
             let seen = self.boot.hotplug().map(|h| h.generation());
             if let Some(d) = self.find_settled(spec, want)? {
                 return Ok(d);
+            }
+            if self.ask_passphrase() {
+                // The time at the prompt is the person's, not the disks': rd.retry starts again.
+                start = Instant::now();
+                next_note = Duration::from_secs(5);
+                continue;
             }
             let waited = start.elapsed();
             if waited >= Duration::from_secs(retry) {
@@ -155,6 +163,53 @@ impl Sequence {
                 _ => std::thread::sleep(Duration::from_secs(1)),
             }
         }
+    }
+
+    /// cryptroot-ask: asks for the passphrase of the first LUKS container still locked and tries
+    /// the answer on every one; wrong tries used up or Ctrl-C open the shell with how to open
+    /// it by hand. Returns whether the prompt was shown (the devices are scanned again).
+    fn ask_passphrase(&mut self) -> bool {
+        let Some(asked) = self.boot.locked().into_iter().next() else {
+            return false;
+        };
+        ask::load_keymap_once(Path::new("/"), self.boot.cmdline());
+        let prompt = format!("Please enter passphrase for disk {} ({}):", asked.node, asked.name);
+        let timeout = self.boot.cmdline().number("rd.luks.timeout", 0, 0, 86_400);
+        let ttys = ask::consoles(&self.boot.paths().sys);
+        let by_hand = format!("cryptsetup open {} {}", asked.node, asked.name);
+        match ask::ask(&prompt, &ttys, (timeout > 0).then(|| Duration::from_secs(timeout))) {
+            Answer::Secret(secret) => {
+                let results = self.boot.unlock(&secret);
+                drop(secret);
+                match unlock::verdict(&asked, &results) {
+                    Verdict::Opened => {}
+                    Verdict::Again(msg) => log::warn!("{msg}"),
+                    Verdict::Shell(msg) => {
+                        self.boot.storage().give_up(asked.devno, "the passphrase was not accepted");
+                        self.emergency(&msg);
+                    }
+                }
+            }
+            Answer::Cancelled => {
+                self.boot.storage().give_up(asked.devno, "the prompt was cancelled");
+                self.emergency(&format!(
+                    "Passphrase prompt for {} ({}) cancelled.\nOpen it by hand: {by_hand}, then exit to go on booting.",
+                    asked.node, asked.name
+                ));
+            }
+            Answer::TimedOut => {
+                self.boot.storage().give_up(asked.devno, "rd.luks.timeout ran out");
+                log::warn!("No passphrase for {} within rd.luks.timeout={timeout}s; leaving it locked", asked.node);
+            }
+            Answer::NoConsole(e) => {
+                self.boot.storage().give_up(asked.devno, "no console to ask on");
+                log::warn!(
+                    "cannot ask for the passphrase of {}: {e}; leaving it locked ({by_hand} in the shell)",
+                    asked.node
+                );
+            }
+        }
+        true
     }
 
     /// The root device, once it is there and every device announced so far has been seen.

@@ -161,3 +161,14 @@ pub fn dm_ioctl(control: &File, nr: u8, buf: &mut [u8]) -> Result<(), Errno> {
     // is exclusively borrowed for the duration of the call.
     unsafe { rustix::ioctl::ioctl(control, DmCall { opcode, buf }) }
 }
+
+/// Keeps the pages holding `buf` in RAM (never written to swap): for key material. Best
+/// effort; the pages stay locked until the memory is returned to the kernel.
+pub fn mlock(buf: &[u8]) -> Result<(), Errno> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: mlock(2) neither reads nor writes the memory, it only pins the pages the range
+    // covers; the range is a live borrowed slice, so every page in it is mapped.
+    unsafe { rustix::mm::mlock(buf.as_ptr() as *mut std::ffi::c_void, buf.len()) }
+}

@@ -15,6 +15,7 @@ const ROOMS: &[&str] = &[
     "kmsg",
     "mounts",
     "cmdline",
+    "ask",
     "uevent",
     "names",
     "probe",

@@ -188,7 +188,7 @@ impl Assets {
 
     /// A dracut base directory that is the system's plus our module, so the host's
     /// /usr/lib/dracut is never modified.
-    fn dracut_base(&self) -> PathBuf {
+    pub fn dracut_base(&self) -> PathBuf {
         // One per checkout: a shared cache must not build one worktree's images with another's
         // module.
         use std::hash::{Hash, Hasher};

@@ -17,6 +17,7 @@ use super::dm;
 use super::lvm::{self, PresentPv};
 use super::md;
 use super::say;
+use super::unlock::{Containers, Locked, Outcome};
 
 /// The stacks assembled so far and what the boot was told about them.
 pub struct Assembler {
@@ -29,6 +30,8 @@ pub struct Assembler {
     said: BTreeSet<String>,
     /// Why wanted LVs are not there, as of the last step.
     pending: Vec<String>,
+    /// LUKS containers: opened with key files here, with passphrases the stage layer asks for.
+    crypt: Containers,
     /// lvm2 runs done (their LVs and how many PVs were present), never repeated as such, with
     /// the failure each ended in: it stays in what is pending while its LVs are missing.
     tool_runs: BTreeMap<String, Option<String>>,
@@ -44,9 +47,36 @@ impl Assembler {
             active: BTreeSet::new(),
             said: BTreeSet::new(),
             pending: Vec::new(),
+            crypt: Containers::new(cmdline, None),
             tool_runs: BTreeMap::new(),
             md: md::run::Arrays::new(cmdline),
         }
+    }
+
+    /// The LUKS rules again with the image's `/etc/crypttab` (read by the boot, not in tests).
+    pub fn set_crypttab(&mut self, cmdline: &Cmdline, crypttab: Option<&str>) {
+        self.crypt.set_rules(cmdline, crypttab);
+    }
+
+    /// The LUKS containers wanted and still locked: the stage layer asks for their passphrase.
+    pub fn locked(&self, devs: &[BlockDev]) -> Vec<Locked> {
+        self.crypt.locked(devs)
+    }
+
+    /// Tries one passphrase on every locked container.
+    pub fn unlock_all(
+        &mut self,
+        devs: &[BlockDev],
+        secret: &[u8],
+        dev_dir: &Path,
+        loader: Option<&Loader>,
+    ) -> Vec<(Locked, Outcome)> {
+        self.crypt.unlock_all(devs, secret, dev_dir, loader)
+    }
+
+    /// Stops asking for a container's passphrase (tries used up, Ctrl-C).
+    pub fn give_up(&mut self, devno: (u32, u32), why: &str) {
+        self.crypt.give_up(devno, why);
     }
 
     /// Recognises the stack members among `devs` (their probe found nothing else) and marks
@@ -92,7 +122,9 @@ impl Assembler {
         // md is assembled through the kernel's own sysfs, as dm through its ioctls.
         let arrays = self.md.step(devs, Path::new("/sys"), dev_dir, loader);
         self.pending.extend(self.md.pending().iter().cloned());
-        created + arrays
+        let (opened, locked) = self.crypt.step(devs, dev_dir, loader);
+        self.pending.extend(locked);
+        created + arrays + opened
     }
 
     /// The MD RAID arrays, for the shell's `mdadm`.
@@ -324,7 +356,7 @@ fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Re
 }
 
 /// `/dev/mapper/control`, loading dm_mod first when it is a module.
-fn control(dev_dir: &Path, loader: Option<&Loader>) -> Result<dm::Control, String> {
+pub(super) fn control(dev_dir: &Path, loader: Option<&Loader>) -> Result<dm::Control, String> {
     if let Ok(c) = dm::Control::open(dev_dir) {
         return Ok(c);
     }

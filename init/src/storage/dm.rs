@@ -20,6 +20,7 @@ use std::path::Path;
 
 use rustix::io::Errno;
 use thiserror::Error;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::sys::{self, DM_IOCTL_SIZE};
 
@@ -66,8 +67,10 @@ const DEV_AT: usize = 40;
 const NAME_AT: usize = 48;
 const UUID_AT: usize = NAME_AT + NAME_LEN;
 
-/// One line of a table: `start length type params`, in 512-byte sectors.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One line of a table: `start length type params`, in 512-byte sectors. A `crypt` target's
+/// key (its second parameter) is never shown by `Display` or `Debug`, and the parameters are
+/// zeroed when the target is dropped.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Target {
     pub start: u64,
     pub length: u64,
@@ -75,9 +78,40 @@ pub struct Target {
     pub params: String,
 }
 
+impl Target {
+    /// The parameters as they may be shown: a crypt target's key replaced by `<key hidden>`.
+    pub fn shown_params(&self) -> String {
+        if self.kind != "crypt" {
+            return self.params.clone();
+        }
+        let mut words: Vec<&str> = self.params.split(' ').collect();
+        if let Some(key) = words.get_mut(1) {
+            *key = "<key hidden>";
+        }
+        words.join(" ")
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {} {}", self.start, self.length, self.kind, self.params)
+        write!(f, "{} {} {} {}", self.start, self.length, self.kind, self.shown_params())
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("start", &self.start)
+            .field("length", &self.length)
+            .field("kind", &self.kind)
+            .field("params", &self.shown_params())
+            .finish()
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.params.zeroize();
     }
 }
 
@@ -201,13 +235,14 @@ fn request(size: usize, name: &str, uuid: Option<&str>, flags: u32) -> Result<Ve
 /// A `DM_TABLE_LOAD` buffer: the header, then per target a `dm_target_spec` and its
 /// parameters, NUL-terminated and padded to 8 bytes.
 fn load_request(name: &str, targets: &[Target], read_only: bool) -> Result<Vec<u8>, Error> {
-    let mut payload = Vec::new();
+    // Zeroizing: a crypt target's key passes through these buffers.
+    let mut payload = Zeroizing::new(Vec::new());
     for t in targets {
         if t.kind.is_empty() || t.kind.len() >= TYPE_LEN || t.kind.contains('\0') || t.params.contains('\0') {
             return Err(Error::BadTarget(t.to_string()));
         }
         let len = align8(SPEC_SIZE + t.params.len() + 1);
-        let mut spec = vec![0u8; len];
+        let mut spec = Zeroizing::new(vec![0u8; len]);
         put64(&mut spec, 0, t.start);
         put64(&mut spec, 8, t.length);
         put32(&mut spec, 20, len as u32);
@@ -352,10 +387,11 @@ impl Control {
 
     /// A command whose answer has a payload, retried with a larger buffer while the kernel says
     /// it was too small.
-    fn call_growing(&self, op: &'static str, nr: u8, name: &str, flags: u32) -> Result<Vec<u8>, Error> {
+    fn call_growing(&self, op: &'static str, nr: u8, name: &str, flags: u32) -> Result<Zeroizing<Vec<u8>>, Error> {
         let mut size = FIRST_BUFFER;
         loop {
-            let mut b = request(size, name, None, flags)?;
+            // A table read back holds a crypt target's key: every buffer is zeroed when dropped.
+            let mut b = Zeroizing::new(request(size, name, None, flags)?);
             self.call(op, nr, name, &mut b)?;
             if get32(&b, FLAGS_AT).unwrap_or(0) & BUFFER_FULL == 0 {
                 return Ok(b);
@@ -383,7 +419,7 @@ impl Control {
 
     /// Loads `targets` as the device's inactive table.
     pub fn load(&self, name: &str, targets: &[Target], read_only: bool) -> Result<Info, Error> {
-        let mut b = load_request(name, targets, read_only)?;
+        let mut b = Zeroizing::new(load_request(name, targets, read_only)?);
         self.call("load", TABLE_LOAD, name, &mut b)?;
         info("load", &b)
     }

@@ -3,11 +3,16 @@
 //! /proc/uptime), never from the host's.
 //!
 //!   cargo run --release -p rdbreak-qemu-tests --bin rdbreak-bench -- [--rounds N] [--out DIR]
+//!       [--suites standard,storage|images] [--storage-rounds N]
 //!
 //! Writes DIR/results.json and DIR/results.md (default target/bench); `./run bench` also draws
-//! DIR/timeline.png.
+//! DIR/timeline.png. The storage suite (LVM, MD RAID, LVM on LUKS roots: `storage.rs`) adds
+//! its table to results.md and DIR/results-storage.json.
 
 #![forbid(unsafe_code)]
+
+#[path = "bench/storage.rs"]
+mod storage;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -155,10 +160,131 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let rounds: usize = value("--rounds").and_then(|r| r.parse().ok()).unwrap_or(5);
+    let storage_rounds: usize = value("--storage-rounds").and_then(|r| r.parse().ok()).unwrap_or(3);
+    let suites = value("--suites").unwrap_or_else(|| "standard,storage".into());
     let a = assets::get();
     let out = value("--out").map_or_else(|| a.workspace.join("target/bench"), PathBuf::from);
     std::fs::create_dir_all(&out).expect("output directory");
+    if suites == "images" {
+        // Only the storage suite's dracut images (no VM): they can be made while another job
+        // holds the VM lock.
+        for i in storage::images(a) {
+            println!("{}: {}", i.name, i.path.display());
+        }
+        return;
+    }
+    // The storage suite runs first (its disks come from the builder VM), its table goes last.
+    let storage_md = suites.split(',').any(|s| s == "storage").then(|| storage_suite(a, storage_rounds, &out));
+    let mut md = String::new();
+    if suites.split(',').any(|s| s == "standard") {
+        md += &standard(a, rounds, &out);
+    }
+    md += storage_md.as_deref().unwrap_or("");
+    std::fs::write(out.join("results.md"), &md).expect("write md");
+    println!("{md}");
+    println!("written to {}", out.display());
+}
 
+/// The storage roots, stock dracut's shell init against the same image with rdbreak, rounds
+/// interleaved. Returns the markdown table.
+fn storage_suite(a: &Assets, rounds: usize, out: &Path) -> String {
+    eprintln!("building the storage images (dracut with lvm2, mdadm, cryptsetup) and disks…");
+    let images = storage::images(a);
+    let dir = workdir("bench-storage");
+    let layouts = storage::layouts(a, &dir);
+    // samples[layout][image]
+    let mut samples = vec![vec![Vec::<storage::Sample>::new(); images.len()]; layouts.len()];
+    for round in 0..rounds {
+        for (li, l) in layouts.iter().enumerate() {
+            for (ii, img) in images.iter().enumerate() {
+                let tag = format!("bench-storage-{li}-{ii}-{round}");
+                // A boot that goes wrong (a timeout panics) is an empty sample, said here, and its
+                // log kept in target/qemu-logs; the other boots still count.
+                let tried = |f: &dyn Fn() -> storage::Sample| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+                        eprintln!("{tag}: {} with {} failed, see target/qemu-logs/", l.name, img.name);
+                        storage::Sample::default()
+                    })
+                };
+                let mut s = tried(&|| storage::measure_break(a, &tag, &img.path, l, &dir));
+                if l.plain {
+                    s.plain_init = tried(&|| storage::Sample {
+                        plain_init: storage::measure_plain(a, &format!("{tag}-plain"), &img.path, l, &dir),
+                        ..Default::default()
+                    })
+                    .plain_init;
+                }
+                eprintln!(
+                    "round {} {:<28} {:<20} /init at {:?}  prompt at {:?}  Enter→prompt {:?}  plain init at {:?}",
+                    round + 1,
+                    l.name,
+                    img.name,
+                    s.run_init,
+                    s.prompt,
+                    s.enter_to_prompt,
+                    s.plain_init
+                );
+                samples[li][ii].push(s);
+            }
+        }
+    }
+    let fmt = |v: &[f64]| match (median(v), spread(v)) {
+        (Some(m), Some(s)) => format!("{m:.2} [{s:.2}]"),
+        (Some(m), None) => format!("{m:.2}"),
+        _ => "–".into(),
+    };
+    let mut md = format!(
+        "\n## Storage roots\n\nStock dracut's shell init (`--omit` systemd) and the same image with `-a rdbreak`, both with dracut's lvm, mdraid and crypt modules; {rounds} rounds interleaved; medians, spread in brackets, guest seconds (Enter → prompt: host seconds).\n\n| root | variant | kernel ran /init | /init → break prompt | plain boot: real init | passphrase's Enter → break prompt |\n|---|---|---|---|---|---|\n"
+    );
+    let mut json = String::from("[\n");
+    for (li, l) in layouts.iter().enumerate() {
+        for (ii, img) in images.iter().enumerate() {
+            let col = |f: &dyn Fn(&storage::Sample) -> Option<f64>| {
+                samples[li][ii].iter().filter_map(f).collect::<Vec<f64>>()
+            };
+            let run_init = col(&|s| s.run_init);
+            let to_prompt = col(&|s| s.prompt.zip(s.run_init).map(|(p, r)| p - r));
+            let plain = col(&|s| s.plain_init);
+            let enter = col(&|s| s.enter_to_prompt);
+            md += &format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                l.name,
+                img.name,
+                fmt(&run_init),
+                fmt(&to_prompt),
+                fmt(&plain),
+                fmt(&enter)
+            );
+            json += &format!(
+                "  {{\"root\": \"{}\", \"variant\": \"{}\", \"run_init\": {run_init:?}, \"to_prompt\": {to_prompt:?}, \"plain_init\": {plain:?}, \"enter_to_prompt\": {enter:?}}}{}\n",
+                l.name,
+                img.name,
+                if li + 1 < layouts.len() || ii + 1 < images.len() { "," } else { "" }
+            );
+        }
+    }
+    json += "]\n";
+    md += "\nrdbreak against stock dracut's shell init (medians): ";
+    for (li, l) in layouts.iter().enumerate() {
+        let med = |ii: usize, f: &dyn Fn(&storage::Sample) -> Option<f64>| {
+            median(&samples[li][ii].iter().filter_map(f).collect::<Vec<f64>>())
+        };
+        let to_prompt = |s: &storage::Sample| s.prompt.zip(s.run_init).map(|(p, r)| p - r);
+        let r = med(0, &to_prompt).zip(med(1, &to_prompt)).map_or("–".into(), |(b, t)| format!("{:.1}×", b / t));
+        md += &format!("{}: /init → prompt {r} sooner", l.name);
+        if let Some((b, t)) = med(0, &|s| s.enter_to_prompt).zip(med(1, &|s| s.enter_to_prompt)) {
+            md += &format!(", Enter → prompt {:.1}×", b / t);
+        }
+        md += "; ";
+    }
+    md.push('\n');
+    std::fs::write(out.join("results-storage.json"), json).expect("write json");
+    md
+}
+
+/// The standard root (one ext4 disk): stock dracut with and without systemd, dracut -a
+/// rdbreak, rdbreak build. Writes results.json; returns the markdown table.
+fn standard(a: &Assets, rounds: usize, out: &Path) -> String {
     eprintln!(
         "building the images (stock dracut with and without systemd, dracut -a rdbreak, rdbreak build, host-only)…"
     );
@@ -256,7 +382,5 @@ fn main() {
     }
     md.push('\n');
     std::fs::write(out.join("results.json"), json).expect("write json");
-    std::fs::write(out.join("results.md"), &md).expect("write md");
-    println!("{md}");
-    println!("written to {}", out.display());
+    md
 }

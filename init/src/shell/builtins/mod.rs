@@ -20,6 +20,7 @@ macro_rules! fail {
 }
 
 mod chroot;
+mod crypt;
 mod files;
 mod md;
 mod modules;
@@ -31,6 +32,7 @@ mod storage;
 mod tests;
 
 use chroot::*;
+use crypt::cryptsetup;
 use files::*;
 use modules::*;
 pub use power::power;
@@ -72,6 +74,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "vgchange", usage: "vgchange -ay [VG...]: activate the LVs of every VG (or of those named), whatever rd.lvm says", run: vgchange },
     Builtin { name: "mdadm", usage: md::USAGE, run: md::mdadm },
     Builtin { name: "dmsetup", usage: "dmsetup ls | table [NAME] | info [NAME] | remove NAME: device-mapper devices (crypt keys are never shown)", run: dmsetup },
+    Builtin { name: "cryptsetup", usage: crypt::USAGE, run: cryptsetup },
     Builtin { name: "sync", usage: "sync: write cached data to disk", run: |_, _, _| {
         rustix::fs::sync();
         0

@@ -264,3 +264,18 @@ fn mutated_answers_never_panic() {
         }
     }
 }
+
+#[test]
+fn crypt_keys_never_shown() {
+    let key = "0123456789abcdef0123456789abcdef";
+    let c = t(0, 8, "crypt", &format!("aes-xts-plain64 {key} 0 8:16 2048 1 allow_discards"));
+    for shown in [c.to_string(), format!("{c:?}"), format!("{:?}", vec![c.clone()])] {
+        assert!(!shown.contains(key), "{shown}");
+        assert!(shown.contains("aes-xts-plain64 <key hidden> 0 8:16 2048 1 allow_discards"), "{shown}");
+    }
+    let bad = t(0, 8, "crypt", &format!("aes {key}\0"));
+    let err = load_request("x", &[bad], false).unwrap_err().to_string();
+    assert!(!err.contains(key), "{err}");
+    // Other targets are shown whole.
+    assert_eq!(t(0, 8, "linear", "8:16 2048").to_string(), "0 8 linear 8:16 2048");
+}

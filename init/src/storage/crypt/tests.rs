@@ -1,0 +1,130 @@
+use super::*;
+
+const U: &str = "0f6c1a2e-7d3b-4c5a-9e8f-112233445566";
+const NODE: &str = "/dev/vda2";
+
+fn decide(cmdline: &str, crypttab: Option<&str>) -> Decision {
+    Rules::new(&Cmdline::parse(cmdline), crypttab).decide(NODE, U, None)
+}
+
+fn open(cmdline: &str, crypttab: Option<&str>) -> Open {
+    match decide(cmdline, crypttab) {
+        Decision::Open(o) => o,
+        Decision::Skip(why) => panic!("{cmdline:?} skipped: {why}"),
+    }
+}
+
+fn skip(cmdline: &str, crypttab: Option<&str>) -> String {
+    match decide(cmdline, crypttab) {
+        Decision::Skip(why) => why,
+        Decision::Open(o) => panic!("{cmdline:?} opened {o:?}"),
+    }
+}
+
+#[test]
+fn off_switches_and_the_default() {
+    assert_eq!(skip("rd.luks=0 rd.luks.uuid=0f6c", None), "rd.luks=0 is given");
+    assert_eq!(skip("rd_NO_LUKS rd.auto", None), "rd.luks=0 is given");
+    assert!(skip("root=/dev/mapper/x", None).contains("rd.auto is off"), "dracut ≥ 024: nothing without a name");
+    assert_eq!(open("rd.auto", None).name, format!("luks-{U}"));
+    assert_eq!(open("rd.luks=1 rd.auto", None).name, format!("luks-{U}"));
+}
+
+#[test]
+fn named_uuids_only_those_with_or_without_luks_prefix_and_by_prefix() {
+    for c in [
+        format!("rd.luks.uuid={U}"),
+        format!("rd.luks.uuid=luks-{U}"),
+        "rd.luks.uuid=0f6c1a2e".to_string(),
+        "rd.luks.uuid=0F6C1A2E".to_string(),
+        format!("rd_LUKS_UUID=luks-{U}"),
+        format!("rd.luks.uuid=aaaa rd.luks.uuid={U}"),
+        format!("rd.luks.uuid=keysource:{U}"),
+    ] {
+        assert_eq!(open(&c, None).name, format!("luks-{U}"), "{c}");
+    }
+    let why = skip("rd.luks.uuid=aaaa rd.auto", None);
+    assert_eq!(why, format!("its UUID {U} is not among rd.luks.uuid=aaaa"));
+    assert!(matches!(decide("rd.luks.uuid=6c1a", None), Decision::Skip(_)), "a prefix, not a substring");
+}
+
+#[test]
+fn names_from_the_command_line_then_crypttab_then_luks_uuid() {
+    assert_eq!(open(&format!("rd.luks.name={U}=cryptroot"), None).name, "cryptroot");
+    assert_eq!(open(&format!("rd.luks.name=luks-{U}=cr rd.luks.uuid=aaaa"), None).name, "cr");
+    let tab = format!("# made by dracut\n\nsda2_crypt UUID={U} none luks,discard\n");
+    let o = open(&format!("rd.luks.uuid=luks-{U}"), Some(&tab));
+    assert_eq!(o.name, "sda2_crypt");
+    assert!(o.allow_discards);
+    assert!(o.keys.is_empty(), "none is no key file");
+    assert_eq!(open(&format!("rd.luks.name={U}=x"), Some(&tab)).name, "x", "the command line wins");
+    assert_eq!(open(&format!("rd.luks.uuid={U} rd.luks.crypttab=0"), Some(&tab)).name, format!("luks-{U}"));
+}
+
+#[test]
+fn crypttab_alone_opens_its_entries_as_systemd_does() {
+    let tab = format!("root_crypt /dev/disk/by-uuid/{U} /etc/keys/root.key tries=5,keyfile-size=64\n");
+    let o = open("", Some(&tab));
+    assert_eq!(o.name, "root_crypt");
+    assert_eq!(o.keys, [KeySpec { path: "/etc/keys/root.key".into(), device: None }]);
+    assert_eq!((o.tries, o.keyfile_size), (5, Some(64)));
+    let other = "other UUID=ffff none\n";
+    assert!(skip("", Some(other)).contains("not in /etc/crypttab"));
+    assert!(skip("", Some(&format!("r {NODE} none noauto"))).contains("noauto"));
+    assert_eq!(open("", Some(&format!("r {NODE} - read-only,foo=1"))).ignored, ["foo=1"]);
+    assert!(open("", Some(&format!("r {NODE} - read-only"))).read_only);
+    assert!(skip("", Some(&format!("r {NODE} - header=/h.img"))).contains("detached header"));
+}
+
+#[test]
+fn keys_from_the_command_line_in_both_forms() {
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.key=/root.key"), None);
+    assert_eq!(o.keys, [KeySpec { path: "/root.key".into(), device: None }]);
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.key=/k:LABEL=keys"), None);
+    assert_eq!(o.keys, [KeySpec { path: "/k".into(), device: Some("LABEL=keys".into()) }]);
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.key=/k:/:UUID=0f6c"), None);
+    assert_eq!(o.keys, [KeySpec { path: "/k".into(), device: None }], "dracut's keydev / is the image");
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.key=/k:UUID=abcd:UUID=ffff"), None);
+    assert!(o.keys.is_empty(), "a key for another container");
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.key={U}=/k:UUID=abcd rd.luks.key=ffff=/other"), None);
+    assert_eq!(o.keys, [KeySpec { path: "/k".into(), device: Some("UUID=abcd".into()) }], "systemd's UUID= form");
+}
+
+#[test]
+fn discards_and_options() {
+    assert!(!open("rd.auto", None).allow_discards);
+    assert!(open("rd.auto rd.luks.allow-discards", None).allow_discards);
+    assert!(open(&format!("rd.auto rd.luks.allow-discards=luks-{U}"), None).allow_discards);
+    assert!(!open("rd.auto rd.luks.allow-discards=ffff", None).allow_discards);
+    assert!(open("rd.auto rd.luks.options=discard,tries=2", None).allow_discards);
+    assert_eq!(open("rd.auto rd.luks.options=discard,tries=2", None).tries, 2);
+    assert_eq!(open(&format!("rd.auto rd.luks.options={U}=tries=0"), None).tries, 0);
+    assert_eq!(open("rd.auto rd.luks.options=ffff=tries=0", None).tries, DEFAULT_TRIES);
+}
+
+#[test]
+fn device_specs_match_as_udev_links_do() {
+    let m = |s| spec_matches(s, "/dev/vdb1", Some("ABCD-1234"), Some("keys"), Some("pp-11"));
+    assert!(m("UUID=abcd-1234") && m("UUID=ABCD") && m("/dev/disk/by-uuid/ABCD-1234"));
+    assert!(m("LABEL=keys") && m("/dev/disk/by-label/keys") && !m("LABEL=Keys"));
+    assert!(m("PARTUUID=PP-11") && m("/dev/vdb1"));
+    assert!(!m("/dev/vdb") && !m("UUID=") && !m("UUID=ffff"));
+}
+
+#[test]
+fn hostile_crypttab_lines_are_skipped_not_fatal() {
+    let t = parse_crypttab("onlyname\n\t\n#x y\n a  b  c:d  e,,f \n");
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].keyfile, Some(KeySpec { path: "c".into(), device: Some("d".into()) }));
+    assert_eq!(t[0].options, ["e", "f"]);
+    for s in
+        ["rd.luks.key=", "rd.luks.key=:", "rd.luks.key==", "rd.luks.name==", "rd.luks.uuid=luks-", "rd.luks.options=="]
+    {
+        let _ = decide(&format!("rd.auto {s}"), Some(":\n= = = =\n"));
+    }
+}
+
+#[test]
+fn dm_uuids_as_cryptsetup_makes_them() {
+    assert_eq!(dm_uuid(2, U, "luks-x"), "CRYPT-LUKS2-0f6c1a2e7d3b4c5a9e8f112233445566-luks-x");
+}

@@ -1,0 +1,589 @@
+//! cryptsetup's part of the boot: the crypto_LUKS devices the rules (`crypt`) want are opened
+//! with their key files (in the image, or on a device mounted read-only for the read), with a
+//! passphrase that already opened another container (systemd's cache), or with one the stage
+//! layer asks for (`locked`, `unlock_all`): this room never touches the console. The mapping is
+//! made as cryptsetup makes it (its DM UUID, so links and lsblk see `crypt`); the kernel
+//! announces it and the next scan probes it, so LVM on LUKS composes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Read as _;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::cmdline::Cmdline;
+use crate::devices::BlockDev;
+use crate::kmod::Loader;
+
+use super::crypt::{self, Decision, KeySpec, Open};
+use super::dm;
+#[cfg(feature = "luks")]
+use super::luks;
+
+/// Built without the `luks` feature: every container is found and named, none can be opened.
+#[cfg(not(feature = "luks"))]
+#[allow(dead_code)]
+mod luks {
+    use super::dm;
+
+    #[derive(Clone, Debug)]
+    pub struct Header {
+        pub version: u8,
+        pub uuid: String,
+        pub cipher: String,
+        pub flags: Vec<String>,
+        pub notes: Vec<String>,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum Error {
+        #[error("this rdbreak-init was built without LUKS support (cargo feature luks)")]
+        Unsupported,
+        #[error("never")]
+        WrongPassphrase { tried: String },
+    }
+
+    pub type Read<'a> = dyn FnMut(u64, &mut [u8]) -> std::io::Result<usize> + 'a;
+
+    pub fn read_header(_: &mut Read<'_>, _: u64) -> Result<Header, Error> {
+        Err(Error::Unsupported)
+    }
+
+    pub struct VolumeKey;
+
+    impl Header {
+        pub fn unlock(&self, _: &mut Read<'_>, _: &[u8], _: u64) -> Result<VolumeKey, Error> {
+            Err(Error::Unsupported)
+        }
+        pub fn crypt_target(&self, _: &VolumeKey, _: &str, _: u64, _: bool) -> Result<dm::Target, Error> {
+            Err(Error::Unsupported)
+        }
+        pub fn dump(&self) -> String {
+            String::new()
+        }
+    }
+}
+
+/// How a key file's error starts when its device is not (yet) there.
+const NO_KEY_DEVICE: &str = "no device";
+
+/// Key files larger than this are refused (cryptsetup's default `--keyfile-size` limit).
+pub const MAX_KEYFILE: u64 = 8 << 20;
+
+/// A container the rules want that is still locked: what the prompt names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Locked {
+    pub devno: (u32, u32),
+    /// `/dev/vda2`.
+    pub node: String,
+    pub uuid: String,
+    /// The mapping it gets: `luks-UUID` unless named.
+    pub name: String,
+    /// Wrong passphrases so far, and how many are allowed (0: no limit).
+    pub wrong: u32,
+    pub tries: u32,
+}
+
+/// What a passphrase did to one container.
+#[derive(Debug)]
+pub enum Outcome {
+    Opened(String),
+    Wrong,
+    /// It cannot be opened this way (the header, memory, device-mapper): ask no more.
+    Failed(String),
+}
+
+pub struct Containers {
+    rules: crypt::Rules,
+    /// Headers read, by device number, with the size the device had.
+    headers: BTreeMap<(u32, u32), (u64, Result<luks::Header, String>)>,
+    /// Containers whose key files were tried (again only when their size changes).
+    keys_tried: BTreeSet<(u32, u32)>,
+    /// Wrong passphrases per container.
+    wrong: BTreeMap<(u32, u32), u32>,
+    /// Not asked for again: tries used up, Ctrl-C, or a failure a passphrase cannot mend.
+    given_up: BTreeMap<(u32, u32), String>,
+    /// Passphrases that opened a container, tried first on the next one.
+    cache: Vec<Zeroizing<Vec<u8>>>,
+    /// Opened here: not asked for while the kernel has not announced the mapping yet.
+    opened: BTreeSet<(u32, u32)>,
+    said: BTreeSet<String>,
+}
+
+/// The `MemAvailable:` of `/proc/meminfo`, in bytes (0 when it cannot be read).
+pub fn mem_available(meminfo: &str) -> u64 {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb.saturating_mul(1024))
+}
+
+/// The kernel modules a dm-crypt cipher spec (`aes-xts-plain64`, `aes-cbc-essiv:sha256`)
+/// needs, by the aliases the crypto API asks modprobe for; PID 1 is its own modprobe, so they
+/// are loaded before the table is.
+pub fn cipher_modules(cipher: &str) -> Vec<String> {
+    let mut out = vec!["dm_crypt".to_string()];
+    let (spec, hash) = cipher.split_once(':').map_or((cipher, None), |(s, h)| (s, Some(h)));
+    let mut parts = spec.split('-');
+    let name = parts.next().unwrap_or("");
+    let mode = parts.next();
+    let iv = parts.next();
+    let ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok(name) {
+        out.push(format!("crypto-{name}"));
+    }
+    if let Some(m) = mode.filter(|m| ok(m)) {
+        out.push(format!("crypto-{m}"));
+        if matches!(m, "xts" | "lrw") {
+            out.push("crypto-ecb".into()); // the template runs over ecb(cipher)
+        }
+    }
+    if let Some(iv) = iv.filter(|i| ok(i) && *i != "plain" && *i != "plain64" && *i != "null") {
+        out.push(format!("crypto-{iv}"));
+    }
+    if let Some(h) = hash.filter(|h| ok(h)) {
+        out.push(format!("crypto-{h}"));
+    }
+    out
+}
+
+/// Whether a crypt mapping over the device `node_name` (kernel name) exists already: opened
+/// by us, by a hand in the shell, under any name.
+fn open_over(devs: &[BlockDev], node_name: &str) -> Option<String> {
+    devs.iter()
+        .filter(|d| d.dm.as_ref().is_some_and(|m| m.uuid.starts_with("CRYPT-")))
+        .find(|d| d.slaves.iter().any(|s| s == node_name))
+        .and_then(|d| d.dm.as_ref().map(|m| m.name.clone()))
+}
+
+impl Containers {
+    pub fn new(c: &Cmdline, crypttab: Option<&str>) -> Containers {
+        Containers {
+            rules: crypt::Rules::new(c, crypttab),
+            headers: BTreeMap::new(),
+            keys_tried: BTreeSet::new(),
+            wrong: BTreeMap::new(),
+            given_up: BTreeMap::new(),
+            cache: Vec::new(),
+            opened: BTreeSet::new(),
+            said: BTreeSet::new(),
+        }
+    }
+
+    /// The rules again, now with the image's `/etc/crypttab`.
+    pub fn set_rules(&mut self, c: &Cmdline, crypttab: Option<&str>) {
+        self.rules = crypt::Rules::new(c, crypttab);
+    }
+
+    /// The LUKS header of `d`, read once per size.
+    fn header(&mut self, d: &BlockDev, dev_dir: &Path) -> Result<&luks::Header, String> {
+        let key = (d.major, d.minor);
+        if self.headers.get(&key).is_none_or(|(size, _)| *size != d.size_bytes) {
+            let read = File::open(dev_dir.join(&d.name))
+                .map_err(|e| format!("cannot open {}: {e}", d.node().display()))
+                .and_then(|f| {
+                    let mut read = |at: u64, buf: &mut [u8]| f.read_at(buf, at);
+                    luks::read_header(&mut read, d.size_bytes).map_err(|e| e.to_string())
+                });
+            if let Ok(h) = &read {
+                for n in &h.notes {
+                    say(&mut self.said, format!("LUKS {}: {n}", d.node().display()), true);
+                }
+            }
+            self.headers.insert(key, (d.size_bytes, read));
+            self.keys_tried.remove(&key);
+        }
+        match self.headers.get(&key) {
+            Some((_, Ok(h))) => Ok(h),
+            Some((_, Err(e))) => Err(e.clone()),
+            None => Err("no header read".into()),
+        }
+    }
+
+    /// The containers among `devs` and what the rules decided for each (mapped ones left out).
+    fn wanted<'a>(&self, devs: &'a [BlockDev]) -> Vec<(&'a BlockDev, String, Decision)> {
+        devs.iter()
+            .filter(|d| d.fs.as_ref().is_some_and(|f| f.fstype == "crypto_LUKS"))
+            .filter(|d| open_over(devs, &d.name).is_none() && !self.opened.contains(&(d.major, d.minor)))
+            .map(|d| {
+                let fs = d.fs.as_ref();
+                let uuid = fs.and_then(|f| f.uuid.clone()).unwrap_or_default();
+                let label = fs.and_then(|f| f.label.as_deref());
+                let decision = self.rules.decide(&d.node().display().to_string(), &uuid, label);
+                (d, uuid, decision)
+            })
+            .collect()
+    }
+
+    /// Opens what key files and remembered passphrases open; says once why others stay locked.
+    /// Returns how many mappings were made, and the lines for "Could not boot".
+    pub fn step(&mut self, devs: &[BlockDev], dev_dir: &Path, loader: Option<&Loader>) -> (usize, Vec<String>) {
+        let mut created = 0;
+        let mut pending = Vec::new();
+        for (d, uuid, decision) in self.wanted(devs) {
+            let node = d.node().display().to_string();
+            let key = (d.major, d.minor);
+            let open = match decision {
+                Decision::Skip(why) => {
+                    let line = format!("LUKS {node} (UUID {uuid}) left locked: {why}");
+                    say(&mut self.said, line.clone(), false);
+                    pending.push(line);
+                    continue;
+                }
+                Decision::Open(o) => o,
+            };
+            if let Some(why) = self.given_up.get(&key) {
+                pending.push(format!(
+                    "LUKS {node} is still locked ({why}); open it with: cryptsetup open {node} {}",
+                    open.name
+                ));
+                continue;
+            }
+            if !open.ignored.is_empty() {
+                say(&mut self.said, format!("LUKS {node}: ignoring options {}", open.ignored.join(",")), false);
+            }
+            if self.keys_tried.insert(key) {
+                for k in &open.keys {
+                    let secret = match read_key(k, &open, devs, dev_dir, loader) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            if e.starts_with(NO_KEY_DEVICE) {
+                                // Not there yet: the next scan, once it is announced, tries again.
+                                self.keys_tried.remove(&key);
+                            }
+                            say(&mut self.said, format!("LUKS {node}: key file {}: {e}", k.path), true);
+                            continue;
+                        }
+                    };
+                    match self.open_with(d, &open, &secret, dev_dir, loader) {
+                        Outcome::Opened(_) => {
+                            created += 1;
+                            break;
+                        }
+                        Outcome::Wrong => {
+                            say(&mut self.said, format!("LUKS {node}: key file {} opens no keyslot", k.path), true)
+                        }
+                        Outcome::Failed(e) => {
+                            say(&mut self.said, format!("LUKS {node}: {e}"), true);
+                            break;
+                        }
+                    }
+                }
+                if created > 0 {
+                    continue;
+                }
+                let cached = std::mem::take(&mut self.cache);
+                let mut opened = false;
+                for secret in &cached {
+                    if let Outcome::Opened(_) = self.open_with(d, &open, secret, dev_dir, loader) {
+                        opened = true;
+                        break;
+                    }
+                }
+                self.cache = cached;
+                if opened {
+                    created += 1;
+                    continue;
+                }
+            }
+            pending.push(format!("LUKS {node} (UUID {uuid}) is locked, waiting for its passphrase ({})", open.name));
+        }
+        (created, pending)
+    }
+
+    /// The wanted containers still waiting for a passphrase, in device order.
+    pub fn locked(&self, devs: &[BlockDev]) -> Vec<Locked> {
+        self.wanted(devs)
+            .into_iter()
+            .filter_map(|(d, uuid, decision)| match decision {
+                Decision::Open(o) if !self.given_up.contains_key(&(d.major, d.minor)) => Some(Locked {
+                    devno: (d.major, d.minor),
+                    node: d.node().display().to_string(),
+                    uuid,
+                    wrong: self.wrong.get(&(d.major, d.minor)).copied().unwrap_or(0),
+                    tries: o.tries,
+                    name: o.name,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Tries one passphrase on every locked container; a wrong one counts against each.
+    pub fn unlock_all(
+        &mut self,
+        devs: &[BlockDev],
+        secret: &[u8],
+        dev_dir: &Path,
+        loader: Option<&Loader>,
+    ) -> Vec<(Locked, Outcome)> {
+        let mut out = Vec::new();
+        let mut worked = false;
+        for l in self.locked(devs) {
+            let Some(d) = devs.iter().find(|d| (d.major, d.minor) == l.devno) else { continue };
+            let Decision::Open(open) =
+                self.rules.decide(&l.node, &l.uuid, d.fs.as_ref().and_then(|f| f.label.as_deref()))
+            else {
+                continue;
+            };
+            let outcome = self.open_with(d, &open, secret, dev_dir, loader);
+            match &outcome {
+                Outcome::Opened(_) => worked = true,
+                Outcome::Wrong => *self.wrong.entry(l.devno).or_insert(0) += 1,
+                Outcome::Failed(e) => {
+                    self.given_up.insert(l.devno, e.clone());
+                }
+            }
+            out.push((l, outcome));
+        }
+        if worked && self.cache.len() < 8 {
+            self.cache.push(Zeroizing::new(secret.to_vec()));
+        }
+        out
+    }
+
+    /// Asks no more for this container (tries used up, Ctrl-C): the shell opens it by hand.
+    pub fn give_up(&mut self, devno: (u32, u32), why: &str) {
+        self.given_up.insert(devno, why.to_string());
+    }
+
+    /// Reads the header, unlocks a keyslot with `secret` and makes the mapping.
+    fn open_with(
+        &mut self,
+        d: &BlockDev,
+        open: &Open,
+        secret: &[u8],
+        dev_dir: &Path,
+        loader: Option<&Loader>,
+    ) -> Outcome {
+        let node = d.node().display().to_string();
+        let header = match self.header(d, dev_dir) {
+            Ok(h) => h.clone(),
+            Err(e) => return Outcome::Failed(format!("{node}: {e}")),
+        };
+        match open_device(&header, d, open, secret, dev_dir, loader) {
+            Ok(name) => {
+                log::info!("opened LUKS{} {node} as /dev/mapper/{name}", header.version);
+                self.opened.insert((d.major, d.minor));
+                Outcome::Opened(name)
+            }
+            Err(OpenError::Wrong) => Outcome::Wrong,
+            Err(OpenError::Other(e)) => Outcome::Failed(e),
+        }
+    }
+}
+
+/// What the boot does after one passphrase was tried on every locked container.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Something was opened: scan again.
+    Opened,
+    /// Wrong for the container asked about: say so and ask again.
+    Again(String),
+    /// Stop asking for it and open the shell with this message.
+    Shell(String),
+}
+
+/// The pure decision after an answer for `asked` (as it was before this try).
+pub fn verdict(asked: &Locked, results: &[(Locked, Outcome)]) -> Verdict {
+    let by_hand = format!(
+        "Open it by hand in the shell: cryptsetup open {} {}\nthen type exit to go on booting.",
+        asked.node, asked.name
+    );
+    let mine = results.iter().find(|(l, _)| l.devno == asked.devno).map(|(_, o)| o);
+    if let Some(Outcome::Failed(e)) = mine {
+        return Verdict::Shell(format!("Cannot open LUKS device {} ({}): {e}\n{by_hand}", asked.node, asked.name));
+    }
+    if results.iter().any(|(_, o)| matches!(o, Outcome::Opened(_))) {
+        return Verdict::Opened;
+    }
+    let used = asked.wrong + 1;
+    if asked.tries != 0 && used >= asked.tries {
+        return Verdict::Shell(format!(
+            "No key available with these passphrases for LUKS device {} ({}): {used} wrong tries.\n{by_hand}",
+            asked.node, asked.name
+        ));
+    }
+    let of = if asked.tries == 0 { String::new() } else { format!(" (try {used} of {})", asked.tries) };
+    Verdict::Again(format!("No key available with this passphrase{of}."))
+}
+
+enum OpenError {
+    Wrong,
+    Other(String),
+}
+
+/// Unlocks and maps one container: the one sequence the boot and the shell's `cryptsetup
+/// open` share. Returns the mapping's name.
+fn open_device(
+    header: &luks::Header,
+    d: &BlockDev,
+    open: &Open,
+    secret: &[u8],
+    dev_dir: &Path,
+    loader: Option<&Loader>,
+) -> Result<String, OpenError> {
+    let node = d.node().display().to_string();
+    let file = File::open(dev_dir.join(&d.name)).map_err(|e| OpenError::Other(format!("cannot open {node}: {e}")))?;
+    let mut read = |at: u64, buf: &mut [u8]| file.read_at(buf, at);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let key = match header.unlock(&mut read, secret, mem_available(&meminfo)) {
+        Ok(k) => k,
+        Err(luks::Error::WrongPassphrase { .. }) => return Err(OpenError::Wrong),
+        Err(e) => return Err(OpenError::Other(format!("{node}: {e}"))),
+    };
+    let discards = open.allow_discards || header.flags.iter().any(|f| f == "allow-discards");
+    let target = header
+        .crypt_target(&key, &d.devno(), d.size_bytes / 512, discards)
+        .map_err(|e| OpenError::Other(format!("{node}: {e}")))?;
+    drop(key);
+    let ctl = super::assemble::control(dev_dir, loader).map_err(OpenError::Other)?;
+    if let Some(loader) = loader {
+        loader.request(&cipher_modules(&header.cipher), false);
+    }
+    let uuid = crypt::dm_uuid(header.version, &header.uuid, &open.name);
+    ctl.activate(&open.name, Some(&uuid), std::slice::from_ref(&target), open.read_only).map_err(|e| {
+        // Never the table in a message: it holds the key.
+        let why = match e {
+            dm::Error::BadTarget(_) => "the crypt table is malformed".to_string(),
+            other => other.to_string(),
+        };
+        OpenError::Other(format!(
+            "cannot create /dev/mapper/{} over {node}: {why}; are dm_crypt and the {} cipher's modules in this initramfs? (lsmod)",
+            open.name, header.cipher
+        ))
+    })?;
+    Ok(open.name.clone())
+}
+
+/// The shell's `cryptsetup open`: unlocks `d` with `secret` and maps it as `name`.
+pub fn open_by_hand(
+    d: &BlockDev,
+    name: &str,
+    secret: &[u8],
+    allow_discards: bool,
+    read_only: bool,
+    dev_dir: &Path,
+    loader: Option<&Loader>,
+) -> Result<String, String> {
+    let header = read_header_of(d, dev_dir)?;
+    let open = Open {
+        name: name.to_string(),
+        keys: Vec::new(),
+        keyfile_offset: 0,
+        keyfile_size: None,
+        allow_discards,
+        read_only,
+        tries: 1,
+        ignored: Vec::new(),
+    };
+    match open_device(&header, d, &open, secret, dev_dir, loader) {
+        Ok(n) => Ok(n),
+        Err(OpenError::Wrong) => Err("No key available with this passphrase.".into()),
+        Err(OpenError::Other(e)) => Err(e),
+    }
+}
+
+fn read_header_of(d: &BlockDev, dev_dir: &Path) -> Result<luks::Header, String> {
+    let file = File::open(dev_dir.join(&d.name)).map_err(|e| format!("cannot open {}: {e}", d.node().display()))?;
+    let mut read = |at: u64, buf: &mut [u8]| file.read_at(buf, at);
+    luks::read_header(&mut read, d.size_bytes).map_err(|e| format!("{}: {e}", d.node().display()))
+}
+
+/// `cryptsetup luksDump`: the header, no key material.
+pub fn dump(d: &BlockDev, dev_dir: &Path) -> Result<String, String> {
+    read_header_of(d, dev_dir).map(|h| h.dump())
+}
+
+/// A key file named in the shell (`--key-file`), read within the same bounds as at boot.
+pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+    let open = Open {
+        name: String::new(),
+        keys: Vec::new(),
+        keyfile_offset: 0,
+        keyfile_size: None,
+        allow_discards: false,
+        read_only: false,
+        tries: 1,
+        ignored: Vec::new(),
+    };
+    read_bounded(path, &open)
+}
+
+/// A key file's bytes: from the image, or from the device its spec names, mounted read-only
+/// under /run for the read and unmounted after. `keyfile-offset`/`keyfile-size` applied.
+fn read_key(
+    k: &KeySpec,
+    open: &Open,
+    devs: &[BlockDev],
+    dev_dir: &Path,
+    loader: Option<&Loader>,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    let Some(spec) = &k.device else {
+        return read_bounded(Path::new(&k.path), open);
+    };
+    let d = devs
+        .iter()
+        .find(|d| {
+            let fs = d.fs.as_ref();
+            fs.is_some_and(|f| f.mountable())
+                && crypt::spec_matches(
+                    spec,
+                    &d.node().display().to_string(),
+                    fs.and_then(|f| f.uuid.as_deref()),
+                    fs.and_then(|f| f.label.as_deref()),
+                    d.partuuid.as_deref(),
+                )
+        })
+        .ok_or_else(|| format!("{NO_KEY_DEVICE} {spec} with a filesystem is present"))?;
+    let fstype = d.fs.as_ref().map(|f| f.fstype.clone()).unwrap_or_default();
+    if let Some(loader) = loader {
+        loader.request(&[format!("fs-{fstype}")], false);
+    }
+    let dir = Path::new("/run/rdbreak/keydev");
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+    let source = dev_dir.join(&d.name);
+    rustix::mount::mount(&source, dir, fstype.as_str(), rustix::mount::MountFlags::RDONLY, None)
+        .map_err(|e| format!("cannot mount {} ({fstype}) read-only: {e}", d.node().display()))?;
+    let read = read_bounded(&dir.join(k.path.trim_start_matches('/')), open);
+    if let Err(e) = rustix::mount::unmount(dir, rustix::mount::UnmountFlags::DETACH) {
+        log::warn!("cannot unmount the key device {} from {}: {e}", d.node().display(), dir.display());
+    }
+    read.map_err(|e| format!("{e} on {}", d.node().display()))
+}
+
+/// Reads at most `keyfile-size` (else [`MAX_KEYFILE`]) bytes from `keyfile-offset`.
+fn read_bounded(path: &Path, open: &Open) -> Result<Zeroizing<Vec<u8>>, String> {
+    let f = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let cap = open.keyfile_size.unwrap_or(MAX_KEYFILE).min(MAX_KEYFILE);
+    let mut buf = Zeroizing::new(Vec::new());
+    let mut r = std::io::BufReader::new(f);
+    std::io::copy(&mut (&mut r).take(open.keyfile_offset), &mut std::io::sink())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    r.take(cap + 1).read_to_end(&mut buf).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if buf.len() as u64 > cap && open.keyfile_size.is_none() {
+        return Err(format!("{} is larger than {} MiB; give keyfile-size=", path.display(), MAX_KEYFILE >> 20));
+    }
+    buf.truncate(cap as usize);
+    if buf.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(buf)
+}
+
+/// Logs a line once, however many scans find the same thing.
+fn say(said: &mut BTreeSet<String>, line: String, warn: bool) {
+    if said.insert(line.clone()) {
+        if warn {
+            log::warn!("{line}");
+        } else {
+            log::info!("{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

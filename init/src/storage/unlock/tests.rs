@@ -1,0 +1,179 @@
+use super::*;
+use crate::devices::DmInfo;
+use crate::probe::Filesystem;
+
+#[test]
+fn cipher_specs_name_their_modules() {
+    assert_eq!(cipher_modules("aes-xts-plain64"), ["dm_crypt", "crypto-aes", "crypto-xts", "crypto-ecb"]);
+    assert_eq!(
+        cipher_modules("aes-cbc-essiv:sha256"),
+        ["dm_crypt", "crypto-aes", "crypto-cbc", "crypto-essiv", "crypto-sha256"]
+    );
+    assert_eq!(cipher_modules("serpent-cbc-plain"), ["dm_crypt", "crypto-serpent", "crypto-cbc"]);
+    assert_eq!(cipher_modules("../x-$(y)"), ["dm_crypt"], "nothing odd becomes a module name");
+}
+
+#[test]
+fn verdicts_after_an_answer() {
+    let l = |minor, wrong| Locked {
+        devno: (254, minor),
+        node: format!("/dev/vd{minor}"),
+        uuid: "u".into(),
+        name: format!("luks-{minor}"),
+        wrong,
+        tries: 3,
+    };
+    assert_eq!(verdict(&l(1, 0), &[(l(1, 0), Outcome::Opened("luks-1".into()))]), Verdict::Opened);
+    assert_eq!(
+        verdict(&l(1, 0), &[(l(1, 0), Outcome::Wrong)]),
+        Verdict::Again("No key available with this passphrase (try 1 of 3).".into())
+    );
+    let Verdict::Shell(m) = verdict(&l(1, 2), &[(l(1, 2), Outcome::Wrong)]) else { panic!() };
+    assert!(m.contains("/dev/vd1 (luks-1): 3 wrong tries") && m.contains("cryptsetup open /dev/vd1 luks-1"), "{m}");
+    let Verdict::Shell(m) = verdict(&l(1, 0), &[(l(1, 0), Outcome::Failed("needs 1024 MiB".into()))]) else { panic!() };
+    assert!(m.contains("needs 1024 MiB"), "{m}");
+    // Asked for one, opened another: a scan first, the first is asked for again.
+    assert_eq!(
+        verdict(&l(1, 0), &[(l(1, 0), Outcome::Wrong), (l(2, 0), Outcome::Opened("luks-2".into()))]),
+        Verdict::Opened
+    );
+    let mut unlimited = l(1, 7);
+    unlimited.tries = 0;
+    assert_eq!(
+        verdict(&unlimited, &[(l(1, 7), Outcome::Wrong)]),
+        Verdict::Again("No key available with this passphrase.".into())
+    );
+}
+
+#[test]
+fn meminfo_available() {
+    assert_eq!(mem_available("MemTotal: 1000 kB\nMemAvailable:     812345 kB\n"), 812345 * 1024);
+    assert_eq!(mem_available("MemTotal: 1000 kB\n"), 0);
+}
+
+fn luks_dev(name: &str, minor: u32, uuid: &str) -> BlockDev {
+    BlockDev {
+        name: name.into(),
+        major: 254,
+        minor,
+        size_bytes: 64 << 20,
+        fs: Some(Filesystem { fstype: "crypto_LUKS".into(), uuid: Some(uuid.into()), label: None, member: None }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn locked_lists_wanted_unmapped_containers_and_forgets_given_up_ones() {
+    let a = luks_dev("vda2", 2, "aaaa-1");
+    let b = luks_dev("vdb", 16, "bbbb-2");
+    let mut c = Containers::new(&Cmdline::parse("rd.luks.uuid=aaaa rd.luks.uuid=bbbb"), None);
+    let names: Vec<String> = c.locked(&[a.clone(), b.clone()]).into_iter().map(|l| l.name).collect();
+    assert_eq!(names, ["luks-aaaa-1", "luks-bbbb-2"]);
+    let mapped = BlockDev {
+        name: "dm-0".into(),
+        dm: Some(DmInfo { name: "byhand".into(), uuid: "CRYPT-LUKS2-aaaa1-byhand".into() }),
+        slaves: vec!["vda2".into()],
+        ..Default::default()
+    };
+    let l = c.locked(&[a.clone(), b.clone(), mapped.clone()]);
+    assert_eq!(l.len(), 1, "a mapping made by hand counts, whatever its name");
+    assert_eq!((l[0].node.as_str(), l[0].tries), ("/dev/vdb", crypt::DEFAULT_TRIES));
+    c.give_up((254, 16), "3 wrong passphrases");
+    assert!(c.locked(&[a.clone(), b.clone(), mapped]).is_empty());
+    let (_, pending) = c.step(&[a, b], Path::new("/nonexistent"), None);
+    assert!(pending.iter().any(|p| p.contains("cryptsetup open /dev/vdb luks-bbbb-2")), "{pending:?}");
+}
+
+#[test]
+fn what_the_rules_skip_is_said_in_the_failure() {
+    let a = luks_dev("vda2", 2, "aaaa-1");
+    let mut c = Containers::new(&Cmdline::parse("rd.luks=0"), None);
+    assert!(c.locked(std::slice::from_ref(&a)).is_empty());
+    let (made, pending) = c.step(&[a], Path::new("/nonexistent"), None);
+    assert_eq!(made, 0);
+    assert_eq!(pending, ["LUKS /dev/vda2 (UUID aaaa-1) left locked: rd.luks=0 is given"]);
+}
+
+#[test]
+fn key_files_are_read_within_their_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("k");
+    std::fs::write(&p, b"0123456789").unwrap();
+    let mut o = Open {
+        name: "n".into(),
+        keys: vec![],
+        keyfile_offset: 2,
+        keyfile_size: Some(4),
+        allow_discards: false,
+        read_only: false,
+        tries: 3,
+        ignored: vec![],
+    };
+    assert_eq!(&read_bounded(&p, &o).unwrap()[..], b"2345");
+    o.keyfile_size = None;
+    assert_eq!(&read_bounded(&p, &o).unwrap()[..], b"23456789");
+    o.keyfile_offset = 50;
+    assert!(read_bounded(&p, &o).unwrap_err().contains("empty"));
+    let big = std::fs::File::create(dir.path().join("big")).unwrap();
+    big.set_len(MAX_KEYFILE + 1).unwrap();
+    o.keyfile_offset = 0;
+    assert!(read_bounded(&dir.path().join("big"), &o).unwrap_err().contains("larger than 8 MiB"));
+    let k = KeySpec { path: "/k".into(), device: Some("LABEL=absent".into()) };
+    assert!(read_key(&k, &o, &[], dir.path(), None).unwrap_err().contains("no device LABEL=absent"));
+}
+
+/// A container made by the real cryptsetup (storage/testdata/luks/luks2: an argon2id
+/// passphrase slot and a keyfile slot) written where the scan would find it.
+#[cfg(feature = "zstd")]
+fn real_container(dir: &Path) -> BlockDev {
+    use std::io::Read as _;
+    let z =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage/testdata/luks/luks2.img.zst")).unwrap();
+    let mut img = Vec::new();
+    ruzstd::decoding::StreamingDecoder::new(z.as_slice()).unwrap().read_to_end(&mut img).unwrap();
+    std::fs::write(dir.join("vda"), &img).unwrap();
+    let mut d = luks_dev("vda", 0, "0bb1d58f-60fc-4dd9-b39e-7f446a7680cf");
+    d.size_bytes = img.len() as u64;
+    d
+}
+
+/// The passphrase path end to end on the host: a wrong one counts against the container, the
+/// right one opens a keyslot and gets as far as device-mapper (which this host has not).
+#[cfg(feature = "zstd")]
+#[test]
+fn a_real_container_takes_the_right_passphrase_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = real_container(dir.path());
+    let devs = [d];
+    let mut c = Containers::new(&Cmdline::parse("rd.luks.uuid=luks-0bb1d58f"), None);
+    let r = c.unlock_all(&devs, b"not it", dir.path(), None);
+    assert!(matches!(r.as_slice(), [(_, Outcome::Wrong)]), "{r:?}");
+    assert_eq!(c.locked(&devs)[0].wrong, 1);
+    let r = c.unlock_all(&devs, b"rdbreak test passphrase", dir.path(), None);
+    let [(l, Outcome::Failed(e))] = r.as_slice() else { panic!("{r:?}") };
+    assert_eq!(l.name, "luks-0bb1d58f-60fc-4dd9-b39e-7f446a7680cf");
+    assert!(e.contains("cannot use device-mapper"), "unlocked, then no dm here: {e}");
+    assert!(!e.contains("rdbreak test passphrase"));
+    assert!(c.locked(&devs).is_empty(), "a failure no passphrase mends is not asked again");
+}
+
+/// A key file named by the image's crypttab is tried before any prompt.
+#[cfg(feature = "zstd")]
+#[test]
+fn a_crypttab_key_file_is_tried_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = real_container(dir.path());
+    let key = dir.path().join("root.key");
+    std::fs::write(&key, b"keyfile\0with binary\xffbytes\n").unwrap();
+    let tab = format!("cryptroot UUID=0bb1d58f-60fc-4dd9-b39e-7f446a7680cf {} luks\n", key.display());
+    let mut c = Containers::new(&Cmdline::parse(""), Some(&tab));
+    let (made, pending) = c.step(std::slice::from_ref(&d), dir.path(), None);
+    assert_eq!(made, 0);
+    assert!(c.said.iter().any(|s| s.contains("cannot use device-mapper")), "the key file opened a slot: {:?}", c.said);
+    assert!(pending.iter().any(|p| p.contains("(cryptroot)")), "{pending:?}");
+    std::fs::write(&key, b"wrong key").unwrap();
+    let mut c = Containers::new(&Cmdline::parse(""), Some(&tab));
+    c.step(std::slice::from_ref(&d), dir.path(), None);
+    assert!(c.said.iter().any(|s| s.contains("opens no keyslot")), "{:?}", c.said);
+    assert_eq!(c.locked(std::slice::from_ref(&d)).len(), 1, "then the passphrase is asked for");
+}
