@@ -145,8 +145,21 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// The fuzz targets: each takes arbitrary bytes and must not panic.
-pub const TARGETS: &[&str] =
-    &["cmdline", "shell", "editor", "probe", "kmod", "root", "uevent", "kmsg", "mountinfo", "names", "lvm", "md", "luks"];
+pub const TARGETS: &[&str] = &[
+    "cmdline",
+    "shell",
+    "editor",
+    "probe",
+    "kmod",
+    "root",
+    "uevent",
+    "kmsg",
+    "mountinfo",
+    "names",
+    "lvm",
+    "md",
+    "luks",
+];
 
 pub fn run_target(name: &str, data: &[u8]) {
     let text = String::from_utf8_lossy(data);

@@ -15,8 +15,8 @@ use crate::probe::Filesystem;
 
 use super::dm;
 use super::lvm::{self, PresentPv};
-use super::unlock::{Containers, Locked, Outcome};
 use super::md;
+use super::unlock::{Containers, Locked, Outcome};
 
 /// The stacks assembled so far and what the boot was told about them.
 pub struct Assembler {
