@@ -15,7 +15,7 @@ depends() {
     return 0
 }
 
-# The storage (disks, LVM, MD RAID), USB and filesystem drivers of drivers.txt beside this file
+# The storage (disks, LVM, MD RAID, LUKS), USB and filesystem drivers of drivers.txt beside this file
 # (rdbreak build reads the same list). instmods honours hostonly mode itself: a generic image gets
 # them all; a hostonly one only what this host uses (md_mod and raid1 when an array is running).
 installkernel() {

@@ -17,7 +17,7 @@ use crate::elf;
 const DRIVERS_TXT: &str = include_str!("../../dracut-module/99rdbreak/drivers.txt");
 
 /// The groups of drivers.txt that are storage stacks rdbreak assembles (`--storage` picks).
-pub const STACKS: &[&str] = &["lvm", "md"];
+pub const STACKS: &[&str] = &["lvm", "md", "luks"];
 
 /// The drivers a generic image carries to find a root: every group of the dracut module's list.
 pub fn default_modules() -> Vec<String> {
@@ -35,7 +35,7 @@ pub fn modules_for(stacks: &[impl AsRef<str>]) -> Vec<String> {
         .collect()
 }
 
-/// `--storage lvm,md` or `--storage none`: the stacks whose drivers go in the image.
+/// `--storage lvm,md,luks` or `--storage none`: the stacks whose drivers go in the image.
 pub fn parse_storage(list: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -554,9 +554,14 @@ mod driver_list {
         assert!(lvm.iter().any(|m| m == "virtio_blk"), "the disk drivers stay");
         let none = modules_for(&parse_storage("none").unwrap());
         assert!(!none.iter().any(|m| m == "dm_mod" || m == "md_mod"));
-        assert_eq!(modules_for(&parse_storage("md,lvm").unwrap()), all);
+        assert!(!none.iter().any(|m| m == "dm_crypt"), "{none:?}");
+        let luks = modules_for(&parse_storage("luks").unwrap());
+        assert!(luks.iter().any(|m| m == "dm_crypt") && !luks.iter().any(|m| m == "raid1"), "{luks:?}");
+        assert!(!lvm.iter().any(|m| m == "dm_crypt"), "lvm alone leaves out dm-crypt: {lvm:?}");
+        assert!(all.iter().any(|m| m == "dm_crypt" || m == "xts"), "a generic image opens LUKS");
+        assert_eq!(modules_for(&parse_storage("md,lvm,luks").unwrap()), all);
         let e = parse_storage("lvm,zfs").unwrap_err().to_string();
-        assert!(e.contains("zfs") && e.contains("known: lvm, md"), "{e}");
+        assert!(e.contains("zfs") && e.contains("known: lvm, md, luks"), "{e}");
         for stack in STACKS {
             assert!(
                 DRIVERS_TXT.lines().any(|l| l.starts_with(&format!("{stack}:"))),

@@ -13,7 +13,7 @@ use rdbreak::{image, listing, unpack};
 
 const USAGE: &str = "usage:
   rdbreak build -o IMAGE [--kver VERSION] [--kmoddir DIR] [--modules A,B] [--module-file PATH]
-                [--host-modules] [--no-default-modules] [--storage lvm,md|none]
+                [--host-modules] [--no-default-modules] [--storage lvm,md,luks|none]
                 [--binary PATH] [--file SRC[:DEST]]
                 [--cmdline \"ARGS\"] [--compress zstd|gzip|xz|none] [--early-cpio PATH] [--init PATH]
   rdbreak ls [--segments] IMAGE        (IMAGE - reads standard input)

@@ -128,11 +128,19 @@ pub struct Recipe {
     pub script: String,
     /// A directory tree the script finds at `/input`.
     pub files: Option<PathBuf>,
+    /// The guest's memory, when the recipe needs more than the usual (an Argon2 keyslot of
+    /// cryptsetup's default 1 GiB cost is made only with twice that: cryptsetup caps the cost
+    /// at half the RAM).
+    pub mem_mib: Option<u32>,
 }
 
 impl Recipe {
     pub fn new(name: &str, disks_mib: &[u64], script: &str) -> Recipe {
-        Recipe { name: name.into(), disks_mib: disks_mib.to_vec(), script: script.into(), files: None }
+        Recipe { name: name.into(), disks_mib: disks_mib.to_vec(), script: script.into(), files: None, mem_mib: None }
+    }
+    pub fn mem_mib(mut self, mem: u32) -> Recipe {
+        self.mem_mib = Some(mem);
+        self
     }
     pub fn files(mut self, dir: &Path) -> Recipe {
         self.files = Some(dir.into());
@@ -335,6 +343,10 @@ pub fn build(recipe: &Recipe) -> Vec<PathBuf> {
     if let Some(files) = &recipe.files {
         hash_tree(files, &mut h);
     }
+    // Only when set: the recipes that never set it keep their cached images.
+    if let Some(mem) = recipe.mem_mib {
+        mem.hash(&mut h);
+    }
     let dir = a.cache.join(format!("builder/{}-{:016x}", recipe.name, h.finish()));
     let disks: Vec<PathBuf> = (0..recipe.disks_mib.len()).map(|i| dir.join(format!("disk{i}.img"))).collect();
     locked(&a.cache, &format!("builder-{}", recipe.name), || {
@@ -354,6 +366,9 @@ pub fn build(recipe: &Recipe) -> Vec<PathBuf> {
             .arg(recipe.files.as_deref().unwrap_or(&empty))
             .arg("."));
         let mut cfg = Config::new(&a.kernel, &initrd, "quiet").disk(&input);
+        if let Some(mem) = recipe.mem_mib {
+            cfg.mem_mib = mem;
+        }
         for (i, mib) in recipe.disks_mib.iter().enumerate() {
             let p = tmp.join(format!("disk{i}.img"));
             std::fs::File::create(&p).and_then(|f| f.set_len(mib << 20)).expect("create an output disk");

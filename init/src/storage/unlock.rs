@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::Read as _;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -21,6 +22,7 @@ use super::crypt::{self, Decision, KeySpec, Open};
 use super::dm;
 #[cfg(feature = "luks")]
 use super::luks;
+use super::say;
 
 /// Built without the `luks` feature: every container is found and named, none can be opened.
 #[cfg(not(feature = "luks"))]
@@ -69,6 +71,10 @@ mod luks {
 /// How a key file's error starts when its device is not (yet) there.
 const NO_KEY_DEVICE: &str = "no device";
 
+/// How long a container whose key file is on a device not there yet waits for that device
+/// before the passphrase is asked for (a USB stick is announced seconds after the disks).
+pub const KEY_DEVICE_WAIT: Duration = Duration::from_secs(10);
+
 /// Key files larger than this are refused (cryptsetup's default `--keyfile-size` limit).
 pub const MAX_KEYFILE: u64 = 8 << 20;
 
@@ -109,6 +115,10 @@ pub struct Containers {
     cache: Vec<Zeroizing<Vec<u8>>>,
     /// Opened here: not asked for while the kernel has not announced the mapping yet.
     opened: BTreeSet<(u32, u32)>,
+    /// Containers whose key file's device was not there, since when: not asked for until
+    /// `key_device_wait` has passed.
+    key_device_since: BTreeMap<(u32, u32), Instant>,
+    key_device_wait: Duration,
     said: BTreeSet<String>,
 }
 
@@ -169,6 +179,8 @@ impl Containers {
             given_up: BTreeMap::new(),
             cache: Vec::new(),
             opened: BTreeSet::new(),
+            key_device_since: BTreeMap::new(),
+            key_device_wait: KEY_DEVICE_WAIT,
             said: BTreeSet::new(),
         }
     }
@@ -246,14 +258,27 @@ impl Containers {
                 say(&mut self.said, format!("LUKS {node}: ignoring options {}", open.ignored.join(",")), false);
             }
             if self.keys_tried.insert(key) {
+                let mut device_missing = false;
                 for k in &open.keys {
                     let secret = match read_key(k, &open, devs, dev_dir, loader) {
                         Ok(s) => s,
+                        Err(e) if e.starts_with(NO_KEY_DEVICE) => {
+                            // Not there yet: the next scan, once it is announced, tries again;
+                            // the prompt waits for it a while.
+                            self.keys_tried.remove(&key);
+                            device_missing = true;
+                            let wait = self.key_device_wait.as_secs();
+                            say(
+                                &mut self.said,
+                                format!(
+                                    "LUKS {node}: key file {}: {e}; waiting {wait} s for it before asking for the passphrase",
+                                    k.path
+                                ),
+                                true,
+                            );
+                            continue;
+                        }
                         Err(e) => {
-                            if e.starts_with(NO_KEY_DEVICE) {
-                                // Not there yet: the next scan, once it is announced, tries again.
-                                self.keys_tried.remove(&key);
-                            }
                             say(&mut self.said, format!("LUKS {node}: key file {}: {e}", k.path), true);
                             continue;
                         }
@@ -271,6 +296,11 @@ impl Containers {
                             break;
                         }
                     }
+                }
+                if device_missing {
+                    self.key_device_since.entry(key).or_insert_with(Instant::now);
+                } else {
+                    self.key_device_since.remove(&key);
                 }
                 if created > 0 {
                     continue;
@@ -298,6 +328,7 @@ impl Containers {
     pub fn locked(&self, devs: &[BlockDev]) -> Vec<Locked> {
         self.wanted(devs)
             .into_iter()
+            .filter(|(d, _, _)| !self.waits_for_key_device((d.major, d.minor)))
             .filter_map(|(d, uuid, decision)| match decision {
                 Decision::Open(o) if !self.given_up.contains_key(&(d.major, d.minor)) => Some(Locked {
                     devno: (d.major, d.minor),
@@ -310,6 +341,11 @@ impl Containers {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Whether a container's key file is on a device not there yet, and the wait for it runs.
+    fn waits_for_key_device(&self, devno: (u32, u32)) -> bool {
+        self.key_device_since.get(&devno).is_some_and(|t| t.elapsed() < self.key_device_wait)
     }
 
     /// Tries one passphrase on every locked container; a wrong one counts against each.
@@ -470,6 +506,9 @@ pub fn open_by_hand(
     loader: Option<&Loader>,
 ) -> Result<String, String> {
     let header = read_header_of(d, dev_dir)?;
+    for n in &header.notes {
+        log::warn!("LUKS {}: {n}", d.node().display());
+    }
     let open = Open {
         name: name.to_string(),
         keys: Vec::new(),
@@ -572,17 +611,6 @@ fn read_bounded(path: &Path, open: &Open) -> Result<Zeroizing<Vec<u8>>, String> 
         return Err(format!("{} is empty", path.display()));
     }
     Ok(buf)
-}
-
-/// Logs a line once, however many scans find the same thing.
-fn say(said: &mut BTreeSet<String>, line: String, warn: bool) {
-    if said.insert(line.clone()) {
-        if warn {
-            log::warn!("{line}");
-        } else {
-            log::info!("{line}");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -116,9 +116,9 @@ pub fn read(read: &mut Read<'_>, size: u64, first: &[u8]) -> Result<Header, Erro
                     "the primary header is damaged ({pe}) and so is the secondary ({why})"
                 )));
             };
-            let note = format!("the primary header is damaged ({pe}): the secondary header at byte {at} is used");
-            log::warn!("LUKS2: {note}");
-            notes.push(note);
+            // Said once, with the device's name, by whoever reads the header (the boot's
+            // unlock, luksDump): a note, not a log line here.
+            notes.push(format!("the primary header is damaged ({pe}): the secondary header at byte {at} is used"));
             s
         }
     };

@@ -177,3 +177,26 @@ fn a_crypttab_key_file_is_tried_first() {
     assert!(c.said.iter().any(|s| s.contains("opens no keyslot")), "{:?}", c.said);
     assert_eq!(c.locked(std::slice::from_ref(&d)).len(), 1, "then the passphrase is asked for");
 }
+
+/// A key file on a device not there yet: the passphrase is not asked for until the wait for the
+/// device has passed, and the console says what it waits for.
+#[cfg(feature = "zstd")]
+#[test]
+fn a_key_device_not_there_yet_is_waited_for_before_the_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = real_container(dir.path());
+    let devs = [d];
+    let mut c = Containers::new(&Cmdline::parse("rd.luks.uuid=luks-0bb1d58f rd.luks.key=/root.key:LABEL=keys"), None);
+    let (made, pending) = c.step(&devs, dir.path(), None);
+    assert_eq!(made, 0);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(c.locked(&devs).is_empty(), "no prompt while the key device may still come");
+    assert!(
+        c.said.iter().any(|s| s.contains("no device LABEL=keys") && s.contains("waiting 10 s for it")),
+        "{:?}",
+        c.said
+    );
+    c.key_device_wait = Duration::ZERO;
+    c.step(&devs, dir.path(), None);
+    assert_eq!(c.locked(&devs).len(), 1, "then the passphrase is asked for");
+}
