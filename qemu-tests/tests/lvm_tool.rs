@@ -73,5 +73,6 @@ fn a_thin_root_without_lvm_in_the_image_is_named_with_its_type() {
     vm.at_prompt("dracut:/# ", 60);
     let t = vm.transcript();
     assert!(t.contains("LV tvg/root not activated: segment1 has type \"thin\""), "{t}");
+    assert!(t.contains("no lvm binary in this initramfs for tvg/root: rebuild it with dracut's lvm module"), "{t}");
     vm.poweroff();
 }
