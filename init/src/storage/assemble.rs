@@ -230,14 +230,17 @@ impl Assembler {
         dev_dir: &Path,
         loader: Option<&Loader>,
     ) -> usize {
-        let binary = lvm::tool::LVM_PATHS.iter().find(|p| Path::new(p).exists());
         let thin_check = ["/usr/sbin/thin_check", "/sbin/thin_check"].iter().any(|p| Path::new(p).exists());
+        // Every scan comes here: without an LV for lvm2, no device-mapper call at all.
+        if lvm::tool::plan(plans, thin_check).is_none() {
+            return 0;
+        }
         let Ok(ctl) = control(dev_dir, loader) else { return 0 };
         let listed: BTreeSet<String> = ctl.list().unwrap_or_default().into_iter().map(|l| l.name).collect();
         let waiting: Vec<lvm::LvPlan> =
             plans.iter().filter(|p| !listed.contains(&lvm::activate::dm_name(&p.vg, &p.lv))).cloned().collect();
         let Some(run) = lvm::tool::plan(&waiting, thin_check) else { return 0 };
-        let Some(binary) = binary else {
+        let Some(binary) = lvm::tool::LVM_PATHS.iter().find(|p| Path::new(p).exists()) else {
             let line = format!(
                 "no lvm binary in this initramfs for {}: rebuild it with dracut's lvm module (lvm2 installed), \
                  or boot with rd.rdbreak=0",
