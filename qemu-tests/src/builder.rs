@@ -365,7 +365,7 @@ pub fn build(recipe: &Recipe) -> Vec<PathBuf> {
             .arg("-C")
             .arg(recipe.files.as_deref().unwrap_or(&empty))
             .arg("."));
-        let mut cfg = Config::new(&a.kernel, &initrd, "quiet").disk(&input);
+        let mut cfg = Config::new(&a.boot_kernel, &initrd, "quiet").disk(&input);
         if let Some(mem) = recipe.mem_mib {
             cfg.mem_mib = mem;
         }

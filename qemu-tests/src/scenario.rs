@@ -198,7 +198,7 @@ impl Initrd {
             Initrd::RdbreakBuild(options) => {
                 a.rdbreak_build_image_with(&options.iter().map(String::as_str).collect::<Vec<_>>())
             }
-            Initrd::StockDracut { systemd } => a.stock_dracut_image(*systemd),
+            Initrd::StockDracut { systemd } => a.stock_dracut_image(*systemd, false),
             Initrd::File(p) => p.clone(),
         }
     }
@@ -333,7 +333,7 @@ impl Scenario {
         if self.quiet {
             append = format!("quiet {append}");
         }
-        let mut cfg = Config::new(&a.kernel, &a.kernel, &append);
+        let mut cfg = Config::new(&a.boot_kernel, &a.boot_kernel, &append);
         cfg.initrd = (!self.bios_boot).then(|| self.initrd.path());
         cfg.bios_boot = self.bios_boot;
         cfg.disks = self.disks.clone();

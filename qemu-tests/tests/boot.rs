@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use rdbreak_qemu_tests::assets::DracutVariant;
 use rdbreak_qemu_tests::{assets, vm, Initrd, Modules, Report, Root, Scenario};
 
 const UUID: &str = "0b4e2f1e-7d1c-4c8e-9a55-1f2e3d4c5b6a";
@@ -147,7 +148,8 @@ fn smallest_rdbreak_build_image_boots() {
     let initrd =
         Initrd::rdbreak_build(&["--no-default-modules", "--modules", "virtio_pci,virtio_blk,ext4", "--compress", "xz"]);
     let size = std::fs::metadata(initrd.path()).expect("image").len();
-    let dracut = std::fs::metadata(a.dracut_image(Modules::Plain)).expect("dracut image").len();
+    let shipped = a.dracut_image_variant(Modules::Plain, DracutVariant { compressed: true, ..Default::default() });
+    let dracut = std::fs::metadata(shipped).expect("dracut image").len();
     eprintln!("[smallest_image] rdbreak build: {size} bytes; dracut -a rdbreak (generic): {dracut} bytes");
     assert!(size * 10 < dracut, "at least ten times smaller than the generic dracut image");
     let s = Scenario::new("smallest_image").root(gpt_root("ext4")).initrd(initrd);
