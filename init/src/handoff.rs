@@ -15,6 +15,7 @@ use rustix::mount::UnmountFlags;
 use crate::cmdline::Cmdline;
 use crate::mounts::{self, MountInfo};
 use crate::root::RootSpec;
+use crate::storage::crypt;
 use crate::{kmsg, sys};
 
 /// Where the dracut module keeps the `/init` dracut's other modules made (base's init.sh, or
@@ -56,15 +57,23 @@ pub struct ImageFacts {
     pub handoff_mode: bool,
     /// dracut's multipath module with a configuration: stock dracut starts multipathd.
     pub multipath: bool,
+    /// The image's `/etc/crypttab` (a detached header there is dracut's to open).
+    pub crypttab: Option<String>,
 }
 
 /// At most this much of a record is read: they are one word.
 const RECORD_MAX: u64 = 256;
+/// At most this much of the image's crypttab (dracut writes a line per container).
+const CRYPTTAB_MAX: u64 = 64 << 10;
+
+fn read_bounded(path: &Path, cap: u64) -> Option<String> {
+    let mut text = String::new();
+    std::fs::File::open(path).ok()?.take(cap).read_to_string(&mut text).ok()?;
+    Some(text)
+}
 
 fn read_record(path: &Path) -> Option<String> {
-    let mut text = String::new();
-    std::fs::File::open(path).ok()?.take(RECORD_MAX).read_to_string(&mut text).ok()?;
-    Some(text.trim().to_string())
+    read_bounded(path, RECORD_MAX).map(|t| t.trim().to_string())
 }
 
 impl ImageFacts {
@@ -74,6 +83,7 @@ impl ImageFacts {
             handoff_mode: read_record(&root.join(MODE)).as_deref() == Some("handoff"),
             multipath: root.join("etc/multipath.conf").exists()
                 && ["usr/sbin/multipathd", "sbin/multipathd"].iter().any(|p| root.join(p).exists()),
+            crypttab: read_bounded(&root.join("etc/crypttab"), CRYPTTAB_MAX),
             ..Default::default()
         };
         let Some(kind) = read_record(&root.join(RECORD)) else { return facts };
@@ -173,8 +183,8 @@ enum Ask {
 /// Keys that ask for what rdbreak does not do, in the order they are reported. Each names the
 /// dracut module that does it. Deliberately absent: plymouth (`splash`, `rhgb`, `rd.plymouth`:
 /// a splash is cosmetic and on most desktop command lines), `BOOTIF=`/`bootdev=`/`nameserver=`
-/// (dracut reads them only along with `ip=`), LVM/MD/`resume=` (rdbreak's own), LUKS (planned
-/// there), and the s390 keys (rdbreak is built for x86_64).
+/// (dracut reads them only along with `ip=`), LVM/MD/LUKS/`resume=` (rdbreak's own; a detached
+/// LUKS header is not, see [`unsupported`]), and the s390 keys (rdbreak is built for x86_64).
 const KEYS: &[(&str, Ask, &str)] = &[
     ("netroot", Ask::Given, "a network root (dracut's network modules)"),
     ("ip", Ask::Given, "network configuration (dracut's network module)"),
@@ -244,6 +254,9 @@ pub fn unsupported(c: &Cmdline, facts: &ImageFacts) -> Option<Reason> {
             key: "/etc/multipath.conf in this image".into(),
             what: "multipath (dracut's multipath module)",
         });
+    }
+    if let Some(key) = crypt::detached_header(c, facts.crypttab.as_deref()) {
+        return Some(Reason::Unsupported { key, what: "a detached LUKS header (dracut's crypt module)" });
     }
     None
 }
@@ -473,6 +486,25 @@ mod tests {
     }
 
     #[test]
+    fn a_detached_luks_header_in_the_crypttab_is_dracuts() {
+        let tab = "root_crypt /dev/sda2 none header=/etc/keys/sda2.hdr\n".to_string();
+        let facts = ImageFacts { dracut_init: Some(InitKind::Shell), crypttab: Some(tab), ..Default::default() };
+        let d = decide(&Cmdline::parse("root=/dev/mapper/root_crypt"), &facts);
+        let Decision::HandOff { reason: r @ Reason::Unsupported { .. }, .. } = &d else { panic!("{d:?}") };
+        assert_eq!(
+            r.to_string(),
+            "/etc/crypttab's root_crypt line (header=/etc/keys/sda2.hdr) asks for a detached LUKS header (dracut's crypt module), which rdbreak does not do"
+        );
+        let off = decide(&Cmdline::parse("root=/dev/mapper/root_crypt rd.luks=0"), &facts);
+        assert_eq!(off, Decision::TakeOver { ignored: None }, "LUKS off: nothing for dracut to open either");
+        let plain = ImageFacts { crypttab: Some("root_crypt /dev/sda2 none luks\n".into()), ..facts };
+        assert_eq!(
+            decide(&Cmdline::parse("root=/dev/mapper/root_crypt"), &plain),
+            Decision::TakeOver { ignored: None }
+        );
+    }
+
+    #[test]
     fn rd_rdbreak_is_the_users_switch() {
         assert_eq!(
             decision("root=UUID=u rd.rdbreak=0"),
@@ -574,6 +606,11 @@ mod tests {
         // A huge record is read only so far, and names no known init.
         std::fs::write(root.join(RECORD), "x".repeat(1 << 20)).unwrap();
         assert_eq!(ImageFacts::read(root).dracut_init, Some(InitKind::Other));
+        // The crypttab as it is, up to its cap.
+        std::fs::write(root.join("etc/crypttab"), "r /dev/sda2 none header=/h\n").unwrap();
+        assert_eq!(ImageFacts::read(root).crypttab.as_deref(), Some("r /dev/sda2 none header=/h\n"));
+        std::fs::write(root.join("etc/crypttab"), "#".repeat(1 << 20)).unwrap();
+        assert_eq!(ImageFacts::read(root).crypttab.map(|t| t.len() as u64), Some(CRYPTTAB_MAX));
     }
 
     #[test]

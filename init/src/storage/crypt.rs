@@ -165,6 +165,27 @@ fn cmd_key(value: &str) -> Option<CmdKey> {
         .then(|| CmdKey { key: KeySpec { path: path.to_string(), device: keydev.map(str::to_string) }, for_dev })
 }
 
+/// A detached LUKS header the rules ask for (`header=` in `/etc/crypttab` or in
+/// `rd.luks.options=`), said as the key that asks: rdbreak cannot open one, dracut's crypt
+/// module (systemd-cryptsetup) can. None when LUKS is off or nothing asks.
+pub fn detached_header(c: &Cmdline, crypttab: Option<&str>) -> Option<String> {
+    let rules = Rules::new(c, crypttab);
+    if matches!(rules.wanted, Wanted::Off(_)) {
+        return None;
+    }
+    let header = |options: &[String]| options.iter().any(|o| o.starts_with("header="));
+    if let Some((uuid, o)) = rules.options.iter().find(|(_, o)| header(&split_options(o))) {
+        let for_uuid = uuid.as_ref().map(|u| format!("{u}=")).unwrap_or_default();
+        return Some(format!("rd.luks.options={for_uuid}{o}"));
+    }
+    rules
+        .crypttab
+        .iter()
+        .filter(|e| !e.options.iter().any(|o| o == "noauto"))
+        .find(|e| header(&e.options))
+        .map(|e| format!("/etc/crypttab's {} line ({})", e.name, e.options.join(",")))
+}
+
 impl Rules {
     /// The rules of this command line and this image's `/etc/crypttab` (if it has one).
     pub fn new(c: &Cmdline, crypttab: Option<&str>) -> Rules {
@@ -276,7 +297,9 @@ impl Rules {
                 ("keyfile-offset", Some(n)) => open.keyfile_offset = n.parse().unwrap_or(0),
                 ("keyfile-size", Some(n)) => open.keyfile_size = n.parse().ok(),
                 ("header", Some(h)) => {
-                    return Decision::Skip(format!("a detached header ({h}) is not supported; open it in the shell"));
+                    return Decision::Skip(format!(
+                        "its header is detached ({h}), which rdbreak cannot open; dracut's crypt module can (an image made with dracut -a rdbreak hands such a boot to dracut's init)"
+                    ));
                 }
                 ("luks" | "nofail" | "noauto" | "swap" | "tmp" | "x-initrd.attach", _) => {}
                 _ => open.ignored.push(o.clone()),

@@ -73,7 +73,24 @@ fn crypttab_alone_opens_its_entries_as_systemd_does() {
     assert!(skip("", Some(&format!("r {NODE} none noauto"))).contains("noauto"));
     assert_eq!(open("", Some(&format!("r {NODE} - read-only,foo=1"))).ignored, ["foo=1"]);
     assert!(open("", Some(&format!("r {NODE} - read-only"))).read_only);
-    assert!(skip("", Some(&format!("r {NODE} - header=/h.img"))).contains("detached header"));
+    assert!(skip("", Some(&format!("r {NODE} - header=/h.img"))).contains("header is detached (/h.img)"));
+}
+
+#[test]
+fn a_detached_header_is_named_for_the_hand_off() {
+    let tab = format!("r {NODE} - header=/h.img,discard\n");
+    let key = |cmd: &str, tab: Option<&str>| detached_header(&Cmdline::parse(cmd), tab);
+    assert_eq!(key("", Some(&tab)).as_deref(), Some("/etc/crypttab's r line (header=/h.img,discard)"));
+    assert_eq!(key("rd.luks=0", Some(&tab)), None, "LUKS off: dracut opens nothing either");
+    assert_eq!(key("rd.luks.crypttab=0", Some(&tab)), None, "the crypttab is not read");
+    assert_eq!(key("", Some(&format!("r {NODE} - header=/h.img,noauto"))), None);
+    assert_eq!(key("", Some(&format!("r {NODE} - discard"))), None);
+    assert_eq!(key("", None), None);
+    assert_eq!(
+        key(&format!("rd.luks.uuid={U} rd.luks.options={U}=header=/h.img"), None).as_deref(),
+        Some(format!("rd.luks.options={U}=header=/h.img").as_str())
+    );
+    assert_eq!(key(&format!("rd.luks.uuid={U} rd.luks.options=discard"), None), None);
 }
 
 #[test]
