@@ -5,6 +5,21 @@ use std::time::Duration;
 
 use crate::vm::Vm;
 
+/// A grub.cfg with one menu entry, GRUB on the serial console the tests drive, and a timeout
+/// long enough to reach the menu under TCG. `lines` are the entry's commands.
+pub fn serial_menu(title: &str, lines: &[&str]) -> String {
+    let mut cfg = format!(
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=60\nmenuentry '{title}' {{\n"
+    );
+    for l in lines {
+        cfg.push('\t');
+        cfg.push_str(l);
+        cfg.push('\n');
+    }
+    cfg.push_str("}\n");
+    cfg
+}
+
 impl Vm {
     /// At GRUB's menu (the default entry highlighted): edits the entry, appends `text` to the
     /// line that starts with `line` (`linux16 /boot/vmlinuz`), and boots it.

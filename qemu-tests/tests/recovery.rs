@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
+use rdbreak_qemu_tests::assets::DracutVariant;
 use rdbreak_qemu_tests::outcome::REPORT;
-use rdbreak_qemu_tests::{assets, disk, Initrd, Modules, Root, Scenario, Vm};
+use rdbreak_qemu_tests::{assets, disk, grub, Initrd, Modules, Root, Scenario, Vm};
 
 const UUID: &str = "9d3c2b1a-0f1e-4d2c-8b3a-4c5d6e7f8091";
 const PASSWORD: &str = "Rdbreak-Recovery-2026!";
@@ -210,17 +211,19 @@ fn rd_emergency_reboot_applies_after_the_shell() {
 #[test]
 fn grub_edit_linux16_line_then_password_reset() {
     let a = assets::get();
-    let cfg = format!(
-        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=60\n\
-         menuentry 'Debian GNU/Linux, rdbreak' {{\n\
-         \tinsmod part_msdos\n\
-         \tinsmod ext2\n\
-         \tsearch --no-floppy --fs-uuid --set=root {UUID}\n\
-         \tlinux16 /boot/vmlinuz root=UUID={UUID} ro console=ttyS0 panic=-1 quiet\n\
-         \tinitrd16 /boot/initramfs.img\n\
-         }}\n"
+    let cfg = grub::serial_menu(
+        "Debian GNU/Linux, rdbreak",
+        &[
+            "insmod part_msdos",
+            "insmod ext2",
+            &format!("search --no-floppy --fs-uuid --set=root {UUID}"),
+            &format!("linux16 /boot/vmlinuz root=UUID={UUID} ro console=ttyS0 panic=-1 quiet"),
+            "initrd16 /boot/initramfs.img",
+        ],
     );
-    let (kernel, initrd) = (a.kernel.clone(), a.dracut_image(Modules::Plain));
+    // The image as dracut ships it, compressed: GRUB reads it through the BIOS.
+    let shipped = DracutVariant { compressed: true, ..Default::default() };
+    let (kernel, initrd) = (a.kernel.clone(), a.dracut_image_variant(Modules::Plain, shipped));
     let root = Root::recovery(UUID).label("root").size_mib(200).bios_grub(&cfg).customize(move |t| {
         t.file("boot/vmlinuz", &std::fs::read(&kernel).expect("kernel"), 0o644);
         t.file("boot/initramfs.img", &std::fs::read(&initrd).expect("initrd"), 0o644);

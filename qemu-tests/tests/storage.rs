@@ -7,8 +7,9 @@
 
 use std::path::PathBuf;
 
+use rdbreak_qemu_tests::assets::DracutVariant;
 use rdbreak_qemu_tests::lvm_disk::{self, Content, Lv, Placed, Vg};
-use rdbreak_qemu_tests::{assets, disk, Disk, Initrd, Root, Scenario, Vm};
+use rdbreak_qemu_tests::{assets, disk, grub, Disk, Initrd, Root, Scenario, Vm};
 
 const ROOT_UUID: &str = "6f1c3a2e-8d4b-4e5f-9a0b-1c2d3e4f5a6b";
 const SWAP_UUID: &str = "2b7e9c1d-3f4a-4b5c-8d6e-7f8091a2b3c4";
@@ -94,18 +95,20 @@ fn seed_layout_password_reset_rdbreak_build_image() {
 #[test]
 fn seed_layout_grub_linux16_edit_then_password_reset() {
     let a = assets::get();
-    let cfg = format!(
-        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=60\n\
-         menuentry 'CentOS Linux (3.10.0-514.26.1.el7.x86_64) 7 (Core)' {{\n\
-         \tinsmod part_msdos\n\
-         \tinsmod xfs\n\
-         \tset root='hd0,msdos1'\n\
-         \tsearch --no-floppy --fs-uuid --set=root {BOOT_UUID}\n\
-         \tlinux16 /vmlinuz-3.10.0-514.26.1.el7.x86_64 {SEED_CMDLINE} console=ttyS0 panic=-1\n\
-         \tinitrd16 /initramfs-3.10.0-514.26.1.el7.x86_64.img\n\
-         }}\n"
+    let cfg = grub::serial_menu(
+        "CentOS Linux (3.10.0-514.26.1.el7.x86_64) 7 (Core)",
+        &[
+            "insmod part_msdos",
+            "insmod xfs",
+            "set root='hd0,msdos1'",
+            &format!("search --no-floppy --fs-uuid --set=root {BOOT_UUID}"),
+            &format!("linux16 /vmlinuz-3.10.0-514.26.1.el7.x86_64 {SEED_CMDLINE} console=ttyS0 panic=-1"),
+            "initrd16 /initramfs-3.10.0-514.26.1.el7.x86_64.img",
+        ],
     );
-    let (kernel, initrd) = (a.kernel.clone(), a.dracut_image(rdbreak_qemu_tests::Modules::Plain));
+    // The image as dracut ships it, compressed: GRUB reads it through the BIOS.
+    let shipped = DracutVariant { compressed: true, ..Default::default() };
+    let (kernel, initrd) = (a.kernel.clone(), a.dracut_image_variant(rdbreak_qemu_tests::Modules::Plain, shipped));
     let boot = Root::standard(BOOT_UUID).customize(move |t| {
         t.file("vmlinuz-3.10.0-514.26.1.el7.x86_64", &std::fs::read(&kernel).expect("kernel"), 0o755);
         t.file("initramfs-3.10.0-514.26.1.el7.x86_64.img", &std::fs::read(&initrd).expect("initrd"), 0o600);
