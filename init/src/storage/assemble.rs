@@ -242,8 +242,8 @@ impl Assembler {
         let Some(run) = lvm::tool::plan(&waiting, thin_check) else { return 0 };
         let Some(binary) = lvm::tool::LVM_PATHS.iter().find(|p| Path::new(p).exists()) else {
             let line = format!(
-                "no lvm binary in this initramfs for {}: rebuild it with dracut's lvm module (lvm2 installed), \
-                 or boot with rd.rdbreak=0",
+                "no lvm binary in this initramfs for {}: rebuild it with dracut's lvm module (lvm2 installed) \
+                 or with rdbreak build --binary /usr/sbin/lvm; a dracut image also boots with rd.rdbreak=0",
                 run.lvs.join(", ")
             );
             self.pending.push(line.clone());
