@@ -49,7 +49,7 @@ pub(super) fn sleep(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
 
 pub(super) fn env(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
     let mut vars: Vec<_> = sh.vars.iter().collect();
-    vars.sort();
+    crate::order::sort(&mut vars);
     for (k, v) in vars {
         let _ = writeln!(io.out, "{k}={v}");
     }

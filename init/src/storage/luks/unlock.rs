@@ -299,7 +299,7 @@ pub(super) fn argon2(
 fn lane_pool(lanes: u32) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = cpus.min(lanes as usize).max(1);
-    let build = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build();
+    let build = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).stack_size(crate::THREAD_STACK).build();
     build(threads).or_else(|e| if threads > 1 { build(1) } else { Err(e) })
 }
 
