@@ -21,6 +21,7 @@ pub mod kmsg;
 pub mod mount_root;
 pub mod mounts;
 pub mod names;
+pub mod order;
 pub mod probe;
 pub mod report;
 pub mod rescue;

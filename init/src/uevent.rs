@@ -126,7 +126,7 @@ pub fn modaliases(sysfs: &Path) -> Vec<String> {
             }
         }
     }
-    out.sort();
+    crate::order::sort(&mut out);
     out.dedup();
     out
 }

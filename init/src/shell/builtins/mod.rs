@@ -101,7 +101,7 @@ pub fn completions(word: &str, command_position: bool, shell: &Shell<'_>) -> Vec
                 out.push(e.file_name().to_string_lossy().to_string());
             }
         }
-        out.sort();
+        crate::order::sort(&mut out);
         out.dedup();
         return out;
     }

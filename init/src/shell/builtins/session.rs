@@ -7,10 +7,10 @@ use crate::report;
 use crate::shell::{Io, Shell};
 
 pub(super) fn sleep(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
-    let Some(secs) = args.first().and_then(|a| a.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0) else {
-        fail!(io, 1, "sleep: usage: sleep SECONDS");
+    let Some(wait) = args.first().and_then(|a| sleep_time(a)) else {
+        fail!(io, 1, "sleep: usage: sleep SECONDS (a decimal number like 2 or 0.5, with s, m, h or d after it)");
     };
-    let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs.min(1e9));
+    let end = std::time::Instant::now() + wait;
     // PID 1 ignores SIGINT, so Ctrl-C is read from the console as a byte instead.
     let stdin = std::io::stdin();
     let saved = if sh.interactive { rustix::termios::tcgetattr(&stdin).ok() } else { None };
@@ -47,9 +47,41 @@ pub(super) fn sleep(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
     status
 }
 
+/// `sleep`'s operand as coreutils reads it, without exponents: `2`, `0.5`, `.25`, `1.5m`
+/// (s, m, h or d), at most 10⁹ s. Decimal by hand, not `f64`: float parsing is some 15 KB of
+/// tables and code that nothing else in PID 1 needs.
+pub(super) fn sleep_time(arg: &str) -> Option<std::time::Duration> {
+    let (num, unit) = match arg.char_indices().last()? {
+        (i, 's') => (&arg[..i], 1),
+        (i, 'm') => (&arg[..i], 60),
+        (i, 'h') => (&arg[..i], 3600),
+        (i, 'd') => (&arg[..i], 86400),
+        _ => (arg, 1),
+    };
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + frac.len() == 0 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    const MAX: u64 = 1_000_000_000;
+    // Nanoseconds of one unit per fraction digit: 10⁸ for the first digit of seconds.
+    let mut nanos: u64 = 0;
+    let mut place = 1_000_000_000u64 * unit;
+    for b in frac.bytes().take(12) {
+        place /= 10;
+        nanos += u64::from(b - b'0') * place;
+    }
+    let secs = whole.bytes().fold(0u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0')));
+    let secs = secs.saturating_mul(unit).saturating_add(nanos / 1_000_000_000);
+    if secs >= MAX {
+        return Some(std::time::Duration::from_secs(MAX));
+    }
+    Some(std::time::Duration::new(secs, (nanos % 1_000_000_000) as u32))
+}
+
 pub(super) fn env(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
     let mut vars: Vec<_> = sh.vars.iter().collect();
-    vars.sort();
+    crate::order::sort(&mut vars);
     for (k, v) in vars {
         let _ = writeln!(io.out, "{k}={v}");
     }

@@ -132,3 +132,22 @@ fn chroot_takes_no_labels_as_a_flag_not_a_directory() {
     assert_eq!(st, 125);
     assert!(err.contains("chroot: /nonexistent-root: no such directory"), "{err}");
 }
+
+#[test]
+fn sleep_reads_decimal_seconds_and_units() {
+    use std::time::Duration;
+    let t = session::sleep_time;
+    assert_eq!(t("2"), Some(Duration::from_secs(2)));
+    assert_eq!(t("0.5"), Some(Duration::from_millis(500)));
+    assert_eq!(t(".25"), Some(Duration::from_millis(250)));
+    assert_eq!(t("3."), Some(Duration::from_secs(3)));
+    assert_eq!(t("0.000000001"), Some(Duration::from_nanos(1)));
+    assert_eq!(t("1.5m"), Some(Duration::from_secs(90)));
+    assert_eq!(t("2h"), Some(Duration::from_secs(7200)));
+    assert_eq!(t("1d"), Some(Duration::from_secs(86400)));
+    assert_eq!(t("0.1s"), Some(Duration::from_millis(100)));
+    assert_eq!(t("99999999999999999999999"), Some(Duration::from_secs(1_000_000_000)));
+    for bad in ["", ".", "s", "-1", "1e3", "inf", "nan", "1.2.3", "1x", " 1", "½"] {
+        assert_eq!(t(bad), None, "{bad:?}");
+    }
+}

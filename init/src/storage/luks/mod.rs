@@ -211,7 +211,7 @@ impl Header {
     /// The keyslots in the order they are tried: priority 2 first, then 1; 0 never.
     pub fn try_order(&self) -> Vec<&Keyslot> {
         let mut v: Vec<&Keyslot> = self.keyslots.iter().filter(|k| k.priority > 0).collect();
-        v.sort_by_key(|k| (std::cmp::Reverse(k.priority), k.id));
+        crate::order::sort_by_key(&mut v, |k| (std::cmp::Reverse(k.priority), k.id));
         v
     }
 

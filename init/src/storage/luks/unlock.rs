@@ -280,10 +280,27 @@ pub(super) fn argon2(
     memory.try_reserve_exact(blocks).map_err(|_| short())?;
     memory.resize(blocks, argon2::Block::default());
     let alg = if cost.id { argon2::Algorithm::Argon2id } else { argon2::Algorithm::Argon2i };
-    let r = argon2::Argon2::new_with_secret(key, alg, argon2::Version::V0x13, params)
-        .and_then(|a| a.hash_password_into_with_memory(pwd, salt, out, &mut memory[..]));
+    let pool = lane_pool(p).map_err(|e| {
+        ks(format!("{kdf} could not start a thread for its lanes: {e}; the system is out of threads or memory"))
+    })?;
+    let r = pool.install(|| {
+        argon2::Argon2::new_with_secret(key, alg, argon2::Version::V0x13, params)
+            .and_then(|a| a.hash_password_into_with_memory(pwd, salt, out, &mut memory[..]))
+    });
+    drop(pool);
     memory.iter_mut().for_each(Zeroize::zeroize);
     r.map_err(|e| ks(format!("{kdf}: {e}")))
+}
+
+/// The threads Argon2's lanes run on: one per lane up to the CPUs this process may use, in a
+/// pool of its own that ends with the unlock (PID 1 keeps no idle threads, and rayon's global
+/// pool, which panics when it cannot spawn, is never started). One thread when more cannot be
+/// had; the error only when not even that one can be started.
+fn lane_pool(lanes: u32) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cpus.min(lanes as usize).max(1);
+    let build = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).stack_size(crate::THREAD_STACK).build();
+    build(threads).or_else(|e| if threads > 1 { build(1) } else { Err(e) })
 }
 
 /// The keyslot's KDF output (its area key) from `secret`.

@@ -131,7 +131,7 @@ impl Arrays {
     /// Reads the md superblocks of `devs` (each once per size) and marks the members as blkid
     /// does, also over a filesystem the probe saw (0.90 and 1.0 keep the data at sector 0).
     pub fn identify(&mut self, devs: &mut [BlockDev], dev_dir: &Path) {
-        let present: BTreeSet<(u32, u32)> = devs.iter().map(|d| (d.major, d.minor)).collect();
+        let present = crate::order::set(devs.iter().map(|d| (d.major, d.minor)));
         self.read.retain(|k, _| present.contains(k));
         for d in devs.iter_mut().filter(|d| d.size_bytes > 0 && d.major != MD_MAJOR) {
             let key = (d.major, d.minor);
