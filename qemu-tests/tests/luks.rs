@@ -15,7 +15,6 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 use rdbreak_init::storage::luks;
 use rdbreak_qemu_tests::builder::{self, Recipe};
 use rdbreak_qemu_tests::disk::Tree;
@@ -149,57 +148,6 @@ impl Container {
     }
 }
 
-enum Aes {
-    A128(Box<aes::Aes128>),
-    A256(Box<aes::Aes256>),
-}
-
-impl Aes {
-    fn new(key: &[u8]) -> Aes {
-        match key.len() {
-            16 => Aes::A128(Box::new(aes::Aes128::new_from_slice(key).expect("AES-128 key"))),
-            32 => Aes::A256(Box::new(aes::Aes256::new_from_slice(key).expect("AES-256 key"))),
-            n => panic!("an XTS half key of {n} bytes"),
-        }
-    }
-    fn encrypt(&self, b: &mut [u8; 16]) {
-        let mut blk = aes::Block::from(*b);
-        match self {
-            Aes::A128(c) => c.encrypt_block(&mut blk),
-            Aes::A256(c) => c.encrypt_block(&mut blk),
-        }
-        b.copy_from_slice(&blk);
-    }
-    fn decrypt(&self, b: &mut [u8; 16]) {
-        let mut blk = aes::Block::from(*b);
-        match self {
-            Aes::A128(c) => c.decrypt_block(&mut blk),
-            Aes::A256(c) => c.decrypt_block(&mut blk),
-        }
-        b.copy_from_slice(&blk);
-    }
-}
-
-/// One dm-crypt sector of aes-xts-plain64, its IV the number of its first 512-byte sector.
-fn xts_decrypt(data_key: &Aes, tweak_key: &Aes, iv: u64, sector: &mut [u8]) {
-    let mut t = [0u8; 16];
-    t[..8].copy_from_slice(&iv.to_le_bytes());
-    tweak_key.encrypt(&mut t);
-    for block in sector.chunks_exact_mut(16) {
-        let mut b: [u8; 16] = block.try_into().expect("16 bytes");
-        for (x, y) in b.iter_mut().zip(&t) {
-            *x ^= y;
-        }
-        data_key.decrypt(&mut b);
-        for (x, y) in b.iter_mut().zip(&t) {
-            *x ^= y;
-        }
-        block.copy_from_slice(&b);
-        let v = u128::from_le_bytes(t);
-        t = ((v << 1) ^ ((v >> 127) * 0x87)).to_le_bytes();
-    }
-}
-
 /// The container's data decrypted into `out`, opened with the host's keyslot. Sectors whose
 /// ciphertext is all zero were never written and stay holes.
 fn decrypt(c: &Container, out: &Path) -> PathBuf {
@@ -208,8 +156,6 @@ fn decrypt(c: &Container, out: &Path) -> PathBuf {
     let h = luks::read_header(&mut read, c.size).expect("the LUKS header after the boot");
     let key = h.unlock(&mut read, HOST_KEY.as_bytes(), u64::MAX).expect("the host's keyslot opens the container");
     assert_eq!(h.cipher, "aes-xts-plain64", "the data cipher");
-    let (k1, k2) = key.bytes().split_at(key.len() / 2);
-    let (data_key, tweak_key) = (Aes::new(k1), Aes::new(k2));
     let len = h.data_size.unwrap_or(c.size - h.data_offset);
     let ss = h.sector_size.max(512) as usize;
     let plain = File::create(out).expect("create the decrypted copy");
@@ -224,7 +170,7 @@ fn decrypt(c: &Container, out: &Path) -> PathBuf {
                 continue;
             }
             let at = pos + (i * ss) as u64;
-            xts_decrypt(&data_key, &tweak_key, h.iv_tweak + at / 512, sector);
+            luks::decrypt_sectors(&h.cipher, key.bytes(), h.iv_tweak + at / 512, ss, sector).expect("decrypt a sector");
             plain.write_all_at(sector, at).expect("write the decrypted copy");
         }
         pos += n as u64;

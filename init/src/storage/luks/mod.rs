@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 use crate::storage::dm;
 use crate::sys;
 
-pub use unlock::{af_merge, pbkdf2};
+pub use unlock::{af_merge, decrypt_sectors, pbkdf2};
 
 /// The positioned reader every function here takes: fill `buf` from byte `offset` of the
 /// device, returning how many bytes were read (fewer only at its end).

@@ -2,7 +2,7 @@
 //! size is refused before it is allocated, every loop is bounded, nothing panics.
 
 use super::fixtures::{Fixture, MEM, PASS1};
-use super::unlock::{argon2, decrypt_area, Argon2Cost};
+use super::unlock::{argon2, decrypt_area, decrypt_sectors, Argon2Cost};
 use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
@@ -85,6 +85,35 @@ fn xts_ieee1619_vector_1_and_bad_cipher_specs() {
         let mut data = vec![0u8; len];
         let err = decrypt_area(spec, &vec![0; key_len], &mut data).unwrap_err();
         assert!(matches!(err, Error::Unsupported(_)), "{spec}: {err}");
+    }
+}
+
+#[test]
+fn data_sectors_are_numbered_from_their_first_512_byte_sector() {
+    let key: Vec<u8> = (0..64u8).collect();
+    let data: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    for spec in ["aes-xts-plain64", "aes-cbc-essiv:sha256", "aes-cbc-plain64"] {
+        let key = &key[..if spec.contains("xts") { 64 } else { 32 }];
+        // Sector 5 alone, numbered 5, is what the area's sector 5 is.
+        let mut area = data.clone();
+        decrypt_area(spec, key, &mut area).unwrap();
+        let mut one = data[5 * 512..6 * 512].to_vec();
+        decrypt_sectors(spec, key, 5, 512, &mut one).unwrap();
+        assert_eq!(one, area[5 * 512..6 * 512], "{spec}");
+        // One 4096-byte crypt sector is not eight 512-byte ones, and its number counts 512s.
+        let mut big = data.clone();
+        decrypt_sectors(spec, key, 0, 4096, &mut big).unwrap();
+        assert_eq!(big[..512], area[..512], "{spec}: the first blocks share sector 0's IV");
+        assert_ne!(big, area, "{spec}");
+        let mut two = [data.clone(), data.clone()].concat();
+        decrypt_sectors(spec, key, 0, 4096, &mut two).unwrap();
+        let mut second = data.clone();
+        decrypt_sectors(spec, key, 8, 4096, &mut second).unwrap();
+        assert_eq!(two[4096..], second[..], "{spec}: the second 4096-byte sector is number 8");
+    }
+    for size in [0, 256, 1000, 8192] {
+        let mut d = vec![0u8; 8192];
+        assert!(decrypt_sectors("aes-xts-plain64", &key, 0, size, &mut d).is_err(), "sector size {size}");
     }
 }
 

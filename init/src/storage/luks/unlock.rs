@@ -158,15 +158,29 @@ fn xts_double(t: &mut [u8; 16]) {
     *t = ((v << 1) ^ (u128::from(carry) * 0x87)).to_le_bytes();
 }
 
-/// Decrypts `data` in place with a dm-crypt cipher spec (`aes-xts-plain64`,
+/// Decrypts a keyslot area in place with its dm-crypt cipher spec (`aes-xts-plain64`,
 /// `aes-cbc-essiv:sha256`, `aes-cbc-plain64`), sector 0 being its first 512 bytes.
 pub(super) fn decrypt_area(spec: &str, key: &[u8], data: &mut [u8]) -> Result<(), Error> {
-    let unsupported = || Error::Unsupported(format!("the keyslot cipher {spec:?} with a {}-bit key", key.len() * 8));
+    decrypt("keyslot cipher", spec, key, 0, SECTOR as usize, data)
+}
+
+/// Decrypts `data` in place as dm-crypt does: in crypt sectors of `sector_size` bytes (512 to
+/// 4096, a power of two), the IV of each the number of its first 512-byte sector, the first
+/// being `first` (the segment's `iv_tweak` plus its place in the data).
+pub fn decrypt_sectors(spec: &str, key: &[u8], first: u64, sector_size: usize, data: &mut [u8]) -> Result<(), Error> {
+    decrypt("cipher", spec, key, first, sector_size, data)
+}
+
+fn decrypt(what: &str, spec: &str, key: &[u8], first: u64, sector_size: usize, data: &mut [u8]) -> Result<(), Error> {
+    let unsupported = || Error::Unsupported(format!("the {what} {spec:?} with a {}-bit key", key.len() * 8));
     let mut parts = spec.splitn(3, '-');
     let (cipher, mode, iv) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if cipher != "aes" || !data.len().is_multiple_of(SECTOR as usize) {
+    let sized = sector_size.is_power_of_two() && (SECTOR as usize..=4096).contains(&sector_size);
+    if cipher != "aes" || !sized || !data.len().is_multiple_of(sector_size) {
         return Err(unsupported());
     }
+    let per = (sector_size / SECTOR as usize) as u64;
+    let number = |n: usize| first.wrapping_add(n as u64 * per);
     let iv_of = |sector: u64| -> Option<[u8; 16]> {
         let mut b = [0u8; 16];
         match iv {
@@ -176,7 +190,7 @@ pub(super) fn decrypt_area(spec: &str, key: &[u8], data: &mut [u8]) -> Result<()
         }
         Some(b)
     };
-    let sectors = data.chunks_exact_mut(SECTOR as usize).enumerate();
+    let sectors = data.chunks_exact_mut(sector_size).enumerate();
     match mode {
         "xts" => {
             if !key.len().is_multiple_of(2) {
@@ -186,7 +200,7 @@ pub(super) fn decrypt_area(spec: &str, key: &[u8], data: &mut [u8]) -> Result<()
             let (Some(data_key), Some(tweak_key)) = (Aes::new(k1), Aes::new(k2)) else { return Err(unsupported()) };
             iv_of(0).ok_or_else(unsupported)?;
             for (n, sector) in sectors {
-                let mut t = iv_of(n as u64).unwrap_or_default();
+                let mut t = iv_of(number(n)).unwrap_or_default();
                 tweak_key.encrypt(&mut t);
                 for block in sector.chunks_exact_mut(16) {
                     let mut b: [u8; 16] = block.try_into().unwrap_or_default();
@@ -216,11 +230,11 @@ pub(super) fn decrypt_area(spec: &str, key: &[u8], data: &mut [u8]) -> Result<()
                 let mut prev = match &essiv {
                     Some(e) => {
                         let mut b = [0u8; 16];
-                        b[..8].copy_from_slice(&(n as u64).to_le_bytes());
+                        b[..8].copy_from_slice(&number(n).to_le_bytes());
                         e.encrypt(&mut b);
                         b
                     }
-                    None => iv_of(n as u64).unwrap_or_default(),
+                    None => iv_of(number(n)).unwrap_or_default(),
                 };
                 for block in sector.chunks_exact_mut(16) {
                     let ct: [u8; 16] = block.try_into().unwrap_or_default();
