@@ -130,7 +130,7 @@ impl Boot {
     pub fn new(cmdline: Cmdline) -> Self {
         let mut boot = Boot::with_paths(cmdline, Paths::default());
         // dracut puts the host's crypttab in hostonly images; its names and key files count.
-        let crypttab = std::fs::read_to_string("/etc/crypttab").ok();
+        let crypttab = crate::storage::crypt::read_crypttab(Path::new("/etc/crypttab"));
         boot.storage.set_crypttab(&boot.cmdline, crypttab.as_deref());
         boot
     }

@@ -63,17 +63,11 @@ pub struct ImageFacts {
 
 /// At most this much of a record is read: they are one word.
 const RECORD_MAX: u64 = 256;
-/// At most this much of the image's crypttab (dracut writes a line per container).
-const CRYPTTAB_MAX: u64 = 64 << 10;
-
-fn read_bounded(path: &Path, cap: u64) -> Option<String> {
-    let mut text = String::new();
-    std::fs::File::open(path).ok()?.take(cap).read_to_string(&mut text).ok()?;
-    Some(text)
-}
 
 fn read_record(path: &Path) -> Option<String> {
-    read_bounded(path, RECORD_MAX).map(|t| t.trim().to_string())
+    let mut text = String::new();
+    std::fs::File::open(path).ok()?.take(RECORD_MAX).read_to_string(&mut text).ok()?;
+    Some(text.trim().to_string())
 }
 
 impl ImageFacts {
@@ -83,7 +77,7 @@ impl ImageFacts {
             handoff_mode: read_record(&root.join(MODE)).as_deref() == Some("handoff"),
             multipath: root.join("etc/multipath.conf").exists()
                 && ["usr/sbin/multipathd", "sbin/multipathd"].iter().any(|p| root.join(p).exists()),
-            crypttab: read_bounded(&root.join("etc/crypttab"), CRYPTTAB_MAX),
+            crypttab: crypt::read_crypttab(&root.join("etc/crypttab")),
             ..Default::default()
         };
         let Some(kind) = read_record(&root.join(RECORD)) else { return facts };
@@ -610,7 +604,7 @@ mod tests {
         std::fs::write(root.join("etc/crypttab"), "r /dev/sda2 none header=/h\n").unwrap();
         assert_eq!(ImageFacts::read(root).crypttab.as_deref(), Some("r /dev/sda2 none header=/h\n"));
         std::fs::write(root.join("etc/crypttab"), "#".repeat(1 << 20)).unwrap();
-        assert_eq!(ImageFacts::read(root).crypttab.map(|t| t.len() as u64), Some(CRYPTTAB_MAX));
+        assert_eq!(ImageFacts::read(root).crypttab.map(|t| t.len() as u64), Some(crypt::CRYPTTAB_MAX));
     }
 
     #[test]

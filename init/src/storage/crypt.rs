@@ -7,6 +7,17 @@
 
 use crate::cmdline::Cmdline;
 
+/// At most this much of an image's `/etc/crypttab` is read (dracut writes a line per container).
+pub const CRYPTTAB_MAX: u64 = 64 << 10;
+
+/// The image's crypttab at `path`, at most [`CRYPTTAB_MAX`] bytes of it; None when it is not there.
+pub fn read_crypttab(path: &std::path::Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path).ok()?.take(CRYPTTAB_MAX).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// Passphrase tries before the boot gives up on a container (systemd's `tries=` default).
 pub const DEFAULT_TRIES: u32 = 3;
 
