@@ -5,6 +5,7 @@
 //! Every size the disk declares is checked against the device and a cap before anything is
 //! allocated; key material stays in zeroizing buffers and is never formatted by `Debug`.
 
+mod argon2;
 mod json;
 mod luks1;
 pub mod luks2;

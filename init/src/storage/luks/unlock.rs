@@ -7,6 +7,7 @@
 use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::argon2::{Argon2, Fail, Kind};
 use super::{alloc, read_exact, Error, Header, Kdf, Keyslot, Read, VolumeKey, MAX_AF_BYTES, SECTOR};
 
 /// Memory left for everything else while Argon2 runs.
@@ -273,50 +274,23 @@ pub(super) fn argon2(
     mem_available: u64,
 ) -> Result<(), Error> {
     let kdf = if cost.id { "argon2id" } else { "argon2i" };
-    let ks = |what: String| Error::Keyslot { slot, what };
     let (m, t, p) = (cost.memory_kib, cost.time, cost.cpus);
-    let data = argon2::AssociatedData::new(ad).map_err(|e| ks(format!("argon2 associated data: {e}")))?;
-    let params = argon2::ParamsBuilder::new()
-        .m_cost(m)
-        .t_cost(t)
-        .p_cost(p)
-        .data(data)
-        .output_len(out.len())
-        .build()
-        .map_err(|e| ks(format!("{kdf} parameters memory={m} KiB time={t} cpus={p}: {e}")))?;
-    let blocks = params.block_count();
-    let need = blocks as u64 * 1024;
-    let short = || Error::Memory { slot, kdf, need_mib: need.div_ceil(1 << 20), have_mib: mem_available >> 20 };
-    if need.saturating_add(ARGON2_HEADROOM) > mem_available {
-        return Err(short());
+    let fail = |f: Fail| match f {
+        Fail::Params(what) => {
+            Error::Keyslot { slot, what: format!("{kdf} parameters memory={m} KiB time={t} cpus={p}: {what}") }
+        }
+        Fail::Memory => {
+            Error::Memory { slot, kdf, need_mib: (u64::from(m) << 10).div_ceil(1 << 20), have_mib: mem_available >> 20 }
+        }
+    };
+    let kind = if cost.id { Kind::Id } else { Kind::I };
+    let a = Argon2::new(kind, t, m, p).map_err(fail)?;
+    if a.memory_bytes().saturating_add(ARGON2_HEADROOM) > mem_available {
+        return Err(fail(Fail::Memory));
     }
-    let mut memory: Vec<argon2::Block> = Vec::new();
-    memory.try_reserve_exact(blocks).map_err(|_| short())?;
-    // Huge pages before the first write (a failure leaves small ones): 10-15% off the unlock.
-    let _ = crate::sys::advise_huge_pages(memory.spare_capacity_mut());
-    memory.resize(blocks, argon2::Block::default());
-    let alg = if cost.id { argon2::Algorithm::Argon2id } else { argon2::Algorithm::Argon2i };
-    let pool = lane_pool(p).map_err(|e| {
-        ks(format!("{kdf} could not start a thread for its lanes: {e}; the system is out of threads or memory"))
-    })?;
-    let r = pool.install(|| {
-        argon2::Argon2::new_with_secret(key, alg, argon2::Version::V0x13, params)
-            .and_then(|a| a.hash_password_into_with_memory(pwd, salt, out, &mut memory[..]))
-    });
-    drop(pool);
-    memory.iter_mut().for_each(Zeroize::zeroize);
-    r.map_err(|e| ks(format!("{kdf}: {e}")))
-}
-
-/// The threads Argon2's lanes run on: one per lane up to the CPUs this process may use, in a
-/// pool of its own that ends with the unlock (PID 1 keeps no idle threads, and rayon's global
-/// pool, which panics when it cannot spawn, is never started). One thread when more cannot be
-/// had; the error only when not even that one can be started.
-fn lane_pool(lanes: u32) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    // One thread per lane, up to the CPUs this process may use (libargon2 does the same).
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = cpus.min(lanes as usize).max(1);
-    let build = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).stack_size(crate::THREAD_STACK).build();
-    build(threads).or_else(|e| if threads > 1 { build(1) } else { Err(e) })
+    a.hash(pwd, salt, key, ad, out, cpus).map_err(fail)
 }
 
 /// The keyslot's KDF output (its area key) from `secret`.
