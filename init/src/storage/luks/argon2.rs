@@ -448,7 +448,9 @@ struct View<'a> {
 }
 
 impl View<'_> {
-    /// Block `index` of lane `lane`, `mine` being this lane's segment of the running slice.
+    /// Block `index` of lane `lane`, `mine` being this lane's segment of the running slice
+    /// (another lane's block is never in the running slice: `reference_index` spans only
+    /// finished slices for other lanes).
     fn block<'b>(&'b self, mine: &'b [Block], lane: usize, index: usize) -> &'b Block {
         let (s, k) = (index / self.g.segment, index % self.g.segment);
         if s == self.slice {
@@ -493,7 +495,7 @@ fn fill_segment(view: &View<'_>, pass: u32, lane: usize, mine: &mut Vec<Block>) 
         if pass == 0 {
             mine.push(Block::zero());
         }
-        // The blocks before k are what this lane's segment may be referenced at; k is written.
+        // Block k is written; of this lane's own segment only the blocks before it are read.
         let (done, rest) = mine.split_at_mut(k);
         let prev_block = view.block(done, lane, prev);
         let random = if independent {
