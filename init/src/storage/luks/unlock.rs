@@ -275,17 +275,17 @@ pub(super) fn argon2(
 ) -> Result<(), Error> {
     let kdf = if cost.id { "argon2id" } else { "argon2i" };
     let (m, t, p) = (cost.memory_kib, cost.time, cost.cpus);
-    let fail = |f: Fail| match f {
-        Fail::Params(what) => {
-            Error::Keyslot { slot, what: format!("{kdf} parameters memory={m} KiB time={t} cpus={p}: {what}") }
-        }
-        Fail::Memory => {
-            Error::Memory { slot, kdf, need_mib: (u64::from(m) << 10).div_ceil(1 << 20), have_mib: mem_available >> 20 }
-        }
-    };
     let kind = if cost.id { Kind::Id } else { Kind::I };
-    let a = Argon2::new(kind, t, m, p).map_err(fail)?;
-    if a.memory_bytes().saturating_add(ARGON2_HEADROOM) > mem_available {
+    let params =
+        |what| Error::Keyslot { slot, what: format!("{kdf} parameters memory={m} KiB time={t} cpus={p}: {what}") };
+    let a = Argon2::new(kind, t, m, p).map_err(params)?;
+    // What the hash fills: the declared memory rounded down to 4 blocks per lane.
+    let need = a.memory_bytes();
+    let fail = |f: Fail| match f {
+        Fail::Params(what) => params(what),
+        Fail::Memory => Error::Memory { slot, kdf, need_mib: need.div_ceil(1 << 20), have_mib: mem_available >> 20 },
+    };
+    if need.saturating_add(ARGON2_HEADROOM) > mem_available {
         return Err(fail(Fail::Memory));
     }
     // One thread per lane, up to the CPUs this process may use (libargon2 does the same).
