@@ -11,9 +11,6 @@ pub mod devices;
 pub mod elf;
 pub mod format;
 pub mod fstab;
-/// Fuzz targets and the stable mutation engine: not part of PID 1 (feature `fuzz`).
-#[cfg(feature = "fuzz")]
-pub mod fuzz;
 pub mod handoff;
 pub mod hotplug;
 pub mod kmod;

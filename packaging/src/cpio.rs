@@ -9,9 +9,6 @@ use anyhow::{bail, Context, Result};
 use crate::compress;
 use crate::source::Source;
 
-/// The fuzz target's entry point (fuzz/fuzz_targets/cpio.rs).
-pub use crate::initramfs::fuzz_one;
-
 pub const S_IFMT: u32 = 0o170000;
 pub const S_IFDIR: u32 = 0o040000;
 pub const S_IFREG: u32 = 0o100000;
@@ -472,41 +469,5 @@ mod tests {
         let mut bytes = write(&sample(), 0);
         bytes.truncate(200);
         assert!(read_image(&bytes).is_err());
-    }
-}
-
-#[cfg(test)]
-mod fuzz_smoke {
-    //! The initramfs reader on random input (CI's short pass; see init's fuzz module for the
-    //! engine): it must return an error, never panic.
-    use super::*;
-    use rdbreak_init::fuzz::{mutate, Rng};
-
-    #[test]
-    fn the_reader_survives_random_images() {
-        let plain = write(
-            &[Entry::dir("a", 0o755), Entry::file("a/b", 0o644, b"data".to_vec()), Entry::symlink("l", "a/b")],
-            0,
-        );
-        let mut seeds = vec![plain.clone()];
-        for f in [compress::Format::Gzip, compress::Format::Zstd, compress::Format::Xz] {
-            let mut early = plain.clone();
-            early.extend(compress::compress(&plain, f).unwrap());
-            seeds.push(early);
-        }
-        let mut rng = Rng::new(0xc910);
-        let budget = std::time::Duration::from_millis(
-            std::env::var("RDBREAK_FUZZ_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(1500),
-        );
-        let start = std::time::Instant::now();
-        let mut runs = 0;
-        while start.elapsed() < budget {
-            let base = &seeds[rng.below(seeds.len())];
-            let input = mutate(&mut rng, base, &seeds);
-            let r = std::panic::catch_unwind(|| fuzz_one(&input));
-            assert!(r.is_ok(), "read_image panicked on {:?}", input);
-            runs += 1;
-        }
-        eprintln!("cpio reader: {runs} runs");
     }
 }

@@ -96,14 +96,6 @@ fn archives_only(src: &mut Source<'_>, archive: &mut u32, v: &mut dyn Visitor) -
     }
 }
 
-/// One fuzzing run of the reader: any bytes must give entries or an error, never a panic, and
-/// the listing of what was read must be printable.
-pub fn fuzz_one(data: &[u8]) {
-    let mut out = std::io::sink();
-    let mut err = std::io::sink();
-    let _ = crate::listing::list(data, &mut out, &mut err, false);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
