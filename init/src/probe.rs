@@ -349,6 +349,7 @@ pub fn fuzz_one(data: &[u8]) {
         let _ = device(&Disk::new(&fixed.as_slice(), fixed.len() as u64), true);
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
