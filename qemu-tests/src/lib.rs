@@ -12,6 +12,7 @@ pub mod lvm_disk;
 pub mod outcome;
 pub mod qemu;
 pub mod scenario;
+pub mod screen;
 pub mod shell;
 pub mod vm;
 
