@@ -285,7 +285,7 @@ pub fn shell_console(ctty: Option<&str>, ttys: &[String], why: &str) -> String {
         Waited::TimedOut | Waited::Gone => return last,
     };
     for t in open.iter_mut().filter(|t| t.path != chosen) {
-        let _ = write!(t.file, "The shell is on {chosen}; this console only shows the boot's messages.\n");
+        let _ = writeln!(t.file, "The shell is on {chosen}; this console only shows the boot's messages.");
         let _ = t.file.flush();
     }
     chosen
