@@ -101,3 +101,28 @@ fn rd_ctty_pins_the_shell_without_an_offer() {
     let t = vm.powered_off();
     assert!(!t.contains("Press Enter for a shell"), "rd.ctty= asks nothing: {t}");
 }
+
+/// A USB keyboard is the only keyboard (no PS/2 controller at all): its host controller and
+/// usbhid are loaded at coldplug, so Enter at the screen takes the shell and the walk-through is
+/// typed on it.
+#[test]
+fn a_usb_keyboard_alone_takes_the_shell_at_the_screen() {
+    let s = scenario("usb_keyboard", "console=tty0")
+        .qemu_args(&["-machine", "i8042=off"])
+        .device("qemu-xhci,id=xhci")
+        .device("usb-kbd,bus=xhci.0");
+    let scratch = s.dir().join("screen.bin");
+    let before = root_hash(s.image(0));
+    let mut vm = s.boot();
+    vm.expect("Press Enter for a shell on this console.", 240);
+    screen::wait_for(&mut vm, &scratch, "Press Enter for a shell on this console.", 60);
+    // The kernel says when usbhid has bound the keyboard (it is not quiet here).
+    if !vm.transcript().contains("USB HID v1.11 Keyboard") {
+        vm.expect("USB HID v1.11 Keyboard", 120);
+    }
+    screen::type_text(&mut vm, "\n");
+    vm.expect("The shell is on /dev/tty1", 30);
+    walkthrough_at_the_screen(&mut vm, &scratch);
+    vm.powered_off();
+    assert_reset_on_disk(s.image(0), &before);
+}
