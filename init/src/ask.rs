@@ -398,7 +398,7 @@ pub fn load_keymap_once(root: &Path, c: &Cmdline) {
         .map(|p| root.join(p))
         .find(|p| p.exists())
     else {
-        log::warn!("/etc/vconsole.conf names keymap {} but loadkeys is not in this initramfs; the passphrase is read with the kernel's default (US) layout", args.last().map_or("", |s| s.as_str()));
+        log::warn!("the keymap {} (vconsole.conf or rd.vconsole.keymap=) cannot be loaded: this initramfs has no loadkeys; keys are read with the kernel's default (US) layout", args.last().map_or("", |s| s.as_str()));
         return;
     };
     let status =
@@ -406,7 +406,7 @@ pub fn load_keymap_once(root: &Path, c: &Cmdline) {
     match status {
         Ok(o) if o.status.success() => log::info!("loaded keymap {}", args.last().map_or("", |s| s.as_str())),
         Ok(o) => log::warn!(
-            "{} {} failed ({}): {}; the passphrase is read with the current layout",
+            "{} {} failed ({}): {}; keys are read with the current layout",
             bin.display(),
             args.join(" "),
             o.status,

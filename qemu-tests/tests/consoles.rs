@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use rdbreak_qemu_tests::{disk, screen, Root, Scenario, Vm};
+use rdbreak_qemu_tests::{builder, disk, screen, Initrd, Root, Scenario, Vm};
 
 const UUID: &str = "5e1f3a2b-7c4d-4e5f-9a6b-1c2d3e4f5a6b";
 const PASSWORD: &str = "Rdbreak-Screen-2026!";
@@ -125,4 +125,46 @@ fn a_usb_keyboard_alone_takes_the_shell_at_the_screen() {
     walkthrough_at_the_screen(&mut vm, &scratch);
     vm.powered_off();
     assert_reset_on_disk(s.image(0), &before);
+}
+
+/// The image's keymap is the shell's too, not only the passphrase prompt's: with
+/// `rd.vconsole.keymap=de-latin1` the keys a German keyboard labels Y and Z (US Z and Y) type
+/// `y` and `z` at the screen's prompt. The image is `rdbreak build`'s, with Debian's loadkeys
+/// and keymaps added.
+#[test]
+fn the_keymap_of_the_image_is_loaded_for_the_shell() {
+    let mut options: Vec<String> = builder::tool_files(&["loadkeys"]);
+    let maps = builder::package_files(&[
+        "usr/share/keymaps/include",
+        "usr/share/keymaps/i386/include",
+        "usr/share/keymaps/i386/qwertz/de-latin1.kmap.gz",
+    ]);
+    // Unpacked here: loadkeys would run `gzip` through `/bin/sh`, which an image of
+    // `rdbreak build` does not have.
+    let plain = rdbreak_qemu_tests::workdir("keymap_de_files");
+    for f in maps {
+        let (host, guest) = f.split_once(':').expect("HOST:GUEST");
+        let guest = guest.trim_end_matches(".gz");
+        let dest = plain.join(guest.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        let out = std::process::Command::new("gzip").args(["-dcf", host]).output().expect("gzip");
+        std::fs::write(&dest, out.stdout).expect("write the keymap");
+        options.push(format!("{}:{guest}", dest.display()));
+    }
+    let options: Vec<String> = options.into_iter().flat_map(|f| ["--file".to_string(), f]).collect();
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let s = scenario("keymap_de", "console=tty0 rd.vconsole.keymap=de-latin1").initrd(Initrd::rdbreak_build(&options));
+    let scratch = s.dir().join("screen.bin");
+    let mut vm = s.boot();
+    vm.expect("loaded keymap de-latin1", 240);
+    vm.expect("Press Enter for a shell on this console.", 60);
+    screen::wait_for(&mut vm, &scratch, "Press Enter for a shell on this console.", 60);
+    screen::type_text(&mut vm, "\n");
+    screen::wait_last_line(&mut vm, &scratch, "the break prompt", 60, &|l| l == "switch_root:/#");
+    // US keys e c h o space z y: on a German layout, "echo yz".
+    screen::type_text(&mut vm, "echo zy\n");
+    let shown = screen::wait_for(&mut vm, &scratch, "switch_root:/# echo yz", 30);
+    assert!(shown.lines().any(|l| l == "yz"), "the German layout typed yz:\n{shown}");
+    screen::type_text(&mut vm, "exit\n");
+    vm.powered_off();
 }

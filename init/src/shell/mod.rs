@@ -504,6 +504,8 @@ pub fn emergency_shell(boot: &mut Boot, stop: Stop<'_>) {
         if is_break {
             let _ = writeln!(con, "Type 'help' for the commands; 'exit' continues the boot.\n");
         }
+        // The image's keymap, as for the passphrase: the person types on their own keyboard.
+        ask::load_keymap_once(std::path::Path::new("/"), boot.cmdline());
         // Every console is offered (`rd.ctty=` pins one): the person may be at any of them.
         let ttys = ask::consoles(&boot.paths().sys);
         take_console(&ask::shell_console(boot.cmdline().get("rd.ctty"), &ttys, &msg));
