@@ -69,6 +69,23 @@ impl Shell<'_> {
         self.vm.send_line(cmd);
         self.vm.at_prompt(prompt, secs)
     }
+
+    /// The seed's walk-through from this `switch_root:/# ` prompt: remount, chroot, passwd
+    /// (both prompts), touch /.autorelabel, exit, exit; then the real init reports.
+    pub fn password_reset(&mut self, password: &str) {
+        self.run("mount -o remount,rw /sysroot");
+        let mut chroot = self.enter("chroot /sysroot", "# ", 60);
+        chroot.send_line("passwd");
+        chroot.answer("New password:", password, 60);
+        chroot.answer("Retype new password:", password, 30);
+        chroot.expect("password updated successfully", 60);
+        chroot.expect_prompt(30);
+        chroot.run("touch /.autorelabel");
+        chroot.send_line("exit");
+        self.expect_prompt(30);
+        self.send_line("exit");
+        self.expect(crate::outcome::REPORT, 120);
+    }
 }
 
 impl Deref for Shell<'_> {
