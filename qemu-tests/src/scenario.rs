@@ -217,6 +217,7 @@ pub struct Scenario {
     qemu_args: Vec<String>,
     monitor: bool,
     screen: bool,
+    kernel: Option<PathBuf>,
     bios_boot: bool,
     mem_mib: u32,
 }
@@ -237,6 +238,7 @@ impl Scenario {
             qemu_args: Vec::new(),
             monitor: false,
             screen: false,
+            kernel: None,
             bios_boot: false,
             mem_mib: 768,
         }
@@ -302,6 +304,12 @@ impl Scenario {
         self.monitor()
     }
 
+    /// Another kernel than the test kernel (Debian 13's, for its own images).
+    pub fn kernel(mut self, kernel: &Path) -> Scenario {
+        self.kernel = Some(kernel.to_path_buf());
+        self
+    }
+
     /// A QEMU monitor, for [`Vm::monitor`] and [`Vm::hot_plug`].
     pub fn monitor(mut self) -> Scenario {
         self.monitor = true;
@@ -351,6 +359,9 @@ impl Scenario {
         cfg.controllers = self.controllers.clone();
         cfg.devices = self.devices.clone();
         cfg.args = self.qemu_args.clone();
+        if let Some(k) = &self.kernel {
+            cfg.kernel = k.clone();
+        }
         if self.screen {
             cfg.kernel = a.kernel.clone();
             // vgacon scrolls by moving the card's start address; without that the visible

@@ -71,8 +71,15 @@ impl Shell<'_> {
     }
 
     /// The seed's walk-through from this `switch_root:/# ` prompt: remount, chroot, passwd
-    /// (both prompts), touch /.autorelabel, exit, exit; then the real init reports.
+    /// (both prompts), touch /.autorelabel, exit, exit; then the test root's init reports.
     pub fn password_reset(&mut self, password: &str) {
+        self.password_reset_then_boot(password);
+        self.expect(crate::outcome::REPORT, 120);
+    }
+
+    /// The walk-through up to the last `exit`, which continues the boot into whatever init the
+    /// root has.
+    pub fn password_reset_then_boot(&mut self, password: &str) {
         self.run("mount -o remount,rw /sysroot");
         let mut chroot = self.enter("chroot /sysroot", "# ", 60);
         chroot.send_line("passwd");
@@ -84,7 +91,6 @@ impl Shell<'_> {
         chroot.send_line("exit");
         self.expect_prompt(30);
         self.send_line("exit");
-        self.expect(crate::outcome::REPORT, 120);
     }
 }
 
