@@ -4,7 +4,7 @@
 //! formats; the keymap dracut's i18n put in the image is loaded once before the first prompt.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -131,6 +131,7 @@ pub fn resolve_consoles(active: &str, read: &dyn Fn(&str) -> Option<String>) -> 
 
 /// An open console in no-echo raw mode, given back as it was when dropped.
 struct Tty {
+    path: String,
     file: File,
     saved: Option<Termios>,
     line: Line,
@@ -147,7 +148,7 @@ impl Tty {
             raw.output_modes |= OutputModes::OPOST | OutputModes::ONLCR;
             let _ = termios::tcsetattr(&file, OptionalActions::Flush, &raw);
         }
-        Ok(Tty { file, saved, line: Line::default() })
+        Ok(Tty { path: path.to_string(), file, saved, line: Line::default() })
     }
 }
 
@@ -159,9 +160,9 @@ impl Drop for Tty {
     }
 }
 
-/// Asks on every console in `ttys` until one answers, Ctrl-C is typed there, or `timeout`.
-pub fn ask(prompt: &str, ttys: &[String], timeout: Option<Duration>) -> Answer {
-    let mut open: Vec<Tty> = Vec::new();
+/// Opens every console in `ttys` in no-echo raw mode; the ones that cannot be opened are named.
+fn open_all(ttys: &[String]) -> (Vec<Tty>, Vec<String>) {
+    let mut open = Vec::new();
     let mut errors = Vec::new();
     for t in ttys {
         match Tty::open(t) {
@@ -169,6 +170,77 @@ pub fn ask(prompt: &str, ttys: &[String], timeout: Option<Duration>) -> Answer {
             Err(e) => errors.push(format!("{t}: {e}")),
         }
     }
+    (open, errors)
+}
+
+/// How waiting on the consoles ended.
+enum Waited<R> {
+    Got(R),
+    TimedOut,
+    /// Every console hung up or failed.
+    Gone,
+}
+
+/// Feeds each byte typed on any console in `open` to `on_byte(console, byte)` until it returns
+/// a result or `timeout` passes. A console that hangs up or fails is dropped rather than polled
+/// again at once (a line with nothing behind it must not spin PID 1).
+fn wait_typed<R>(
+    open: &mut Vec<Tty>,
+    timeout: Option<Duration>,
+    on_byte: &mut dyn FnMut(&mut Tty, u8) -> Option<R>,
+) -> Waited<R> {
+    let start = Instant::now();
+    let mut bytes = Zeroizing::new([0u8; 64]);
+    loop {
+        if open.is_empty() {
+            return Waited::Gone;
+        }
+        let wait = match timeout {
+            Some(limit) => match limit.checked_sub(start.elapsed()) {
+                Some(left) => left.min(Duration::from_secs(1)),
+                None => return Waited::TimedOut,
+            },
+            None => Duration::from_secs(1),
+        };
+        // At most a second: the conversions cannot fail.
+        let ts = Timespec { tv_sec: wait.as_secs().try_into().unwrap_or(1), tv_nsec: wait.subsec_nanos().into() };
+        let mut fds: Vec<PollFd<'_>> =
+            open.iter().map(|t| PollFd::from_borrowed_fd(t.file.as_fd(), PollFlags::IN)).collect();
+        if poll(&mut fds, Some(&ts)).is_err() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let revents: Vec<PollFlags> = fds.iter().map(PollFd::revents).collect();
+        drop(fds);
+        let mut gone = Vec::new();
+        for (i, ev) in revents.iter().enumerate() {
+            let Some(t) = open.get_mut(i) else { continue };
+            if ev.contains(PollFlags::IN) {
+                match t.file.read(&mut bytes[..]) {
+                    Ok(n) if n > 0 => {
+                        for &b in bytes.get(..n).unwrap_or(&[]) {
+                            if let Some(r) = on_byte(t, b) {
+                                return Waited::Got(r);
+                            }
+                        }
+                        continue;
+                    }
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => continue,
+                    _ => {}
+                }
+            }
+            if ev.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+                gone.push(i);
+            }
+        }
+        for i in gone.into_iter().rev() {
+            open.remove(i);
+        }
+    }
+}
+
+/// Asks on every console in `ttys` until one answers, Ctrl-C is typed there, or `timeout`.
+pub fn ask(prompt: &str, ttys: &[String], timeout: Option<Duration>) -> Answer {
+    let (mut open, errors) = open_all(ttys);
     if open.is_empty() {
         return Answer::NoConsole(errors.join("; "));
     }
@@ -176,26 +248,14 @@ pub fn ask(prompt: &str, ttys: &[String], timeout: Option<Duration>) -> Answer {
         let _ = write!(t.file, "{prompt} ");
         let _ = t.file.flush();
     }
-    let start = Instant::now();
-    let answer = loop {
-        let wait = match timeout {
-            Some(limit) => match limit.checked_sub(start.elapsed()) {
-                Some(left) => Some(left.min(Duration::from_secs(1))),
-                None => break Answer::TimedOut,
-            },
-            None => Some(Duration::from_secs(1)),
-        };
-        let ts = wait.map(|d| Timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ });
-        let mut fds: Vec<PollFd<'_>> =
-            open.iter().map(|t| PollFd::from_borrowed_fd(t.file.as_fd(), PollFlags::IN)).collect();
-        if poll(&mut fds, ts.as_ref()).is_err() {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().contains(PollFlags::IN)).collect();
-        drop(fds);
-        if let Some(done) = read_ready(&mut open, &ready) {
-            break done;
-        }
+    let answer = match wait_typed(&mut open, timeout, &mut |t, b| match t.line.feed(b) {
+        Feed::More => None,
+        Feed::Done => Some(Answer::Secret(t.line.take())),
+        Feed::Cancel => Some(Answer::Cancelled),
+    }) {
+        Waited::Got(a) => a,
+        Waited::TimedOut => Answer::TimedOut,
+        Waited::Gone => Answer::NoConsole(format!("every console hung up: {}", ttys.join(", "))),
     };
     for t in &mut open {
         let _ = t.file.write_all(b"\n");
@@ -203,23 +263,39 @@ pub fn ask(prompt: &str, ttys: &[String], timeout: Option<Duration>) -> Answer {
     answer
 }
 
-/// Feeds what the ready consoles typed; the first finished line or Ctrl-C ends the prompt.
-fn read_ready(open: &mut [Tty], ready: &[bool]) -> Option<Answer> {
-    let mut bytes = Zeroizing::new([0u8; 64]);
-    for (t, _) in open.iter_mut().zip(ready).filter(|(_, r)| **r) {
-        let n = match t.file.read(&mut bytes[..]) {
-            Ok(n) => n,
-            Err(_) => continue,
-        };
-        for &b in bytes.get(..n).unwrap_or(&[]) {
-            match t.line.feed(b) {
-                Feed::More => {}
-                Feed::Done => return Some(Answer::Secret(t.line.take())),
-                Feed::Cancel => return Some(Answer::Cancelled),
-            }
-        }
+/// The console a shell opens on: `rd.ctty=` when given (`ttyS0` or `/dev/ttyS0`); the only one
+/// when there is one (the prompt shows at once, as before); else every console shows `why` the
+/// boot stopped and the first where Enter is pressed gets the shell, the others are told where
+/// it went. When no console can be read, the last (the kernel's `/dev/console`).
+pub fn shell_console(ctty: Option<&str>, ttys: &[String], why: &str) -> String {
+    if let Some(c) = ctty.filter(|c| !c.is_empty()) {
+        return format!("/dev/{}", c.rsplit('/').next().unwrap_or(c));
     }
-    None
+    let last = ttys.last().cloned().unwrap_or_else(|| "/dev/console".into());
+    if ttys.len() < 2 {
+        return last;
+    }
+    let (mut open, _) = open_all(ttys);
+    for t in &mut open {
+        let _ = write!(t.file, "{}", offer_text(why));
+        let _ = t.file.flush();
+    }
+    let chosen = match wait_typed(&mut open, None, &mut |t, b| matches!(b, b'\r' | b'\n').then(|| t.path.clone())) {
+        Waited::Got(path) => path,
+        Waited::TimedOut | Waited::Gone => return last,
+    };
+    for t in open.iter_mut().filter(|t| t.path != chosen) {
+        let _ = writeln!(t.file, "The shell is on {chosen}; this console only shows the boot's messages.");
+        let _ = t.file.flush();
+    }
+    chosen
+}
+
+/// What every console shows while the shell waits for its person.
+fn offer_text(why: &str) -> String {
+    let why = why.trim_end();
+    let sep = if why.is_empty() { "" } else { "\n" };
+    format!("\n{why}{sep}Press Enter for a shell on this console.\n")
 }
 
 /// Reads a secret from `input` as `cryptsetup` does: after `prompt`, without echo when it is a
@@ -322,7 +398,7 @@ pub fn load_keymap_once(root: &Path, c: &Cmdline) {
         .map(|p| root.join(p))
         .find(|p| p.exists())
     else {
-        log::warn!("/etc/vconsole.conf names keymap {} but loadkeys is not in this initramfs; the passphrase is read with the kernel's default (US) layout", args.last().map_or("", |s| s.as_str()));
+        log::warn!("the keymap {} (vconsole.conf or rd.vconsole.keymap=) cannot be loaded: this initramfs has no loadkeys; keys are read with the kernel's default (US) layout", args.last().map_or("", |s| s.as_str()));
         return;
     };
     let status =
@@ -330,7 +406,7 @@ pub fn load_keymap_once(root: &Path, c: &Cmdline) {
     match status {
         Ok(o) if o.status.success() => log::info!("loaded keymap {}", args.last().map_or("", |s| s.as_str())),
         Ok(o) => log::warn!(
-            "{} {} failed ({}): {}; the passphrase is read with the current layout",
+            "{} {} failed ({}): {}; keys are read with the current layout",
             bin.display(),
             args.join(" "),
             o.status,
@@ -456,5 +532,54 @@ mod tests {
         m.write_all(b"abc\x03").unwrap();
         assert!(matches!(asker.join().unwrap(), Answer::Cancelled));
         assert!(matches!(ask("p:", &["/nonexistent".into()], None), Answer::NoConsole(_)));
+    }
+
+    fn pty() -> (File, String) {
+        use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let name = ptsname(&master, Vec::new()).unwrap().into_string().unwrap();
+        (File::from(master), name)
+    }
+
+    fn read_until(m: &mut File, want: &str) -> String {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains(want) {
+            let n = m.read(&mut buf).unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+
+    #[test]
+    fn the_shell_goes_to_the_console_where_enter_is_pressed_first() {
+        let (mut screen, screen_name) = pty();
+        let (mut serial, serial_name) = pty();
+        let ttys = vec![screen_name.clone(), "/nonexistent".into(), serial_name.clone()];
+        let offer = std::thread::spawn(move || shell_console(None, &ttys, "Break before switch_root\n"));
+        // Both show why the boot stopped; the person is at the screen, not the last console.
+        for m in [&mut screen, &mut serial] {
+            let shown = read_until(m, "Press Enter for a shell on this console.");
+            assert!(shown.contains("Break before switch_root\r\nPress Enter"), "{shown:?}");
+        }
+        screen.write_all(b"\r").unwrap();
+        assert_eq!(offer.join().unwrap(), screen_name);
+        let told = read_until(&mut serial, "only shows the boot's messages");
+        assert!(told.contains(&format!("The shell is on {screen_name}")), "{told:?}");
+    }
+
+    #[test]
+    fn one_console_or_rd_ctty_is_taken_at_once() {
+        // Nothing is asked: these return without anything typed.
+        assert_eq!(shell_console(None, &["/dev/ttyS0".into()], "why"), "/dev/ttyS0");
+        assert_eq!(shell_console(None, &[], "why"), "/dev/console");
+        let two = ["/dev/tty1".to_string(), "/dev/ttyS0".to_string()];
+        assert_eq!(shell_console(Some("ttyS1"), &two, "why"), "/dev/ttyS1");
+        assert_eq!(shell_console(Some("/dev/hvc0"), &two, "why"), "/dev/hvc0");
+        // Several consoles, none of which can be opened: the kernel's console.
+        let none = ["/nonexistent/a".to_string(), "/nonexistent/b".to_string()];
+        assert_eq!(shell_console(None, &none, "why"), "/nonexistent/b");
     }
 }

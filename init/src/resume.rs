@@ -55,6 +55,15 @@ pub fn resume(dev: &BlockDev, offset: u64, dev_dir: &Path, sys_power: &Path) {
         log::info!("resume: {} holds no hibernation image", node.display());
         return;
     }
+    // The kernel's `disk` says `[disabled]` when it will not resume at all (locked down by
+    // Secure Boot, or `nohibernate`): its `resume` would then return as if there were nothing.
+    if std::fs::read_to_string(sys_power.join("disk")).is_ok_and(|d| d.trim() == "[disabled]") {
+        log::warn!(
+            "resume: {} holds a hibernation image, but this kernel cannot resume one (/sys/power/disk is [disabled]: locked down by Secure Boot, or booted with nohibernate); booting afresh, the hibernated session is lost",
+            node.display()
+        );
+        return;
+    }
     log::info!("resume: restoring the hibernation image on {} ({})", node.display(), dev.devno());
     if offset > 0 {
         if let Err(e) = std::fs::write(sys_power.join("resume_offset"), format!("{offset}\n")) {
@@ -107,6 +116,10 @@ mod tests {
         assert!(!dir.path().join("resume").exists(), "nothing written for a plain swap");
         swap[ps - 10..ps - 1].copy_from_slice(b"S1SUSPEND");
         std::fs::write(dir.path().join("vdb"), &swap).unwrap();
+        std::fs::write(dir.path().join("disk"), "[disabled]\n").unwrap();
+        resume(&dev, 0, dir.path(), dir.path());
+        assert!(!dir.path().join("resume").exists(), "a kernel that cannot resume (lockdown) is not asked");
+        std::fs::write(dir.path().join("disk"), "[platform] shutdown reboot suspend test_resume\n").unwrap();
         resume(&dev, 0, dir.path(), dir.path());
         assert_eq!(std::fs::read_to_string(dir.path().join("resume")).unwrap(), "254:16\n");
     }

@@ -29,6 +29,9 @@ const PACKAGES: &[&str] = &[
     "libdevmapper-event1.02.1",
     "libaio1",
     "mdadm",
+    // loadkeys and the console keymaps, for images that load a keymap (not the builder's own).
+    "kbd",
+    "console-data",
     "cryptsetup-bin",
     "libcryptsetup12",
     "libargon2-1",
@@ -231,6 +234,25 @@ pub fn tool_files(programs: &[&str]) -> Vec<String> {
         }
     }
     out.into_iter().collect()
+}
+
+/// `--file HOST:GUEST` arguments for every file under `dirs` (paths in the packages' tree, such
+/// as `usr/share/keymaps/include`), each at the same path in the guest.
+pub fn package_files(dirs: &[&str]) -> Vec<String> {
+    let t = tools(assets::get());
+    let mut out = Vec::new();
+    let mut todo: Vec<PathBuf> = dirs.iter().map(|d| t.root.join(d)).collect();
+    while let Some(p) = todo.pop() {
+        if p.is_dir() {
+            todo.extend(list(&p));
+        } else if p.is_file() {
+            let guest = p.strip_prefix(&t.root).expect("under the packages' tree");
+            out.push(format!("{}:/{}", p.display(), guest.display()));
+        }
+    }
+    assert!(!out.is_empty(), "nothing under {dirs:?} in the builder's packages");
+    out.sort();
+    out
 }
 
 fn copy_into(tree: &Path, src: &Path, guest: &Path) {

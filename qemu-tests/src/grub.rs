@@ -8,9 +8,13 @@ use crate::vm::Vm;
 /// A grub.cfg with one menu entry, GRUB on the serial console the tests drive, and a timeout
 /// long enough to reach the menu under TCG. `lines` are the entry's commands.
 pub fn serial_menu(title: &str, lines: &[&str]) -> String {
-    let mut cfg = format!(
-        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=60\nmenuentry '{title}' {{\n"
-    );
+    format!("serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n{}", menu(title, lines))
+}
+
+/// A grub.cfg with one menu entry on GRUB's default terminal (under UEFI the firmware's console,
+/// which OVMF shows on the serial line too).
+pub fn menu(title: &str, lines: &[&str]) -> String {
+    let mut cfg = format!("set timeout=60\nmenuentry '{title}' {{\n");
     for l in lines {
         cfg.push('\t');
         cfg.push_str(l);
@@ -20,31 +24,41 @@ pub fn serial_menu(title: &str, lines: &[&str]) -> String {
     cfg
 }
 
+/// The row of the last cursor placement (`ESC[<row>;<col>H`, zero-padded by OVMF's terminal) in
+/// `text`.
+fn last_row(text: &str) -> Option<usize> {
+    let at = text.rfind("\x1b[")? + 2;
+    text[at..].split(';').next()?.parse().ok()
+}
+
 impl Vm {
+    /// Waits for GRUB to place the cursor at the start of a line (column 3) and returns its row.
+    fn grub_cursor_row(&mut self) -> usize {
+        let (_, text) = self.expect_any(&[";3H", ";03H"], 10);
+        last_row(&text).expect("a cursor placement")
+    }
+
     /// At GRUB's menu (the default entry highlighted): edits the entry, appends `text` to the
-    /// line that starts with `line` (`linux16 /boot/vmlinuz`), and boots it.
+    /// line that starts with `line` (`linux16 /boot/vmlinuz`), and boots it. Works on GRUB's
+    /// own serial terminal and on a UEFI firmware's console alike.
     pub fn grub_edit_and_boot(&mut self, line: &str, text: &str) {
         self.send(b"e");
-        // Look at the editor screen: the cursor starts on the first line (row 5); find the row
-        // the line is drawn on and go down that many lines.
+        // Look at the editor screen: find the row the line is drawn on.
         let screen = self.expect(line, 30);
         let at = screen.rfind(line).expect("the line on screen");
-        let row_start = screen[..at].rfind("\x1b[").expect("cursor position before the line") + 2;
-        let row: usize = screen[row_start..].split(';').next().and_then(|r| r.parse().ok()).expect("row number");
-        // Ctrl-N moves down one line; GRUB answers by placing the cursor (`ESC[<row>;3H`). Watch
-        // where it lands until it is on the line (long lines wrap, so rows are not lines).
-        let initial = self.expect(";3H\x1b[?25h", 10); // where the editor put the cursor first
-        assert!(initial.ends_with("\x1b[5;3H\x1b[?25h"), "the cursor starts on the first line");
-        let mut cursor_row = 5;
+        let row = last_row(&screen[..at]).expect("the line's row");
+        // The editor draws its scroll marks at column 80, then puts the cursor on the first line.
+        self.expect(";80H", 10);
+        self.expect(";80H", 10);
+        let mut cursor_row = self.grub_cursor_row();
+        // Ctrl-N moves down one line; watch where GRUB puts the cursor until it is on the line
+        // (long lines wrap, so rows are not lines).
         for _ in 0..20 {
             if cursor_row == row {
                 break;
             }
             self.send(b"\x0e");
-            let moved = self.expect(";3H\x1b[?25h", 10);
-            let start = moved.rfind("\x1b[").map_or(0, |i| i + 2);
-            let start = moved[..start.saturating_sub(2)].rfind("\x1b[").map_or(start, |i| i + 2);
-            cursor_row = moved[start..].split(';').next().and_then(|r| r.parse().ok()).unwrap_or(0);
+            cursor_row = self.grub_cursor_row();
         }
         assert_eq!(cursor_row, row, "the cursor reached the {line} line");
         self.send(b"\x05"); // Ctrl-E: end of line
@@ -52,5 +66,15 @@ impl Vm {
         self.send(text.as_bytes());
         std::thread::sleep(Duration::from_millis(500));
         self.send(b"\x18"); // Ctrl-X: boot the edited entry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_of_cursor_placements_as_grub_and_ovmf_write_them() {
+        assert_eq!(super::last_row("x\x1b[?25l\x1b[6;3H"), Some(6));
+        assert_eq!(super::last_row("\x1b[42;80H \x1b[05;03H"), Some(5));
+        assert_eq!(super::last_row("no escape"), None);
     }
 }

@@ -12,7 +12,10 @@ pub mod lvm_disk;
 pub mod outcome;
 pub mod qemu;
 pub mod scenario;
+pub mod screen;
 pub mod shell;
+pub mod trixie;
+pub mod uefi;
 pub mod vm;
 
 pub use assets::{Assets, Modules};

@@ -54,18 +54,7 @@ impl Vm {
         self.expect("Break before switch_root", 240);
         let mut sh = self.at_prompt("switch_root:/# ", 30);
         let mounts = sh.run("mount");
-        sh.run("mount -o remount,rw /sysroot");
-        let mut chroot = sh.enter("chroot /sysroot", "# ", 60);
-        chroot.send_line("passwd");
-        chroot.answer("New password:", password, 60);
-        chroot.answer("Retype new password:", password, 30);
-        chroot.expect("password updated successfully", 60);
-        chroot.expect_prompt(30);
-        chroot.run("touch /.autorelabel");
-        chroot.send_line("exit");
-        sh.expect_prompt(30);
-        sh.send_line("exit");
-        sh.expect(REPORT, 120);
+        sh.password_reset(password);
         mounts
     }
 

@@ -216,6 +216,8 @@ pub struct Scenario {
     devices: Vec<String>,
     qemu_args: Vec<String>,
     monitor: bool,
+    screen: bool,
+    kernel: Option<PathBuf>,
     bios_boot: bool,
     mem_mib: u32,
 }
@@ -235,6 +237,8 @@ impl Scenario {
             devices: Vec::new(),
             qemu_args: Vec::new(),
             monitor: false,
+            screen: false,
+            kernel: None,
             bios_boot: false,
             mem_mib: 768,
         }
@@ -291,6 +295,21 @@ impl Scenario {
         self
     }
 
+    /// A VGA screen and the PS/2 keyboard a person types on ([`crate::screen`]), with the
+    /// monitor that presses the keys. The kernel is then started through its real-mode entry
+    /// (`vmlinuz`), which takes the BIOS's text screen over; the PVH entry leaves the kernel
+    /// only a dummy console.
+    pub fn screen(mut self) -> Scenario {
+        self.screen = true;
+        self.monitor()
+    }
+
+    /// Another kernel than the test kernel (Debian 13's, for its own images).
+    pub fn kernel(mut self, kernel: &Path) -> Scenario {
+        self.kernel = Some(kernel.to_path_buf());
+        self
+    }
+
     /// A QEMU monitor, for [`Vm::monitor`] and [`Vm::hot_plug`].
     pub fn monitor(mut self) -> Scenario {
         self.monitor = true;
@@ -340,6 +359,16 @@ impl Scenario {
         cfg.controllers = self.controllers.clone();
         cfg.devices = self.devices.clone();
         cfg.args = self.qemu_args.clone();
+        if let Some(k) = &self.kernel {
+            cfg.kernel = k.clone();
+        }
+        if self.screen {
+            cfg.kernel = a.kernel.clone();
+            // vgacon scrolls by moving the card's start address; without that the visible
+            // screen stays the first 4000 bytes of text memory, which `screen::read` reads.
+            cfg.append.push_str(" no-scroll");
+            cfg.args.extend(crate::screen::VGA.iter().map(|s| s.to_string()));
+        }
         cfg.mem_mib = self.mem_mib;
         cfg.monitor = self
             .monitor

@@ -69,6 +69,29 @@ impl Shell<'_> {
         self.vm.send_line(cmd);
         self.vm.at_prompt(prompt, secs)
     }
+
+    /// The seed's walk-through from this `switch_root:/# ` prompt: remount, chroot, passwd
+    /// (both prompts), touch /.autorelabel, exit, exit; then the test root's init reports.
+    pub fn password_reset(&mut self, password: &str) {
+        self.password_reset_then_boot(password);
+        self.expect(crate::outcome::REPORT, 120);
+    }
+
+    /// The walk-through up to the last `exit`, which continues the boot into whatever init the
+    /// root has.
+    pub fn password_reset_then_boot(&mut self, password: &str) {
+        self.run("mount -o remount,rw /sysroot");
+        let mut chroot = self.enter("chroot /sysroot", "# ", 60);
+        chroot.send_line("passwd");
+        chroot.answer("New password:", password, 60);
+        chroot.answer("Retype new password:", password, 30);
+        chroot.expect("password updated successfully", 60);
+        chroot.expect_prompt(30);
+        chroot.run("touch /.autorelabel");
+        chroot.send_line("exit");
+        self.expect_prompt(30);
+        self.send_line("exit");
+    }
 }
 
 impl Deref for Shell<'_> {

@@ -9,6 +9,7 @@ pub mod parse;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsFd;
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -17,7 +18,7 @@ use rustix::process::{Pid, WaitOptions};
 use rustix::termios::{self, OptionalActions, Termios};
 
 use crate::boot::{Boot, Stop};
-use crate::{report, sys};
+use crate::{ask, report, sys};
 use editor::{Editor, Outcome};
 use parse::{Join, Redirect};
 
@@ -427,30 +428,10 @@ fn read_line(editor: &mut Editor, prompt: &str, saved: Option<&Termios>, shell: 
     }
 }
 
-/// The console device the shell should own: `rd.ctty=` or the last active console, followed
-/// through `/sys/class/tty/*/active` as dracut does.
-pub fn console_device(boot: Option<&Boot>) -> String {
-    if let Some(c) = boot.and_then(|b| b.cmdline().get("rd.ctty")).filter(|c| !c.is_empty()) {
-        return format!("/dev/{}", c.rsplit('/').next().unwrap_or(c));
-    }
-    let mut name = "console".to_string();
-    for _ in 0..8 {
-        match std::fs::read_to_string(format!("/sys/class/tty/{name}/active")) {
-            Ok(a) => match a.split_whitespace().last() {
-                Some(next) if next != name => name = next.to_string(),
-                _ => break,
-            },
-            Err(_) => break,
-        }
-    }
-    format!("/dev/{name}")
-}
-
-/// Makes the console our controlling terminal on fds 0-2, so Ctrl-C goes to the foreground
-/// command (and PID 1, never in the foreground while a command runs, is not touched).
-pub fn take_console(boot: Option<&Boot>) {
-    let dev = console_device(boot);
-    let Ok(tty) = OpenOptions::new().read(true).write(true).open(&dev) else {
+/// Makes `dev` our controlling terminal on fds 0-2, so Ctrl-C goes to the foreground command
+/// (and PID 1, never in the foreground while a command runs, is not touched).
+pub fn take_console(dev: &str) {
+    let Ok(tty) = OpenOptions::new().read(true).write(true).open(dev) else {
         log::warn!("cannot open {dev}; the shell stays on /dev/console without job control");
         return;
     };
@@ -460,6 +441,16 @@ pub fn take_console(boot: Option<&Boot>) {
     let _ = rustix::stdio::dup2_stdout(&tty);
     let _ = rustix::stdio::dup2_stderr(&tty);
     let _ = termios::tcsetpgrp(&tty, rustix::process::getpgrp());
+}
+
+/// After the shell, fds 0-2 are the kernel's `/dev/console` again, so the real init (or a later
+/// message) writes where it would have without the shell, whichever console the shell took.
+fn give_back_console() {
+    if let Ok(con) = OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY).open("/dev/console") {
+        let _ = rustix::stdio::dup2_stdin(&con);
+        let _ = rustix::stdio::dup2_stdout(&con);
+        let _ = rustix::stdio::dup2_stderr(&con);
+    }
 }
 
 /// What to do after a failure once the shell (if any) is left: `rd.emergency=` first; without a
@@ -513,9 +504,14 @@ pub fn emergency_shell(boot: &mut Boot, stop: Stop<'_>) {
         if is_break {
             let _ = writeln!(con, "Type 'help' for the commands; 'exit' continues the boot.\n");
         }
-        take_console(Some(boot));
+        // The image's keymap, as for the passphrase: the person types on their own keyboard.
+        ask::load_keymap_once(std::path::Path::new("/"), boot.cmdline());
+        // Every console is offered (`rd.ctty=` pins one): the person may be at any of them.
+        let ttys = ask::consoles(&boot.paths().sys);
+        take_console(&ask::shell_console(boot.cmdline().get("rd.ctty"), &ttys, &msg));
         let mut sh = Shell::new(Some(boot));
         sh.interact(stop.prompt());
+        give_back_console();
     } else {
         log::warn!("Boot has failed. To debug this issue add \"rd.shell rd.debug\" to the kernel command line.");
     }
