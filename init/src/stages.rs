@@ -11,7 +11,7 @@ use crate::cmdline::Cmdline;
 use crate::devices::{self, BlockDev};
 use crate::mount_root::{self, NEWROOT};
 use crate::root::{self, RootSpec};
-use crate::storage::unlock::{self, Verdict};
+use crate::storage::luks_open::{self, Verdict};
 use crate::uevent::Uevents;
 use crate::{fstab, handoff, kmsg, mounts, report, resume, shell, switch_root};
 
@@ -181,7 +181,7 @@ impl Sequence {
             Answer::Secret(secret) => {
                 let results = self.boot.unlock(&secret);
                 drop(secret);
-                match unlock::verdict(&asked, &results) {
+                match luks_open::verdict(&asked, &results) {
                     Verdict::Opened => {}
                     Verdict::Again(msg) => log::warn!("{msg}"),
                     Verdict::Shell(msg) => {

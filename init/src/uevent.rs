@@ -126,7 +126,7 @@ pub fn modaliases(sysfs: &Path) -> Vec<String> {
             }
         }
     }
-    crate::order::sort(&mut out);
+    crate::sort::sort(&mut out);
     out.dedup();
     out
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 /// switch_root → the hand-off to dracut's init → the sequence).
 const ROOMS: &[&str] = &[
     "sys",
-    "order",
+    "sort",
     "format",
     "elf",
     "kmsg",

@@ -14,10 +14,10 @@ use crate::kmod::Loader;
 use crate::probe::Filesystem;
 
 use super::dm;
+use super::luks_open::{Containers, Locked, Outcome};
 use super::lvm::{self, PresentPv};
 use super::md;
 use super::say;
-use super::unlock::{Containers, Locked, Outcome};
 
 /// The stacks assembled so far and what the boot was told about them.
 pub struct Assembler {
@@ -84,7 +84,7 @@ impl Assembler {
     pub fn identify(&mut self, devs: &mut [BlockDev], dev_dir: &Path) {
         // First: an md member of 1.0 or 0.90 may carry an LVM label in its data.
         self.md.identify(devs, dev_dir);
-        let present = crate::order::set(devs.iter().map(|d| (d.major, d.minor)));
+        let present = crate::sort::set(devs.iter().map(|d| (d.major, d.minor)));
         self.pvs.retain(|k, _| present.contains(k));
         for d in devs.iter_mut().filter(|d| d.fs.is_none() && d.size_bytes > 0) {
             let key = (d.major, d.minor);
@@ -176,7 +176,7 @@ impl Assembler {
         if !todo.is_empty() {
             match control(dev_dir, loader) {
                 Ok(ctl) => {
-                    let listed = crate::order::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
+                    let listed = crate::sort::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
                     for a in todo {
                         if listed.contains(&a.dm_name) {
                             self.active.insert(a.dm_name.clone());
@@ -236,7 +236,7 @@ impl Assembler {
             return 0;
         }
         let Ok(ctl) = control(dev_dir, loader) else { return 0 };
-        let listed = crate::order::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
+        let listed = crate::sort::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
         let waiting: Vec<lvm::LvPlan> =
             plans.iter().filter(|p| !listed.contains(&lvm::activate::dm_name(&p.vg, &p.lv))).cloned().collect();
         let Some(run) = lvm::tool::plan(&waiting, thin_check) else { return 0 };
@@ -266,7 +266,7 @@ impl Assembler {
             run.args[..5].join(" ") + " … " + &run.lvs.join(" ")
         );
         let outcome = run_bounded(binary, &run.args, std::time::Duration::from_secs(60));
-        let now = crate::order::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
+        let now = crate::sort::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
         let mut made = 0;
         for lv in &run.lvs {
             let Some((vg, name)) = lv.split_once('/') else { continue };

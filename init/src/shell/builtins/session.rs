@@ -81,7 +81,7 @@ pub(super) fn sleep_time(arg: &str) -> Option<std::time::Duration> {
 
 pub(super) fn env(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
     let mut vars: Vec<_> = sh.vars.iter().collect();
-    crate::order::sort(&mut vars);
+    crate::sort::sort(&mut vars);
     for (k, v) in vars {
         let _ = writeln!(io.out, "{k}={v}");
     }

@@ -180,7 +180,7 @@ fn items<'a>(json: &'a Value, key: &str) -> Result<Vec<(u32, &'a Value)>, Error>
         let id = k.parse::<u32>().map_err(|_| bad(format!("{key} id {k:?} is not a number")))?;
         out.push((id, v));
     }
-    crate::order::sort_by_key(&mut out, |(id, _)| *id);
+    crate::sort::sort_by_key(&mut out, |(id, _)| *id);
     Ok(out)
 }
 

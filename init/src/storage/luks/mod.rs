@@ -7,9 +7,9 @@
 
 mod argon2;
 mod json;
+mod keyslot;
 mod luks1;
 pub mod luks2;
-mod unlock;
 
 use std::fmt::{self, Write as _};
 use std::io;
@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use crate::storage::dm;
 use crate::sys;
 
-pub use unlock::{af_merge, decrypt_sectors, pbkdf2};
+pub use keyslot::{af_merge, decrypt_sectors, pbkdf2};
 
 /// The positioned reader every function here takes: fill `buf` from byte `offset` of the
 /// device, returning how many bytes were read (fewer only at its end).
@@ -212,7 +212,7 @@ impl Header {
     /// The keyslots in the order they are tried: priority 2 first, then 1; 0 never.
     pub fn try_order(&self) -> Vec<&Keyslot> {
         let mut v: Vec<&Keyslot> = self.keyslots.iter().filter(|k| k.priority > 0).collect();
-        crate::order::sort_by_key(&mut v, |k| (std::cmp::Reverse(k.priority), k.id));
+        crate::sort::sort_by_key(&mut v, |k| (std::cmp::Reverse(k.priority), k.id));
         v
     }
 
@@ -220,7 +220,7 @@ impl Header {
     /// keyslot. `mem_available` is the machine's free memory in bytes (`MemAvailable`), which
     /// an Argon2 keyslot's memory cost must fit in.
     pub fn unlock(&self, read: &mut Read<'_>, secret: &[u8], mem_available: u64) -> Result<VolumeKey, Error> {
-        unlock::unlock(self, read, secret, mem_available)
+        keyslot::unlock(self, read, secret, mem_available)
     }
 
     /// The one dm-crypt target for the data, as cryptsetup builds it: `crypt` with `cipher

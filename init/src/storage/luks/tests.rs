@@ -2,7 +2,7 @@
 //! size is refused before it is allocated, every loop is bounded, nothing panics.
 
 use super::fixtures::{Fixture, MEM, PASS1};
-use super::unlock::{argon2, decrypt_area, decrypt_sectors, Argon2Cost};
+use super::keyslot::{argon2, decrypt_area, decrypt_sectors, Argon2Cost};
 use super::*;
 
 fn hex(s: &str) -> Vec<u8> {

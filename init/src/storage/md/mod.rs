@@ -193,7 +193,7 @@ fn plan_one(group: &[&Found]) -> Option<ArrayPlan> {
     let avail: Vec<bool> = slots.iter().map(Option::is_some).collect();
     let missing: Vec<u32> = (0..sb.raid_disks).filter(|&i| avail.get(i as usize) != Some(&true)).collect();
     let mut members: Vec<Member> = slots.iter().flatten().map(|f| Member::of(f)).collect();
-    crate::order::sort_by_key(&mut others, |f| match f.sb.role {
+    crate::sort::sort_by_key(&mut others, |f| match f.sb.role {
         Role::Active { .. } => 0,
         Role::Journal => 1,
         _ => 2,

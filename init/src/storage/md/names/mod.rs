@@ -196,5 +196,4 @@ pub fn sysfs_writes(plan: &ArrayPlan, naming: &Naming) -> Vec<(String, String)> 
 }
 
 #[cfg(test)]
-#[path = "names_tests.rs"]
 mod tests;

@@ -508,5 +508,4 @@ pub fn examine(size: u64, read: &mut dyn FnMut(u64, &mut [u8]) -> std::io::Resul
 }
 
 #[cfg(test)]
-#[path = "superblock_tests.rs"]
 mod tests;

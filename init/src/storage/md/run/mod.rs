@@ -131,7 +131,7 @@ impl Arrays {
     /// Reads the md superblocks of `devs` (each once per size) and marks the members as blkid
     /// does, also over a filesystem the probe saw (0.90 and 1.0 keep the data at sector 0).
     pub fn identify(&mut self, devs: &mut [BlockDev], dev_dir: &Path) {
-        let present = crate::order::set(devs.iter().map(|d| (d.major, d.minor)));
+        let present = crate::sort::set(devs.iter().map(|d| (d.major, d.minor)));
         self.read.retain(|k, _| present.contains(k));
         for d in devs.iter_mut().filter(|d| d.size_bytes > 0 && d.major != MD_MAJOR) {
             let key = (d.major, d.minor);
@@ -310,5 +310,4 @@ impl Arrays {
 }
 
 #[cfg(test)]
-#[path = "run_tests.rs"]
 mod tests;

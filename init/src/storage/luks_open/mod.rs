@@ -1,4 +1,4 @@
-//! cryptsetup's part of the boot: the crypto_LUKS devices the rules (`crypt`) want are opened
+//! cryptsetup's part of the boot: the crypto_LUKS devices the rules (`luks_rules`) want are opened
 //! with their key files (in the image, or on a device mounted read-only for the read), with a
 //! passphrase that already opened another container (systemd's cache), or with one the stage
 //! layer asks for (`locked`, `unlock_all`): this room never touches the console. The mapping is
@@ -18,10 +18,10 @@ use crate::cmdline::Cmdline;
 use crate::devices::BlockDev;
 use crate::kmod::Loader;
 
-use super::crypt::{self, Decision, KeySpec, Open};
 use super::dm;
 #[cfg(feature = "luks")]
 use super::luks;
+use super::luks_rules::{self, Decision, KeySpec, Open};
 use super::say;
 
 /// Built without the `luks` feature: every container is found and named, none can be opened.
@@ -102,7 +102,7 @@ pub enum Outcome {
 }
 
 pub struct Containers {
-    rules: crypt::Rules,
+    rules: luks_rules::Rules,
     /// Headers read, by device number, with the size the device had.
     headers: BTreeMap<(u32, u32), (u64, Result<luks::Header, String>)>,
     /// Containers whose key files were tried (again only when their size changes).
@@ -172,7 +172,7 @@ fn open_over(devs: &[BlockDev], node_name: &str) -> Option<String> {
 impl Containers {
     pub fn new(c: &Cmdline, crypttab: Option<&str>) -> Containers {
         Containers {
-            rules: crypt::Rules::new(c, crypttab),
+            rules: luks_rules::Rules::new(c, crypttab),
             headers: BTreeMap::new(),
             keys_tried: BTreeSet::new(),
             wrong: BTreeMap::new(),
@@ -187,7 +187,7 @@ impl Containers {
 
     /// The rules again, now with the image's `/etc/crypttab`.
     pub fn set_rules(&mut self, c: &Cmdline, crypttab: Option<&str>) {
-        self.rules = crypt::Rules::new(c, crypttab);
+        self.rules = luks_rules::Rules::new(c, crypttab);
     }
 
     /// The LUKS header of `d`, read once per size.
@@ -480,7 +480,7 @@ fn open_device(
     if let Some(loader) = loader {
         loader.request(&cipher_modules(&header.cipher), false);
     }
-    let uuid = crypt::dm_uuid(header.version, &header.uuid, &open.name);
+    let uuid = luks_rules::dm_uuid(header.version, &header.uuid, &open.name);
     ctl.activate(&open.name, Some(&uuid), std::slice::from_ref(&target), open.read_only).map_err(|e| {
         // Never the table in a message: it holds the key.
         let why = match e {
@@ -569,7 +569,7 @@ fn read_key(
         .find(|d| {
             let fs = d.fs.as_ref();
             fs.is_some_and(|f| f.mountable())
-                && crypt::spec_matches(
+                && luks_rules::spec_matches(
                     spec,
                     &d.node().display().to_string(),
                     fs.and_then(|f| f.uuid.as_deref()),

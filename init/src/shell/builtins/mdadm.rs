@@ -111,7 +111,7 @@ fn detail(dev: &str, io: &mut Io) -> Result<(), String> {
             Some((n, slot, st))
         })
         .collect();
-    crate::order::sort_by_key(&mut members, |(_, slot, _)| slot.parse::<u32>().unwrap_or(u32::MAX));
+    crate::sort::sort_by_key(&mut members, |(_, slot, _)| slot.parse::<u32>().unwrap_or(u32::MAX));
     if let Some(sb) = members.iter().find_map(|(n, _, _)| superblock(&format!("/dev/{n}")).ok().flatten()) {
         if !sb.name.is_empty() {
             field(io, "Name", &sb.name);

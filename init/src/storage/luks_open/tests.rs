@@ -77,7 +77,7 @@ fn locked_lists_wanted_unmapped_containers_and_forgets_given_up_ones() {
     };
     let l = c.locked(&[a.clone(), b.clone(), mapped.clone()]);
     assert_eq!(l.len(), 1, "a mapping made by hand counts, whatever its name");
-    assert_eq!((l[0].node.as_str(), l[0].tries), ("/dev/vdb", crypt::DEFAULT_TRIES));
+    assert_eq!((l[0].node.as_str(), l[0].tries), ("/dev/vdb", luks_rules::DEFAULT_TRIES));
     c.give_up((254, 16), "3 wrong passphrases");
     assert!(c.locked(&[a.clone(), b.clone(), mapped]).is_empty());
     let (_, pending) = c.step(&[a, b], Path::new("/nonexistent"), None);
