@@ -185,7 +185,8 @@ pub fn ask(prompt: &str, ttys: &[String], timeout: Option<Duration>) -> Answer {
             },
             None => Some(Duration::from_secs(1)),
         };
-        let ts = wait.map(|d| Timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ });
+        // At most a second: always a valid timespec.
+        let ts = wait.and_then(|d| Timespec::try_from(d).ok());
         let mut fds: Vec<PollFd<'_>> =
             open.iter().map(|t| PollFd::from_borrowed_fd(t.file.as_fd(), PollFlags::IN)).collect();
         if poll(&mut fds, ts.as_ref()).is_err() {

@@ -43,10 +43,10 @@ pub fn request(c: &Cmdline) -> Result<Request, String> {
 /// Hands `dev` to the kernel when it holds an image. Returns only when there is nothing to
 /// resume, or the kernel could not (then the boot goes on, as with dracut).
 pub fn resume(dev: &BlockDev, offset: u64, dev_dir: &Path, sys_power: &Path) {
-    let page_size = rustix::param::page_size() as u64;
+    let page_size = rustix::param::page_size();
     let node = dev_dir.join(&dev.name);
-    let mut page = vec![0u8; page_size as usize];
-    let read = File::open(&node).and_then(|f| f.read_exact_at(&mut page, offset.saturating_mul(page_size)));
+    let mut page = vec![0u8; page_size];
+    let read = File::open(&node).and_then(|f| f.read_exact_at(&mut page, offset.saturating_mul(page_size as u64)));
     if let Err(e) = read {
         log::warn!("resume: cannot read {}: {e}; booting without resuming", node.display());
         return;

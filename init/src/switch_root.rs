@@ -302,7 +302,7 @@ fn remove_tree(dir: rustix::fd::BorrowedFd<'_>, dev: u64) -> (u64, u64) {
             }
             let _ = rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::REMOVEDIR);
         } else if rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::empty()).is_ok() {
-            freed = (freed.0 + 1, freed.1 + st.st_size as u64);
+            freed = (freed.0 + 1, freed.1 + u64::try_from(st.st_size).unwrap_or(0));
         }
     }
     freed

@@ -304,9 +304,11 @@ impl<'a> Disk<'a> {
         if offset.checked_add(len).is_none_or(|end| end > self.size) {
             return Err(ProbeError::PastEnd { what, offset, len, size: self.size });
         }
+        // Not above `cap`, a usize: checked above.
+        let len_usize = usize::try_from(len).unwrap_or(cap);
         let mut buf = Vec::new();
-        buf.try_reserve_exact(len as usize).map_err(|_| ProbeError::NoMemory { what, len })?;
-        buf.resize(len as usize, 0);
+        buf.try_reserve_exact(len_usize).map_err(|_| ProbeError::NoMemory { what, len })?;
+        buf.resize(len_usize, 0);
         let mut got = 0;
         while got < buf.len() {
             match self.dev.read_at(&mut buf[got..], offset + got as u64) {

@@ -263,7 +263,14 @@ fn blake2b(parts: &[&[u8]], out: &mut [u8]) {
     full.zeroize();
 }
 
+/// A lane number or count in Argon2's 32-bit field.
+#[allow(clippy::cast_possible_truncation, reason = "lanes came in as a u32 (Argon2::new)")]
+fn lane32(n: usize) -> [u8; 4] {
+    (n as u32).to_le_bytes()
+}
+
 /// H', Argon2's variable-length hash (RFC 9106 §3.3).
+#[allow(clippy::cast_possible_truncation, reason = "a block (1 KiB) or the tag, whose length was checked as a u32")]
 fn hash_long(parts: &[&[u8]], out: &mut [u8]) {
     let len = (out.len() as u32).to_le_bytes();
     let mut with_len = Vec::with_capacity(parts.len() + 1);
@@ -358,7 +365,7 @@ impl Argon2 {
         let g = self.geo;
         let mut h0 = Zeroizing::new([0u8; 72]);
         let params = [
-            (g.lanes as u32).to_le_bytes(),
+            lane32(g.lanes),
             len(out, "output")?,
             self.memory_kib.to_le_bytes(),
             g.passes.to_le_bytes(),
@@ -375,7 +382,7 @@ impl Argon2 {
         for (l, lane) in segments[..g.lanes].iter_mut().enumerate() {
             for i in 0..2u32 {
                 h0[64..68].copy_from_slice(&i.to_le_bytes());
-                h0[68..72].copy_from_slice(&(l as u32).to_le_bytes());
+                h0[68..72].copy_from_slice(&lane32(l));
                 hash_long(&[&h0[..]], &mut bytes[..]);
                 lane.push(Block::from_bytes(&bytes));
             }
@@ -523,7 +530,8 @@ fn reference_index(g: &Geometry, pass: u32, slice: usize, k: usize, same_lane: b
     let x = (j1 * j1) >> 32;
     let relative = area - 1 - ((area * x) >> 32);
     let start = if pass == 0 || slice == SLICES - 1 { 0 } else { (slice + 1) * g.segment };
-    (start + relative as usize) % g.lane
+    // Below `area`, a usize.
+    (start + usize::try_from(relative).unwrap_or(0)) % g.lane
 }
 
 /// Zeroes the memory before it is freed (it holds values derived from the passphrase); the

@@ -277,7 +277,7 @@ pub fn base64(s: &str, max: usize) -> Option<Vec<u8>> {
         bits += 6;
         if bits >= 8 {
             bits -= 8;
-            out.push((acc >> bits) as u8);
+            out.push((acc >> bits).to_le_bytes()[0]); // acc holds bits + 8 bits
             acc &= (1 << bits) - 1;
         }
     }

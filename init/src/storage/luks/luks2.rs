@@ -7,8 +7,8 @@ use sha2::Digest as _;
 
 use super::json::{self, Value};
 use super::{
-    alloc, be64, field, read_exact, Digest, Error, Header, Kdf, Keyslot, Read, MAGIC, MAGIC_SECONDARY, MAX_AF_BYTES,
-    MAX_KEY_BYTES, MAX_STRIPES, SECTOR,
+    alloc, be64, field, read_exact, within, Digest, Error, Header, Kdf, Keyslot, Read, MAGIC, MAGIC_SECONDARY,
+    MAX_AF_BYTES, MAX_KEY_BYTES, MAX_STRIPES, SECTOR,
 };
 
 const BIN_SIZE: usize = 4096;
@@ -54,7 +54,7 @@ fn read_copy(read: &mut Read<'_>, size: u64, at: u64, magic: &[u8; 6], first: Op
         return Err(format!("the {hdr_size}-byte header at byte {at} runs past the device's {size} bytes"));
     }
     let alg = field(&bin[72..104]).unwrap_or_default();
-    let mut area = alloc(hdr_size as usize - BIN_SIZE, "the LUKS2 JSON area").map_err(|e| e.to_string())?;
+    let mut area = alloc(within(hdr_size, 4 << 20) - BIN_SIZE, "the LUKS2 JSON area").map_err(|e| e.to_string())?;
     read_exact(read, "the LUKS2 JSON area", at + BIN_SIZE as u64, &mut area).map_err(|e| e.to_string())?;
     let mut zeroed = bin;
     zeroed[CSUM_AT..CSUM_AT + CSUM_LEN].fill(0);
@@ -150,11 +150,8 @@ fn b64(v: &Value, key: &str, what: &str) -> Result<Vec<u8>, Error> {
     json::base64(&s, MAX_SALT).ok_or_else(|| bad(format!("{what}: {key} is not base64 of at most {MAX_SALT} bytes")))
 }
 
-fn small(v: u64, max: u64, what: String) -> Result<u32, Error> {
-    if v > max {
-        return Err(bad(format!("{what} {v} (at most {max})")));
-    }
-    Ok(v as u32)
+fn small<T: TryFrom<u64>>(v: u64, max: u64, what: String) -> Result<T, Error> {
+    T::try_from(v).ok().filter(|_| v <= max).ok_or_else(|| bad(format!("{what} {v} (at most {max})")))
 }
 
 /// The id list of a digest (`["0", "1"]`).
@@ -234,21 +231,19 @@ fn keyslot(id: u32, v: &Value, size: u64) -> Result<Keyslot, Error> {
     };
     let priority = match v.get("priority") {
         None => 1,
-        Some(p) => {
-            small(p.as_u64().ok_or_else(|| bad(format!("{what}: priority")))?, 2, format!("{what}: priority"))? as u8
-        }
+        Some(p) => small(p.as_u64().ok_or_else(|| bad(format!("{what}: priority")))?, 2, format!("{what}: priority"))?,
     };
     Ok(Keyslot {
         id,
         priority,
-        key_bytes: key_bytes as usize,
+        key_bytes: within(key_bytes, MAX_KEY_BYTES),
         kdf,
         af_stripes: stripes,
         af_hash: text(af, "hash", &what)?,
         area_offset,
         area_size,
         area_cipher: text(area, "encryption", &what)?,
-        area_key_bytes: area_key_bytes as usize,
+        area_key_bytes: within(area_key_bytes, MAX_KEY_BYTES),
     })
 }
 
@@ -332,7 +327,7 @@ fn from_json(bin: &[u8], json: &Value, size: u64, mut notes: Vec<String>) -> Res
         subsystem: field(&bin[208..256]),
         cipher: text(seg, "encryption", &what)?,
         key_bytes,
-        sector_size: sector_size as u32,
+        sector_size: small(sector_size, 4096, format!("{what}: sector size"))?,
         data_offset,
         data_size,
         iv_tweak: num(seg, "iv_tweak", &what)?,
@@ -363,7 +358,7 @@ pub fn fix_checksum(data: &mut [u8], at: usize) {
 #[cfg(any(test, feature = "fuzz"))]
 pub fn craft(json: &str, hdr_size: u64, size: usize) -> Vec<u8> {
     let mut d = vec![0u8; size];
-    for (at, magic) in [(0usize, MAGIC), (hdr_size as usize, MAGIC_SECONDARY)] {
+    for (at, magic) in [(0usize, MAGIC), (within(hdr_size, size), MAGIC_SECONDARY)] {
         let Some(b) = d.get_mut(at..at + BIN_SIZE) else { continue };
         b[..6].copy_from_slice(magic);
         b[6..8].copy_from_slice(&2u16.to_be_bytes());
@@ -373,7 +368,7 @@ pub fn craft(json: &str, hdr_size: u64, size: usize) -> Vec<u8> {
         b[72..78].copy_from_slice(b"sha256");
         b[168..204].copy_from_slice(b"12345678-1234-1234-1234-123456789abc");
         b[256..264].copy_from_slice(&(at as u64).to_be_bytes());
-        let room = (hdr_size as usize).saturating_sub(BIN_SIZE + 1).min(d.len().saturating_sub(at + BIN_SIZE));
+        let room = within(hdr_size, size).saturating_sub(BIN_SIZE + 1).min(d.len().saturating_sub(at + BIN_SIZE));
         let n = json.len().min(room);
         d[at + BIN_SIZE..at + BIN_SIZE + n].copy_from_slice(&json.as_bytes()[..n]);
         fix_checksum(&mut d, at);

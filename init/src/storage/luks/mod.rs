@@ -189,6 +189,12 @@ pub(crate) fn read_exact(read: &mut Read<'_>, what: &'static str, at: u64, buf: 
     Ok(())
 }
 
+/// A size the header declared, already checked against `cap`, as a usize (`cap` should it not
+/// fit, which a checked size cannot).
+pub(crate) fn within(v: u64, cap: usize) -> usize {
+    usize::try_from(v).map_or(cap, |v| v.min(cap))
+}
+
 /// A zero-filled buffer of `n` bytes, refused rather than aborting when memory is short.
 pub(crate) fn alloc(n: usize, what: &str) -> Result<Vec<u8>, Error> {
     let mut v = Vec::new();

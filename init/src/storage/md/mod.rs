@@ -200,8 +200,9 @@ fn plan_one(group: &[&Found]) -> Option<ArrayPlan> {
     });
     members.extend(others.iter().map(|f| Member::of(f)));
     let has_journal = members.iter().any(|m| m.role == Role::Journal);
-    let present = avail.iter().filter(|&&a| a).count() as u32;
-    let rebuilding = members.iter().filter(|m| matches!(m.role, Role::Active { in_sync: false, .. })).count() as u32;
+    let present = u32::try_from(avail.iter().filter(|&&a| a).count()).unwrap_or(u32::MAX);
+    let rebuilding = members.iter().filter(|m| matches!(m.role, Role::Active { in_sync: false, .. })).count();
+    let rebuilding = u32::try_from(rebuilding).unwrap_or(u32::MAX);
 
     let readiness = if sb.features.has(Features::RESHAPE_ACTIVE) {
         Readiness::NotRunnable(
