@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| rdbreak::cpio::fuzz_one(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rdbreak::listing::fuzz_one(data));

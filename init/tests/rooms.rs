@@ -1,9 +1,16 @@
 //! The rooms of the init and the order of the boot: no room may use one above it, so the code
 //! reads bottom-up and has no cycles. A new room must be placed in `ROOMS` to compile this test's
-//! expectations; a `crate::x` path that climbs fails it with the file and the room named.
+//! expectations; a `crate::x` path that climbs fails it with the file and the room named. Inside
+//! a room the same holds without a written order: the submodules of `storage/`, `shell/`,
+//! `shell/builtins/` (of every directory) use each other without a cycle.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+
+#[path = "common/modgraph.rs"]
+mod modgraph;
+
+use modgraph::sources;
 
 /// Lowest first: the syscall layer and formats, then the boot's order (cmdline → uevents, the
 /// names udev gives disks, devices → modules → storage → root → the boot's state → shell →
@@ -67,18 +74,6 @@ fn uses(text: &str) -> Vec<String> {
     out
 }
 
-fn sources(dir: &Path, base: &Path, out: &mut BTreeMap<String, String>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            sources(&p, base, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            let rel = p.strip_prefix(base).unwrap().display().to_string();
-            out.insert(rel, std::fs::read_to_string(&p).unwrap());
-        }
-    }
-}
-
 #[test]
 fn no_room_uses_one_above_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -113,4 +108,36 @@ fn no_room_uses_one_above_it() {
 #[test]
 fn the_checker_sees_groups_and_paths() {
     assert_eq!(uses("use crate::{kmsg, mounts::x};\nlet a = crate::boot::Boot::new();"), ["kmsg", "mounts", "boot"]);
+}
+
+#[test]
+fn no_cycle_between_submodules() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = BTreeMap::new();
+    sources(&src, &src, &mut files);
+    let cycles = modgraph::sibling_cycles(&files);
+    assert!(cycles.is_empty(), "submodules that use each other in a cycle:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn the_cycle_checker_resolves_paths_and_names_the_cycle() {
+    let module = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        modgraph::named(
+            &module(&["storage", "lvm", "activate"]),
+            "use super::super::{dm, md::run};\nsuper::tool::x();"
+        ),
+        [module(&["storage", "dm"]), module(&["storage", "md"]), module(&["storage", "lvm", "tool", "x"])]
+    );
+    let files: BTreeMap<String, String> = [
+        ("storage/mod.rs", "pub mod a;\npub mod b;\npub mod c;"),
+        ("storage/a.rs", "use super::b::X;"),
+        ("storage/b/mod.rs", "use crate::storage::c;"),
+        ("storage/c.rs", "// super::a is only named in a comment\nuse super::a;"),
+        ("storage/b/tests.rs", "use super::super::a;"),
+    ]
+    .into_iter()
+    .map(|(p, t)| (p.to_string(), t.to_string()))
+    .collect();
+    assert_eq!(modgraph::sibling_cycles(&files), ["storage: a → b → c → a"]);
 }

@@ -115,6 +115,14 @@ pub fn list(input: impl Read, out: &mut dyn Write, err: &mut dyn Write, segments
     Ok(l.problems)
 }
 
+/// One fuzzing run of the reader: any bytes must give entries or an error, never a panic, and
+/// the listing of what was read must be printable.
+pub fn fuzz_one(data: &[u8]) {
+    let mut out = std::io::sink();
+    let mut err = std::io::sink();
+    let _ = list(data, &mut out, &mut err, false);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -174,7 +174,7 @@ impl Assembler {
             plans.iter().filter_map(|p| p.result.as_ref().ok()).filter(|a| !self.active.contains(&a.dm_name)).collect();
         let mut created = 0;
         if !todo.is_empty() {
-            match control(dev_dir, loader) {
+            match dm::control(dev_dir, loader) {
                 Ok(ctl) => {
                     let listed = crate::sort::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
                     for a in todo {
@@ -197,8 +197,8 @@ impl Assembler {
                     }
                 }
                 Err(e) => {
-                    self.pending.push(e.clone());
-                    say(&mut self.said, e, true);
+                    self.pending.push(e.to_string());
+                    say(&mut self.said, e.to_string(), true);
                 }
             }
         }
@@ -235,7 +235,7 @@ impl Assembler {
         if lvm::tool::plan(plans, thin_check).is_none() {
             return 0;
         }
-        let Ok(ctl) = control(dev_dir, loader) else { return 0 };
+        let Ok(ctl) = dm::control(dev_dir, loader) else { return 0 };
         let listed = crate::sort::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
         let waiting: Vec<lvm::LvPlan> =
             plans.iter().filter(|p| !listed.contains(&lvm::activate::dm_name(&p.vg, &p.lv))).cloned().collect();
@@ -356,18 +356,6 @@ fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Re
         s if s.success() => Ok(()),
         s => Err(format!("{program} failed ({s}): {said} (all of it in {})", log_path.display())),
     }
-}
-
-/// `/dev/mapper/control`, loading dm_mod first when it is a module.
-pub(super) fn control(dev_dir: &Path, loader: Option<&Loader>) -> Result<dm::Control, String> {
-    if let Ok(c) = dm::Control::open(dev_dir) {
-        return Ok(c);
-    }
-    if let Some(loader) = loader {
-        loader.request(&["dm_mod".to_string()], true);
-    }
-    dm::Control::open(dev_dir)
-        .map_err(|e| format!("cannot use device-mapper ({e}): is dm_mod in this initramfs? (lsmod, modprobe dm_mod)"))
 }
 
 /// The links udev makes for the DM devices among `devs` (`mapper/NAME`, `VG/LV`, by-id).

@@ -22,6 +22,7 @@ use rustix::io::Errno;
 use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::kmod::Loader;
 use crate::sys::{self, DM_IOCTL_SIZE};
 
 /// `DM_NAME_LEN` and `DM_UUID_LEN`, each with its terminating NUL.
@@ -146,7 +147,7 @@ pub struct Listed {
     pub uuid: Option<String>,
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum Error {
     #[error("device-mapper {op} of {name:?}: {}", explain(op, *errno))]
     Ioctl { op: &'static str, name: String, errno: Errno },
@@ -162,6 +163,9 @@ pub enum Error {
     Control { path: String, err: String },
     #[error("device-mapper request: {what} of {len} is more than the ioctl's 32-bit field holds")]
     TooLarge { what: &'static str, len: usize },
+    /// No control node even after dm_mod was asked for.
+    #[error("cannot use device-mapper ({0}): is dm_mod in this initramfs? (lsmod, modprobe dm_mod)")]
+    Unavailable(Box<Error>),
 }
 
 /// A length or count for one of the ioctl's 32-bit fields.
@@ -375,6 +379,18 @@ fn parse_targets(b: &[u8]) -> Result<Vec<Target>, Error> {
 /// An open `/dev/mapper/control`.
 pub struct Control {
     file: File,
+}
+
+/// `/dev/mapper/control`, loading dm_mod first when it is a module: LVM's activation and the
+/// LUKS mappings both start here.
+pub fn control(dev_dir: &Path, loader: Option<&Loader>) -> Result<Control, Error> {
+    if let Ok(c) = Control::open(dev_dir) {
+        return Ok(c);
+    }
+    if let Some(loader) = loader {
+        loader.request(&["dm_mod".to_string()], true);
+    }
+    Control::open(dev_dir).map_err(|e| Error::Unavailable(Box::new(e)))
 }
 
 impl Control {

@@ -476,7 +476,7 @@ fn open_device(
         .crypt_target(&key, &d.devno(), d.size_bytes / 512, discards)
         .map_err(|e| OpenError::Other(format!("{node}: {e}")))?;
     drop(key);
-    let ctl = super::assemble::control(dev_dir, loader).map_err(OpenError::Other)?;
+    let ctl = dm::control(dev_dir, loader).map_err(|e| OpenError::Other(e.to_string()))?;
     if let Some(loader) = loader {
         loader.request(&cipher_modules(&header.cipher), false);
     }
