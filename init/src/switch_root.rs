@@ -98,6 +98,7 @@ pub fn preflight(newroot: &str, init: &str) -> Result<(), SwitchError> {
 /// Whether the kernel could start `path` inside `root`, following what execve follows: a `#!`
 /// line's interpreter (at most 4 deep, as binfmt_script) or an ELF program's PT_INTERP, each of
 /// which must be an executable file there too, on a filesystem not mounted noexec.
+// A String: the chain "X needs Y, but …" is only shown (the shell opens with it), never matched.
 pub fn startable(root: &Path, path: &str, depth: usize) -> Result<(), String> {
     use std::io::Read;
     let file = root::resolve_in(root, path).ok_or_else(|| format!("{path}: too many levels of symbolic links"))?;

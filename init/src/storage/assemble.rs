@@ -23,7 +23,7 @@ use super::say;
 pub struct Assembler {
     lvm: lvm::Filter,
     /// PVs read, by device number, with the size they had: read again only when they change.
-    pvs: BTreeMap<(u32, u32), (u64, Result<lvm::Pv, String>)>,
+    pvs: BTreeMap<(u32, u32), (u64, Result<lvm::Pv, lvm::Error>)>,
     /// DM names activated by us (or found active), never created twice.
     active: BTreeSet<String>,
     /// Lines already logged, so that a rescan per uevent does not repeat them.
@@ -91,7 +91,7 @@ impl Assembler {
             let fresh = self.pvs.get(&key).is_some_and(|(size, _)| *size == d.size_bytes);
             if !fresh {
                 let Ok(file) = File::open(dev_dir.join(&d.name)) else { continue };
-                let read = lvm::read_pv(&file).map_err(|e| e.to_string());
+                let read = lvm::read_pv(&file);
                 self.pvs.insert(key, (d.size_bytes, read));
             }
             if let Some((_, Ok(pv))) = self.pvs.get(&key) {
@@ -314,9 +314,23 @@ impl Assembler {
     }
 }
 
+/// Why an lvm2 run did not activate what it was asked for.
+#[derive(Debug, thiserror::Error)]
+enum ToolError {
+    #[error("cannot run {program}: {err}")]
+    Spawn { program: String, err: String },
+    #[error("{program} did not finish in {secs} s and was killed")]
+    Killed { program: String, secs: u64 },
+    #[error("waiting for {program}: {err}")]
+    Wait { program: String, err: String },
+    /// The last lines it wrote are the error.
+    #[error("{program} failed ({status}): {said} (all of it in {log})")]
+    Failed { program: String, status: String, said: String, log: String },
+}
+
 /// Runs `program args` with its output kept in a file (the last lines are the error), killed
 /// when it outlives `limit`: a tool that hangs must not hang the boot.
-fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Result<(), String> {
+fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Result<(), ToolError> {
     use std::io::{Read, Seek, SeekFrom};
     let log_path = Path::new("/run/initramfs/lvm.log");
     let _ = std::fs::create_dir_all("/run/initramfs");
@@ -327,7 +341,7 @@ fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Re
         cmd.stdout(out).stderr(err);
     }
     let start = log.as_ref().and_then(|mut f| f.seek(SeekFrom::End(0)).ok()).unwrap_or(0);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| ToolError::Spawn { program: program.to_string(), err: e.to_string() })?;
     let t0 = std::time::Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -335,10 +349,10 @@ fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Re
             Ok(None) if t0.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break Err(format!("{program} did not finish in {} s and was killed", limit.as_secs()));
+                break Err(ToolError::Killed { program: program.to_string(), secs: limit.as_secs() });
             }
             Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            Err(e) => break Err(format!("waiting for {program}: {e}")),
+            Err(e) => break Err(ToolError::Wait { program: program.to_string(), err: e.to_string() }),
         }
     };
     let mut said = String::new();
@@ -354,7 +368,12 @@ fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Re
     let said = said[said.len().saturating_sub(3)..].join("; ");
     match status? {
         s if s.success() => Ok(()),
-        s => Err(format!("{program} failed ({s}): {said} (all of it in {})", log_path.display())),
+        s => Err(ToolError::Failed {
+            program: program.to_string(),
+            status: s.to_string(),
+            said,
+            log: log_path.display().to_string(),
+        }),
     }
 }
 

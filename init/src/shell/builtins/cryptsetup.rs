@@ -103,7 +103,7 @@ pub(super) fn cryptsetup(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i3
                         let _ = writeln!(io.out, "{} is open as /dev/mapper/{n}", d.node().display());
                         return 0;
                     }
-                    Err(e) if e.starts_with("No key available") => {
+                    Err(e @ luks_open::Error::WrongPassphrase) => {
                         let _ = writeln!(io.err, "{e}");
                     }
                     Err(e) => fail!(io, 1, "cryptsetup: {e}"),

@@ -12,6 +12,27 @@ pub struct Builtin {
     pub run: fn(&mut Shell<'_>, &[String], &mut Io) -> i32,
 }
 
+/// What the builtins' shared helpers (a device argument resolved, an md array or superblock
+/// found) fail on; the command prints it after its name.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Error {
+    /// A `UUID=`/`LABEL=` argument that is not a device name (as `root=` reads it).
+    #[error("{0}")]
+    Spec(#[from] crate::root::RootError),
+    #[error("no device has {0} (see blkid)")]
+    NoDevice(String),
+    #[error("{0} is not an md array (cat /proc/mdstat lists them)")]
+    NotMd(String),
+    #[error("cannot open {path}: {err}")]
+    Open { path: String, err: String },
+    #[error("cannot tell the size of {path}: {err}")]
+    Size { path: String, err: String },
+    #[error("{dev}: md superblock {metadata} at byte {offset} refused: {reason}")]
+    Refused { dev: String, metadata: String, offset: u64, reason: String },
+    #[error("no md superblock detected on {0}")]
+    NoSuperblock(String),
+}
+
 macro_rules! fail {
     ($io:expr, $status:expr, $($arg:tt)*) => {{
         let _ = writeln!($io.err, $($arg)*);

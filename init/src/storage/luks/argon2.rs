@@ -53,11 +53,13 @@ impl Kind {
 }
 
 /// Why a hash could not be computed.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Fail {
     /// The parameters break RFC 9106's rules (the text says which).
+    #[error("{0}")]
     Params(String),
     /// The memory could not be reserved.
+    #[error("the memory could not be reserved")]
     Memory,
 }
 
@@ -322,15 +324,15 @@ pub struct Argon2 {
 
 impl Argon2 {
     /// The parameters RFC 9106 forbids are refused, the text saying which and why.
-    pub fn new(kind: Kind, time: u32, memory_kib: u32, lanes: u32) -> Result<Argon2, String> {
+    pub fn new(kind: Kind, time: u32, memory_kib: u32, lanes: u32) -> Result<Argon2, Fail> {
         if time == 0 {
-            return Err("the time cost is 0; at least 1 pass is needed".into());
+            return Err(Fail::Params("the time cost is 0; at least 1 pass is needed".into()));
         }
         if lanes == 0 || lanes > MAX_LANES {
-            return Err(format!("{lanes} lanes; 1 to {MAX_LANES} are allowed"));
+            return Err(Fail::Params(format!("{lanes} lanes; 1 to {MAX_LANES} are allowed")));
         }
         if u64::from(memory_kib) < 8 * u64::from(lanes) {
-            return Err(format!("{memory_kib} KiB of memory for {lanes} lanes; at least 8 KiB per lane"));
+            return Err(Fail::Params(format!("{memory_kib} KiB of memory for {lanes} lanes; at least 8 KiB per lane")));
         }
         let lanes = lanes as usize;
         let segment = memory_kib as usize / (SLICES * lanes);
@@ -611,7 +613,7 @@ mod tests {
 
     #[test]
     fn parameters_rfc_9106_forbids_are_refused_with_the_value() {
-        let params = |r: Result<Argon2, String>| r.err().expect("refused");
+        let params = |r: Result<Argon2, Fail>| r.err().expect("refused").to_string();
         assert!(params(Argon2::new(Kind::Id, 0, 64, 1)).contains("time cost is 0"));
         assert!(params(Argon2::new(Kind::Id, 1, 64, 0)).contains("0 lanes"));
         assert!(params(Argon2::new(Kind::Id, 1, 64, 1 << 24)).contains("16777216 lanes"));

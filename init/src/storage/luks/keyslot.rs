@@ -284,7 +284,7 @@ pub(super) fn argon2(
     let kind = if cost.id { Kind::Id } else { Kind::I };
     let params =
         |what| Error::Keyslot { slot, what: format!("{kdf} parameters memory={m} KiB time={t} cpus={p}: {what}") };
-    let a = Argon2::new(kind, t, m, p).map_err(params)?;
+    let a = Argon2::new(kind, t, m, p).map_err(|f| params(f.to_string()))?;
     // What the hash fills: the declared memory rounded down to 4 blocks per lane.
     let need = a.memory_bytes();
     let fail = |f: Fail| match f {

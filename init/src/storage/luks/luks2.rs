@@ -27,49 +27,72 @@ struct Copy {
     json: Value,
 }
 
+/// Why one LUKS2 header copy is not used: no copy at all where one was looked for, or one that
+/// fails a check (the text says which).
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error("no magic at byte {0}")]
+    NoMagic(u64),
+    #[error("{0}")]
+    Bad(String),
+}
+
 /// Reads and checks the copy at `at` with the magic `magic`.
-fn read_copy(read: &mut Read<'_>, size: u64, at: u64, magic: &[u8; 6], first: Option<&[u8]>) -> Result<Copy, String> {
+fn read_copy(
+    read: &mut Read<'_>,
+    size: u64,
+    at: u64,
+    magic: &[u8; 6],
+    first: Option<&[u8]>,
+) -> Result<Copy, CopyError> {
     let mut bin = [0u8; BIN_SIZE];
     match first {
         Some(b) if b.len() == BIN_SIZE => bin.copy_from_slice(b),
-        Some(b) => return Err(format!("the device holds only {} bytes", b.len())),
-        None => read_exact(read, "the LUKS2 header", at, &mut bin).map_err(|e| e.to_string())?,
+        Some(b) => return Err(CopyError::Bad(format!("the device holds only {} bytes", b.len()))),
+        None => read_exact(read, "the LUKS2 header", at, &mut bin).map_err(|e| CopyError::Bad(e.to_string()))?,
     }
     if bin[..6] != *magic {
-        return Err(format!("no magic at byte {at}"));
+        return Err(CopyError::NoMagic(at));
     }
     let version = u16::from_be_bytes([bin[6], bin[7]]);
     if version != 2 {
-        return Err(format!("version {version} at byte {at}"));
+        return Err(CopyError::Bad(format!("version {version} at byte {at}")));
     }
     let hdr_size = be64(&bin, 8);
     if !AREAS.contains(&hdr_size) {
-        return Err(format!("header size {hdr_size} at byte {at} (16 KiB to 4 MiB, a power of two, expected)"));
+        return Err(CopyError::Bad(format!(
+            "header size {hdr_size} at byte {at} (16 KiB to 4 MiB, a power of two, expected)"
+        )));
     }
     let hdr_offset = be64(&bin, 256);
     if hdr_offset != at {
-        return Err(format!("the copy at byte {at} says it is at byte {hdr_offset}"));
+        return Err(CopyError::Bad(format!("the copy at byte {at} says it is at byte {hdr_offset}")));
     }
     if at.checked_add(hdr_size).is_none_or(|end| end > size) {
-        return Err(format!("the {hdr_size}-byte header at byte {at} runs past the device's {size} bytes"));
+        return Err(CopyError::Bad(format!(
+            "the {hdr_size}-byte header at byte {at} runs past the device's {size} bytes"
+        )));
     }
     let alg = field(&bin[72..104]).unwrap_or_default();
-    let mut area = alloc(within(hdr_size, 4 << 20) - BIN_SIZE, "the LUKS2 JSON area").map_err(|e| e.to_string())?;
-    read_exact(read, "the LUKS2 JSON area", at + BIN_SIZE as u64, &mut area).map_err(|e| e.to_string())?;
+    let mut area = alloc(within(hdr_size, 4 << 20) - BIN_SIZE, "the LUKS2 JSON area")
+        .map_err(|e| CopyError::Bad(e.to_string()))?;
+    read_exact(read, "the LUKS2 JSON area", at + BIN_SIZE as u64, &mut area)
+        .map_err(|e| CopyError::Bad(e.to_string()))?;
     let mut zeroed = bin;
     zeroed[CSUM_AT..CSUM_AT + CSUM_LEN].fill(0);
     let sum: Vec<u8> = match alg.as_str() {
         "sha256" => sha2::Sha256::new().chain_update(zeroed).chain_update(&area).finalize().to_vec(),
         "sha512" => sha2::Sha512::new().chain_update(zeroed).chain_update(&area).finalize().to_vec(),
         "sha1" => sha1::Sha1::new().chain_update(zeroed).chain_update(&area).finalize().to_vec(),
-        other => return Err(format!("checksum algorithm {other:?} at byte {at}")),
+        other => return Err(CopyError::Bad(format!("checksum algorithm {other:?} at byte {at}"))),
     };
     if bin[CSUM_AT..CSUM_AT + sum.len()] != sum[..] {
-        return Err(format!("the {alg} checksum of the header at byte {at} does not match"));
+        return Err(CopyError::Bad(format!("the {alg} checksum of the header at byte {at} does not match")));
     }
     let end = area.iter().position(|&c| c == 0).unwrap_or(area.len());
-    let text = std::str::from_utf8(&area[..end]).map_err(|e| format!("JSON at byte {at} is not UTF-8 ({e})"))?;
-    let json = json::parse(text).map_err(|e| format!("JSON of the header at byte {at}: {e}"))?;
+    let text = std::str::from_utf8(&area[..end])
+        .map_err(|e| CopyError::Bad(format!("JSON at byte {at} is not UTF-8 ({e})")))?;
+    let json = json::parse(text).map_err(|e| CopyError::Bad(format!("JSON of the header at byte {at}: {e}")))?;
     Ok(Copy { bin, json })
 }
 
@@ -106,8 +129,8 @@ pub fn read(read: &mut Read<'_>, size: u64, first: &[u8]) -> Result<Header, Erro
                         found = Some((at, s));
                         break;
                     }
-                    Err(e) if e.starts_with("no magic") => {}
-                    Err(e) => why.push(e),
+                    Err(CopyError::NoMagic(_)) => {}
+                    Err(e) => why.push(e.to_string()),
                 }
             }
             let Some((at, s)) = found else {

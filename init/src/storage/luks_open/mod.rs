@@ -39,7 +39,7 @@ mod luks {
         pub notes: Vec<String>,
     }
 
-    #[derive(Debug, thiserror::Error)]
+    #[derive(Clone, Debug, thiserror::Error)]
     pub enum Error {
         #[error("this rdbreak-init was built without LUKS support (cargo feature luks)")]
         Unsupported,
@@ -68,8 +68,57 @@ mod luks {
     }
 }
 
-/// How a key file's error starts when its device is not (yet) there.
-const NO_KEY_DEVICE: &str = "no device";
+/// What opening a container or reading a key file failed on. The boot and the shell's
+/// `cryptsetup` decide on the variant (a wrong passphrase asks again, a key device not there
+/// yet is waited for); the text is what they show.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Error {
+    /// No keyslot opens with the passphrase or key.
+    #[error("No key available with this passphrase.")]
+    WrongPassphrase,
+    /// A key file's device is not (yet) there: `rd.luks.key=PATH:UUID=…`.
+    #[error("no device {0} with a filesystem is present")]
+    NoKeyDevice(String),
+    #[error("cannot open {path}: {err}")]
+    Open { path: String, err: String },
+    #[error("cannot read {path}: {err}")]
+    Read { path: String, err: String },
+    /// The header cache holds nothing for the device (never: it was just filled).
+    #[error("no header read")]
+    NoHeader,
+    /// The header, a keyslot or the crypt table, as the format room says it.
+    #[error("{0}")]
+    Format(#[from] luks::Error),
+    /// The same, for the device named.
+    #[error("{node}: {source}")]
+    Device { node: String, source: luks::Error },
+    /// No device-mapper to make the mapping with.
+    #[error("{0}")]
+    DeviceMapper(#[from] dm::Error),
+    /// The kernel refused the mapping (never the table in the message: it holds the key).
+    #[error("cannot create /dev/mapper/{name} over {node}: {why}; are dm_crypt and the {cipher} cipher's modules in this initramfs? (lsmod)")]
+    Mapping { name: String, node: String, why: String, cipher: String },
+    #[error("{path} is larger than {mib} MiB; give keyfile-size=")]
+    KeyFileTooLarge { path: String, mib: u64 },
+    #[error("{0} is empty")]
+    KeyFileEmpty(String),
+    #[error("cannot make {path}: {err}")]
+    MakeDir { path: String, err: String },
+    #[error("cannot mount {node} ({fstype}) read-only: {err}")]
+    Mount { node: String, fstype: String, err: String },
+    /// A key file's error, on the key device named.
+    #[error("{source} on {node}")]
+    OnKeyDevice { source: Box<Error>, node: String },
+}
+
+impl Error {
+    fn open(path: impl std::fmt::Display, e: std::io::Error) -> Error {
+        Error::Open { path: path.to_string(), err: e.to_string() }
+    }
+    fn read(path: impl std::fmt::Display, e: std::io::Error) -> Error {
+        Error::Read { path: path.to_string(), err: e.to_string() }
+    }
+}
 
 /// How long a container whose key file is on a device not there yet waits for that device
 /// before the passphrase is asked for (a USB stick is announced seconds after the disks).
@@ -104,7 +153,7 @@ pub enum Outcome {
 pub struct Containers {
     rules: luks_rules::Rules,
     /// Headers read, by device number, with the size the device had.
-    headers: BTreeMap<(u32, u32), (u64, Result<luks::Header, String>)>,
+    headers: BTreeMap<(u32, u32), (u64, Result<luks::Header, Error>)>,
     /// Containers whose key files were tried (again only when their size changes).
     keys_tried: BTreeSet<(u32, u32)>,
     /// Wrong passphrases per container.
@@ -191,14 +240,13 @@ impl Containers {
     }
 
     /// The LUKS header of `d`, read once per size.
-    fn header(&mut self, d: &BlockDev, dev_dir: &Path) -> Result<&luks::Header, String> {
+    fn header(&mut self, d: &BlockDev, dev_dir: &Path) -> Result<&luks::Header, Error> {
         let key = (d.major, d.minor);
         if self.headers.get(&key).is_none_or(|(size, _)| *size != d.size_bytes) {
-            let read = File::open(dev_dir.join(&d.name))
-                .map_err(|e| format!("cannot open {}: {e}", d.node().display()))
-                .and_then(|f| {
+            let read =
+                File::open(dev_dir.join(&d.name)).map_err(|e| Error::open(d.node().display(), e)).and_then(|f| {
                     let mut read = |at: u64, buf: &mut [u8]| f.read_at(buf, at);
-                    luks::read_header(&mut read, d.size_bytes).map_err(|e| e.to_string())
+                    Ok(luks::read_header(&mut read, d.size_bytes)?)
                 });
             if let Ok(h) = &read {
                 for n in &h.notes {
@@ -211,7 +259,7 @@ impl Containers {
         match self.headers.get(&key) {
             Some((_, Ok(h))) => Ok(h),
             Some((_, Err(e))) => Err(e.clone()),
-            None => Err("no header read".into()),
+            None => Err(Error::NoHeader),
         }
     }
 
@@ -262,7 +310,7 @@ impl Containers {
                 for k in &open.keys {
                     let secret = match read_key(k, &open, devs, dev_dir, loader) {
                         Ok(s) => s,
-                        Err(e) if e.starts_with(NO_KEY_DEVICE) => {
+                        Err(e @ Error::NoKeyDevice(_)) => {
                             // Not there yet: the next scan, once it is announced, tries again;
                             // the prompt waits for it a while.
                             self.keys_tried.remove(&key);
@@ -406,8 +454,8 @@ impl Containers {
                 self.opened.insert((d.major, d.minor));
                 Outcome::Opened(name)
             }
-            Err(OpenError::Wrong) => Outcome::Wrong,
-            Err(OpenError::Other(e)) => Outcome::Failed(e),
+            Err(Error::WrongPassphrase) => Outcome::Wrong,
+            Err(e) => Outcome::Failed(e.to_string()),
         }
     }
 }
@@ -447,11 +495,6 @@ pub fn verdict(asked: &Locked, results: &[(Locked, Outcome)]) -> Verdict {
     Verdict::Again(format!("No key available with this passphrase{of}."))
 }
 
-enum OpenError {
-    Wrong,
-    Other(String),
-}
-
 /// Unlocks and maps one container: the one sequence the boot and the shell's `cryptsetup
 /// open` share. Returns the mapping's name.
 fn open_device(
@@ -461,22 +504,22 @@ fn open_device(
     secret: &[u8],
     dev_dir: &Path,
     loader: Option<&Loader>,
-) -> Result<String, OpenError> {
+) -> Result<String, Error> {
     let node = d.node().display().to_string();
-    let file = File::open(dev_dir.join(&d.name)).map_err(|e| OpenError::Other(format!("cannot open {node}: {e}")))?;
+    let file = File::open(dev_dir.join(&d.name)).map_err(|e| Error::open(&node, e))?;
     let mut read = |at: u64, buf: &mut [u8]| file.read_at(buf, at);
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let key = match header.unlock(&mut read, secret, mem_available(&meminfo)) {
         Ok(k) => k,
-        Err(luks::Error::WrongPassphrase { .. }) => return Err(OpenError::Wrong),
-        Err(e) => return Err(OpenError::Other(format!("{node}: {e}"))),
+        Err(luks::Error::WrongPassphrase { .. }) => return Err(Error::WrongPassphrase),
+        Err(source) => return Err(Error::Device { node, source }),
     };
     let discards = open.allow_discards || header.flags.iter().any(|f| f == "allow-discards");
     let target = header
         .crypt_target(&key, &d.devno(), d.size_bytes / 512, discards)
-        .map_err(|e| OpenError::Other(format!("{node}: {e}")))?;
+        .map_err(|source| Error::Device { node: node.clone(), source })?;
     drop(key);
-    let ctl = dm::control(dev_dir, loader).map_err(|e| OpenError::Other(e.to_string()))?;
+    let ctl = dm::control(dev_dir, loader)?;
     if let Some(loader) = loader {
         loader.request(&cipher_modules(&header.cipher), false);
     }
@@ -487,10 +530,7 @@ fn open_device(
             dm::Error::BadTarget(_) => "the crypt table is malformed".to_string(),
             other => other.to_string(),
         };
-        OpenError::Other(format!(
-            "cannot create /dev/mapper/{} over {node}: {why}; are dm_crypt and the {} cipher's modules in this initramfs? (lsmod)",
-            open.name, header.cipher
-        ))
+        Error::Mapping { name: open.name.clone(), node: node.clone(), why, cipher: header.cipher.clone() }
     })?;
     Ok(open.name.clone())
 }
@@ -504,7 +544,7 @@ pub fn open_by_hand(
     read_only: bool,
     dev_dir: &Path,
     loader: Option<&Loader>,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     let header = read_header_of(d, dev_dir)?;
     for n in &header.notes {
         log::warn!("LUKS {}: {n}", d.node().display());
@@ -519,26 +559,23 @@ pub fn open_by_hand(
         tries: 1,
         ignored: Vec::new(),
     };
-    match open_device(&header, d, &open, secret, dev_dir, loader) {
-        Ok(n) => Ok(n),
-        Err(OpenError::Wrong) => Err("No key available with this passphrase.".into()),
-        Err(OpenError::Other(e)) => Err(e),
-    }
+    open_device(&header, d, &open, secret, dev_dir, loader)
 }
 
-fn read_header_of(d: &BlockDev, dev_dir: &Path) -> Result<luks::Header, String> {
-    let file = File::open(dev_dir.join(&d.name)).map_err(|e| format!("cannot open {}: {e}", d.node().display()))?;
+fn read_header_of(d: &BlockDev, dev_dir: &Path) -> Result<luks::Header, Error> {
+    let node = d.node().display().to_string();
+    let file = File::open(dev_dir.join(&d.name)).map_err(|e| Error::open(&node, e))?;
     let mut read = |at: u64, buf: &mut [u8]| file.read_at(buf, at);
-    luks::read_header(&mut read, d.size_bytes).map_err(|e| format!("{}: {e}", d.node().display()))
+    luks::read_header(&mut read, d.size_bytes).map_err(|source| Error::Device { node, source })
 }
 
 /// `cryptsetup luksDump`: the header, no key material.
-pub fn dump(d: &BlockDev, dev_dir: &Path) -> Result<String, String> {
+pub fn dump(d: &BlockDev, dev_dir: &Path) -> Result<String, Error> {
     read_header_of(d, dev_dir).map(|h| h.dump())
 }
 
 /// A key file named in the shell (`--key-file`), read within the same bounds as at boot.
-pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
     let open = Open {
         name: String::new(),
         keys: Vec::new(),
@@ -560,7 +597,7 @@ fn read_key(
     devs: &[BlockDev],
     dev_dir: &Path,
     loader: Option<&Loader>,
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     let Some(spec) = &k.device else {
         return read_bounded(Path::new(&k.path), open);
     };
@@ -577,38 +614,39 @@ fn read_key(
                     d.partuuid.as_deref(),
                 )
         })
-        .ok_or_else(|| format!("{NO_KEY_DEVICE} {spec} with a filesystem is present"))?;
+        .ok_or_else(|| Error::NoKeyDevice(spec.clone()))?;
     let fstype = d.fs.as_ref().map(|f| f.fstype.clone()).unwrap_or_default();
     if let Some(loader) = loader {
         loader.request(&[format!("fs-{fstype}")], false);
     }
     let dir = Path::new("/run/rdbreak/keydev");
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::MakeDir { path: dir.display().to_string(), err: e.to_string() })?;
     let source = dev_dir.join(&d.name);
-    rustix::mount::mount(&source, dir, fstype.as_str(), rustix::mount::MountFlags::RDONLY, None)
-        .map_err(|e| format!("cannot mount {} ({fstype}) read-only: {e}", d.node().display()))?;
+    rustix::mount::mount(&source, dir, fstype.as_str(), rustix::mount::MountFlags::RDONLY, None).map_err(|e| {
+        Error::Mount { node: d.node().display().to_string(), fstype: fstype.clone(), err: e.to_string() }
+    })?;
     let read = read_bounded(&dir.join(k.path.trim_start_matches('/')), open);
     if let Err(e) = rustix::mount::unmount(dir, rustix::mount::UnmountFlags::DETACH) {
         log::warn!("cannot unmount the key device {} from {}: {e}", d.node().display(), dir.display());
     }
-    read.map_err(|e| format!("{e} on {}", d.node().display()))
+    read.map_err(|e| Error::OnKeyDevice { source: Box::new(e), node: d.node().display().to_string() })
 }
 
 /// Reads at most `keyfile-size` (else [`MAX_KEYFILE`]) bytes from `keyfile-offset`.
-fn read_bounded(path: &Path, open: &Open) -> Result<Zeroizing<Vec<u8>>, String> {
-    let f = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+fn read_bounded(path: &Path, open: &Open) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let f = File::open(path).map_err(|e| Error::open(path.display(), e))?;
     let cap = open.keyfile_size.unwrap_or(MAX_KEYFILE).min(MAX_KEYFILE);
     let mut buf = Zeroizing::new(Vec::new());
     let mut r = std::io::BufReader::new(f);
     std::io::copy(&mut (&mut r).take(open.keyfile_offset), &mut std::io::sink())
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    r.take(cap + 1).read_to_end(&mut buf).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| Error::read(path.display(), e))?;
+    r.take(cap + 1).read_to_end(&mut buf).map_err(|e| Error::read(path.display(), e))?;
     if buf.len() as u64 > cap && open.keyfile_size.is_none() {
-        return Err(format!("{} is larger than {} MiB; give keyfile-size=", path.display(), MAX_KEYFILE >> 20));
+        return Err(Error::KeyFileTooLarge { path: path.display().to_string(), mib: MAX_KEYFILE >> 20 });
     }
     buf.truncate(cap as usize);
     if buf.is_empty() {
-        return Err(format!("{} is empty", path.display()));
+        return Err(Error::KeyFileEmpty(path.display().to_string()));
     }
     Ok(buf)
 }

@@ -113,13 +113,15 @@ fn key_files_are_read_within_their_bounds() {
     o.keyfile_size = None;
     assert_eq!(&read_bounded(&p, &o).unwrap()[..], b"23456789");
     o.keyfile_offset = 50;
-    assert!(read_bounded(&p, &o).unwrap_err().contains("empty"));
+    assert_eq!(read_bounded(&p, &o).unwrap_err().to_string(), format!("{} is empty", p.display()));
     let big = std::fs::File::create(dir.path().join("big")).unwrap();
     big.set_len(MAX_KEYFILE + 1).unwrap();
     o.keyfile_offset = 0;
-    assert!(read_bounded(&dir.path().join("big"), &o).unwrap_err().contains("larger than 8 MiB"));
+    assert!(read_bounded(&dir.path().join("big"), &o).unwrap_err().to_string().contains("larger than 8 MiB"));
     let k = KeySpec { path: "/k".into(), device: Some("LABEL=absent".into()) };
-    assert!(read_key(&k, &o, &[], dir.path(), None).unwrap_err().contains("no device LABEL=absent"));
+    let missing = read_key(&k, &o, &[], dir.path(), None).unwrap_err();
+    assert!(matches!(&missing, Error::NoKeyDevice(spec) if spec == "LABEL=absent"), "{missing:?}");
+    assert_eq!(missing.to_string(), "no device LABEL=absent with a filesystem is present");
 }
 
 /// A container made by the real cryptsetup (storage/testdata/luks/luks2: an argon2id

@@ -113,7 +113,7 @@ fn uint(sec: &Section, key: &str, at: &str, max: u64) -> Result<u64, Error> {
 
 fn id(sec: &Section, at: &str) -> Result<Id, Error> {
     let s = sec.str("id").ok_or_else(|| field(at, "id is missing"))?;
-    Id::parse(s).map_err(|e| field(at, e))
+    Id::parse(s).map_err(|e| field(at, e.to_string()))
 }
 
 /// A list of strings (`status = ["READ", "WRITE"]`); absent is empty.
