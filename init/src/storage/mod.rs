@@ -5,6 +5,7 @@
 
 pub mod assemble;
 pub mod dm;
+pub mod keyfile;
 #[cfg(feature = "luks")]
 pub mod luks;
 pub mod luks_open;

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::ask::{self, Answer};
 use crate::devices::BlockDev;
 use crate::shell::{Io, Shell};
-use crate::storage::{dm, luks_open, luks_rules};
+use crate::storage::{dm, keyfile, luks_open, luks_rules};
 
 pub(super) const USAGE: &str = "cryptsetup open|luksOpen [--key-file FILE] [--allow-discards] [--readonly] DEVICE NAME: unlock a LUKS device as /dev/mapper/NAME (the passphrase is asked for, never echoed; 3 tries)
 cryptsetup close|luksClose NAME: remove the mapping
@@ -79,7 +79,7 @@ pub(super) fn cryptsetup(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i3
             let tries = if key_file.is_some() { 1 } else { 3 };
             for _ in 0..tries {
                 let secret = match &key_file {
-                    Some(f) => match luks_open::read_key_file(Path::new(f)) {
+                    Some(f) => match keyfile::read_file(Path::new(f)) {
                         Ok(s) => s,
                         Err(e) => fail!(io, 1, "cryptsetup: {e}"),
                     },

@@ -1,5 +1,5 @@
 //! cryptsetup's part of the boot: the crypto_LUKS devices the rules (`luks_rules`) want are opened
-//! with their key files (in the image, or on a device mounted read-only for the read), with a
+//! with their key files (`keyfile`: in the image, or on a device mounted read-only), with a
 //! passphrase that already opened another container (systemd's cache), or with one the stage
 //! layer asks for (`locked`, `unlock_all`): this room never touches the console. The mapping is
 //! made as cryptsetup makes it (its DM UUID, so links and lsblk see `crypt`); the kernel
@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::Read as _;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,9 +18,10 @@ use crate::devices::BlockDev;
 use crate::kmod::Loader;
 
 use super::dm;
+use super::keyfile;
 #[cfg(feature = "luks")]
 use super::luks;
-use super::luks_rules::{self, Decision, KeySpec, Open};
+use super::luks_rules::{self, Decision, Open};
 use super::say;
 
 /// Built without the `luks` feature: every container is found and named, none can be opened.
@@ -68,21 +68,15 @@ mod luks {
     }
 }
 
-/// What opening a container or reading a key file failed on. The boot and the shell's
-/// `cryptsetup` decide on the variant (a wrong passphrase asks again, a key device not there
-/// yet is waited for); the text is what they show.
+/// What opening a container failed on. The boot and the shell's `cryptsetup` decide on the
+/// variant (a wrong passphrase asks again); the text is what they show.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// No keyslot opens with the passphrase or key.
     #[error("No key available with this passphrase.")]
     WrongPassphrase,
-    /// A key file's device is not (yet) there: `rd.luks.key=PATH:UUID=…`.
-    #[error("no device {0} with a filesystem is present")]
-    NoKeyDevice(String),
     #[error("cannot open {path}: {err}")]
     Open { path: String, err: String },
-    #[error("cannot read {path}: {err}")]
-    Read { path: String, err: String },
     /// The header cache holds nothing for the device (never: it was just filled).
     #[error("no header read")]
     NoHeader,
@@ -98,34 +92,17 @@ pub enum Error {
     /// The kernel refused the mapping (never the table in the message: it holds the key).
     #[error("cannot create /dev/mapper/{name} over {node}: {why}; are dm_crypt and the {cipher} cipher's modules in this initramfs? (lsmod)")]
     Mapping { name: String, node: String, why: String, cipher: String },
-    #[error("{path} is larger than {mib} MiB; give keyfile-size=")]
-    KeyFileTooLarge { path: String, mib: u64 },
-    #[error("{0} is empty")]
-    KeyFileEmpty(String),
-    #[error("cannot make {path}: {err}")]
-    MakeDir { path: String, err: String },
-    #[error("cannot mount {node} ({fstype}) read-only: {err}")]
-    Mount { node: String, fstype: String, err: String },
-    /// A key file's error, on the key device named.
-    #[error("{source} on {node}")]
-    OnKeyDevice { source: Box<Error>, node: String },
 }
 
 impl Error {
     fn open(path: impl std::fmt::Display, e: std::io::Error) -> Error {
         Error::Open { path: path.to_string(), err: e.to_string() }
     }
-    fn read(path: impl std::fmt::Display, e: std::io::Error) -> Error {
-        Error::Read { path: path.to_string(), err: e.to_string() }
-    }
 }
 
 /// How long a container whose key file is on a device not there yet waits for that device
 /// before the passphrase is asked for (a USB stick is announced seconds after the disks).
 pub const KEY_DEVICE_WAIT: Duration = Duration::from_secs(10);
-
-/// Key files larger than this are refused (cryptsetup's default `--keyfile-size` limit).
-pub const MAX_KEYFILE: u64 = 8 << 20;
 
 /// A container the rules want that is still locked: what the prompt names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -308,9 +285,9 @@ impl Containers {
             if self.keys_tried.insert(key) {
                 let mut device_missing = false;
                 for k in &open.keys {
-                    let secret = match read_key(k, &open, devs, dev_dir, loader) {
+                    let secret = match keyfile::read(k, &open, devs, dev_dir, loader) {
                         Ok(s) => s,
-                        Err(e @ Error::NoKeyDevice(_)) => {
+                        Err(e @ keyfile::Error::NoDevice(_)) => {
                             // Not there yet: the next scan, once it is announced, tries again;
                             // the prompt waits for it a while.
                             self.keys_tried.remove(&key);
@@ -572,83 +549,6 @@ fn read_header_of(d: &BlockDev, dev_dir: &Path) -> Result<luks::Header, Error> {
 /// `cryptsetup luksDump`: the header, no key material.
 pub fn dump(d: &BlockDev, dev_dir: &Path) -> Result<String, Error> {
     read_header_of(d, dev_dir).map(|h| h.dump())
-}
-
-/// A key file named in the shell (`--key-file`), read within the same bounds as at boot.
-pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let open = Open {
-        name: String::new(),
-        keys: Vec::new(),
-        keyfile_offset: 0,
-        keyfile_size: None,
-        allow_discards: false,
-        read_only: false,
-        tries: 1,
-        ignored: Vec::new(),
-    };
-    read_bounded(path, &open)
-}
-
-/// A key file's bytes: from the image, or from the device its spec names, mounted read-only
-/// under /run for the read and unmounted after. `keyfile-offset`/`keyfile-size` applied.
-fn read_key(
-    k: &KeySpec,
-    open: &Open,
-    devs: &[BlockDev],
-    dev_dir: &Path,
-    loader: Option<&Loader>,
-) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let Some(spec) = &k.device else {
-        return read_bounded(Path::new(&k.path), open);
-    };
-    let d = devs
-        .iter()
-        .find(|d| {
-            let fs = d.fs.as_ref();
-            fs.is_some_and(|f| f.mountable())
-                && luks_rules::spec_matches(
-                    spec,
-                    &d.node().display().to_string(),
-                    fs.and_then(|f| f.uuid.as_deref()),
-                    fs.and_then(|f| f.label.as_deref()),
-                    d.partuuid.as_deref(),
-                )
-        })
-        .ok_or_else(|| Error::NoKeyDevice(spec.clone()))?;
-    let fstype = d.fs.as_ref().map(|f| f.fstype.clone()).unwrap_or_default();
-    if let Some(loader) = loader {
-        loader.request(&[format!("fs-{fstype}")], false);
-    }
-    let dir = Path::new("/run/rdbreak/keydev");
-    std::fs::create_dir_all(dir).map_err(|e| Error::MakeDir { path: dir.display().to_string(), err: e.to_string() })?;
-    let source = dev_dir.join(&d.name);
-    rustix::mount::mount(&source, dir, fstype.as_str(), rustix::mount::MountFlags::RDONLY, None).map_err(|e| {
-        Error::Mount { node: d.node().display().to_string(), fstype: fstype.clone(), err: e.to_string() }
-    })?;
-    let read = read_bounded(&dir.join(k.path.trim_start_matches('/')), open);
-    if let Err(e) = rustix::mount::unmount(dir, rustix::mount::UnmountFlags::DETACH) {
-        log::warn!("cannot unmount the key device {} from {}: {e}", d.node().display(), dir.display());
-    }
-    read.map_err(|e| Error::OnKeyDevice { source: Box::new(e), node: d.node().display().to_string() })
-}
-
-/// Reads at most `keyfile-size` (else [`MAX_KEYFILE`]) bytes from `keyfile-offset`.
-fn read_bounded(path: &Path, open: &Open) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let f = File::open(path).map_err(|e| Error::open(path.display(), e))?;
-    let cap = open.keyfile_size.unwrap_or(MAX_KEYFILE).min(MAX_KEYFILE);
-    let mut buf = Zeroizing::new(Vec::new());
-    let mut r = std::io::BufReader::new(f);
-    std::io::copy(&mut (&mut r).take(open.keyfile_offset), &mut std::io::sink())
-        .map_err(|e| Error::read(path.display(), e))?;
-    r.take(cap + 1).read_to_end(&mut buf).map_err(|e| Error::read(path.display(), e))?;
-    if buf.len() as u64 > cap && open.keyfile_size.is_none() {
-        return Err(Error::KeyFileTooLarge { path: path.display().to_string(), mib: MAX_KEYFILE >> 20 });
-    }
-    buf.truncate(cap as usize);
-    if buf.is_empty() {
-        return Err(Error::KeyFileEmpty(path.display().to_string()));
-    }
-    Ok(buf)
 }
 
 #[cfg(test)]

@@ -94,36 +94,6 @@ fn what_the_rules_skip_is_said_in_the_failure() {
     assert_eq!(pending, ["LUKS /dev/vda2 (UUID aaaa-1) left locked: rd.luks=0 is given"]);
 }
 
-#[test]
-fn key_files_are_read_within_their_bounds() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("k");
-    std::fs::write(&p, b"0123456789").unwrap();
-    let mut o = Open {
-        name: "n".into(),
-        keys: vec![],
-        keyfile_offset: 2,
-        keyfile_size: Some(4),
-        allow_discards: false,
-        read_only: false,
-        tries: 3,
-        ignored: vec![],
-    };
-    assert_eq!(&read_bounded(&p, &o).unwrap()[..], b"2345");
-    o.keyfile_size = None;
-    assert_eq!(&read_bounded(&p, &o).unwrap()[..], b"23456789");
-    o.keyfile_offset = 50;
-    assert_eq!(read_bounded(&p, &o).unwrap_err().to_string(), format!("{} is empty", p.display()));
-    let big = std::fs::File::create(dir.path().join("big")).unwrap();
-    big.set_len(MAX_KEYFILE + 1).unwrap();
-    o.keyfile_offset = 0;
-    assert!(read_bounded(&dir.path().join("big"), &o).unwrap_err().to_string().contains("larger than 8 MiB"));
-    let k = KeySpec { path: "/k".into(), device: Some("LABEL=absent".into()) };
-    let missing = read_key(&k, &o, &[], dir.path(), None).unwrap_err();
-    assert!(matches!(&missing, Error::NoKeyDevice(spec) if spec == "LABEL=absent"), "{missing:?}");
-    assert_eq!(missing.to_string(), "no device LABEL=absent with a filesystem is present");
-}
-
 /// A container made by the real cryptsetup (storage/testdata/luks/luks2: an argon2id
 /// passphrase slot and a keyfile slot) written where the scan would find it.
 #[cfg(feature = "zstd")]
