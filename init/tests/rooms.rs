@@ -141,3 +141,43 @@ fn the_cycle_checker_resolves_paths_and_names_the_cycle() {
     .collect();
     assert_eq!(modgraph::sibling_cycles(&files), ["storage: a → b → c → a"]);
 }
+
+/// README's room table (its first column) names every room and no other, so a newcomer's map
+/// stays the code's.
+#[test]
+fn the_readme_names_every_room() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let table = readme.split("| room | job |").nth(1).expect("README has a room table");
+    let mut named = Vec::new();
+    for line in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+        let first = line.split('|').nth(1).unwrap_or("");
+        named.extend(first.split('`').skip(1).step_by(2).map(str::to_string));
+    }
+    let missing: Vec<&&str> = ROOMS.iter().filter(|r| !named.iter().any(|n| n == **r)).collect();
+    let unknown: Vec<&String> = named.iter().filter(|n| !ROOMS.contains(&n.as_str())).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "README's room table misses {missing:?}, names unknown {unknown:?}"
+    );
+}
+
+/// One module layout and one test layout (README's layout section): a module with submodules is
+/// `dir/mod.rs`, never `dir.rs` beside `dir/`; unit tests are inline or `tests.rs` in the
+/// module's directory, never a `x_tests.rs` sibling.
+#[test]
+fn one_module_layout_and_one_test_layout() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = BTreeMap::new();
+    sources(&src, &src, &mut files);
+    let mut odd = Vec::new();
+    for rel in files.keys() {
+        let stem = rel.trim_end_matches(".rs");
+        if src.join(stem).is_dir() {
+            odd.push(format!("{rel} beside {stem}/: move it to {stem}/mod.rs"));
+        }
+        if stem.ends_with("_tests") {
+            odd.push(format!("{rel}: tests go inline or in tests.rs in the module's directory"));
+        }
+    }
+    assert!(odd.is_empty(), "layout:\n{}", odd.join("\n"));
+}
