@@ -19,7 +19,7 @@ pub const MAX_KEYFILE: u64 = 8 << 20;
 
 /// Why a key file gave no key. The boot decides on the variant: a key device not there yet is
 /// waited for, anything else falls back to the passphrase; the text is what it logs.
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The key file's device is not (yet) there: `rd.luks.key=PATH:UUID=…`.
     #[error("no device {0} with a filesystem is present")]

@@ -147,7 +147,7 @@ pub struct Listed {
     pub uuid: Option<String>,
 }
 
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error, PartialEq, Eq)]
 pub enum Error {
     #[error("device-mapper {op} of {name:?}: {}", explain(op, *errno))]
     Ioctl { op: &'static str, name: String, errno: Errno },

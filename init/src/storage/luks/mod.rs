@@ -148,7 +148,7 @@ impl fmt::Debug for VolumeKey {
     }
 }
 
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error, PartialEq, Eq)]
 pub enum Error {
     #[error("reading {what} at byte {at}: {err}")]
     Io { what: &'static str, at: u64, err: String },

@@ -39,7 +39,7 @@ mod luks {
         pub notes: Vec<String>,
     }
 
-    #[derive(Clone, Debug, thiserror::Error)]
+    #[derive(Debug, thiserror::Error)]
     pub enum Error {
         #[error("this rdbreak-init was built without LUKS support (cargo feature luks)")]
         Unsupported,
@@ -70,7 +70,7 @@ mod luks {
 
 /// What opening a container failed on. The boot and the shell's `cryptsetup` decide on the
 /// variant (a wrong passphrase asks again); the text is what they show.
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No keyslot opens with the passphrase or key.
     #[error("No key available with this passphrase.")]
@@ -93,6 +93,9 @@ pub enum Error {
     #[error("cannot create /dev/mapper/{name} over {node}: {why}; are dm_crypt and the {cipher} cipher's modules in this initramfs? (lsmod)")]
     Mapping { name: String, node: String, why: String, cipher: String },
 }
+
+/// What the header cache answers for a device it holds nothing for (never: it was just filled).
+static NO_HEADER: Error = Error::NoHeader;
 
 impl Error {
     fn open(path: impl std::fmt::Display, e: std::io::Error) -> Error {
@@ -217,7 +220,7 @@ impl Containers {
     }
 
     /// The LUKS header of `d`, read once per size.
-    fn header(&mut self, d: &BlockDev, dev_dir: &Path) -> Result<&luks::Header, Error> {
+    fn header(&mut self, d: &BlockDev, dev_dir: &Path) -> Result<&luks::Header, &Error> {
         let key = (d.major, d.minor);
         if self.headers.get(&key).is_none_or(|(size, _)| *size != d.size_bytes) {
             let read =
@@ -235,8 +238,8 @@ impl Containers {
         }
         match self.headers.get(&key) {
             Some((_, Ok(h))) => Ok(h),
-            Some((_, Err(e))) => Err(e.clone()),
-            None => Err(Error::NoHeader),
+            Some((_, Err(e))) => Err(e),
+            None => Err(&NO_HEADER),
         }
     }
 
