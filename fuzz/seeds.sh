@@ -107,7 +107,8 @@ zstd -q -c <"$tmp/plain.cpio" | cat "$tmp/plain.cpio" - | put cpio
 # keyslot area of each, within the 1 MiB the fuzzer's inputs may have.
 for f in init/src/storage/testdata/luks/*.img.zst; do zstd -q -d -c "$f" | head -c $((1024 * 1024)) | put luks; done
 
-# The built-in seeds of each target, with the crafted hostile disks for probe (fuzz/disks.rs:
-# a GPT declaring 4096 entries of 0xFFFFFF80 bytes, one declaring 2^32-1 entries, an EBR loop).
-cargo run -q --profile fuzz -p rdbreak-init --example fuzz -- seeds "$out"
+# The built-in seeds of each target (fuzzing/src/seeds.rs), with the crafted hostile disks for
+# probe (fuzzing/src/crafted.rs: a GPT declaring 4096 entries of 0xFFFFFF80 bytes, one declaring
+# 2^32-1 entries, an EBR loop).
+cargo run -q --profile fuzz -p rdbreak-fuzzing --bin rdbreak-fuzz -- seeds "$out"
 for t in "$out"/*/; do echo "$(basename "$t"): $(ls "$t" | wc -l) seeds"; done

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| rdbreak_init::fuzz::run_target("uevent", data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rdbreak_init::uevent::fuzz_one(data));

@@ -192,6 +192,15 @@ pub fn conf_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as a command line, parsed and queried
+/// the ways the boot queries one; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let c = Cmdline::parse(&String::from_utf8_lossy(data));
+    for a in c.args().iter().take(8) {
+        let _ = (c.get(&a.key), c.flag(&a.key, true), c.number(&a.key, 1, 0, 9), c.list(&a.key));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,6 +142,12 @@ pub fn install() {
     log::set_max_level(LevelFilter::Info);
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/; the `kmsg` target with `report::fuzz_one`): any
+/// bytes as a message to log; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let _ = format_record(Level::Warn, &String::from_utf8_lossy(data));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,10 +19,6 @@ pub mod devices;
 pub mod elf;
 pub mod format;
 pub mod fstab;
-/// Fuzz targets and the stable mutation engine: not part of PID 1 (feature `fuzz`).
-#[cfg(feature = "fuzz")]
-#[allow(clippy::cast_possible_truncation, reason = "the mutator's arithmetic; leaves for its own crate (issue 22)")]
-pub mod fuzz;
 pub mod handoff;
 pub mod hotplug;
 pub mod kmod;

@@ -130,6 +130,11 @@ pub fn mount_early() -> Vec<String> {
     errors
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as `/proc/self/mountinfo`; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let _ = parse_mountinfo(&String::from_utf8_lossy(data));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,6 +106,14 @@ pub fn write(boot: &Boot) -> std::io::Result<()> {
     std::fs::write(REPORT, build(boot))
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/; the `kmsg` target with `kmsg::fuzz_one`): any
+/// bytes as a `/dev/kmsg` record to show and as text to redact; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = format_kmsg(&text);
+    let _ = redact(&text);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -348,6 +348,18 @@ pub fn init_args(proc_cmdline: &Cmdline) -> Vec<String> {
     }
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as a `root=` value, as mount options
+/// and as a device name with udev's escapes; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(spec) = RootSpec::parse(&text) {
+        let _ = spec.dev_path();
+    }
+    let _ = parse_options(&text);
+    let _ = devices::unescape(&text);
+    let _ = devices::escape(&text);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -420,6 +420,16 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     }
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/; the `cmdline` target with `cmdline::fuzz_one`):
+/// what the boot reads of any bytes as a command line, the stages to break at, init's arguments
+/// and the root's mount options; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let c = Cmdline::parse(&String::from_utf8_lossy(data));
+    let _ = break_stages(&c);
+    let _ = crate::root::init_args(&c);
+    let _ = crate::root::root_options(&c);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,6 +132,13 @@ pub fn modaliases(sysfs: &Path) -> Vec<String> {
     out
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as a netlink datagram and as a sysfs
+/// `uevent` file; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let _ = parse_datagram(data);
+    let _ = parse_uevent(&String::from_utf8_lossy(data));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,7 +43,6 @@ const ROOMS: &[&str] = &[
     "handoff",
     "stages",
     "rescue",
-    "fuzz",
 ];
 
 /// The room of a source file: its top-level module (`shell/builtins/files.rs` → `shell`).

@@ -115,8 +115,9 @@ pub fn list(input: impl Read, out: &mut dyn Write, err: &mut dyn Write, segments
     Ok(l.problems)
 }
 
-/// One fuzzing run of the reader: any bytes must give entries or an error, never a panic, and
-/// the listing of what was read must be printable.
+/// One fuzzing run (the `cpio` target of `rdbreak-fuzzing` and fuzz/): any bytes read as an
+/// initramfs image, its segments and archives, must give entries or an error, never a panic,
+/// and the listing of what was read must be printable.
 pub fn fuzz_one(data: &[u8]) {
     let mut out = std::io::sink();
     let mut err = std::io::sink();

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use rdbreak_init::probe::crafted;
+use rdbreak_fuzzing::crafted;
 use rdbreak_qemu_tests::{Disk, Root, Scenario, Shell};
 
 const UUID: &str = "4057113e-0b1e-4d15-a5e5-14f00dd15c00";

@@ -102,6 +102,28 @@ fn read_text(path: &Path, what: &'static str, cap: usize) -> Result<String, Kmod
     })
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as the four index files (split at
+/// `\x01`: modules.dep, .alias, .softdep, .builtin), then a plan and lookups in the index;
+/// never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.splitn(4, '\u{1}');
+    let mut part = || parts.next().unwrap_or("");
+    let (dep, alias, softdep, builtin) = (part(), part(), part(), part());
+    let mut ix = ModuleIndex::from_text(Path::new("/m"), dep, alias, softdep, builtin);
+    ix.add_modprobe_conf(softdep);
+    let names: Vec<String> = dep.lines().take(16).filter_map(|l| l.split(':').next()).map(name_of_path).collect();
+    let _ = plan(&ix, &names, &std::collections::HashSet::new());
+    for l in alias.lines().take(8) {
+        let _ = ix.lookup(l);
+    }
+    // One pattern against one modalias, as `lookup` matches them: whole files against each
+    // other spent seconds in fnmatch's quadratic backtracking, which PID 1 never does.
+    for (pattern, text) in alias.lines().zip(dep.lines()).take(8) {
+        let _ = glob_match(pattern.as_bytes(), text.as_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::testdata::index;

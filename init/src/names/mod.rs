@@ -85,9 +85,9 @@ impl Names {
     }
 }
 
-/// Every parser of the room on one untrusted input (the fuzz target): udev's string rules, the
-/// IDENTIFY words, the VPD pages.
-pub fn parse_untrusted(data: &[u8]) {
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): every parser of the room on any bytes, udev's
+/// string rules, the IDENTIFY words, the VPD pages; never panics.
+pub fn fuzz_one(data: &[u8]) {
     let _ = (text::replace_whitespace(data, 40), text::replace_chars(data, b"/ "), text::attr_subst(data));
     let _ = symlink(&[Part::Text("disk/by-id/x-"), Part::Value(data)]);
     let text = String::from_utf8_lossy(data);

@@ -5,11 +5,7 @@
 
 mod table;
 
-/// Crafted hostile disks (tests, fuzz corpora, VM scenarios), not part of PID 1.
-#[cfg(any(test, feature = "fuzz"))]
-pub mod crafted;
-
-pub use table::{crc32, partitions, Partition, Table, TableKind, EBR_MAX, GPT_ENTRIES_MAX};
+pub use table::{crc32, partitions, with_gpt_checksums, Partition, Table, TableKind, EBR_MAX, GPT_ENTRIES_MAX};
 
 /// How many bytes of a device the probes look at (btrfs' superblock ends at 68 KiB).
 pub const PROBE_BYTES: usize = 128 * 1024;
@@ -345,6 +341,17 @@ pub fn device(disk: &Disk<'_>, whole_disk: bool) -> Found {
     let table = if whole_disk && fs.is_none() { partitions(&head, disk) } else { None };
     Found { fs, table }
 }
+
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as a whole disk of their length, probed
+/// as PID 1 probes a block device (only the positioned read is memory instead of pread(2));
+/// then the same bytes with their GPT checksums made right. Never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let _ = device(&Disk::new(&data, data.len() as u64), true);
+    if let Some(fixed) = with_gpt_checksums(data) {
+        let _ = device(&Disk::new(&fixed.as_slice(), fixed.len() as u64), true);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

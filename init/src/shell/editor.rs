@@ -363,6 +363,19 @@ pub fn complete(word: &str, candidates: &[String]) -> (String, Vec<String>) {
     }
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as keys typed at the prompt, then the
+/// completion of what is left of the line; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let mut e = Editor::default();
+    e.start("switch_root:/# ");
+    let mut out = String::new();
+    for &b in data {
+        let _ = e.feed(b, &mut out);
+        out.clear();
+    }
+    let _ = complete(&e.before_cursor(), &[e.line(), "chroot".into(), "chown".into()]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -327,6 +327,18 @@ pub fn lookup(map: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> 
     move |k| map.get(k).cloned()
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as a line typed at the prompt, split
+/// into its commands and each parsed (with a few variables set); never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(segments) = split_list(&text) {
+        for (_, s) in segments {
+            let _ = parse(&s, &|k| (k.len() < 3).then(|| "x y".to_string()));
+        }
+    }
+    let _ = parse(&text, &|_| None);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

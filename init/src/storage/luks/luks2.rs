@@ -365,9 +365,8 @@ fn from_json(bin: &[u8], json: &Value, size: u64, mut notes: Vec<String>) -> Res
 }
 
 /// Rewrites the sha256 checksum of the header copy at `at` in `data` (whatever its fields
-/// say, clamped to `data`): for crafted headers in tests, and for the fuzz target, whose
+/// say, clamped to `data`): for crafted headers in tests, and for the fuzz entry, whose
 /// mutations would otherwise never get past the checksum.
-#[cfg(any(test, feature = "fuzz"))]
 pub fn fix_checksum(data: &mut [u8], at: usize) {
     let Some(bin) = data.get(at..at.saturating_add(BIN_SIZE)) else { return };
     let hdr_size = usize::try_from(be64(bin, 8)).unwrap_or(usize::MAX).clamp(BIN_SIZE, data.len() - at);
@@ -377,8 +376,8 @@ pub fn fix_checksum(data: &mut [u8], at: usize) {
 }
 
 /// A device of `size` bytes whose two LUKS2 copies (each `hdr_size` bytes) hold `json`, with
-/// right checksums: for crafted headers in tests and the fuzz target's seed.
-#[cfg(any(test, feature = "fuzz"))]
+/// right checksums: for crafted headers in tests.
+#[cfg(test)]
 pub fn craft(json: &str, hdr_size: u64, size: usize) -> Vec<u8> {
     let mut d = vec![0u8; size];
     for (at, magic) in [(0usize, MAGIC), (within(hdr_size, size), MAGIC_SECONDARY)] {
@@ -398,15 +397,3 @@ pub fn craft(json: &str, hdr_size: u64, size: usize) -> Vec<u8> {
     }
     d
 }
-
-/// The JSON of a LUKS2 header as cryptsetup writes it: one pbkdf2 keyslot, one segment.
-#[cfg(any(test, feature = "fuzz"))]
-pub const SAMPLE_JSON: &str = concat!(
-    r#"{"keyslots":{"0":{"type":"luks2","key_size":64,"af":{"type":"luks1","stripes":4000,"hash":"sha256"},"#,
-    r#""area":{"type":"raw","offset":"32768","size":"258048","encryption":"aes-xts-plain64","key_size":64},"#,
-    r#""kdf":{"type":"pbkdf2","hash":"sha256","iterations":1000,"salt":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}},"#,
-    r#""tokens":{},"segments":{"0":{"type":"crypt","offset":"1048576","size":"dynamic","iv_tweak":"0","#,
-    r#""encryption":"aes-xts-plain64","sector_size":512}},"digests":{"0":{"type":"pbkdf2","keyslots":["0"],"#,
-    r#""segments":["0"],"hash":"sha256","iterations":1000,"salt":"AAAA","digest":"AAAA"}},"#,
-    r#""config":{"json_size":"12288","keyslots_size":"16744448","flags":["allow-discards"]}}"#
-);

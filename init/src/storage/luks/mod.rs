@@ -365,6 +365,44 @@ fn be64(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8).map_or(0, |x| u64::from_be_bytes(x.try_into().unwrap_or([0; 8])))
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as a whole device, then the same
+/// bytes with both LUKS2 copies' checksums made right (random mutations never keep a sha256).
+/// Never panics.
+pub fn fuzz_one(data: &[u8]) {
+    fuzz_device(data);
+    let mut fixed = data.to_vec();
+    for at in [0, 16384] {
+        luks2::fix_checksum(&mut fixed, at);
+    }
+    fuzz_device(&fixed);
+}
+
+/// `data` as a device: its header read as PID 1 reads it, then the dump, the table and, when
+/// every cost the header names is small (a hostile cost is a slow boot, not a crash: the
+/// memory check is what is fuzzed), the unlock.
+fn fuzz_device(data: &[u8]) {
+    let mut read = |off: u64, buf: &mut [u8]| -> io::Result<usize> {
+        let rest = usize::try_from(off).ok().and_then(|o| data.get(o..)).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    };
+    let Ok(h) = read_header(&mut read, data.len() as u64) else { return };
+    let _ = h.dump();
+    let key = VolumeKey::new(Zeroizing::new(vec![0; h.key_bytes]));
+    let _ = h.crypt_target(&key, "8:1", data.len() as u64 / 512, true);
+    let cheap = |iterations: u32| iterations <= 64;
+    let ok = h.digests.iter().all(|d| cheap(d.iterations))
+        && h.keyslots.iter().all(|k| match &k.kdf {
+            Kdf::Pbkdf2 { iterations, .. } => cheap(*iterations),
+            Kdf::Argon2 { time, .. } => *time <= 4,
+        });
+    if ok {
+        // 17 MiB "available": Argon2 beyond 1 MiB is refused by the memory check.
+        let _ = h.unlock(&mut read, b"passphrase", 17 << 20);
+    }
+}
+
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]

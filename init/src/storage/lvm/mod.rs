@@ -184,5 +184,32 @@ pub fn newest<'a>(vgs: impl IntoIterator<Item = &'a Vg>) -> Vec<&'a Vg> {
     out
 }
 
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as a PV read the way the assembler
+/// reads one and as metadata text on its own (past the checksums), every VG found planned
+/// against all its PVs present; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let mut vgs = Vec::new();
+    if let Ok(pv) = read_pv(data) {
+        vgs.extend(pv.vg);
+    }
+    vgs.extend(metadata::parse(data).ok());
+    let _ = config::parse(data);
+    for vg in &vgs {
+        let present: Vec<PresentPv> = (0u32..)
+            .zip(vg.pvs.iter().take(16))
+            .map(|(i, p)| PresentPv {
+                uuid: p.id,
+                major: 254,
+                minor: i,
+                device: format!("/dev/vd{i}"),
+                size_sectors: 1 << 21,
+            })
+            .collect();
+        for p in plan(&[vg], &present, &Filter::All) {
+            let _ = p.to_string();
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests;

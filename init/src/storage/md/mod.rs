@@ -245,6 +245,49 @@ fn plan_one(group: &[&Found]) -> Option<ArrayPlan> {
     })
 }
 
+/// The size of the fuzz target's device: that of the members mdadm made for the fixtures.
+const FUZZ_DEVICE: u64 = 12 << 20;
+
+/// What the assembler finds on the device the fuzz target makes of `data`: `data` at both ends
+/// of at least [`FUZZ_DEVICE`] bytes (zeros between, as the fixtures are made), so that one
+/// input reaches the superblocks at the start (1.1, 1.2) and at the end (0.90, 1.0).
+pub fn examine_fuzz_input(data: &[u8]) -> Examined {
+    let len = data.len() as u64;
+    let size = FUZZ_DEVICE.max(len);
+    let tail_at = size - len;
+    let byte = |i: u64| usize::try_from(i).ok().and_then(|i| data.get(i)).copied().unwrap_or(0);
+    let mut read = |off: u64, buf: &mut [u8]| -> std::io::Result<usize> {
+        for (i, b) in (0u64..).zip(buf.iter_mut()) {
+            let at = off.saturating_add(i);
+            *b = if at < len {
+                byte(at)
+            } else if (tail_at..size).contains(&at) {
+                byte(at - tail_at)
+            } else {
+                0
+            };
+        }
+        Ok(buf.len().min(usize::try_from(size.saturating_sub(off)).unwrap_or(usize::MAX)))
+    };
+    examine(size, &mut read)
+}
+
+/// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as a member examined as the assembler
+/// examines one ([`examine_fuzz_input`]), then planned and named with a second copy of itself
+/// as another member; never panics.
+pub fn fuzz_one(data: &[u8]) {
+    let Some(sb) = examine_fuzz_input(data).superblock else { return };
+    let found: Vec<Found> =
+        (0..2).map(|i| Found { name: format!("vd{i}"), major: 254, minor: i, sb: sb.clone() }).collect();
+    let mut namer = Namer { homehost: Some("host".into()), ..Default::default() };
+    for plan in plan(&found) {
+        let _ = plan.describe();
+        if let Some(naming) = namer.name(&plan) {
+            let _ = names::sysfs_writes(&plan, &naming);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
 // The fixtures are zstd-compressed.

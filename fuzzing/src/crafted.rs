@@ -1,8 +1,8 @@
-//! Crafted hostile disks, for the probe's tests, the fuzz corpora (`fuzz seeds`) and the VM
-//! scenarios that attach them: each is a valid-looking table with one declared value that
-//! must not be believed. Compiled for tests and the `fuzz` feature only, never in PID 1.
+//! Crafted hostile disks, for the probe target's seeds, the tests that check PID 1's probe on
+//! them and the VM scenarios that attach them (qemu-tests/tests/hostile.rs): each is a
+//! valid-looking table with one declared value that must not be believed.
 
-use super::crc32;
+use rdbreak_init::probe::crc32;
 
 const LBA: usize = 512;
 
