@@ -6,11 +6,6 @@
 // `#[allow]` that says why the value is in range. (`[lints] workspace = true` cannot be
 // extended per crate, so they are on here and in main.rs.)
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-// Tests build fixtures from constants; the library's own build checks every cast PID 1 runs.
-#![cfg_attr(
-    test,
-    allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)
-)]
 
 pub mod ask;
 pub mod boot;

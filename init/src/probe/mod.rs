@@ -499,7 +499,9 @@ mod tests {
     fn empty_and_garbage() {
         assert_eq!(filesystem(&[0u8; PROBE_BYTES]), None);
         assert_eq!(filesystem(&[]), None);
-        let noise: Vec<u8> = (0..PROBE_BYTES as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let noise: Vec<u8> = (0..u32::try_from(PROBE_BYTES).unwrap())
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
+            .collect();
         let _ = filesystem(&noise);
         let _ = device(&Disk::new(&noise.as_slice(), noise.len() as u64), true);
     }

@@ -596,7 +596,7 @@ mod tests {
         for (i, &(kind, t, m, p, len)) in cases.iter().enumerate() {
             let c = Case { kind, t, m, p, len };
             let pwd = format!("pass {i}");
-            let salt = [i as u8; 16];
+            let salt = [u8::try_from(i).unwrap(); 16];
             let key: &[u8] = if i % 2 == 0 { b"" } else { b"secret" };
             assert_eq!(ours(c, pwd.as_bytes(), &salt, key, 4), reference(c, pwd.as_bytes(), &salt, key), "{c:?}");
         }

@@ -332,7 +332,7 @@ pub(crate) mod tests {
         for sector in 0..4u64 {
             let mut head = vec![0u8; 2048];
             let s = label_sector(sector, UUID, 8 << 20, &[Area { offset: 1 << 20, size: 0 }], &mdas);
-            head[sector as usize * 512..][..512].copy_from_slice(&s);
+            head[usize::try_from(sector).unwrap() * 512..][..512].copy_from_slice(&s);
             let l = find_label(&head).unwrap();
             assert_eq!(l.sector, sector);
             assert_eq!(l.uuid.raw(), UUID);
@@ -385,14 +385,15 @@ pub(crate) mod tests {
     }
 
     fn area_with_text(size: u64, offset: u64, text: &[u8]) -> (Vec<u8>, MdaHeader) {
+        let us = |v: u64| usize::try_from(v).unwrap();
         let start = 4096u64;
-        let mut dev = vec![0u8; (start + size) as usize];
+        let mut dev = vec![0u8; us(start + size)];
         let n = text.len() as u64;
         let first = n.min(size - offset);
-        dev[(start + offset) as usize..][..first as usize].copy_from_slice(&text[..first as usize]);
-        dev[(start + 512) as usize..][..(n - first) as usize].copy_from_slice(&text[first as usize..]);
+        dev[us(start + offset)..][..us(first)].copy_from_slice(&text[..us(first)]);
+        dev[us(start + 512)..][..us(n - first)].copy_from_slice(&text[us(first)..]);
         let locn = RawLocn { offset, size: n, checksum: crc(INITIAL_CRC, text), flags: 0 };
-        dev[start as usize..][..512].copy_from_slice(&mda_sector(start, size, locn));
+        dev[us(start)..][..512].copy_from_slice(&mda_sector(start, size, locn));
         let h = read_mda_header(&dev[..], &Area { offset: start, size }).unwrap();
         (dev, h)
     }
