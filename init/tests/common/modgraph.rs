@@ -31,11 +31,16 @@ pub fn module_of(rel: &str) -> Vec<String> {
     parts
 }
 
-/// The text without comments and without an inline test module (they close the file here).
+/// The text without comments and without its inline test module (`#[cfg(…test…)]` then
+/// `mod tests {`: it closes the file here).
 fn code(text: &str) -> String {
-    let text = text.find("#[cfg(test)]\nmod tests {").map_or(text, |i| &text[..i]);
-    let text = text.find("#[cfg(test)]\npub(crate) mod tests {").map_or(text, |i| &text[..i]);
-    text.lines()
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .windows(2)
+        .position(|w| w[0].starts_with("#[cfg(") && w[0].contains("test") && w[1].ends_with("mod tests {"))
+        .unwrap_or(lines.len());
+    lines[..end]
+        .iter()
         .map(|l| if l.trim_start().starts_with("//") { "" } else { l.split(" // ").next().unwrap_or("") })
         .collect::<Vec<_>>()
         .join("\n")
