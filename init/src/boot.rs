@@ -12,7 +12,7 @@ use crate::devices::{self, BlockDev};
 use crate::hotplug::Hotplug;
 use crate::kmod::{Loader, ModuleIndex};
 use crate::storage::assemble::{self, Assembler};
-use crate::storage::unlock::{Locked, Outcome};
+use crate::storage::luks_open::{Locked, Outcome};
 use crate::uevent::{self, Uevents};
 
 /// dracut's break points, in boot order, and the final one before switch_root.
@@ -130,7 +130,7 @@ impl Boot {
     pub fn new(cmdline: Cmdline) -> Self {
         let mut boot = Boot::with_paths(cmdline, Paths::default());
         // dracut puts the host's crypttab in hostonly images; its names and key files count.
-        let crypttab = crate::storage::crypt::read_crypttab(Path::new("/etc/crypttab"));
+        let crypttab = crate::storage::luks_rules::read_crypttab(Path::new("/etc/crypttab"));
         boot.storage.set_crypttab(&boot.cmdline, crypttab.as_deref());
         boot
     }

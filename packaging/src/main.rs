@@ -3,7 +3,6 @@
 //!   rdbreak build -o IMAGE [options]     a bootable image with rdbreak as /init, no dracut needed
 //!   rdbreak ls IMAGE                     list any initramfs (dracut's, initramfs-tools')
 //!   rdbreak unpack IMAGE DIR             extract it safely
-#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

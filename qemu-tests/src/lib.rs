@@ -2,8 +2,6 @@
 //! the serial console driven like a person would. Scenarios live in `tests/`, written with
 //! [`Scenario`].
 
-#![forbid(unsafe_code)]
-
 pub mod assets;
 pub mod builder;
 pub mod disk;

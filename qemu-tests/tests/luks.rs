@@ -9,8 +9,6 @@
 //! the container with it after the boot (rdbreak's own LUKS code, AES-XTS here) and reads the
 //! root's /etc/shadow from the decrypted copy, so "the password changed" is checked on the disk.
 
-#![forbid(unsafe_code)]
-
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};

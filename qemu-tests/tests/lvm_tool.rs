@@ -2,8 +2,6 @@
 //! builder VM) boots when the image has lvm2's `lvm` (as dracut's lvm module installs it), and
 //! without it the failure names the LV and its type.
 
-#![forbid(unsafe_code)]
-
 use std::path::PathBuf;
 
 use rdbreak_qemu_tests::builder::{self, Recipe};

@@ -3,8 +3,6 @@
 //! and the faults dracut's rd.lvm rules and a missing PV give. The disks are made by the real
 //! lvm2 tools (see `lvm_disk`).
 
-#![forbid(unsafe_code)]
-
 use std::path::PathBuf;
 
 use rdbreak_qemu_tests::assets::DracutVariant;

@@ -9,8 +9,6 @@
 //! DIR/timeline.png. The storage suite (LVM, MD RAID, LVM on LUKS roots: `storage.rs`) adds
 //! its table to results.md and DIR/results-storage.json.
 
-#![forbid(unsafe_code)]
-
 #[path = "bench/storage.rs"]
 mod storage;
 
