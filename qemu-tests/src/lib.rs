@@ -8,6 +8,7 @@ pub mod assets;
 pub mod builder;
 pub mod disk;
 pub mod grub;
+pub mod kernel_modules;
 pub mod lvm_disk;
 pub mod outcome;
 pub mod qemu;
