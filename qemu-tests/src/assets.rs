@@ -210,7 +210,7 @@ pub struct DracutVariant {
 /// and reads /etc/dracut.conf and /etc/dracut.conf.d. Part of every dracut image's cache key, so
 /// that installing lvm2, mdadm or cryptsetup (or changing the config) makes the images anew
 /// rather than leaving the cache with what an earlier host had.
-fn dracut_host_key() -> String {
+pub fn dracut_host_key() -> String {
     const PROGRAMS: &[&str] = &[
         "lvm",
         "mdadm",

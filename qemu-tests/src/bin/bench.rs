@@ -191,7 +191,7 @@ fn storage_suite(a: &Assets, rounds: usize, out: &Path) -> String {
     eprintln!("building the storage images (dracut with lvm2, mdadm, cryptsetup) and disks…");
     let images = storage::images(a);
     let dir = workdir("bench-storage");
-    let layouts = storage::layouts(a, &dir);
+    let layouts = storage::layouts(&dir);
     // samples[layout][image]
     let mut samples = vec![vec![Vec::<storage::Sample>::new(); images.len()]; layouts.len()];
     for round in 0..rounds {
@@ -206,10 +206,10 @@ fn storage_suite(a: &Assets, rounds: usize, out: &Path) -> String {
                         storage::Sample::default()
                     })
                 };
-                let mut s = tried(&|| storage::measure_break(a, &tag, &img.path, l, &dir));
+                let mut s = tried(&|| storage::measure_break(&tag, &img.path, l));
                 if l.plain {
                     s.plain_init = tried(&|| storage::Sample {
-                        plain_init: storage::measure_plain(a, &format!("{tag}-plain"), &img.path, l, &dir),
+                        plain_init: storage::measure_plain(&format!("{tag}-plain"), &img.path, l),
                         ..Default::default()
                     })
                     .plain_init;
