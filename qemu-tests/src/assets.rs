@@ -53,6 +53,16 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
+/// `depmod` with an empty configuration: the index it writes is the kernel tree's alone, not
+/// shaped by this host's /etc/depmod.d (`search`, `override`, `exclude` lines).
+fn depmod(cache: &Path) -> Command {
+    let empty = cache.join("depmod.d");
+    std::fs::create_dir_all(&empty).expect("create the empty depmod.d");
+    let mut cmd = Command::new("depmod");
+    cmd.arg("-C").arg(empty);
+    cmd
+}
+
 /// The kernel package the Debian metapackage `linux-image-amd64` points at now, unless
 /// `RDBREAK_KERNEL_PKG` names one.
 fn kernel_package() -> String {
@@ -85,7 +95,7 @@ fn prepare_kernel(cache: &Path) -> (String, PathBuf, PathBuf) {
                 .find(|p| p.extension().is_some_and(|e| e == "deb"))
                 .expect("apt-get download left no .deb");
             run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
-            run(Command::new("depmod").arg("-b").arg(&root).arg(&kver));
+            run(depmod(cache).arg("-b").arg(&root).arg(&kver));
             let _ = std::fs::remove_file(&deb);
             std::fs::write(&stamp, &kver).expect("stamp");
         }
@@ -207,9 +217,10 @@ pub struct DracutVariant {
 
 /// What of this host a generic dracut image depends on beyond its options: dracut adds its lvm,
 /// mdraid, crypt, dm, btrfs, multipath and tpm2 modules only when it finds their programs here,
-/// and reads /etc/dracut.conf and /etc/dracut.conf.d. Part of every dracut image's cache key, so
-/// that installing lvm2, mdadm or cryptsetup (or changing the config) makes the images anew
-/// rather than leaving the cache with what an earlier host had.
+/// reads /etc/dracut.conf and /etc/dracut.conf.d, copies /lib/modprobe.d into every image and
+/// follows the softdeps of every modprobe.d. Part of every dracut image's cache key, so that
+/// installing lvm2, mdadm or cryptsetup (or changing the config) makes the images anew rather
+/// than leaving the cache with what an earlier host had.
 pub fn dracut_host_key() -> String {
     const PROGRAMS: &[&str] = &[
         "lvm",
@@ -233,10 +244,12 @@ pub fn dracut_host_key() -> String {
     };
     let mut key: String = PROGRAMS.iter().map(|p| format!("{p}={} ", found(p))).collect();
     let mut confs = vec![PathBuf::from("/etc/dracut.conf")];
-    let mut dropins: Vec<PathBuf> =
-        std::fs::read_dir("/etc/dracut.conf.d").into_iter().flatten().flatten().map(|e| e.path()).collect();
-    dropins.sort();
-    confs.extend(dropins);
+    for dir in ["/etc/dracut.conf.d", "/lib/modprobe.d", "/usr/lib/modprobe.d", "/etc/modprobe.d", "/run/modprobe.d"] {
+        let mut dropins: Vec<PathBuf> =
+            std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        dropins.sort();
+        confs.extend(dropins);
+    }
     for c in confs {
         key += &format!("{}:{}\n", c.display(), std::fs::read_to_string(&c).unwrap_or_default());
     }
@@ -280,7 +293,7 @@ impl Assets {
             let script =
                 format!("find '{}' -name '*.ko' -print0 | xargs -0 -P2 -n 64 {}", root.display(), tool_args.join(" "));
             run(Command::new("sh").arg("-c").arg(script));
-            run(Command::new("depmod").arg("-b").arg(&root).arg(&self.kver));
+            run(depmod(&self.cache).arg("-b").arg(&root).arg(&self.kver));
             std::fs::write(&stamp, "").expect("stamp");
         });
         root

@@ -25,12 +25,12 @@ pub fn fill(mkfs: &str, dev: &str) -> String {
 /// Disks the builder VM makes: a recipe over the root tree it copies in.
 pub struct DiskSet {
     recipe: Recipe,
-    tree: Option<TreeKind>,
+    tree: TreeKind,
 }
 
 impl DiskSet {
     fn new(recipe: Recipe, tree: TreeKind) -> DiskSet {
-        DiskSet { recipe, tree: Some(tree) }
+        DiskSet { recipe, tree }
     }
 
     /// The images in the cache, built on first use (the tree is laid out in `dir` meanwhile).
@@ -45,10 +45,9 @@ impl DiskSet {
     }
 
     fn with_tree(&self, dir: &Path, f: impl FnOnce(&Recipe) -> Vec<PathBuf>) -> Vec<PathBuf> {
-        let Some(kind) = self.tree else { return f(&self.recipe) };
         let a = assets::get();
         let at = dir.join(format!("tree-{}", self.recipe.name));
-        let tree = match kind {
+        let tree = match self.tree {
             TreeKind::Standard => Tree::standard(at, &a.test_init),
             TreeKind::Recovery => Tree::recovery(at, &a.test_init),
         };

@@ -14,8 +14,8 @@ use rdbreak_qemu_tests::assets::{locked, run, Assets, OMIT_SYSTEMD};
 use rdbreak_qemu_tests::layouts::{self, luks, md, seed};
 use rdbreak_qemu_tests::{vm, Disk, Initrd, Scenario, Vm};
 
-/// The packages dracut's storage modules need that this host lacks (their other libraries,
-/// libcryptsetup12, libdevmapper, libaio, libpopt, are installed with dmsetup and dracut).
+/// The packages dracut's storage modules need, overlaid whether or not this host has them (their
+/// other libraries, libcryptsetup12, libdevmapper, libaio, libpopt, come with dmsetup and dracut).
 const PACKAGES: &[&str] = &["lvm2", "libdevmapper-event1.02.1", "mdadm", "cryptsetup-bin"];
 
 /// The LUKS2 keyslot's costs: cryptsetup's argon2id with a fixed cost instead of its
