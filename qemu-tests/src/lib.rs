@@ -6,6 +6,8 @@ pub mod assets;
 pub mod builder;
 pub mod disk;
 pub mod grub;
+pub mod kernel_modules;
+pub mod layouts;
 pub mod lvm_disk;
 pub mod outcome;
 pub mod qemu;
