@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rdbreak_qemu_tests::assets::DracutVariant;
 use rdbreak_qemu_tests::uefi::{self, Boot};
-use rdbreak_qemu_tests::{assets, disk, grub, Disk, Modules, Root, Scenario, Vm};
+use rdbreak_qemu_tests::{assets, disk, grub, screen, Disk, Modules, Root, Scenario, Vm};
 
 const UUID: &str = "0b6c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3";
 const PASSWORD: &str = "Rdbreak-Uefi-2026!";
@@ -97,4 +97,29 @@ fn secure_boot_grub_edit_then_password_reset_under_lockdown() {
     sh.password_reset(PASSWORD);
     vm.powered_off();
     assert_ne!(root_hash(s.image(0)), before, "the root password changed on the disk");
+}
+
+/// A UEFI machine's screen is a framebuffer (efifb or simpledrm, fbcon on it), not VGA text:
+/// with `console=tty0` last, the keys pressed on its keyboard take the shell there, and what is
+/// typed runs (it writes to the kernel log, which the serial line shows: `loglevel=7` after
+/// `quiet`).
+#[test]
+fn uefi_framebuffer_screen_takes_the_shell() {
+    let s = machine("uefi_framebuffer", Boot::Plain, " rw loglevel=7 console=tty0 rd.break")
+        .monitor()
+        .qemu_args(screen::VGA);
+    let mut vm = s.boot();
+    vm.expect("Debian GNU/Linux, rdbreak", 300);
+    vm.send(b"\r");
+    vm.expect("Press Enter for a shell on this console.", 300);
+    screen::type_text(&mut vm, "\n");
+    vm.expect("The shell is on /dev/tty1", 60);
+    screen::type_text(&mut vm, "ls /dev/fb0 /sys/class/graphics/fb0/name > /dev/kmsg\n");
+    vm.expect("/sys/class/graphics/fb0/name", 60);
+    screen::type_text(&mut vm, "exit\n");
+    vm.powered_off();
+    // The real init wrote to the kernel's console, the screen; its log on the disk says it ran.
+    disk::ext4_settle(s.image(0));
+    let log = disk::ext4_read(s.image(0), "/test-init.log").expect("the real init ran");
+    assert!(log.contains("pid=1"), "{log}");
 }
