@@ -538,6 +538,7 @@ pub fn open_by_hand(
         read_only,
         tries: 1,
         ignored: Vec::new(),
+        token: Default::default(),
     };
     open_device(&header, d, &open, secret, dev_dir, loader)
 }
