@@ -299,6 +299,12 @@ impl Header {
         Ok(dm::Target { start: 0, length, kind: "crypt".into(), params: std::mem::take(&mut *params) })
     }
 
+    /// Each token's type and one line on it (`systemd-tpm2`, `a systemd-tpm2 token (PCRs 7,
+    /// sha256)`), for the boot's messages.
+    pub fn token_summaries(&self) -> Vec<(String, String)> {
+        self.tokens.iter().map(|t| (t.kind.type_name().to_string(), t.to_string())).collect()
+    }
+
     /// What `cryptsetup luksDump` says, without key material.
     pub fn dump(&self) -> String {
         let mut s = String::new();

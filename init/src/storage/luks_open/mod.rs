@@ -65,6 +65,9 @@ mod luks {
         pub fn dump(&self) -> String {
             String::new()
         }
+        pub fn token_summaries(&self) -> Vec<(String, String)> {
+            Vec::new()
+        }
     }
 }
 
@@ -119,6 +122,8 @@ pub struct Locked {
     /// Wrong passphrases so far, and how many are allowed (0: no limit).
     pub wrong: u32,
     pub tries: u32,
+    /// What its header's tokens are and why none is used ([`token_note`]), said with the prompt.
+    pub note: Option<String>,
 }
 
 /// What a passphrase did to one container.
@@ -347,7 +352,16 @@ impl Containers {
                     continue;
                 }
             }
-            pending.push(format!("LUKS {node} (UUID {uuid}) is locked, waiting for its passphrase ({})", open.name));
+            // The header is read now (once per size) for what its tokens say: the console hears
+            // it before the prompt, the failure lists it.
+            let _ = self.header(d, dev_dir);
+            let note = self.token_note(key, d);
+            if let Some(n) = &note {
+                say(&mut self.said, n.clone(), true);
+            }
+            let note = note.map(|n| format!(". {n}")).unwrap_or_default();
+            pending
+                .push(format!("LUKS {node} (UUID {uuid}) is locked, waiting for its passphrase ({}){note}", open.name));
         }
         (created, pending)
     }
@@ -365,10 +379,17 @@ impl Containers {
                     wrong: self.wrong.get(&(d.major, d.minor)).copied().unwrap_or(0),
                     tries: o.tries,
                     name: o.name,
+                    note: self.token_note((d.major, d.minor), d),
                 }),
                 _ => None,
             })
             .collect()
+    }
+
+    /// [`token_note`] for a container whose header was read.
+    fn token_note(&self, devno: (u32, u32), d: &BlockDev) -> Option<String> {
+        let Some((_, Ok(h))) = self.headers.get(&devno) else { return None };
+        token_note(h.version, &d.node().display().to_string(), &h.token_summaries())
     }
 
     /// Whether a container's key file is on a device not there yet, and the wait for it runs.
@@ -438,6 +459,41 @@ impl Containers {
             Err(e) => Outcome::Failed(e.to_string()),
         }
     }
+}
+
+/// What to add to an image so that stock dracut's init unlocks a token of this type.
+fn token_advice(kind: &str) -> &'static str {
+    match kind {
+        "systemd-tpm2" => "rebuild the image with dracut's systemd and tpm2-tss modules to unlock it without a passphrase",
+        "systemd-fido2" => "rebuild the image with dracut's systemd and fido2 modules to unlock it with the key",
+        "systemd-pkcs11" => "rebuild the image with dracut's systemd and pkcs11 modules to unlock it with the token",
+        "clevis" => "rebuild the image with dracut's clevis module (clevis-dracut; clevis-pin-tpm2 or network for tang) to unlock it without a passphrase",
+        _ => "rdbreak does not know this token type",
+    }
+}
+
+/// One line on a container whose header has tokens that unlock without a typed passphrase
+/// (a recovery key is typed: not one of them), and what the boot does instead: `summaries` is
+/// [`luks::Header::token_summaries`]. None when it has none.
+pub fn token_note(version: u8, node: &str, summaries: &[(String, String)]) -> Option<String> {
+    let shown: Vec<&(String, String)> = summaries.iter().filter(|(kind, _)| kind != "systemd-recovery").collect();
+    if shown.is_empty() {
+        return None;
+    }
+    let what: Vec<&str> = shown.iter().map(|(_, line)| line.as_str()).collect();
+    let it = if shown.len() == 1 { "it" } else { "them" };
+    let mut advice: Vec<&str> = Vec::new();
+    for (kind, _) in &shown {
+        let a = token_advice(kind);
+        if !advice.contains(&a) {
+            advice.push(a);
+        }
+    }
+    Some(format!(
+        "LUKS{version} {node} has {}: rdbreak cannot unseal {it}; {}; asking for the passphrase or recovery key",
+        what.join(" and "),
+        advice.join("; ")
+    ))
 }
 
 /// What the boot does after one passphrase was tried on every locked container.

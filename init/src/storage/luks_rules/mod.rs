@@ -208,6 +208,11 @@ pub fn detached_header(c: &Cmdline, crypttab: Option<&str>) -> Option<String> {
         .map(|e| format!("/etc/crypttab's {} line ({})", e.name, e.options.join(",")))
 }
 
+/// Whether the rules want any LUKS container opened (not `rd.luks=0`, and something names one).
+pub fn luks_wanted(c: &Cmdline, crypttab: Option<&str>) -> bool {
+    !matches!(Rules::new(c, crypttab).wanted, Wanted::Off(_))
+}
+
 /// The token unlocks the rules ask systemd-cryptsetup for (`tpm2-device=`, `fido2-device=`,
 /// `pkcs11-uri=` in `/etc/crypttab` or `rd.luks.options=`), each said as the key that asks with
 /// the token type it asks for, for the hand-off. None when LUKS is off.
