@@ -314,8 +314,13 @@ pub fn unsupported(c: &Cmdline, facts: &ImageFacts) -> Option<Reason> {
 /// systemd's token plugin for it, or Clevis (its binding is in the header, not the crypttab: any
 /// LUKS container the rules want may be bound).
 fn token_unlock(c: &Cmdline, facts: &ImageFacts) -> Option<Reason> {
+    // Break-glass: dracut's init would unlock with no one typing and then open the shell the
+    // line asks for; rdbreak boots instead and asks for the passphrase.
+    let refused = luks_rules::break_glass::auto_unlock_for(c).is_err();
+    let allowed = |kind: &str| !(refused && luks_rules::break_glass::unattended(kind));
     let asked = luks_rules::token_unlock(c, facts.crypttab.as_deref());
-    if let Some((key, kind)) = asked.into_iter().find(|(_, kind)| facts.token_plugins.iter().any(|p| p == kind)) {
+    let stock = |kind: &str| facts.token_plugins.iter().any(|p| p == kind) && allowed(kind);
+    if let Some((key, kind)) = asked.into_iter().find(|(_, kind)| stock(kind)) {
         let what = match kind {
             "systemd-tpm2" => "unlocking with the TPM2 (systemd-cryptsetup and its systemd-tpm2 token plugin)",
             "systemd-fido2" => "unlocking with a FIDO2 key (systemd-cryptsetup and its systemd-fido2 token plugin)",
@@ -323,7 +328,7 @@ fn token_unlock(c: &Cmdline, facts: &ImageFacts) -> Option<Reason> {
         };
         return Some(Reason::Unsupported { key, what });
     }
-    let clevis = facts.clevis.as_ref()?;
+    let clevis = facts.clevis.as_ref().filter(|_| allowed("clevis"))?;
     luks_rules::luks_wanted(c, facts.crypttab.as_deref()).then(|| Reason::Unsupported {
         key: format!("{clevis} in this image"),
         what: "unlocking LUKS containers with Clevis (dracut's clevis module)",
@@ -621,6 +626,39 @@ mod tests {
         );
         let no_luks = ImageFacts { crypttab: None, ..clevis };
         assert_eq!(decide(&Cmdline::parse("root=/dev/vda2"), &no_luks), Decision::TakeOver { ignored: None });
+    }
+
+    #[test]
+    fn a_shell_on_purpose_keeps_unattended_unlocks_from_dracut() {
+        let facts = ImageFacts {
+            dracut_init: Some(InitKind::Systemd),
+            crypttab: Some("root /dev/vda2 none tpm2-device=auto\nhome /dev/vdb none fido2-device=auto\n".into()),
+            token_plugins: vec!["systemd-fido2".into(), "systemd-tpm2".into()],
+            ..Default::default()
+        };
+        let key = |line: &str| match decide(&Cmdline::parse(line), &facts) {
+            Decision::HandOff { reason: Reason::Unsupported { key, .. }, .. } => Some(key),
+            _ => None,
+        };
+        assert_eq!(key("root=/dev/mapper/root").as_deref(), Some("/etc/crypttab's root line (tpm2-device=auto)"));
+        // The TPM would unseal with no one there: not with a shell asked for, nor with
+        // rd.rdbreak.tpm=0. A FIDO2 key needs a human: that still goes to dracut.
+        for line in [
+            "root=/dev/mapper/root rd.break",
+            "root=/dev/mapper/root rd.shell",
+            "root=/dev/mapper/root rd.rdbreak.tpm=0",
+        ] {
+            assert_eq!(key(line).as_deref(), Some("/etc/crypttab's home line (fido2-device=auto)"), "{line}");
+        }
+        let tpm_only = ImageFacts { crypttab: Some("root /dev/vda2 none tpm2-device=auto\n".into()), ..facts.clone() };
+        let d = decide(&Cmdline::parse("root=/dev/mapper/root rd.break=pre-mount"), &tpm_only);
+        assert_eq!(d, Decision::TakeOver { ignored: None });
+        let clevis = ImageFacts { clevis: Some("/usr/bin/clevis".into()), ..tpm_only };
+        assert_eq!(
+            decide(&Cmdline::parse("root=/dev/mapper/root rd.break"), &clevis),
+            Decision::TakeOver { ignored: None }
+        );
+        assert!(matches!(decide(&Cmdline::parse("root=/dev/mapper/root"), &clevis), Decision::HandOff { .. }));
     }
 
     #[test]

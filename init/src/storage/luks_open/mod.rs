@@ -154,6 +154,9 @@ pub struct Containers {
     key_device_since: BTreeMap<(u32, u32), Instant>,
     key_device_wait: Duration,
     said: BTreeSet<String>,
+    /// Whether unattended (TPM2, Clevis) unlock is allowed on this boot, or why not
+    /// (`luks_rules::break_glass`).
+    auto_unlock: Result<(), String>,
 }
 
 /// The `MemAvailable:` of `/proc/meminfo`, in bytes (0 when it cannot be read).
@@ -216,12 +219,14 @@ impl Containers {
             key_device_since: BTreeMap::new(),
             key_device_wait: KEY_DEVICE_WAIT,
             said: BTreeSet::new(),
+            auto_unlock: luks_rules::break_glass::auto_unlock_for(c),
         }
     }
 
     /// The rules again, now with the image's `/etc/crypttab`.
     pub fn set_rules(&mut self, c: &Cmdline, crypttab: Option<&str>) {
         self.rules = luks_rules::Rules::new(c, crypttab);
+        self.auto_unlock = luks_rules::break_glass::auto_unlock_for(c);
     }
 
     /// The LUKS header of `d`, read once per size.
@@ -389,7 +394,7 @@ impl Containers {
     /// [`token_note`] for a container whose header was read.
     fn token_note(&self, devno: (u32, u32), d: &BlockDev) -> Option<String> {
         let Some((_, Ok(h))) = self.headers.get(&devno) else { return None };
-        token_note(h.version, &d.node().display().to_string(), &h.token_summaries())
+        token_note(h.version, &d.node().display().to_string(), &h.token_summaries(), &self.auto_unlock)
     }
 
     /// Whether a container's key file is on a device not there yet, and the wait for it runs.
@@ -474,8 +479,13 @@ fn token_advice(kind: &str) -> &'static str {
 
 /// One line on a container whose header has tokens that unlock without a typed passphrase
 /// (a recovery key is typed: not one of them), and what the boot does instead: `summaries` is
-/// [`luks::Header::token_summaries`]. None when it has none.
-pub fn token_note(version: u8, node: &str, summaries: &[(String, String)]) -> Option<String> {
+/// [`luks::Header::token_summaries`], `auto` the break-glass decision. None when it has none.
+pub fn token_note(
+    version: u8,
+    node: &str,
+    summaries: &[(String, String)],
+    auto: &Result<(), String>,
+) -> Option<String> {
     let shown: Vec<&(String, String)> = summaries.iter().filter(|(kind, _)| kind != "systemd-recovery").collect();
     if shown.is_empty() {
         return None;
@@ -489,11 +499,14 @@ pub fn token_note(version: u8, node: &str, summaries: &[(String, String)]) -> Op
             advice.push(a);
         }
     }
-    Some(format!(
-        "LUKS{version} {node} has {}: rdbreak cannot unseal {it}; {}; asking for the passphrase or recovery key",
-        what.join(" and "),
-        advice.join("; ")
-    ))
+    let why = match auto {
+        // Said first: even an image that could unseal it would not on this boot.
+        Err(why) if shown.iter().any(|(kind, _)| luks_rules::break_glass::unattended(kind)) => {
+            format!("not unsealed: {why}")
+        }
+        _ => format!("rdbreak cannot unseal {it}; {}", advice.join("; ")),
+    };
+    Some(format!("LUKS{version} {node} has {}: {why}; asking for the passphrase or recovery key", what.join(" and ")))
 }
 
 /// What the boot does after one passphrase was tried on every locked container.

@@ -179,13 +179,13 @@ fn token_notes_name_the_types_and_what_to_add() {
     let tpm2 = ("systemd-tpm2".to_string(), "a systemd-tpm2 token (PCRs 7, sha256)".to_string());
     let recovery = ("systemd-recovery".to_string(), "a recovery key".to_string());
     assert_eq!(
-        token_note(2, "/dev/vda2", &[tpm2.clone(), recovery.clone()]).unwrap(),
+        token_note(2, "/dev/vda2", &[tpm2.clone(), recovery.clone()], &Ok(())).unwrap(),
         "LUKS2 /dev/vda2 has a systemd-tpm2 token (PCRs 7, sha256): rdbreak cannot unseal it; rebuild the image with dracut's systemd and tpm2-tss modules to unlock it without a passphrase; asking for the passphrase or recovery key"
     );
-    assert_eq!(token_note(2, "/dev/vda2", &[recovery]), None, "a recovery key is typed");
-    assert_eq!(token_note(2, "/dev/vda2", &[]), None);
+    assert_eq!(token_note(2, "/dev/vda2", &[recovery], &Ok(())), None, "a recovery key is typed");
+    assert_eq!(token_note(2, "/dev/vda2", &[], &Ok(())), None);
     let fido = ("systemd-fido2".to_string(), "a systemd-fido2 token".to_string());
-    let n = token_note(2, "/dev/vdb", &[tpm2.clone(), fido, tpm2]).unwrap();
+    let n = token_note(2, "/dev/vdb", &[tpm2.clone(), fido.clone(), tpm2.clone()], &Ok(())).unwrap();
     assert!(
         n.contains("has a systemd-tpm2 token (PCRs 7, sha256) and a systemd-fido2 token and a systemd-tpm2"),
         "{n}"

@@ -7,6 +7,7 @@
 
 use crate::cmdline::Cmdline;
 
+pub mod break_glass;
 mod token_options;
 pub use token_options::TokenOptions;
 
