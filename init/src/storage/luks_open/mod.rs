@@ -469,9 +469,10 @@ impl Containers {
 /// What to add to an image so that stock dracut's init unlocks a token of this type.
 fn token_advice(kind: &str) -> &'static str {
     match kind {
-        "systemd-tpm2" => "rebuild the image with dracut's systemd and tpm2-tss modules to unlock it without a passphrase",
-        "systemd-fido2" => "rebuild the image with dracut's systemd and fido2 modules to unlock it with the key",
-        "systemd-pkcs11" => "rebuild the image with dracut's systemd and pkcs11 modules to unlock it with the token",
+        // The crypttab option too: the hand-off is decided before any header can be read.
+        "systemd-tpm2" => "rebuild the image with dracut's systemd and tpm2-tss modules and tpm2-device=auto in its /etc/crypttab to unlock it without a passphrase",
+        "systemd-fido2" => "rebuild the image with dracut's systemd and fido2 modules and fido2-device=auto in its /etc/crypttab to unlock it with the key",
+        "systemd-pkcs11" => "rebuild the image with dracut's systemd and pkcs11 modules and pkcs11-uri=auto in its /etc/crypttab to unlock it with the token",
         "clevis" => "rebuild the image with dracut's clevis module (clevis-dracut; clevis-pin-tpm2 or network for tang) to unlock it without a passphrase",
         _ => "rdbreak does not know this token type",
     }

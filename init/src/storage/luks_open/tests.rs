@@ -180,7 +180,7 @@ fn token_notes_name_the_types_and_what_to_add() {
     let recovery = ("systemd-recovery".to_string(), "a recovery key".to_string());
     assert_eq!(
         token_note(2, "/dev/vda2", &[tpm2.clone(), recovery.clone()], &Ok(())).unwrap(),
-        "LUKS2 /dev/vda2 has a systemd-tpm2 token (PCRs 7, sha256): rdbreak cannot unseal it; rebuild the image with dracut's systemd and tpm2-tss modules to unlock it without a passphrase; asking for the passphrase or recovery key"
+        "LUKS2 /dev/vda2 has a systemd-tpm2 token (PCRs 7, sha256): rdbreak cannot unseal it; rebuild the image with dracut's systemd and tpm2-tss modules and tpm2-device=auto in its /etc/crypttab to unlock it without a passphrase; asking for the passphrase or recovery key"
     );
     assert_eq!(token_note(2, "/dev/vda2", &[recovery], &Ok(())), None, "a recovery key is typed");
     assert_eq!(token_note(2, "/dev/vda2", &[], &Ok(())), None);
