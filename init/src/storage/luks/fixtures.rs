@@ -294,6 +294,14 @@ fn tokens_read_as_written() {
     assert_eq!(h.tokens[8].kind, Kind::Unknown("acme-hsm".into()));
     assert_eq!(h.tokens[8].to_string(), "a token of unknown type \"acme-hsm\"");
 
+    // Break-glass: what a shell must extend first so that none of them unseals again. Token 0
+    // binds sha256 PCR 7; token 1 sha384 PCRs 0, 7, 14 and the signed 11; Clevis sha256 0, 7.
+    assert_eq!(
+        super::tokens::pcrs_to_extend(&h.tokens),
+        [("sha256".to_string(), 1 | 1 << 7), ("sha384".to_string(), 1 | 1 << 7 | 1 << 11 | 1 << 14)]
+    );
+    assert_eq!(super::tokens::pcrs_to_extend(&h.tokens[2..4]), [], "FIDO2 and PKCS#11 bind no PCR");
+
     // Tokens change nothing for the passphrase, and the dump lists them.
     assert_eq!(f.unlock(&h, PASS1, MEM).unwrap().hex().as_str(), f.field("volume-key"));
     let d = h.dump();

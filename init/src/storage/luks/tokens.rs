@@ -463,6 +463,41 @@ pub fn read(json: &Value, notes: &mut Vec<String>) -> Vec<Token> {
     out
 }
 
+/// The PCRs to extend before a shell opens so that no TPM2 token of these headers unseals again
+/// on this boot (break-glass): per bank (`sha256`, as tokens name them), the union of the PCRs
+/// each systemd-tpm2 token binds by value or by signed policy and each Clevis TPM2 pin (in an
+/// `sss` too) binds; the bank a token does not name is sha256. A token bound to no PCR (or only
+/// to a pcrlock policy, whose PCRs are in an NV index, not the header) adds nothing: no
+/// extension keeps it sealed, only not asking the TPM does. Sorted by bank.
+pub fn pcrs_to_extend(tokens: &[Token]) -> Vec<(String, u32)> {
+    fn clevis(p: &ClevisPin, out: &mut Vec<(String, u32)>, depth: usize) {
+        match p {
+            ClevisPin::Tpm2 { pcr_bank, pcrs, .. } => out.push((pcr_bank.clone().unwrap_or("sha256".into()), *pcrs)),
+            ClevisPin::Sss { pins, .. } if depth < MAX_PIN_DEPTH => {
+                pins.iter().for_each(|p| clevis(p, out, depth + 1));
+            }
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    for t in tokens {
+        match &t.kind {
+            Kind::Tpm2(p) => all.push((p.bank.clone().unwrap_or("sha256".into()), p.pcrs | p.pubkey_pcrs)),
+            Kind::Clevis(p) => clevis(p, &mut all, 0),
+            _ => {}
+        }
+    }
+    let mut out: Vec<(String, u32)> = Vec::new();
+    for (bank, mask) in all.into_iter().filter(|(_, m)| *m != 0) {
+        match out.iter_mut().find(|(b, _)| *b == bank) {
+            Some((_, m)) => *m |= mask,
+            None => out.push((bank, mask)),
+        }
+    }
+    crate::sort::sort_by_key(&mut out, |(b, _)| b.clone());
+    out
+}
+
 /// The `Tokens:` part of a dump, as `cryptsetup luksDump` lists them (no key material: blobs
 /// and keys by size only).
 pub fn dump(tokens: &[Token], s: &mut String) {
