@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::ask::{self, Answer};
-use crate::boot::{Boot, Stage, Stop};
+use crate::boot::{Boot, Next, RootWait, Stage, Stop};
 use crate::cmdline::Cmdline;
 use crate::devices::{self, BlockDev};
 use crate::mount_root::{self, NEWROOT};
@@ -59,9 +59,10 @@ pub fn break_stages(c: &Cmdline) -> (Vec<Stage>, Vec<String>) {
 /// Why the boot cannot go on at a stage; the text is what the shell opens with.
 #[derive(Debug, thiserror::Error)]
 enum StageError {
-    /// The device did not appear within `rd.retry`.
-    #[error("Could not boot.\n\"{dev}\" does not exist{seen}")]
-    NotFound { dev: String, seen: String },
+    /// The device did not appear within `rd.retry` seconds of waiting (`worked`: seconds spent
+    /// assembling and at prompts besides, not counted).
+    #[error("Could not boot.\n\"{dev}\" does not exist (waited {waited}s of rd.retry; {worked}s more went to scanning and assembling storage){seen}")]
+    NotFound { dev: String, waited: u64, worked: u64, seen: String },
     /// Waiting cannot help: two filesystems with one UUID, swap or LUKS where a filesystem is
     /// wanted.
     #[error("{0}")]
@@ -154,34 +155,65 @@ impl Sequence {
         }
     }
 
-    /// Waits for the device `spec` names for up to `retry` seconds.
+    /// Waits for the device `spec` names for up to `retry` seconds of waiting: the time spent
+    /// working (scans and their storage steps: an array started, a keyslot opened, `lvm` run;
+    /// the passphrase prompt) is not taken out of it, as dracut's main loop counts only its
+    /// waiting rounds. A last scan that made devices is looked at before giving up.
     fn wait_for_device(&mut self, spec: &RootSpec, want: Want, retry: u64) -> Result<BlockDev, StageError> {
-        let mut start = Instant::now();
+        let mut clock = RootWait::new(Duration::from_secs(retry));
         let mut next_note = Duration::from_secs(5);
         loop {
             let seen = self.boot.hotplug().map(|h| h.generation());
-            if let Some(d) = self.find_settled(spec, want)? {
+            let look = Instant::now();
+            let found = self.find_settled(spec, want)?;
+            let asked = found.is_none() && self.ask_passphrase();
+            let worked = look.elapsed();
+            clock.worked_for(worked);
+            if asked {
+                // The prompt's time is the person's: not the members' to wait for either.
+                self.boot.storage().add_work(worked);
+            }
+            if let Some(d) = found {
                 return Ok(d);
             }
-            if self.ask_passphrase() {
-                // The time at the prompt is the person's, not the disks': rd.retry starts again.
-                start = Instant::now();
-                next_note = Duration::from_secs(5);
+            if asked {
                 continue;
             }
-            let waited = start.elapsed();
-            if waited >= Duration::from_secs(retry) {
-                return Err(StageError::NotFound { dev: spec.dev_path(), seen: self.boot.seen_summary() });
-            }
-            if waited >= next_note {
-                log::warn!("still waiting for {} ({}s of rd.retry={retry}s)", spec.dev_path(), waited.as_secs());
+            let wait = match clock.next(self.boot.made()) {
+                Next::Wait(d) => d,
+                Next::LookAgain(d) => {
+                    log::info!("rd.retry={retry}s used up, but the last scan made devices: looking at them");
+                    self.wait_uevent(seen, d);
+                    continue;
+                }
+                Next::GiveUp => {
+                    return Err(StageError::NotFound {
+                        dev: spec.dev_path(),
+                        waited: clock.waited().as_secs(),
+                        worked: clock.worked().as_secs(),
+                        seen: self.boot.seen_summary(),
+                    })
+                }
+            };
+            if clock.waited() >= next_note {
+                log::warn!(
+                    "still waiting for {} ({}s of rd.retry={retry}s)",
+                    spec.dev_path(),
+                    clock.waited().as_secs()
+                );
                 next_note += Duration::from_secs(5);
             }
-            // Sysfs is re-read as soon as uevents arrive, and every second in case one was missed.
-            match (self.boot.hotplug(), seen) {
-                (Some(h), Some(g)) => h.wait_change(g, Duration::from_secs(1)),
-                _ => std::thread::sleep(Duration::from_secs(1)),
-            }
+            let t = Instant::now();
+            self.wait_uevent(seen, wait);
+            clock.waited_for(t.elapsed());
+        }
+    }
+
+    /// Sysfs is re-read as soon as uevents arrive, and after `most` in case one was missed.
+    fn wait_uevent(&self, seen: Option<u64>, most: Duration) {
+        match (self.boot.hotplug(), seen) {
+            (Some(h), Some(g)) => h.wait_change(g, most),
+            _ => std::thread::sleep(most),
         }
     }
 

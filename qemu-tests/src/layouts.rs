@@ -288,6 +288,33 @@ pub fn luks_on_raid1_lvm() -> DiskSet {
     DiskSet::new(Recipe::new("md-luks-lvm", &[320, 320], &script), TreeKind::Recovery)
 }
 
+/// What makes a keyslot slow on purpose: Argon2id at 64 MiB with many passes, seconds of work
+/// under TCG, as a real machine's default keyslot takes seconds.
+pub const SLOW_ARGON2: &str = "--pbkdf argon2id --pbkdf-memory 65536 --pbkdf-force-iterations 32 --pbkdf-parallel 1";
+
+/// LVM in LUKS on a RAID5 of three whole disks (a server's encrypted root): array `seed:r5`
+/// ([`luks::ARRAY`] is RAID1's; this one is `3f4e5d6c:…`), the container on it with a key file
+/// ([`luks::KEYFILE`]) in a keyslot made slow on purpose ([`SLOW_ARGON2`]), VG `vgr5` with LV
+/// `root` (ext4, labelled `root`).
+pub fn lvm_in_luks_on_raid5() -> DiskSet {
+    use luks::{KEYFILE, PASSPHRASE};
+    let script = format!(
+        "mdadm --create /dev/md0 --run --assume-clean --metadata=1.2 --level=5 --raid-devices=3 \\\n  \
+         --homehost=seed --name=r5 --uuid={RAID5_ARRAY} /dev/vdb /dev/vdc /dev/vdd\n\
+         {}printf %s '{KEYFILE}' > /tmp/root.key\n\
+         printf %s '{PASSPHRASE}' | cryptsetup luksAddKey -q {SLOW_ARGON2} --key-file=- /dev/md0 /tmp/root.key\n\
+         {}pvcreate -q /dev/mapper/crypt\nvgcreate -q vgr5 /dev/mapper/crypt\n\
+         lvcreate -q -y -n root -L 200M vgr5\n{}vgchange -q -an vgr5\ncryptsetup close crypt\nmdadm --stop /dev/md0\n",
+        luks_format("/dev/md0", &format!("--type luks2 {}", luks::ARGON2)),
+        luks_open("/dev/md0", "crypt"),
+        fill("ext4 -q -L root", "/dev/vgr5/root"),
+    );
+    DiskSet::new(Recipe::new("md5-luks-lvm", &[160, 160, 160], &script), TreeKind::Recovery)
+}
+
+/// The RAID5 array of [`lvm_in_luks_on_raid5`], as mdadm prints it.
+pub const RAID5_ARRAY: &str = "3f4e5d6c:7b8a9988:a7b6c5d4:e3f20022";
+
 // ---- LVM that only lvm2 maps ----
 
 /// One disk: a whole-disk PV of VG `tvg` with a thin pool `pool` and a thin LV `root` (ext4,

@@ -117,6 +117,18 @@ impl Assembler {
     /// yet. Returns how many devices were created (they arrive as uevents and the next scan
     /// sees them).
     pub fn step(&mut self, devs: &[BlockDev], dev_dir: &Path, loader: Option<&Loader>) -> usize {
+        let start = std::time::Instant::now();
+        let made = self.step_all(devs, dev_dir, loader);
+        self.md.add_work(start.elapsed());
+        made
+    }
+
+    /// Time the boot spent working elsewhere (at a passphrase prompt): not waiting for members.
+    pub fn add_work(&mut self, d: std::time::Duration) {
+        self.md.add_work(d);
+    }
+
+    fn step_all(&mut self, devs: &[BlockDev], dev_dir: &Path, loader: Option<&Loader>) -> usize {
         let filter = self.lvm.clone();
         let created = self.activate(&filter, devs, dev_dir, loader);
         // md is assembled through the kernel's own sysfs, as dm through its ioctls.

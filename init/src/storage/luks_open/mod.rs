@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use crate::cmdline::Cmdline;
-use crate::devices::BlockDev;
+use crate::devices::{self, BlockDev};
 use crate::kmod::Loader;
 
 use super::dm;
@@ -199,6 +199,12 @@ pub fn cipher_modules(cipher: &str) -> Vec<String> {
 
 /// Whether a crypt mapping over the device `node_name` (kernel name) exists already: opened
 /// by us, by a hand in the shell, under any name.
+/// A container's node and the `/dev/disk/by-*` paths that name it (crypttab may use any).
+fn names_of(d: &BlockDev) -> (String, Vec<String>) {
+    let links = devices::links(d).into_iter().filter(|(l, _)| l.starts_with("disk/")).map(|(l, _)| format!("/dev/{l}"));
+    (d.node().display().to_string(), links.collect())
+}
+
 fn open_over(devs: &[BlockDev], node_name: &str) -> Option<String> {
     devs.iter()
         .filter(|d| d.dm.as_ref().is_some_and(|m| m.uuid.starts_with("CRYPT-")))
@@ -262,7 +268,10 @@ impl Containers {
                 let fs = d.fs.as_ref();
                 let uuid = fs.and_then(|f| f.uuid.clone()).unwrap_or_default();
                 let label = fs.and_then(|f| f.label.as_deref());
-                let decision = self.rules.decide(&d.node().display().to_string(), &uuid, label);
+                let (node, links) = names_of(d);
+                let partuuid = d.partuuid.as_deref();
+                let dev = luks_rules::Device { node: &node, uuid: &uuid, label, partuuid, links: &links };
+                let decision = self.rules.decide_device(&dev);
                 (d, uuid, decision)
             })
             .collect()
@@ -414,9 +423,16 @@ impl Containers {
         let mut worked = false;
         for l in self.locked(devs) {
             let Some(d) = devs.iter().find(|d| (d.major, d.minor) == l.devno) else { continue };
-            let Decision::Open(open) =
-                self.rules.decide(&l.node, &l.uuid, d.fs.as_ref().and_then(|f| f.label.as_deref()))
-            else {
+            let (node, links) = names_of(d);
+            let label = d.fs.as_ref().and_then(|f| f.label.as_deref());
+            let dev = luks_rules::Device {
+                node: &node,
+                uuid: &l.uuid,
+                label,
+                partuuid: d.partuuid.as_deref(),
+                links: &links,
+            };
+            let Decision::Open(open) = self.rules.decide_device(&dev) else {
                 continue;
             };
             let outcome = self.open_with(d, &open, secret, dev_dir, loader);

@@ -106,6 +106,9 @@ pub struct Arrays {
     selection: Selection,
     wait: Duration,
     since: Instant,
+    /// Of the time since, what went to working rather than waiting (steps, prompts): dracut's
+    /// wait for a missing member counts waiting rounds only.
+    worked: Duration,
     /// Superblocks read, by device number, with the size the device had.
     read: BTreeMap<(u32, u32), (u64, Option<super::Superblock>)>,
     /// Arrays started by us, by UUID: the md device.
@@ -132,6 +135,7 @@ impl Arrays {
             selection,
             wait: degraded_wait(cmdline),
             since: Instant::now(),
+            worked: Duration::ZERO,
             read: BTreeMap::new(),
             started: BTreeMap::new(),
             held: BTreeSet::new(),
@@ -190,6 +194,11 @@ impl Arrays {
             .collect()
     }
 
+    /// Counts time that went to work (a storage step, a prompt), not to waiting for a member.
+    pub fn add_work(&mut self, d: Duration) {
+        self.worked = self.worked.saturating_add(d);
+    }
+
     /// One boot step: starts what dracut's rules want and can run now. Returns how many arrays
     /// were started (they arrive as uevents; the next scan sees them).
     pub fn step(&mut self, devs: &[BlockDev], sys: &Path, dev_dir: &Path, loader: Option<&Loader>) -> usize {
@@ -228,7 +237,8 @@ impl Arrays {
                 .find(|d| d.major == MD_MAJOR && p.members.iter().any(|m| d.slaves.contains(&m.name)))
                 .map(|d| d.name.clone())
         };
-        let decisions = decide(&plans, selection, &running, self.since.elapsed(), self.wait, force);
+        let waited = self.since.elapsed().saturating_sub(self.worked);
+        let decisions = decide(&plans, selection, &running, waited, self.wait, force);
         let mut started = 0;
         for (p, d) in plans.iter().zip(decisions) {
             if self.held.contains(&p.uuid) {
