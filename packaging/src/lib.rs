@@ -4,12 +4,15 @@
 
 pub mod atomic;
 pub mod beneath;
+pub mod cli;
 pub mod compress;
 pub mod cpio;
 pub mod elf;
 pub mod image;
 pub mod initramfs;
+pub mod inspect;
 pub mod listing;
 pub mod lz4;
+pub mod pattern;
 pub mod source;
 pub mod unpack;
