@@ -554,3 +554,38 @@ fn round_trip_with_setid_sticky_hard_links_and_early_microcode() {
     let o = rdbreak(&["modules", img.to_str().unwrap()]);
     assert!(o.status.success() && stdout(&o).contains("kernel modules (0)"), "{}", stdout(&o));
 }
+
+/// README's "Without dracut" from a clone: `target/release/rdbreak build` without `--init`
+/// takes the workspace's musl build; with none anywhere, the message says which `--init`.
+#[test]
+fn build_finds_the_workspace_init_or_says_which_to_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("clone");
+    let bin = clone.join("target/release/rdbreak");
+    let init = clone.join("target/x86_64-unknown-linux-musl/release/rdbreak-init");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_rdbreak"), &bin).unwrap();
+    let build = |cwd: &Path| {
+        Command::new(&bin)
+            .args(["build", "--no-default-modules", "--kver", "1.0", "-o", "x.img"])
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    };
+    if !Path::new("/usr/lib/rdbreak/rdbreak-init").exists() {
+        let o = build(dir.path());
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(
+            e.contains("no rdbreak-init found")
+                && e.contains("--init target/x86_64-unknown-linux-musl/release/rdbreak-init"),
+            "{e}"
+        );
+        assert!(e.contains("cargo build --release -p rdbreak-init --target x86_64-unknown-linux-musl"), "{e}");
+    }
+    std::fs::create_dir_all(init.parent().unwrap()).unwrap();
+    std::fs::write(&init, tiny_static_elf()).unwrap();
+    let o = build(&clone);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(clone.join("x.img").exists());
+}
