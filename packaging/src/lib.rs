@@ -16,3 +16,4 @@ pub mod lz4;
 pub mod pattern;
 pub mod source;
 pub mod unpack;
+pub mod zstd_match;
