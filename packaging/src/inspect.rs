@@ -86,14 +86,15 @@ pub struct Facts {
     pub init_dracut: Option<String>,
     /// rdbreak's version, from /init when it is rdbreak-init.
     pub rdbreak: Option<String>,
+    /// dracut's version: the name of its usr/lib/dracut/dracut-VERSION (as lsinitrd reads it).
+    pub dracut: Option<String>,
     pub problems: usize,
     part_data: u64,
 }
 
 fn wanted(path: &str) -> bool {
     path.starts_with("etc/cmdline.d/")
-        || path.starts_with("usr/lib/dracut/")
-            && (path.ends_with(".txt") || path.ends_with(".conf") || path.ends_with("dracut-version"))
+        || path.starts_with("usr/lib/dracut/") && (path.ends_with(".txt") || path.ends_with(".conf"))
         || matches!(
             path,
             "etc/cmdline"
@@ -136,6 +137,10 @@ impl Visitor for Facts {
                     self.kernels.push(rest.to_string());
                 }
             }
+        }
+        let dracut = path.strip_prefix("usr/lib/dracut/dracut-").or_else(|| path.strip_prefix("lib/dracut/dracut-"));
+        if let Some(v) = dracut.filter(|v| !v.contains('/')) {
+            self.dracut = Some(v.to_string());
         }
         if h.kind() == cpio::S_IFREG && module_file(&path) {
             self.modules.push((path.clone(), h.size.into()));
@@ -217,9 +222,8 @@ pub fn info(f: &Facts, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "kernel modules: {}", f.modules.len())?;
     let made = match f.files.get("etc/initrd-release").filter(|r| r.contains("ID=rdbreak")) {
         Some(_) => "rdbreak build".to_string(),
-        None if f.files.keys().any(|k| k.starts_with("usr/lib/dracut/")) => {
-            let v = f.files.get("usr/lib/dracut/dracut-version").map(|v| format!(" {}", v.trim())).unwrap_or_default();
-            format!("dracut{v}")
+        None if f.dracut.is_some() || f.files.keys().any(|k| k.starts_with("usr/lib/dracut/")) => {
+            format!("dracut{}", f.dracut.as_deref().map(|v| format!(" {v}")).unwrap_or_default())
         }
         None => "unknown".to_string(),
     };
@@ -284,6 +288,7 @@ mod tests {
                 Entry::symlink("init.dracut", "usr/lib/systemd/systemd"),
                 Entry::file("etc/rdbreak/dracut-init", 0o644, b"systemd\n".to_vec()),
                 Entry::file("usr/lib/dracut/modules.txt", 0o644, b"base\nrdbreak\n".to_vec()),
+                Entry::file("usr/lib/dracut/dracut-059-4", 0o644, Vec::new()),
                 Entry::file("usr/lib/dracut/build-parameter.txt", 0o644, b" --kver '6.1' -a rdbreak".to_vec()),
                 Entry::file("etc/cmdline.d/10-x.conf", 0o644, b"rd.break\n".to_vec()),
                 Entry::dir("usr/lib/modules/6.1", 0o755),
@@ -306,6 +311,7 @@ mod tests {
             "kernel modules: 1",
             "dracut arguments: --kver '6.1' -a rdbreak",
             "dracut modules: base rdbreak",
+            "made by: dracut 059-4",
             "rdbreak: 0.1.0 (/init)",
             "dracut's init: kept as /init.dracut (a link to usr/lib/systemd/systemd, systemd)",
             "command line in /etc/cmdline.d/10-x.conf: rd.break",

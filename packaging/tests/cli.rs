@@ -611,3 +611,51 @@ fn the_default_image_is_no_larger_than_zstd_3() {
     let o = rdbreak(&["ls", ours_img.to_str().unwrap()]);
     assert!(o.status.success() && stdout(&o).contains("bash"), "{}", stderr(&o));
 }
+
+/// A stock dracut image (base only, no kernel: a few seconds): `rdbreak ls -l` prints
+/// lsinitrd's lines, `cat` its `-f`, `modules` its `-m`, `info` its version and arguments.
+#[test]
+fn a_stock_dracut_image_reads_as_lsinitrd_reads_it() {
+    if !have("dracut") || !have("lsinitrd") || !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("stock.img");
+    let o = sh(&format!(
+        "dracut --quiet --no-hostonly --no-kernel -m base --no-early-microcode --kver 6.1.0-rdbreak-test --force --gzip '{}'",
+        img.display()
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = img.to_str().unwrap();
+    let theirs = sh(&format!("TZ=UTC lsinitrd '{img}'"));
+    let theirs: Vec<String> = stdout(&theirs)
+        .lines()
+        .filter(|l| l.len() > 11 && l.as_bytes()[10] == b' ' && "-dlcbps".contains(&l[..1]))
+        .map(str::to_string)
+        .collect();
+    let ours = Command::new(env!("CARGO_BIN_EXE_rdbreak")).args(["ls", "-l", img]).env("TZ", "UTC").output().unwrap();
+    assert!(ours.status.success(), "{}", stderr(&ours));
+    let ours: Vec<String> = stdout(&ours).lines().map(str::to_string).collect();
+    assert!(ours.len() > 100, "{ours:?}");
+    assert_eq!(ours, theirs, "rdbreak ls -l and lsinitrd, line for line");
+    for path in ["etc/passwd", "usr/lib/dracut/modules.txt"] {
+        let theirs = sh(&format!("lsinitrd -f {path} '{img}'"));
+        let ours = rdbreak(&["cat", img, path]);
+        assert!(ours.status.success() && !ours.stdout.is_empty(), "{path}: {}", stderr(&ours));
+        assert_eq!(ours.stdout, theirs.stdout, "{path}");
+    }
+    let theirs = sh(&format!("lsinitrd -m '{img}'"));
+    let ours = rdbreak(&["modules", img]);
+    let listed = stdout(&ours);
+    let modules: Vec<&str> = listed.lines().filter_map(|l| l.strip_prefix("  ")).collect();
+    assert_eq!(modules, ["udev-rules", "base"]);
+    for m in modules {
+        assert!(stdout(&theirs).lines().any(|l| l == m), "lsinitrd -m lists {m}");
+    }
+    let info = stdout(&rdbreak(&["info", img]));
+    let version = sh("dracut --version");
+    let version = stdout(&version).trim().trim_start_matches("dracut ").to_string();
+    assert!(info.contains(&format!("made by: dracut {version}")), "{info}");
+    assert!(info.contains("dracut arguments: --quiet --no-hostonly --no-kernel -m 'base'"), "{info}");
+    assert!(info.contains("part 1: offset 0, gzip,"), "{info}");
+}
