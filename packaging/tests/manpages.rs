@@ -98,6 +98,32 @@ fn every_shell_builtin_is_in_rdbreak_init_8() {
     }
 }
 
+/// The bash completion offers every command and option of the table.
+#[test]
+fn the_bash_completion_knows_every_option() {
+    let script = include_str!("../completions/rdbreak.bash");
+    for c in rdbreak::cli::COMMANDS {
+        assert!(
+            script.contains(&format!("{}) opts=", c.name)) || script.contains(&format!("{} |", c.name)),
+            "{}",
+            c.name
+        );
+        for o in c.opts {
+            assert!(script.contains(&format!("--{}", o.long)), "{} --{}", c.name, o.long);
+            if let Some(s) = o.short {
+                assert!(script.contains(&format!(" -{s} ")) || script.contains(&format!(" -{s}\"")), "{} -{s}", c.name);
+            }
+        }
+    }
+    let o = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/completions/rdbreak.bash"))
+        .output();
+    if let Ok(o) = o {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
 #[test]
 fn install_sh_installs_the_man_pages() {
     let dest = tempfile::tempdir().unwrap();
@@ -115,4 +141,5 @@ fn install_sh_installs_the_man_pages() {
         let installed = std::fs::read_to_string(dest.path().join("usr/share/man").join(page)).unwrap_or_default();
         assert_eq!(installed, src, "{page} installed under DESTDIR");
     }
+    assert!(dest.path().join("usr/share/bash-completion/completions/rdbreak").is_file());
 }
