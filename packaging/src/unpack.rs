@@ -80,7 +80,9 @@ pub fn check_target(dir: &Path, force: bool) -> Result<()> {
             _ => full.push(t),
         }
     }
-    if full.components().count() <= 2 {
+    // `/` itself, or a directory of the live root that exists (a new `/x` is no one's yet).
+    let depth = full.components().count();
+    if depth <= 1 || depth == 2 && full.exists() {
         bail!(
             "refusing to unpack into {} ({}): it is the live root or one of its top directories; choose a new directory",
             dir.display(),
