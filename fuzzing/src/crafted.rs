@@ -53,7 +53,7 @@ pub fn gpt_huge_count(disk_bytes: usize) -> Vec<u8> {
 /// and links to itself.
 pub fn ebr_loop(disk_bytes: usize) -> Vec<u8> {
     let mut d = vec![0u8; disk_bytes.max(80 * LBA)];
-    let sectors = (d.len() / LBA) as u32;
+    let sectors = u32::try_from(d.len() / LBA).unwrap_or(u32::MAX);
     d[440..444].copy_from_slice(&0x1404_2026u32.to_le_bytes()); // disk signature
     mbr_entry(&mut d, 0, 0x83, 2, 14);
     mbr_entry(&mut d, 1, 0x05, 16, sectors - 16);

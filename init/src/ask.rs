@@ -202,8 +202,8 @@ fn wait_typed<R>(
             },
             None => Duration::from_secs(1),
         };
-        // At most a second: the conversions cannot fail.
-        let ts = Timespec { tv_sec: wait.as_secs().try_into().unwrap_or(1), tv_nsec: wait.subsec_nanos().into() };
+        // At most a second: always a valid timespec.
+        let ts = Timespec::try_from(wait).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 });
         let mut fds: Vec<PollFd<'_>> =
             open.iter().map(|t| PollFd::from_borrowed_fd(t.file.as_fd(), PollFlags::IN)).collect();
         if poll(&mut fds, Some(&ts)).is_err() {

@@ -12,7 +12,7 @@ use crate::devices::{self, BlockDev};
 use crate::hotplug::Hotplug;
 use crate::kmod::{Loader, ModuleIndex};
 use crate::storage::assemble::{self, Assembler};
-use crate::storage::unlock::{Locked, Outcome};
+use crate::storage::luks_open::{Locked, Outcome};
 use crate::uevent::{self, Uevents};
 
 /// dracut's break points, in boot order, and the final one before switch_root.
@@ -113,6 +113,64 @@ impl Default for Paths {
     }
 }
 
+/// rd.retry's clock for one wait, counted as dracut's main loop counts its rounds: the time
+/// spent waiting for devices to appear, never the time spent working on them (an array started,
+/// a keyslot opened, `lvm` run, a passphrase typed). Pure: the stage loop feeds it each round.
+#[derive(Debug)]
+pub struct RootWait {
+    limit: Duration,
+    waited: Duration,
+    worked: Duration,
+}
+
+/// What the stage loop does after a round in which the device was not found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Wait for the kernel (up to this long), then look again.
+    Wait(Duration),
+    /// The time is used up, but the last scan made devices: look at them (waiting up to this
+    /// long for the kernel to announce them, not counted) before giving up.
+    LookAgain(Duration),
+    GiveUp,
+}
+
+impl RootWait {
+    pub fn new(limit: Duration) -> Self {
+        RootWait { limit, waited: Duration::ZERO, worked: Duration::ZERO }
+    }
+
+    /// Time waited so far, which rd.retry limits.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
+    /// Time spent working (not counted).
+    pub fn worked(&self) -> Duration {
+        self.worked
+    }
+
+    /// Counts a wait between two looks.
+    pub fn waited_for(&mut self, d: Duration) {
+        self.waited = self.waited.saturating_add(d);
+    }
+
+    /// Counts a look that worked for `d` (a scan and its storage steps, a prompt): not rd.retry's.
+    pub fn worked_for(&mut self, d: Duration) {
+        self.worked = self.worked.saturating_add(d);
+    }
+
+    /// After a look that did not find the device: `made` is how many block devices that look's
+    /// storage steps created.
+    pub fn next(&self, made: usize) -> Next {
+        let round = Duration::from_secs(1);
+        match self.limit.checked_sub(self.waited).filter(|left| !left.is_zero()) {
+            Some(left) => Next::Wait(left.min(round)),
+            None if made > 0 => Next::LookAgain(round),
+            None => Next::GiveUp,
+        }
+    }
+}
+
 pub struct Boot {
     cmdline: Cmdline,
     paths: Paths,
@@ -124,20 +182,22 @@ pub struct Boot {
     storage: Assembler,
     /// A fatal failure happened: after the shell the machine does the emergency action.
     died: bool,
+    /// Block devices the last scan's storage steps created (they are announced after it).
+    made: usize,
 }
 
 impl Boot {
     pub fn new(cmdline: Cmdline) -> Self {
         let mut boot = Boot::with_paths(cmdline, Paths::default());
         // dracut puts the host's crypttab in hostonly images; its names and key files count.
-        let crypttab = crate::storage::crypt::read_crypttab(Path::new("/etc/crypttab"));
+        let crypttab = crate::storage::luks_rules::read_crypttab(Path::new("/etc/crypttab"));
         boot.storage.set_crypttab(&boot.cmdline, crypttab.as_deref());
         boot
     }
 
     pub fn with_paths(cmdline: Cmdline, paths: Paths) -> Self {
         let storage = Assembler::new(&cmdline);
-        Boot { cmdline, paths, loader: None, hotplug: None, devs: Vec::new(), storage, died: false }
+        Boot { cmdline, paths, loader: None, hotplug: None, devs: Vec::new(), storage, died: false, made: 0 }
     }
 
     pub fn cmdline(&self) -> &Cmdline {
@@ -183,9 +243,14 @@ impl Boot {
         self.storage.identify(&mut devs, &self.paths.dev);
         devices::create_links(&devs, &self.paths.dev);
         devices::place_links(assemble::links(&devs), &self.paths.dev);
-        self.storage.step(&devs, &self.paths.dev, self.loader.as_deref());
+        self.made = self.storage.step(&devs, &self.paths.dev, self.loader.as_deref());
         self.devs = devs;
         &self.devs
+    }
+
+    /// How many block devices the last scan's storage steps created.
+    pub fn made(&self) -> usize {
+        self.made
     }
 
     /// The LUKS containers of the last scan still waiting for a passphrase.
@@ -285,6 +350,53 @@ impl Boot {
 
 #[cfg(test)]
 mod tests {
+
+    /// A fake boot: each round is (seconds working, devices made); between rounds the loop
+    /// waits what the clock says. Returns the rounds looked at and the seconds waited.
+    fn run_rounds(limit: u64, rounds: &[(u64, usize)]) -> (usize, u64) {
+        let mut clock = RootWait::new(Duration::from_secs(limit));
+        let mut i = 0;
+        loop {
+            let (work, made) = rounds.get(i).copied().unwrap_or((0, 0));
+            i += 1;
+            clock.worked_for(Duration::from_secs(work));
+            match clock.next(made) {
+                Next::Wait(d) => clock.waited_for(d),
+                Next::LookAgain(_) => {}
+                Next::GiveUp => return (i, clock.waited().as_secs()),
+            }
+            assert!(i < 1000, "the wait ends");
+        }
+    }
+
+    #[test]
+    fn rd_retry_counts_waiting_not_working() {
+        // Nothing appears: ten one-second waits, then the end.
+        assert_eq!(run_rounds(10, &[]), (11, 10));
+        // A degraded array started after 7 s, a keyslot that took 16 s, lvm 5 s: still 10 s of
+        // waiting, all of it, whatever the work took.
+        let (_, waited) =
+            run_rounds(10, &[(0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (1, 1), (16, 1), (5, 1)]);
+        assert_eq!(waited, 10);
+        // rd.retry=0: one look, no wait.
+        assert_eq!(run_rounds(0, &[]), (1, 0));
+    }
+
+    #[test]
+    fn a_scan_that_made_devices_is_looked_at_before_giving_up() {
+        // The time is up when the keyslot opens (the round made a mapping): look again, and
+        // again while each look makes more (LVM on the new mapping), then give up.
+        let rounds = [(0, 0), (0, 0), (16, 1), (2, 1), (0, 0)];
+        let (looks, waited) = run_rounds(2, &rounds);
+        assert_eq!(waited, 2);
+        assert_eq!(looks, 5, "two waits, then the look that made a mapping and the LVs on it are followed");
+        let clock = RootWait::new(Duration::ZERO);
+        assert_eq!(clock.next(3), Next::LookAgain(Duration::from_secs(1)));
+        assert_eq!(clock.next(0), Next::GiveUp);
+        let mut clock = RootWait::new(Duration::from_millis(1500));
+        clock.waited_for(Duration::from_secs(1));
+        assert_eq!(clock.next(0), Next::Wait(Duration::from_millis(500)), "never past rd.retry");
+    }
     use super::*;
 
     #[test]

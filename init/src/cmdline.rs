@@ -188,7 +188,7 @@ pub fn conf_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "conf"))
         .collect();
-    crate::order::sort(&mut files);
+    crate::sort::sort(&mut files);
     files
 }
 

@@ -116,7 +116,7 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
             ..Default::default()
         });
     }
-    crate::order::sort_by(&mut out, |a, b| a.name.cmp(&b.name));
+    crate::sort::sort_by(&mut out, |a, b| a.name.cmp(&b.name));
     out
 }
 
@@ -257,7 +257,7 @@ pub fn storage_without_driver(sysfs: &Path) -> Vec<String> {
     scan("pci", &|d| read_attr(&d.join("class")).is_some_and(|c| c.starts_with("0x01")), &mut out);
     // virtio device 2 is a block device, 8 a SCSI host.
     scan("virtio", &|d| read_attr(&d.join("device")).is_some_and(|c| c == "0x0002" || c == "0x0008"), &mut out);
-    crate::order::sort(&mut out);
+    crate::sort::sort(&mut out);
     out
 }
 

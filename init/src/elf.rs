@@ -31,15 +31,16 @@ pub fn segments(b: &[u8]) -> Result<Vec<Segment>, &'static str> {
         let s = b.get(o..o.checked_add(len).ok_or("truncated ELF")?).ok_or("truncated ELF")?;
         Ok(s.iter().rev().fold(0u64, |acc, &x| acc << 8 | u64::from(x)))
     };
+    let n32 = |o: usize| -> Result<u32, &'static str> { u32::try_from(n(o, 4)?).map_err(|_| "truncated ELF") };
     let (phoff, phentsize, phnum) =
         if wide { (n(0x20, 8)?, n(0x36, 2)?, n(0x38, 2)?) } else { (n(0x1c, 4)?, n(0x2a, 2)?, n(0x2c, 2)?) };
     let mut out = Vec::new();
     for i in 0..phnum {
         let p = usize::try_from(phoff + i * phentsize).map_err(|_| "truncated ELF")?;
         out.push(if wide {
-            Segment { kind: n(p, 4)? as u32, offset: n(p + 8, 8)?, vaddr: n(p + 16, 8)?, filesz: n(p + 32, 8)? }
+            Segment { kind: n32(p)?, offset: n(p + 8, 8)?, vaddr: n(p + 16, 8)?, filesz: n(p + 32, 8)? }
         } else {
-            Segment { kind: n(p, 4)? as u32, offset: n(p + 4, 4)?, vaddr: n(p + 8, 4)?, filesz: n(p + 16, 4)? }
+            Segment { kind: n32(p)?, offset: n(p + 4, 4)?, vaddr: n(p + 8, 4)?, filesz: n(p + 16, 4)? }
         });
     }
     Ok(out)

@@ -15,7 +15,7 @@ use rustix::mount::UnmountFlags;
 use crate::cmdline::Cmdline;
 use crate::mounts::{self, MountInfo};
 use crate::root::RootSpec;
-use crate::storage::crypt;
+use crate::storage::luks_rules;
 use crate::{kmsg, sys};
 
 /// Where the dracut module keeps the `/init` dracut's other modules made (base's init.sh, or
@@ -77,7 +77,7 @@ impl ImageFacts {
             handoff_mode: read_record(&root.join(MODE)).as_deref() == Some("handoff"),
             multipath: root.join("etc/multipath.conf").exists()
                 && ["usr/sbin/multipathd", "sbin/multipathd"].iter().any(|p| root.join(p).exists()),
-            crypttab: crypt::read_crypttab(&root.join("etc/crypttab")),
+            crypttab: luks_rules::read_crypttab(&root.join("etc/crypttab")),
             ..Default::default()
         };
         let Some(kind) = read_record(&root.join(RECORD)) else { return facts };
@@ -249,7 +249,7 @@ pub fn unsupported(c: &Cmdline, facts: &ImageFacts) -> Option<Reason> {
             what: "multipath (dracut's multipath module)",
         });
     }
-    if let Some(key) = crypt::detached_header(c, facts.crypttab.as_deref()) {
+    if let Some(key) = luks_rules::detached_header(c, facts.crypttab.as_deref()) {
         return Some(Reason::Unsupported { key, what: "a detached LUKS header (dracut's crypt module)" });
     }
     None
@@ -604,7 +604,7 @@ mod tests {
         std::fs::write(root.join("etc/crypttab"), "r /dev/sda2 none header=/h\n").unwrap();
         assert_eq!(ImageFacts::read(root).crypttab.as_deref(), Some("r /dev/sda2 none header=/h\n"));
         std::fs::write(root.join("etc/crypttab"), "#".repeat(1 << 20)).unwrap();
-        assert_eq!(ImageFacts::read(root).crypttab.map(|t| t.len() as u64), Some(crypt::CRYPTTAB_MAX));
+        assert_eq!(ImageFacts::read(root).crypttab.map(|t| t.len() as u64), Some(luks_rules::CRYPTTAB_MAX));
     }
 
     #[test]

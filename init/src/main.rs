@@ -1,6 +1,7 @@
 //! `/init`: wires the library to PID 1. Nothing here may return or unwind into the kernel.
 
-#![forbid(unsafe_code)]
+// As in lib.rs: every narrowing or sign-changing `as` is a decision.
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
 use rdbreak_init::boot::{Boot, Stop};
 use rdbreak_init::cmdline::Cmdline;

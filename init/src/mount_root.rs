@@ -136,6 +136,7 @@ impl MountPlan {
 }
 
 /// Mounts per the plan: read-only first, then the remount `rw` asks for.
+// A String: the plan's own account of what was tried and what to try, shown as it is.
 pub fn execute(plan: &MountPlan, loader: Option<&Loader>) -> Result<(), String> {
     if let Some(loader) = loader {
         let (modules, wait) = plan.modules();

@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::cmdline::Cmdline;
 use crate::devices::BlockDev;
 use crate::probe::hibernation_signature as holds_image;
-use crate::root::RootSpec;
+use crate::root::{RootError, RootSpec};
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,28 +25,37 @@ pub enum Request {
     },
 }
 
-pub fn request(c: &Cmdline) -> Result<Request, String> {
+/// Why `resume=` is ignored (logged; the boot goes on without resuming).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("resume_offset={0} is not a number of pages; ignoring resume=")]
+    Offset(String),
+    #[error("resume={value}: {source}; ignoring it")]
+    Spec { value: String, source: RootError },
+}
+
+pub fn request(c: &Cmdline) -> Result<Request, RequestError> {
     if c.last("noresume").is_some() {
         return Ok(Request::Discard);
     }
     let Some(value) = c.get("resume").filter(|v| !v.is_empty()) else { return Ok(Request::None) };
     let offset = match c.get("resume_offset") {
-        Some(o) => o.parse().map_err(|_| format!("resume_offset={o} is not a number of pages; ignoring resume="))?,
+        Some(o) => o.parse().map_err(|_| RequestError::Offset(o.to_string()))?,
         None => 0,
     };
     // The forms are root='s, `MAJ:MIN` (the kernel's own) included.
     RootSpec::parse(value)
         .map(|spec| Request::Resume { spec, offset })
-        .map_err(|e| format!("resume={value}: {e}; ignoring it"))
+        .map_err(|source| RequestError::Spec { value: value.to_string(), source })
 }
 
 /// Hands `dev` to the kernel when it holds an image. Returns only when there is nothing to
 /// resume, or the kernel could not (then the boot goes on, as with dracut).
 pub fn resume(dev: &BlockDev, offset: u64, dev_dir: &Path, sys_power: &Path) {
-    let page_size = rustix::param::page_size() as u64;
+    let page_size = rustix::param::page_size();
     let node = dev_dir.join(&dev.name);
-    let mut page = vec![0u8; page_size as usize];
-    let read = File::open(&node).and_then(|f| f.read_exact_at(&mut page, offset.saturating_mul(page_size)));
+    let mut page = vec![0u8; page_size];
+    let read = File::open(&node).and_then(|f| f.read_exact_at(&mut page, offset.saturating_mul(page_size as u64)));
     if let Err(e) = read {
         log::warn!("resume: cannot read {}: {e}; booting without resuming", node.display());
         return;
@@ -90,7 +99,10 @@ mod tests {
         assert_eq!(r, Request::Resume { spec: RootSpec::parse("/dev/mapper/centos-swap").unwrap(), offset: 0 });
         let r = request(&Cmdline::parse("resume=254:3 resume_offset=34816")).unwrap();
         assert_eq!(r, Request::Resume { spec: RootSpec::parse("254:3").unwrap(), offset: 34816 });
-        assert!(request(&Cmdline::parse("resume=UUID=a resume_offset=x")).unwrap_err().contains("resume_offset=x"));
+        assert!(request(&Cmdline::parse("resume=UUID=a resume_offset=x"))
+            .unwrap_err()
+            .to_string()
+            .contains("resume_offset=x"));
         assert!(matches!(request(&Cmdline::parse("resume=LABEL=swap")), Ok(Request::Resume { .. })));
     }
 

@@ -6,12 +6,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::ask::{self, Answer};
-use crate::boot::{Boot, Stage, Stop};
+use crate::boot::{Boot, Next, RootWait, Stage, Stop};
 use crate::cmdline::Cmdline;
 use crate::devices::{self, BlockDev};
 use crate::mount_root::{self, NEWROOT};
-use crate::root::{self, RootSpec};
-use crate::storage::unlock::{self, Verdict};
+use crate::root::{self, RootError, RootSpec};
+use crate::storage::luks_open::{self, Verdict};
 use crate::uevent::Uevents;
 use crate::{fstab, handoff, kmsg, mounts, report, resume, shell, switch_root};
 
@@ -54,6 +54,29 @@ pub fn break_stages(c: &Cmdline) -> (Vec<Stage>, Vec<String>) {
     }
     stages.dedup();
     (stages, unknown)
+}
+
+/// Why the boot cannot go on at a stage; the text is what the shell opens with.
+#[derive(Debug, thiserror::Error)]
+enum StageError {
+    /// The device did not appear within `rd.retry` seconds of waiting (`worked`: seconds spent
+    /// assembling and at prompts besides, not counted).
+    #[error("Could not boot.\n\"{dev}\" does not exist (waited {waited}s of rd.retry; {worked}s more went to scanning and assembling storage){seen}")]
+    NotFound { dev: String, waited: u64, worked: u64, seen: String },
+    /// Waiting cannot help: two filesystems with one UUID, swap or LUKS where a filesystem is
+    /// wanted.
+    #[error("{0}")]
+    Root(#[from] RootError),
+    /// The mount failed: `mount_root`'s account of what was tried and what to try.
+    #[error("{0}")]
+    Mount(String),
+    /// `/sysroot` was unmounted in the shell.
+    #[error("{NEWROOT} was unmounted; mount the root there, then exit")]
+    Unmounted,
+    #[error("Mounting {target} to {at} failed: /etc/fstab names its device as {spec:?}: {source}")]
+    FstabSpec { target: String, at: String, spec: String, source: Box<RootError> },
+    #[error("Mounting {target} to {at} failed: {source}")]
+    Fstab { target: String, at: String, source: Box<StageError> },
 }
 
 /// What a waited-for device must hold: a filesystem to mount, or anything (the resume swap).
@@ -111,7 +134,7 @@ impl Sequence {
     /// Waits for the root device for up to `rd.retry` seconds (dracut's default 180). Ok(None)
     /// when someone mounted a root on /sysroot by hand in the shell meanwhile; Err when waiting
     /// cannot help (two filesystems with one UUID, swap or LUKS) or the time ran out.
-    fn wait_for_root(&mut self, spec: &RootSpec) -> Result<Option<BlockDev>, String> {
+    fn wait_for_root(&mut self, spec: &RootSpec) -> Result<Option<BlockDev>, StageError> {
         if mounts::mounted_at(NEWROOT).is_some() {
             log::info!("{NEWROOT} was mounted by hand; using it");
             return Ok(None);
@@ -132,36 +155,65 @@ impl Sequence {
         }
     }
 
-    /// Waits for the device `spec` names for up to `retry` seconds.
-    fn wait_for_device(&mut self, spec: &RootSpec, want: Want, retry: u64) -> Result<BlockDev, String> {
-        let mut start = Instant::now();
+    /// Waits for the device `spec` names for up to `retry` seconds of waiting: the time spent
+    /// working (scans and their storage steps: an array started, a keyslot opened, `lvm` run;
+    /// the passphrase prompt) is not taken out of it, as dracut's main loop counts only its
+    /// waiting rounds. A last scan that made devices is looked at before giving up.
+    fn wait_for_device(&mut self, spec: &RootSpec, want: Want, retry: u64) -> Result<BlockDev, StageError> {
+        let mut clock = RootWait::new(Duration::from_secs(retry));
         let mut next_note = Duration::from_secs(5);
         loop {
             let seen = self.boot.hotplug().map(|h| h.generation());
-            if let Some(d) = self.find_settled(spec, want)? {
+            let look = Instant::now();
+            let found = self.find_settled(spec, want)?;
+            let asked = found.is_none() && self.ask_passphrase();
+            let worked = look.elapsed();
+            clock.worked_for(worked);
+            if asked {
+                // The prompt's time is the person's: not the members' to wait for either.
+                self.boot.storage().add_work(worked);
+            }
+            if let Some(d) = found {
                 return Ok(d);
             }
-            if self.ask_passphrase() {
-                // The time at the prompt is the person's, not the disks': rd.retry starts again.
-                start = Instant::now();
-                next_note = Duration::from_secs(5);
+            if asked {
                 continue;
             }
-            let waited = start.elapsed();
-            if waited >= Duration::from_secs(retry) {
-                let mut msg = format!("Could not boot.\n\"{}\" does not exist", spec.dev_path());
-                msg += &self.boot.seen_summary();
-                return Err(msg);
-            }
-            if waited >= next_note {
-                log::warn!("still waiting for {} ({}s of rd.retry={retry}s)", spec.dev_path(), waited.as_secs());
+            let wait = match clock.next(self.boot.made()) {
+                Next::Wait(d) => d,
+                Next::LookAgain(d) => {
+                    log::info!("rd.retry={retry}s used up, but the last scan made devices: looking at them");
+                    self.wait_uevent(seen, d);
+                    continue;
+                }
+                Next::GiveUp => {
+                    return Err(StageError::NotFound {
+                        dev: spec.dev_path(),
+                        waited: clock.waited().as_secs(),
+                        worked: clock.worked().as_secs(),
+                        seen: self.boot.seen_summary(),
+                    })
+                }
+            };
+            if clock.waited() >= next_note {
+                log::warn!(
+                    "still waiting for {} ({}s of rd.retry={retry}s)",
+                    spec.dev_path(),
+                    clock.waited().as_secs()
+                );
                 next_note += Duration::from_secs(5);
             }
-            // Sysfs is re-read as soon as uevents arrive, and every second in case one was missed.
-            match (self.boot.hotplug(), seen) {
-                (Some(h), Some(g)) => h.wait_change(g, Duration::from_secs(1)),
-                _ => std::thread::sleep(Duration::from_secs(1)),
-            }
+            let t = Instant::now();
+            self.wait_uevent(seen, wait);
+            clock.waited_for(t.elapsed());
+        }
+    }
+
+    /// Sysfs is re-read as soon as uevents arrive, and after `most` in case one was missed.
+    fn wait_uevent(&self, seen: Option<u64>, most: Duration) {
+        match (self.boot.hotplug(), seen) {
+            (Some(h), Some(g)) => h.wait_change(g, most),
+            _ => std::thread::sleep(most),
         }
     }
 
@@ -181,7 +233,7 @@ impl Sequence {
             Answer::Secret(secret) => {
                 let results = self.boot.unlock(&secret);
                 drop(secret);
-                match unlock::verdict(&asked, &results) {
+                match luks_open::verdict(&asked, &results) {
                     Verdict::Opened => {}
                     Verdict::Again(msg) => log::warn!("{msg}"),
                     Verdict::Shell(msg) => {
@@ -213,13 +265,13 @@ impl Sequence {
     }
 
     /// The root device, once it is there and every device announced so far has been seen.
-    fn find_settled(&mut self, spec: &RootSpec, want: Want) -> Result<Option<BlockDev>, String> {
+    fn find_settled(&mut self, spec: &RootSpec, want: Want) -> Result<Option<BlockDev>, StageError> {
         let dev_dir = self.boot.paths().dev.clone();
         let find = match want {
             Want::Filesystem => root::find,
             Want::Any => root::find_device,
         };
-        let Some(d) = find(spec, self.boot.rescan(), &dev_dir).map_err(|e| e.to_string())?.cloned() else {
+        let Some(d) = find(spec, self.boot.rescan(), &dev_dir)?.cloned() else {
             return Ok(None);
         };
         // Its filesystem driver loads meanwhile: the CPU is mostly idle while other disks are
@@ -232,42 +284,40 @@ impl Sequence {
         // on the way to this disk was tried and measured faster, but still raced past a second
         // virtio disk.
         self.boot.settle();
-        Ok(find(spec, self.boot.rescan(), &dev_dir).map_err(|e| e.to_string())?.cloned())
+        Ok(find(spec, self.boot.rescan(), &dev_dir)?.cloned())
     }
 
     /// Mounts the root read-only at /sysroot, then remounts per rw/rootflags.
-    fn mount_root(&self, dev: &BlockDev) -> Result<(), String> {
+    fn mount_root(&self, dev: &BlockDev) -> Result<(), StageError> {
         if mounts::mounted_at(NEWROOT).is_some() {
             return Ok(()); // mounted by hand in the shell
         }
         let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
         let plan = mount_root::plan(self.boot.cmdline(), dev, self.boot.devices(), &filesystems);
-        mount_root::execute(&plan, self.boot.loader().map(|l| &**l))
+        mount_root::execute(&plan, self.boot.loader().map(|l| &**l)).map_err(StageError::Mount)
     }
 
     /// dracut's usrmount: a separate `/usr` (and any `x-initrd.mount` entry) of the root's fstab
     /// is mounted before init is looked for, since a merged-usr root's init lives there.
-    fn mount_initrd_fstab(&mut self) -> Result<(), String> {
+    fn mount_initrd_fstab(&mut self) -> Result<(), StageError> {
         let text = std::fs::read_to_string(Path::new(NEWROOT).join("etc/fstab")).unwrap_or_default();
         for entry in fstab::initrd_mounts(&text) {
             let target = Path::new(NEWROOT).join(entry.target.trim_start_matches('/'));
             if mounts::mounted_at(&target.to_string_lossy()).is_some() {
                 continue;
             }
-            let spec = RootSpec::parse(&entry.spec).map_err(|e| {
-                format!(
-                    "Mounting {} to {} failed: /etc/fstab names its device as {:?}: {e}",
-                    entry.target,
-                    target.display(),
-                    entry.spec
-                )
+            let at = || (entry.target.clone(), target.display().to_string());
+            let spec = RootSpec::parse(&entry.spec).map_err(|source| {
+                let (target, at) = at();
+                StageError::FstabSpec { target, at, spec: entry.spec.clone(), source: Box::new(source) }
             })?;
             let retry = self.boot.cmdline().number("rd.retry", 180, 0, 86_400);
-            let dev = self
-                .wait_for_device(&spec, Want::Filesystem, retry)
-                .map_err(|e| format!("Mounting {} to {} failed: {e}", entry.target, target.display()))?;
+            let dev = self.wait_for_device(&spec, Want::Filesystem, retry).map_err(|e| {
+                let (target, at) = at();
+                StageError::Fstab { target, at, source: Box::new(e) }
+            })?;
             let plan = mount_root::entry_plan(self.boot.cmdline(), &entry, &dev);
-            mount_root::execute(&plan, self.boot.loader().map(|l| &**l))?;
+            mount_root::execute(&plan, self.boot.loader().map(|l| &**l)).map_err(StageError::Mount)?;
         }
         Ok(())
     }
@@ -329,7 +379,7 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     let dev = loop {
         match seq.wait_for_root(&spec) {
             Ok(d) => break d,
-            Err(e) => seq.emergency(&e),
+            Err(e) => seq.emergency(&e.to_string()),
         }
     };
     seq.resume(&resume_request);
@@ -349,18 +399,18 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
         let result = match &dev {
             Some(d) => seq.mount_root(d),
             None if mounts::mounted_at(NEWROOT).is_some() => Ok(()),
-            None => Err(format!("{NEWROOT} was unmounted; mount the root there, then exit")),
+            None => Err(StageError::Unmounted),
         };
         match result {
             Ok(()) => break,
-            Err(e) => seq.emergency(&e),
+            Err(e) => seq.emergency(&e.to_string()),
         }
     }
 
     seq.maybe_break(Stage::PrePivot);
     // dracut's pre-pivot hooks run after its pre-pivot break; usrmount is one of them.
     while let Err(e) = seq.mount_initrd_fstab() {
-        seq.emergency(&e);
+        seq.emergency(&e.to_string());
     }
     seq.maybe_break(Stage::Cleanup);
     loop {

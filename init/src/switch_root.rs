@@ -98,6 +98,7 @@ pub fn preflight(newroot: &str, init: &str) -> Result<(), SwitchError> {
 /// Whether the kernel could start `path` inside `root`, following what execve follows: a `#!`
 /// line's interpreter (at most 4 deep, as binfmt_script) or an ELF program's PT_INTERP, each of
 /// which must be an executable file there too, on a filesystem not mounted noexec.
+// A String: the chain "X needs Y, but …" is only shown (the shell opens with it), never matched.
 pub fn startable(root: &Path, path: &str, depth: usize) -> Result<(), String> {
     use std::io::Read;
     let file = root::resolve_in(root, path).ok_or_else(|| format!("{path}: too many levels of symbolic links"))?;
@@ -302,7 +303,7 @@ fn remove_tree(dir: rustix::fd::BorrowedFd<'_>, dev: u64) -> (u64, u64) {
             }
             let _ = rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::REMOVEDIR);
         } else if rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::empty()).is_ok() {
-            freed = (freed.0 + 1, freed.1 + st.st_size as u64);
+            freed = (freed.0 + 1, freed.1 + u64::try_from(st.st_size).unwrap_or(0));
         }
     }
     freed

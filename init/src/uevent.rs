@@ -70,7 +70,8 @@ impl Uevents {
     /// events are queued.
     pub fn wait(&self, timeout: Option<std::time::Duration>) -> bool {
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let ts = timeout.map(|t| Timespec { tv_sec: t.as_secs() as i64, tv_nsec: i64::from(t.subsec_nanos()) });
+        // A timeout past what a timespec holds is no timeout.
+        let ts = timeout.and_then(|t| Timespec::try_from(t).ok());
         loop {
             let mut fds = [PollFd::new(&self.fd, PollFlags::IN), PollFd::new(&self.wake, PollFlags::IN)];
             match poll(&mut fds, ts.as_ref()) {
@@ -126,7 +127,7 @@ pub fn modaliases(sysfs: &Path) -> Vec<String> {
             }
         }
     }
-    crate::order::sort(&mut out);
+    crate::sort::sort(&mut out);
     out.dedup();
     out
 }

@@ -476,7 +476,7 @@ mod tests {
         let (a, count, _) = build(&o).unwrap();
         let (b, _, _) = build(&o).unwrap();
         assert_eq!(a, b, "same inputs, same bytes");
-        let (entries, segments) = cpio::read_image(&a).unwrap();
+        let (entries, segments) = crate::initramfs::read_image(&a).unwrap();
         assert_eq!(segments[0].compression, Format::Zstd);
         assert_eq!(entries.len(), count);
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();

@@ -1,6 +1,5 @@
 //! The image tooling behind the `rdbreak` command, as a library so that the fuzz targets and
 //! tests can reach the initramfs reader directly.
-#![forbid(unsafe_code)]
 
 pub mod atomic;
 pub mod beneath;

@@ -4,7 +4,6 @@
 //!   rdbreak ls IMAGE                     list any initramfs (dracut's, initramfs-tools')
 //!   rdbreak unpack IMAGE DIR             extract it safely
 //!   rdbreak cat|modules|info IMAGE …     lsinitrd's other jobs (`rdbreak --help`)
-#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -53,6 +53,16 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
+/// `depmod` with an empty configuration: the index it writes is the kernel tree's alone, not
+/// shaped by this host's /etc/depmod.d (`search`, `override`, `exclude` lines).
+fn depmod(cache: &Path) -> Command {
+    let empty = cache.join("depmod.d");
+    std::fs::create_dir_all(&empty).expect("create the empty depmod.d");
+    let mut cmd = Command::new("depmod");
+    cmd.arg("-C").arg(empty);
+    cmd
+}
+
 /// The kernel package the Debian metapackage `linux-image-amd64` points at now, unless
 /// `RDBREAK_KERNEL_PKG` names one.
 fn kernel_package() -> String {
@@ -85,7 +95,7 @@ fn prepare_kernel(cache: &Path) -> (String, PathBuf, PathBuf) {
                 .find(|p| p.extension().is_some_and(|e| e == "deb"))
                 .expect("apt-get download left no .deb");
             run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
-            run(Command::new("depmod").arg("-b").arg(&root).arg(&kver));
+            run(depmod(cache).arg("-b").arg(&root).arg(&kver));
             let _ = std::fs::remove_file(&deb);
             std::fs::write(&stamp, &kver).expect("stamp");
         }
@@ -153,11 +163,23 @@ fn build_binaries(ws: &Path) {
     run(Command::new(&cargo).args(["build", "--release", "-p", "rdbreak", "--bin", "rdbreak"]).current_dir(ws));
 }
 
+fn cache_dir(ws: &Path) -> PathBuf {
+    std::env::var_os("RDBREAK_CACHE").map_or_else(|| ws.join("target/qemu-cache"), PathBuf::from)
+}
+
+/// The test kernel's release and its `lib/modules/<release>` (downloaded once into the cache),
+/// without the rest of [`get`] (no binaries built): for host tests of the module index.
+pub fn kernel_modules_dir() -> (String, PathBuf) {
+    let (kver, _, root) = prepare_kernel(&cache_dir(&workspace()));
+    let dir = root.join("lib/modules").join(&kver);
+    (kver, dir)
+}
+
 pub fn get() -> &'static Assets {
     static ASSETS: OnceLock<Assets> = OnceLock::new();
     ASSETS.get_or_init(|| {
         let ws = workspace();
-        let cache = std::env::var_os("RDBREAK_CACHE").map_or_else(|| ws.join("target/qemu-cache"), PathBuf::from);
+        let cache = cache_dir(&ws);
         let (kver, kernel, kernel_root) = prepare_kernel(&cache);
         let config = kernel_root.join("boot").join(format!("config-{kver}"));
         let boot_kernel = uncompressed_kernel(&cache, &kver, &kernel, &config);
@@ -191,6 +213,53 @@ pub struct DracutVariant {
     /// with `--no-compress`: the kernel's gunzip of the 138 MB generic image costs about 3 s of
     /// every boot under TCG, and compression is dracut's and the kernel's work, not rdbreak's.
     pub compressed: bool,
+}
+
+/// What of this host a generic dracut image depends on beyond its options: dracut adds its lvm,
+/// mdraid, crypt, dm, btrfs, multipath and tpm2 modules only when it finds their programs here,
+/// reads /etc/dracut.conf and /etc/dracut.conf.d, copies /lib/modprobe.d into every image and
+/// follows the softdeps of every modprobe.d. Part of every dracut image's cache key, so that
+/// installing lvm2, mdadm or cryptsetup (or changing the config) makes the images anew rather
+/// than leaving the cache with what an earlier host had.
+pub fn dracut_host_key() -> String {
+    const PROGRAMS: &[&str] = &[
+        "lvm",
+        "mdadm",
+        "cryptsetup",
+        "dmsetup",
+        "dmraid",
+        "btrfs",
+        "multipath",
+        "kpartx",
+        "tpm2",
+        "/usr/lib/systemd/systemd-cryptsetup",
+    ];
+    let dirs = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+    let found = |p: &str| {
+        if p.starts_with('/') {
+            Path::new(p).exists()
+        } else {
+            dirs.iter().any(|d| Path::new(d).join(p).exists())
+        }
+    };
+    let mut key: String = PROGRAMS.iter().map(|p| format!("{p}={} ", found(p))).collect();
+    let mut confs = vec![PathBuf::from("/etc/dracut.conf")];
+    for dir in ["/etc/dracut.conf.d", "/lib/modprobe.d", "/usr/lib/modprobe.d", "/etc/modprobe.d", "/run/modprobe.d"] {
+        let mut dropins: Vec<PathBuf> =
+            std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        dropins.sort();
+        confs.extend(dropins);
+    }
+    // What the files say, not their names or comments: the package test's commented-out
+    // 90-rdbreak.conf, present while it runs, changes nothing dracut does.
+    for c in confs {
+        let text = std::fs::read_to_string(&c).unwrap_or_default();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            key += line;
+            key.push('\n');
+        }
+    }
+    key
 }
 
 /// How the kernel modules in an image are stored.
@@ -230,7 +299,7 @@ impl Assets {
             let script =
                 format!("find '{}' -name '*.ko' -print0 | xargs -0 -P2 -n 64 {}", root.display(), tool_args.join(" "));
             run(Command::new("sh").arg("-c").arg(script));
-            run(Command::new("depmod").arg("-b").arg(&root).arg(&self.kver));
+            run(depmod(&self.cache).arg("-b").arg(&root).arg(&self.kver));
             std::fs::write(&stamp, "").expect("stamp");
         });
         root
@@ -289,6 +358,7 @@ impl Assets {
                 .hash(&mut h);
         }
         self.kver.hash(&mut h);
+        dracut_host_key().hash(&mut h);
         let mut name = format!("{form:?}");
         if variant.shell_init {
             name += "-shell";
@@ -393,7 +463,10 @@ impl Assets {
     pub fn stock_dracut_image(&self, systemd: bool, compressed: bool) -> PathBuf {
         let init = if systemd { "systemd" } else { "shell" };
         let gz = if compressed { "-gz" } else { "-cpio" };
-        let image = self.cache.join(format!("initrd/stock-{init}{gz}-{}.img", self.kver));
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dracut_host_key().hash(&mut h);
+        let image = self.cache.join(format!("initrd/stock-{init}{gz}-{}-{:016x}.img", self.kver, h.finish()));
         locked(&self.cache, "dracut", || {
             if image.exists() {
                 return;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::assets::{self, locked, run, Assets};
+use crate::kernel_modules;
 use crate::qemu::Config;
 use crate::vm::Vm;
 
@@ -303,18 +304,13 @@ fn initramfs(a: &Assets, t: &Tools) -> PathBuf {
         for (host, guest) in &wanted {
             copy_into(&tree, host, guest);
         }
-        // Modules in load order, dependencies first.
+        // Modules in load order, dependencies first, from the test kernel's own tree.
+        let modules_dir = a.kernel_root.join("lib/modules").join(&a.kver);
         let mut order: Vec<String> = Vec::new();
-        for m in MODULES {
-            let deps =
-                run(Command::new("modprobe").arg("-d").arg(&a.kernel_root).args(["-S", &a.kver, "--show-depends", m]));
-            for ko in deps.lines().filter_map(|l| l.strip_prefix("insmod ")).map(str::trim) {
-                let guest = ko.strip_prefix(&*a.kernel_root.to_string_lossy()).unwrap_or(ko).to_string();
-                if !order.contains(&guest) {
-                    copy_into(&tree, Path::new(ko), Path::new(&guest));
-                    order.push(guest);
-                }
-            }
+        for ko in kernel_modules::closure(&modules_dir, MODULES) {
+            let guest = Path::new("/").join(ko.strip_prefix(&a.kernel_root).expect("a module of the kernel tree"));
+            copy_into(&tree, &ko, &guest);
+            order.push(guest.display().to_string());
         }
         let write = |path: &str, text: &str, mode: u32| {
             let p = tree.join(path);

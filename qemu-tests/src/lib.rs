@@ -2,12 +2,12 @@
 //! the serial console driven like a person would. Scenarios live in `tests/`, written with
 //! [`Scenario`].
 
-#![forbid(unsafe_code)]
-
 pub mod assets;
 pub mod builder;
 pub mod disk;
 pub mod grub;
+pub mod kernel_modules;
+pub mod layouts;
 pub mod lvm_disk;
 pub mod outcome;
 pub mod qemu;

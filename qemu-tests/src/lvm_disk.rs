@@ -1,7 +1,7 @@
-//! LVM test disks made by the real lvm2 tools on the host, without installing lvm2 (that would
-//! change what stock dracut puts in images) and without device-mapper (the host kernel has
-//! none): Debian's lvm2 packages are unpacked into the cache and run on loop devices with
-//! activation off. The filesystems are made as files by the real mkfs and written where lvm
+//! LVM test disks made by the real lvm2 tools on the host, whether or not this host has lvm2
+//! (the same version everywhere, and no host lvm.conf) and without device-mapper (the host
+//! kernel has none): Debian's lvm2 packages are unpacked into the cache and run on loop devices
+//! with activation off and a private configuration. The filesystems are made as files by the real mkfs and written where lvm
 //! placed each LV's extents, which `lvs` reports.
 
 use std::path::{Path, PathBuf};

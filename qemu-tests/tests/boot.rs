@@ -1,8 +1,6 @@
 //! Boot scenarios: a real Debian kernel, an initramfs made by real dracut with `-a rdbreak`, and
 //! a disk whose /sbin/init reports what it was handed. Each test is one boot.
 
-#![forbid(unsafe_code)]
-
 use std::path::Path;
 
 use rdbreak_qemu_tests::assets::DracutVariant;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use rdbreak_qemu_tests::builder::{self, Recipe};
 use rdbreak_qemu_tests::disk::Tree;
-use rdbreak_qemu_tests::{assets, workdir};
+use rdbreak_qemu_tests::{assets, layouts, workdir};
 
 fn read_at(image: &Path, offset: u64, len: usize) -> Vec<u8> {
     let mut buf = vec![0u8; len];
@@ -47,7 +47,8 @@ fn seed_lvm_layout() {
     let recipe = Recipe::new(
         "seed-lvm",
         &[1024],
-        r#"
+        &format!(
+            r#"
 printf 'label: dos\nstart=2048, size=614400, type=83, bootable\nstart=616448, type=8e\n' | sfdisk -q /dev/vdb
 mkfs.xfs -q -L boot /dev/vdb1
 pvcreate -q /dev/vdb2
@@ -55,13 +56,11 @@ vgcreate -q centos /dev/vdb2
 lvcreate -q -y -n root -L 400M centos
 lvcreate -q -y -n swap -l 100%FREE centos
 mkswap -L swap /dev/centos/swap
-mkfs.xfs -q -L root /dev/centos/root
-mount /dev/centos/root /mnt
-cp -a /input/. /mnt/
-umount /mnt
-lvs centos
+{}lvs centos
 vgchange -q -an centos
 "#,
+            layouts::fill("xfs -q -L root", "/dev/centos/root")
+        ),
     )
     .files(&tree.dir);
     let disk = &builder::build(&recipe)[0];

@@ -1,8 +1,6 @@
 //! The `rdbreak` CLI on real images: its listing of a dracut image matches `cpio -t` and
 //! `lsinitrd`, and `unpack` gives back the same files.
 
-#![forbid(unsafe_code)]
-
 use std::process::Command;
 
 use rdbreak_qemu_tests::assets::DracutVariant;

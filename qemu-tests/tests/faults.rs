@@ -3,8 +3,6 @@
 //! — never a kernel panic (which fails any scenario), never a hang — and nothing written to
 //! /sysroot is lost.
 
-#![forbid(unsafe_code)]
-
 use std::process::Command;
 
 use rdbreak_qemu_tests::assets::run;

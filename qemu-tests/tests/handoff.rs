@@ -2,8 +2,6 @@
 //! VM with no network device) and `rdbreak_mode="handoff"` boot exactly as stock dracut does,
 //! with systemd or base's shell init; an image with no dracut init says so and opens the shell.
 
-#![forbid(unsafe_code)]
-
 use rdbreak_qemu_tests::assets::DracutVariant;
 use rdbreak_qemu_tests::{vm, Initrd, Modules, Report, Root, Scenario};
 

@@ -4,8 +4,6 @@
 //! the first and hung on the second. Now the prompt works, `blkid` and `lsblk` name each disk and
 //! what was wrong with its table, and the boot completes.
 
-#![forbid(unsafe_code)]
-
 use std::path::PathBuf;
 
 use rdbreak_fuzzing::crafted;

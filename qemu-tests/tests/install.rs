@@ -1,8 +1,6 @@
 //! install.sh puts the init and the dracut module where DESTDIR and PREFIX say, and the module
 //! then points at that init.
 
-#![forbid(unsafe_code)]
-
 use std::process::Command;
 
 #[test]

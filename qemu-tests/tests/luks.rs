@@ -9,113 +9,30 @@
 //! the container with it after the boot (rdbreak's own LUKS code, AES-XTS here) and reads the
 //! root's /etc/shadow from the decrypted copy, so "the password changed" is checked on the disk.
 
-#![forbid(unsafe_code)]
-
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rdbreak_init::storage::luks;
-use rdbreak_qemu_tests::builder::{self, Recipe};
-use rdbreak_qemu_tests::disk::Tree;
+use rdbreak_qemu_tests::layouts::luks::{ARRAY, FS_UUID, HOST_KEY, KEYFILE, KEY_LABEL, LUKS_UUID, PASSPHRASE};
+use rdbreak_qemu_tests::layouts::{self, first_lv, root_hash};
 use rdbreak_qemu_tests::lvm_disk::{self, Placed};
 use rdbreak_qemu_tests::{assets, Disk, Initrd, Modules, Scenario, Vm};
 
-const LUKS_UUID: &str = "5a1c0e2b-7d39-4f8e-a6b1-2c3d4e5f6a7b";
-const FS_UUID: &str = "e1d2c3b4-a596-4788-99aa-bbccddeeff00";
-const PASSPHRASE: &str = "Ich-bin-das-Passwort 42";
 const PASSWORD: &str = "Rdbreak-Luks-Root!";
-const KEY_LABEL: &str = "keys";
-/// The host's way into every container after the boot (keyslot 1, PBKDF2 at 1000 rounds).
-const HOST_KEY: &str = "rdbreak-host-check-key";
-/// The key file's bytes (in keyslot 2 of the LUKS2 root): fixed, so the host can put the same
-/// file in an image.
-const KEYFILE: &str = "0f9e8d7c6b5a4938271605f4e3d2c1b0a9988776655443322110ffeeddccbbaa";
-/// The MD array under LUKS, as mdadm prints it.
-const ARRAY: &str = "2e3d4c5b:6a798897:a6b5c4d3:e2f10011";
 /// What the test init prints when the hibernated process goes on.
 const RESUMED: &str = "RDBREAK-TEST-INIT resumed from hibernation";
 
-/// Argon2id, as `luksFormat` makes it, with a memory cost the test VM affords and a time cost
-/// TCG gets through in seconds.
-const ARGON2: &str = "--pbkdf argon2id --pbkdf-memory 65536 --pbkdf-force-iterations 4 --pbkdf-parallel 1";
-
-/// The recipe lines that make `dev` a container: `luksFormat` with the passphrase (its options
-/// `format`), then the host's keyslot.
-fn format(dev: &str, format: &str) -> String {
-    format!(
-        r#"
-printf %s '{PASSPHRASE}' | cryptsetup luksFormat -q {format} --uuid {LUKS_UUID} --key-file=- {dev}
-printf %s '{HOST_KEY}' > /tmp/host.key
-printf %s '{PASSPHRASE}' | cryptsetup luksAddKey -q --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- {dev} /tmp/host.key
-"#
-    )
-}
-
-/// The recovery tree in the scenario's own directory (the builder's cache key is its content).
-fn recovery_tree(s: &Scenario) -> PathBuf {
-    Tree::recovery(s.dir().join("tree"), &assets::get().test_init).dir
-}
-
-/// A whole-disk LUKS2 container (Argon2id) holding the recovery tree on ext4 (disk 0), and a
-/// small ext4 disk labelled `keys` holding `/root.key`, which also opens the container (disk 1).
+/// [`layouts::luks2_root`]: the LUKS2 root (disk 0) and the disk with its key file (disk 1),
+/// copied into the scenario's directory.
 fn luks_root(s: &Scenario) -> (PathBuf, PathBuf) {
-    let recipe = Recipe::new(
-        "luks2-root",
-        &[256, 16],
-        &format!(
-            r#"
-{}
-printf %s '{KEYFILE}' > /tmp/root.key
-printf %s '{PASSPHRASE}' | cryptsetup luksAddKey -q --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- /dev/vdb /tmp/root.key
-printf %s '{PASSPHRASE}' | cryptsetup open --key-file=- /dev/vdb root
-mkfs.ext4 -q -U {FS_UUID} -L root /dev/mapper/root
-mount /dev/mapper/root /mnt
-cp -a /input/. /mnt/
-umount /mnt
-cryptsetup close root
-mkfs.ext4 -q -L {KEY_LABEL} /dev/vdc
-mount /dev/vdc /mnt
-cp /tmp/root.key /mnt/root.key
-umount /mnt
-cryptsetup luksDump /dev/vdb
-"#,
-            format("/dev/vdb", &format!("--type luks2 {ARGON2}"))
-        ),
-    )
-    .files(&recovery_tree(s));
-    let disks = builder::build_copy(&recipe, s.dir());
+    let disks = layouts::luks2_root().copy_to(s.dir());
     (disks[0].clone(), disks[1].clone())
 }
 
-/// LVM inside LUKS, as the Debian and Ubuntu installers lay out an encrypted disk: a LUKS2
-/// container on the whole disk, a PV inside, VG `vgubuntu` with LVs `root` (ext4, first) and
-/// `swap_1` (the rest, room for a hibernation image).
+/// [`layouts::lvm_on_luks`] with the tests' Argon2id cost.
 fn lvm_on_luks(s: &Scenario) -> PathBuf {
-    let recipe = Recipe::new(
-        "lvm-on-luks",
-        &[512],
-        &format!(
-            r#"
-{}
-printf %s '{PASSPHRASE}' | cryptsetup open --key-file=- /dev/vdb crypt
-pvcreate -q /dev/mapper/crypt
-vgcreate -q vgubuntu /dev/mapper/crypt
-lvcreate -q -y -n root -L 256M vgubuntu
-lvcreate -q -y -n swap_1 -l 100%FREE vgubuntu
-mkswap /dev/vgubuntu/swap_1
-mkfs.ext4 -q -U {FS_UUID} /dev/vgubuntu/root
-mount /dev/vgubuntu/root /mnt
-cp -a /input/. /mnt/
-umount /mnt
-vgchange -q -an vgubuntu
-cryptsetup close crypt
-"#,
-            format("/dev/vdb", &format!("--type luks2 {ARGON2}"))
-        ),
-    )
-    .files(&recovery_tree(s));
-    builder::build_copy(&recipe, s.dir()).remove(0)
+    layouts::lvm_on_luks(layouts::luks::ARGON2).copy_to(s.dir()).remove(0)
 }
 
 fn prompt_for(node: &str) -> String {
@@ -178,10 +95,6 @@ fn decrypt(c: &Container, out: &Path) -> PathBuf {
     out.to_path_buf()
 }
 
-fn le64(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
-}
-
 /// The filesystem of the container's root: the whole decrypted data, or (`lvm`) the first LV
 /// of the PV in it, `lv_mib` long.
 fn root_fs(c: &Container, dir: &Path, lvm: Option<u64>) -> Placed {
@@ -190,18 +103,8 @@ fn root_fs(c: &Container, dir: &Path, lvm: Option<u64>) -> Placed {
     let len = std::fs::metadata(&plain).expect("stat").len();
     match lvm {
         None => Placed { lv: "root".into(), disk: plain, offset: 0, len },
-        Some(mib) => {
-            let mut label = vec![0u8; 512];
-            File::open(&plain).and_then(|f| f.read_exact_at(&mut label, 512)).expect("PV label");
-            assert_eq!(&label[0..8], b"LABELONE", "a PV inside the container");
-            Placed { lv: "root".into(), disk: plain, offset: le64(&label, 72), len: mib << 20 }
-        }
+        Some(mib) => first_lv(&plain, 0, mib << 20),
     }
-}
-
-fn root_hash(fs: &Placed) -> String {
-    let shadow = lvm_disk::read_file(fs, "/etc/shadow").expect("/etc/shadow in the decrypted root");
-    shadow.lines().find(|l| l.starts_with("root:")).and_then(|l| l.split(':').nth(1)).expect("root entry").to_string()
 }
 
 /// The walk-through at rd.break ([`Vm::password_reset`]) after the passphrase was typed; then
@@ -248,27 +151,7 @@ fn luks2_root_passphrase_at_the_console_then_password_reset() {
 /// pick far less, so the cost is given). A 1 GiB machine cannot afford it: rdbreak asks, then
 /// says what the keyslot needs and what the machine has, and opens the shell naming the device.
 fn default_cost_disk(s: &Scenario) -> PathBuf {
-    let recipe = Recipe::new(
-        "luks2-default-cost",
-        &[256],
-        &format!(
-            r#"
-printf %s '{HOST_KEY}' | cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --uuid {LUKS_UUID} --key-file=- /dev/vdb
-printf %s '{PASSPHRASE}' > /tmp/pass
-printf %s '{HOST_KEY}' | cryptsetup luksAddKey -q --pbkdf argon2id --pbkdf-memory 1048576 --pbkdf-parallel 4 --pbkdf-force-iterations 4 --key-file=- /dev/vdb /tmp/pass
-printf %s '{HOST_KEY}' | cryptsetup open --key-file=- /dev/vdb root
-mkfs.ext4 -q -U {FS_UUID} -L root /dev/mapper/root
-mount /dev/mapper/root /mnt
-cp -a /input/. /mnt/
-umount /mnt
-cryptsetup close root
-cryptsetup luksDump /dev/vdb
-"#
-        ),
-    )
-    .files(&recovery_tree(s))
-    .mem_mib(2560);
-    builder::build_copy(&recipe, s.dir()).remove(0)
+    layouts::luks2_default_cost().copy_to(s.dir()).remove(0)
 }
 
 #[test]
@@ -306,25 +189,7 @@ fn luks2_at_cryptsetups_default_cost_opens_with_enough_memory() {
 #[test]
 fn luks1_root_password_reset() {
     let s = Scenario::new("luks1_reset");
-    let recipe = Recipe::new(
-        "luks1-root",
-        &[256],
-        &format!(
-            r#"
-{}
-printf %s '{PASSPHRASE}' | cryptsetup open --key-file=- /dev/vdb root
-mkfs.ext4 -q -U {FS_UUID} -L root /dev/mapper/root
-mount /dev/mapper/root /mnt
-cp -a /input/. /mnt/
-umount /mnt
-cryptsetup close root
-cryptsetup luksDump /dev/vdb
-"#,
-            format("/dev/vdb", "--type luks1 --hash sha256 --pbkdf-force-iterations 100000")
-        ),
-    )
-    .files(&recovery_tree(&s));
-    let disk = builder::build_copy(&recipe, s.dir()).remove(0);
+    let disk = layouts::luks1_root().copy_to(s.dir()).remove(0);
     let dir = s.dir().to_path_buf();
     let mut vm = s
         .disk(Disk::virtio(&disk))
@@ -493,11 +358,10 @@ fn lvm_on_luks_password_reset_rdbreak_build_image() {
     lvm_on_luks_reset("lvm_on_luks_build", Initrd::rdbreak_build(&[]));
 }
 
-/// Where a 1.2 member's data is: its superblock (at 4 KiB) gives the data offset and size.
+/// Where a 1.2 member's data is, as a container.
 fn md_data(member: &Path) -> Container {
-    let mut sb = vec![0u8; 4096];
-    File::open(member).and_then(|f| f.read_exact_at(&mut sb, 4096)).expect("read the md superblock");
-    Container { disk: member.into(), offset: le64(&sb, 128) * 512, size: le64(&sb, 136) * 512 }
+    let data = layouts::md_data(member);
+    Container { disk: data.disk, offset: data.offset, size: data.len }
 }
 
 /// LUKS on an MD RAID1 with LVM inside (dracut's TEST-13-ENC-RAID-LVM stack): the array
@@ -506,31 +370,7 @@ fn md_data(member: &Path) -> Container {
 #[test]
 fn luks_on_raid1_with_lvm_inside_password_reset() {
     let s = Scenario::new("luks_md_lvm");
-    let recipe = Recipe::new(
-        "md-luks-lvm",
-        &[320, 320],
-        &format!(
-            r#"
-mdadm --create /dev/md0 --run --assume-clean --metadata=1.2 --level=1 --raid-devices=2 \
-  --homehost=seed --name=crypt --uuid={ARRAY} /dev/vdb /dev/vdc
-{}
-printf %s '{PASSPHRASE}' | cryptsetup open --key-file=- /dev/md0 crypt
-pvcreate -q /dev/mapper/crypt
-vgcreate -q vgraid /dev/mapper/crypt
-lvcreate -q -y -n root -L 256M vgraid
-mkfs.ext4 -q -U {FS_UUID} /dev/vgraid/root
-mount /dev/vgraid/root /mnt
-cp -a /input/. /mnt/
-umount /mnt
-vgchange -q -an vgraid
-cryptsetup close crypt
-mdadm --stop /dev/md0
-"#,
-            format("/dev/md0", &format!("--type luks2 {ARGON2}"))
-        ),
-    )
-    .files(&recovery_tree(&s));
-    let disks = builder::build_copy(&recipe, s.dir());
+    let disks = layouts::luks_on_raid1_lvm().copy_to(s.dir());
     let dir = s.dir().to_path_buf();
     let mut vm = s
         .disk(Disk::virtio(&disks[0]))

@@ -2,39 +2,14 @@
 //! builder VM) boots when the image has lvm2's `lvm` (as dracut's lvm module installs it), and
 //! without it the failure names the LV and its type.
 
-#![forbid(unsafe_code)]
-
 use std::path::PathBuf;
 
-use rdbreak_qemu_tests::builder::{self, Recipe};
-use rdbreak_qemu_tests::disk::Tree;
-use rdbreak_qemu_tests::{assets, workdir, Disk, Initrd, Scenario};
+use rdbreak_qemu_tests::{builder, layouts, Disk, Initrd, Scenario};
 
-/// One disk: a whole-disk PV of VG `tvg` with a thin pool `pool` and a thin LV `root` (ext4,
-/// the test root). thin_check is not in the builder: its config skips it, as the boot's does.
-/// Each scenario boots its own copy: QEMU locks the image it writes to.
+/// [`layouts::lvm_thin`]: a thin LV `tvg/root` holding the standard tree. Each scenario boots
+/// its own copy: QEMU locks the image it writes to.
 fn thin_disk(s: &Scenario) -> PathBuf {
-    let a = assets::get();
-    let tree = Tree::standard(workdir("lvm_thin_tree").join("tree"), &a.test_init);
-    let recipe = Recipe::new(
-        "lvm-thin-root",
-        &[320],
-        r#"
-cfg='global { thin_check_executable="" }'
-pvcreate -q /dev/vdb
-vgcreate -q tvg /dev/vdb
-lvcreate -q -y --config "$cfg" --type thin-pool -L 200M -n pool tvg
-lvcreate -q -y --config "$cfg" -V 400M -T tvg/pool -n root
-mkfs.ext4 -q -L thinroot /dev/tvg/root
-mount /dev/tvg/root /mnt
-cp -a /input/. /mnt/
-umount /mnt
-lvs -a tvg
-vgchange -q -an --config "$cfg" tvg
-"#,
-    )
-    .files(&tree.dir);
-    builder::build_copy(&recipe, s.dir()).remove(0)
+    layouts::lvm_thin().copy_to(s.dir()).remove(0)
 }
 
 /// `rdbreak build` with lvm2's binary and its libraries, and the thin target's module.

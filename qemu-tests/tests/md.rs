@@ -3,64 +3,22 @@
 //! line leaving arrays alone (`rd.md=0`, another `rd.md.uuid=`), and the shell's `mdadm`. The
 //! arrays are made by the real mdadm in the builder VM.
 
-#![forbid(unsafe_code)]
-
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use rdbreak_qemu_tests::builder::{self, Recipe};
-use rdbreak_qemu_tests::disk::Tree;
-use rdbreak_qemu_tests::lvm_disk::{self, Placed};
-use rdbreak_qemu_tests::{assets, Disk, Scenario, Vm};
+use rdbreak_qemu_tests::layouts::{self, md::ARRAY, md::ROOT_UUID, root_hash};
+use rdbreak_qemu_tests::lvm_disk::Placed;
+use rdbreak_qemu_tests::{Disk, Scenario, Vm};
 
-const ROOT_UUID: &str = "3c1d2e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
-/// The array, as mdadm prints it.
-const ARRAY: &str = "1f2e3d4c:5b6a7988:99aabbcc:ddeeff00";
 const PASSWORD: &str = "Rdbreak-MD-Raid1!";
 
-/// The RAID1 root: 1.2 superblocks on two whole disks, named `seed:root`, the recovery tree on
-/// ext4. Copies of the cached images in the scenario's directory.
+/// The RAID1 root ([`layouts::raid1`]): copies of the cached images in the scenario's directory.
 fn raid1_root(s: &Scenario) -> Vec<PathBuf> {
-    let a = assets::get();
-    let tree = Tree::recovery(s.dir().join("tree"), &a.test_init);
-    let recipe = Recipe::new(
-        "md-root-1.2",
-        &[320, 320],
-        &format!(
-            r#"
-mdadm --create /dev/md0 --run --assume-clean --metadata=1.2 --level=1 --raid-devices=2 \
-  --homehost=seed --name=root --uuid={ARRAY} /dev/vdb /dev/vdc
-mkfs.ext4 -q -U {ROOT_UUID} -L root /dev/md0
-mount /dev/md0 /mnt
-cp -a /input/. /mnt/
-umount /mnt
-mdadm --detail /dev/md0
-mdadm --stop /dev/md0
-"#
-        ),
-    )
-    .files(&tree.dir);
-    let disks = builder::build_copy(&recipe, s.dir());
-    let _ = std::fs::remove_dir_all(&tree.dir);
-    disks
+    layouts::raid1().copy_to(s.dir())
 }
 
-fn le64(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
-}
-
-/// Where a 1.2 member's data is: its superblock (at 4 KiB) gives the data offset.
+/// Where a 1.2 member's data is.
 fn data_of(member: &Path) -> Placed {
-    let mut sb = vec![0u8; 4096];
-    std::fs::File::open(member).and_then(|f| f.read_exact_at(&mut sb, 4096)).expect("read the md superblock");
-    let offset = le64(&sb, 128) * 512;
-    let len = le64(&sb, 136) * 512;
-    Placed { lv: "md".into(), disk: member.to_path_buf(), offset, len }
-}
-
-fn root_hash(fs: &Placed) -> String {
-    let shadow = lvm_disk::read_file(fs, "/etc/shadow").expect("/etc/shadow on the array");
-    shadow.lines().find(|l| l.starts_with("root:")).and_then(|l| l.split(':').nth(1)).expect("root entry").to_string()
+    layouts::md_data(member)
 }
 
 /// The seed's walk-through on the array; the new hash is on both mirrors afterwards.
@@ -191,25 +149,7 @@ fn the_shell_shows_and_handles_the_array() {
 #[test]
 fn raid1_0_90_root() {
     let s = Scenario::new("md_090");
-    let a = assets::get();
-    let tree = Tree::standard(s.dir().join("tree"), &a.test_init);
-    let recipe = Recipe::new(
-        "md-root-0.90",
-        &[160, 160],
-        &format!(
-            r#"
-mdadm --create /dev/md0 --run --assume-clean --metadata=0.90 --level=1 --raid-devices=2 /dev/vdb /dev/vdc
-mkfs.ext4 -q -U {ROOT_UUID} -L root /dev/md0
-mount /dev/md0 /mnt
-cp -a /input/. /mnt/
-umount /mnt
-mdadm --detail /dev/md0
-mdadm --stop /dev/md0
-"#
-        ),
-    )
-    .files(&tree.dir);
-    let disks = builder::build_copy(&recipe, s.dir());
+    let disks = layouts::raid1_0_90().copy_to(s.dir());
     let mut vm = s
         .disk(Disk::virtio(&disks[0]))
         .disk(Disk::virtio(&disks[1]))
@@ -230,37 +170,11 @@ mdadm --stop /dev/md0
 #[test]
 fn lvm_on_raid1_password_reset() {
     let s = Scenario::new("md_lvm");
-    let a = assets::get();
-    let tree = Tree::recovery(s.dir().join("tree"), &a.test_init);
-    let recipe = Recipe::new(
-        "md-lvm-root",
-        &[360, 360],
-        &format!(
-            r#"
-mdadm --create /dev/md0 --run --assume-clean --metadata=1.2 --level=1 --raid-devices=2 \
-  --homehost=seed --name=pv --uuid={ARRAY} /dev/vdb /dev/vdc
-pvcreate -q /dev/md0
-vgcreate -q vgmd /dev/md0
-lvcreate -q -y -n root -L 300M vgmd
-mkfs.ext4 -q -U {ROOT_UUID} -L root /dev/vgmd/root
-mount /dev/vgmd/root /mnt
-cp -a /input/. /mnt/
-umount /mnt
-vgchange -q -an vgmd
-mdadm --stop /dev/md0
-"#
-        ),
-    )
-    .files(&tree.dir);
-    let disks = builder::build_copy(&recipe, s.dir());
-    let _ = std::fs::remove_dir_all(&tree.dir);
+    let disks = layouts::lvm_on_raid1().copy_to(s.dir());
     // The LV's first extent: the PV's data start (its label, in sector 1 of the md data).
     let lv_of = |m: &Path| {
         let md = data_of(m);
-        let mut label = vec![0u8; 512];
-        std::fs::File::open(m).and_then(|f| f.read_exact_at(&mut label, md.offset + 512)).expect("PV label");
-        assert_eq!(&label[0..8], b"LABELONE", "a PV on the array");
-        Placed { lv: "root".into(), disk: m.to_path_buf(), offset: md.offset + le64(&label, 72), len: 300 << 20 }
+        layouts::first_lv(m, md.offset, 300 << 20)
     };
     let mut vm = s
         .disk(Disk::virtio(&disks[0]))

@@ -2,8 +2,6 @@
 //! disks on every bus, booted through stock dracut (which runs udev) and through rdbreak, and
 //! the links compared; then `root=` given as such names, on each bus.
 
-#![forbid(unsafe_code)]
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

@@ -1,8 +1,6 @@
 //! The recovery shell, driven at the serial console like a person would: the password reset,
 //! every break point, the emergency paths and Ctrl-C.
 
-#![forbid(unsafe_code)]
-
 use std::path::Path;
 
 use rdbreak_qemu_tests::assets::DracutVariant;

@@ -3,8 +3,6 @@
 //! the image to the kernel before any filesystem is mounted: the hibernated process goes on and
 //! says so. With `noresume` the image is left and the machine boots afresh.
 
-#![forbid(unsafe_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

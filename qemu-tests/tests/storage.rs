@@ -3,58 +3,19 @@
 //! and the faults dracut's rd.lvm rules and a missing PV give. The disks are made by the real
 //! lvm2 tools (see `lvm_disk`).
 
-#![forbid(unsafe_code)]
-
 use std::path::PathBuf;
 
 use rdbreak_qemu_tests::assets::DracutVariant;
-use rdbreak_qemu_tests::lvm_disk::{self, Content, Lv, Placed, Vg};
-use rdbreak_qemu_tests::{assets, disk, grub, Disk, Initrd, Root, Scenario, Vm};
+use rdbreak_qemu_tests::layouts::seed::{CMDLINE as SEED_CMDLINE, SWAP_UUID};
+use rdbreak_qemu_tests::layouts::{self, root_hash as shadow_root_hash, seed::BOOT_UUID, seed::ROOT_UUID};
+use rdbreak_qemu_tests::lvm_disk::{self, Placed};
+use rdbreak_qemu_tests::{assets, disk, grub, Disk, Initrd, Scenario, Vm};
 
-const ROOT_UUID: &str = "6f1c3a2e-8d4b-4e5f-9a0b-1c2d3e4f5a6b";
-const SWAP_UUID: &str = "2b7e9c1d-3f4a-4b5c-8d6e-7f8091a2b3c4";
-const BOOT_UUID: &str = "0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9";
 const PASSWORD: &str = "Rdbreak-Seed-CentOS-7!";
 
-/// The seed's GRUB `linux16` line, as CentOS 7's installer writes it.
-const SEED_CMDLINE: &str = "root=/dev/mapper/centos-root ro crashkernel=auto rd.lvm.lv=centos/root \
-                            rd.lvm.lv=centos/swap rhgb quiet LANG=en_US.UTF-8";
-
-/// The seed's disk: p1 /boot (xfs), p2 a PV of VG `centos` with `swap` and `root` (xfs, the
-/// recovery tree). Returns the disk and where the root LV is.
+/// The seed's disk ([`layouts::seed_lvm`]) in the scenario's directory, and where its root LV is.
 fn seed_disk(s: &Scenario) -> (PathBuf, Placed) {
-    seed_disk_with_boot(s, Root::standard(BOOT_UUID))
-}
-
-/// The seed's disk with `boot` (made xfs, labelled `boot`) as its /boot partition.
-fn seed_disk_with_boot(s: &Scenario, boot: Root) -> (PathBuf, Placed) {
-    let dir = s.dir();
-    let root_fs = Root::recovery(ROOT_UUID).fs("xfs").label("root").build(dir, "root-lv");
-    let boot_fs = boot.fs("xfs").label("boot").build(dir, "boot");
-    let disk = dir.join("seed.img");
-    lvm_disk::mbr_disk(&disk, 1 + 300 + 300 + 256 + 8, &[(300, "83"), (0, "8e")]);
-    lvm_disk::fill_partition(&disk, 1, &boot_fs);
-    let placed = lvm_disk::make_vg(
-        &assets::get().cache,
-        dir,
-        &Vg {
-            name: "centos",
-            pvs: vec![(&disk, 2)],
-            lvs: vec![
-                Lv { name: "swap", size_mib: 256, content: Content::Swap(SWAP_UUID) },
-                Lv { name: "root", size_mib: 300, content: Content::Image(&root_fs) },
-            ],
-            stripes: false,
-        },
-    );
-    let _ = std::fs::remove_file(&root_fs);
-    let root = placed.into_iter().find(|p| p.lv == "root").expect("the root LV is on one PV");
-    (disk, root)
-}
-
-fn shadow_root_hash(root: &Placed) -> String {
-    let shadow = lvm_disk::read_file(root, "/etc/shadow").expect("/etc/shadow in the root LV");
-    shadow.lines().find(|l| l.starts_with("root:")).and_then(|l| l.split(':').nth(1)).expect("root entry").to_string()
+    layouts::seed_lvm(s.dir(), layouts::seed_boot())
 }
 
 /// The seed's walk-through ([`Vm::password_reset`]) on the LV's xfs root, read-only until the
@@ -109,13 +70,13 @@ fn seed_layout_grub_linux16_edit_then_password_reset() {
     // The image as dracut ships it, compressed: GRUB reads it through the BIOS.
     let shipped = DracutVariant { compressed: true, ..Default::default() };
     let (kernel, initrd) = (a.kernel.clone(), a.dracut_image_variant(rdbreak_qemu_tests::Modules::Plain, shipped));
-    let boot = Root::standard(BOOT_UUID).customize(move |t| {
+    let boot = layouts::seed_boot().customize(move |t| {
         t.file("vmlinuz-3.10.0-514.26.1.el7.x86_64", &std::fs::read(&kernel).expect("kernel"), 0o755);
         t.file("initramfs-3.10.0-514.26.1.el7.x86_64.img", &std::fs::read(&initrd).expect("initrd"), 0o600);
         disk::grub_files(t, "grub2", &cfg);
     });
     let s = Scenario::new("seed_grub").bios_boot();
-    let (seed, root) = seed_disk_with_boot(&s, boot);
+    let (seed, root) = layouts::seed_lvm(s.dir(), boot);
     disk::grub_install_mbr(&seed, "(hd0,msdos1)/grub2", "xfs");
     let before = shadow_root_hash(&root);
     let mut vm = s.disk(Disk::virtio(&seed)).boot();
@@ -188,24 +149,10 @@ fn rd_lvm_0_leaves_lvm_alone() {
     vm.at_prompt("dracut:/# ", 60).poweroff();
 }
 
-/// Two whole-disk PVs with a striped root LV; booted with both, and refused by name with one.
+/// Two whole-disk PVs with a striped root LV ([`layouts::striped_lvm`]); booted with both, and
+/// refused by name with one.
 fn striped(s: &Scenario) -> (PathBuf, PathBuf) {
-    let dir = s.dir();
-    let root_fs = Root::standard(ROOT_UUID).label("root").size_mib(128).build(dir, "striped-root");
-    let a = s.blank_disk("pv-a.img", 72);
-    let b = s.blank_disk("pv-b.img", 72);
-    lvm_disk::make_vg(
-        &assets::get().cache,
-        dir,
-        &Vg {
-            name: "data-vg",
-            pvs: vec![(&a, 0), (&b, 0)],
-            lvs: vec![Lv { name: "root", size_mib: 128, content: Content::Image(&root_fs) }],
-            stripes: true,
-        },
-    );
-    let _ = std::fs::remove_file(&root_fs);
-    (a, b)
+    layouts::striped_lvm(s.dir())
 }
 
 #[test]

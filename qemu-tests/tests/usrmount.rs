@@ -2,8 +2,6 @@
 //! to `usr/sbin`) and its init lives only on the `/usr` filesystem, which `/etc/fstab` names by
 //! UUID. Without the mount before the switch there is no init to run.
 
-#![forbid(unsafe_code)]
-
 use rdbreak_qemu_tests::{Root, Scenario};
 
 const ROOT_UUID: &str = "3c4d5e6f-7a8b-4c9d-8e0f-a1b2c3d4e5f6";

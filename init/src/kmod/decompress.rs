@@ -16,6 +16,7 @@ const MAX_ZSTD_WINDOW: u64 = 128 << 20;
 /// The most memory the xz decoder may plan for, in KiB: a dictionary no larger than the largest
 /// module. Debian's modules use a 1 MiB dictionary.
 #[cfg(feature = "xz")]
+#[allow(clippy::cast_possible_truncation, reason = "MAX_MODULE >> 10 is a few ten thousand KiB")]
 const MAX_XZ_MEMORY_KIB: u32 = (MAX_MODULE >> 10) as u32 + 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -138,6 +138,7 @@ impl ModuleIndex {
     }
 
     /// Where `module` is in `names`, adding it if new.
+    #[allow(clippy::cast_possible_truncation, reason = "module names of one index file, capped in size: thousands")]
     fn name_id(&mut self, module: &str) -> u32 {
         // modules.alias lists a module's aliases together: most lines name the newest module.
         if let Some(last) = self.names.len().checked_sub(1).filter(|&i| self.names[i] == module) {

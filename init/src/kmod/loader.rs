@@ -125,7 +125,7 @@ impl Loader {
     /// Modules the kernel refused, with the reason.
     pub fn failed(&self) -> Vec<(String, String)> {
         let mut v: Vec<_> = self.lock().failed.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-        crate::order::sort(&mut v);
+        crate::sort::sort(&mut v);
         v
     }
 

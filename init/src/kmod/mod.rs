@@ -94,7 +94,7 @@ fn read_text(path: &Path, what: &'static str, cap: usize) -> Result<String, Kmod
     }
     let mut bytes = Vec::new();
     let no_memory = |_| KmodError::Read { path: shown(), source: std::io::ErrorKind::OutOfMemory.into() };
-    bytes.try_reserve_exact(declared as usize).map_err(no_memory)?;
+    bytes.try_reserve_exact(usize::try_from(declared).unwrap_or(cap)).map_err(no_memory)?;
     read_capped(file, path, what, cap, &mut bytes)?;
     String::from_utf8(bytes).map_err(|e| KmodError::Read {
         path: shown(),

@@ -47,7 +47,7 @@ impl Tree {
 
 /// A VPD page 0x83 with one NAA identifier (binary).
 fn page83_naa(id: &[u8]) -> Vec<u8> {
-    let mut p = vec![0, 0x83, 0, (id.len() + 4) as u8, 0x01, 0x03, 0, id.len() as u8];
+    let mut p = vec![0, 0x83, 0, u8::try_from(id.len() + 4).unwrap(), 0x01, 0x03, 0, u8::try_from(id.len()).unwrap()];
     p.extend_from_slice(id);
     p
 }

@@ -54,6 +54,7 @@ pub fn crc32(data: &[u8]) -> u32 {
         let mut t = [0u32; 256];
         let mut i = 0;
         while i < 256 {
+            #[allow(clippy::cast_possible_truncation, reason = "i < 256")]
             let mut c = i as u32;
             let mut k = 0;
             while k < 8 {
@@ -65,7 +66,7 @@ pub fn crc32(data: &[u8]) -> u32 {
         }
         t
     };
-    !data.iter().fold(!0u32, |crc, &b| TABLE[usize::from(crc as u8 ^ b)] ^ (crc >> 8))
+    !data.iter().fold(!0u32, |crc, &b| TABLE[usize::from(crc.to_le_bytes()[0] ^ b)] ^ (crc >> 8))
 }
 
 /// The partition table of a whole disk whose first bytes are `head`; None when it has none.
@@ -197,7 +198,7 @@ fn logical(
             return Err(ProbeError::EbrTooLong(EBR_MAX));
         }
         visited.push(ebr);
-        let sector = disk.read("extended boot record", ebr * LBA, LBA, LBA as usize)?;
+        let sector = disk.read("extended boot record", ebr * LBA, LBA, 512) /* one LBA */?;
         if le16(&sector, 510) != Some(0xAA55) {
             return Err(ProbeError::EbrSignature(ebr));
         }
@@ -224,8 +225,8 @@ fn logical(
 /// for the fuzz target, whose random mutations almost never keep a checksum right, so that the
 /// entries and every check after the checksums are fuzzed too.
 pub fn with_gpt_checksums(data: &[u8]) -> Option<Vec<u8>> {
-    let at = LBA as usize;
-    // The whole 92-byte header must be there: its checksum fields are written below.
+    let at = 512; // LBA 1
+                  // The whole 92-byte header must be there: its checksum fields are written below.
     if data.get(at..at + 92)?[..8] != *b"EFI PART" {
         return None;
     }

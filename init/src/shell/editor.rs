@@ -357,7 +357,7 @@ pub fn complete(word: &str, candidates: &[String]) -> (String, Vec<String>) {
                 common -= 1;
             }
             let mut list: Vec<String> = many.iter().map(|s| s.to_string()).collect();
-            crate::order::sort(&mut list);
+            crate::sort::sort(&mut list);
             (first[word.len()..common].to_string(), list)
         }
     }

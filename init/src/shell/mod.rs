@@ -199,7 +199,7 @@ impl<'a> Shell<'a> {
                 return if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
             }
         };
-        let pid = Pid::from_raw(child.id() as i32);
+        let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
         if self.interactive {
             if let Some(pid) = pid {
                 let _ = termios::tcsetpgrp(std::io::stdin().as_fd(), pid);

@@ -14,16 +14,16 @@ use crate::kmod::Loader;
 use crate::probe::Filesystem;
 
 use super::dm;
+use super::luks_open::{Containers, Locked, Outcome};
 use super::lvm::{self, PresentPv};
 use super::md;
 use super::say;
-use super::unlock::{Containers, Locked, Outcome};
 
 /// The stacks assembled so far and what the boot was told about them.
 pub struct Assembler {
     lvm: lvm::Filter,
     /// PVs read, by device number, with the size they had: read again only when they change.
-    pvs: BTreeMap<(u32, u32), (u64, Result<lvm::Pv, String>)>,
+    pvs: BTreeMap<(u32, u32), (u64, Result<lvm::Pv, lvm::Error>)>,
     /// DM names activated by us (or found active), never created twice.
     active: BTreeSet<String>,
     /// Lines already logged, so that a rescan per uevent does not repeat them.
@@ -84,14 +84,14 @@ impl Assembler {
     pub fn identify(&mut self, devs: &mut [BlockDev], dev_dir: &Path) {
         // First: an md member of 1.0 or 0.90 may carry an LVM label in its data.
         self.md.identify(devs, dev_dir);
-        let present = crate::order::set(devs.iter().map(|d| (d.major, d.minor)));
+        let present = crate::sort::set(devs.iter().map(|d| (d.major, d.minor)));
         self.pvs.retain(|k, _| present.contains(k));
         for d in devs.iter_mut().filter(|d| d.fs.is_none() && d.size_bytes > 0) {
             let key = (d.major, d.minor);
             let fresh = self.pvs.get(&key).is_some_and(|(size, _)| *size == d.size_bytes);
             if !fresh {
                 let Ok(file) = File::open(dev_dir.join(&d.name)) else { continue };
-                let read = lvm::read_pv(&file).map_err(|e| e.to_string());
+                let read = lvm::read_pv(&file);
                 self.pvs.insert(key, (d.size_bytes, read));
             }
             if let Some((_, Ok(pv))) = self.pvs.get(&key) {
@@ -117,6 +117,18 @@ impl Assembler {
     /// yet. Returns how many devices were created (they arrive as uevents and the next scan
     /// sees them).
     pub fn step(&mut self, devs: &[BlockDev], dev_dir: &Path, loader: Option<&Loader>) -> usize {
+        let start = std::time::Instant::now();
+        let made = self.step_all(devs, dev_dir, loader);
+        self.md.add_work(start.elapsed());
+        made
+    }
+
+    /// Time the boot spent working elsewhere (at a passphrase prompt): not waiting for members.
+    pub fn add_work(&mut self, d: std::time::Duration) {
+        self.md.add_work(d);
+    }
+
+    fn step_all(&mut self, devs: &[BlockDev], dev_dir: &Path, loader: Option<&Loader>) -> usize {
         let filter = self.lvm.clone();
         let created = self.activate(&filter, devs, dev_dir, loader);
         // md is assembled through the kernel's own sysfs, as dm through its ioctls.
@@ -174,9 +186,9 @@ impl Assembler {
             plans.iter().filter_map(|p| p.result.as_ref().ok()).filter(|a| !self.active.contains(&a.dm_name)).collect();
         let mut created = 0;
         if !todo.is_empty() {
-            match control(dev_dir, loader) {
+            match dm::control(dev_dir, loader) {
                 Ok(ctl) => {
-                    let listed = crate::order::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
+                    let listed = crate::sort::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
                     for a in todo {
                         if listed.contains(&a.dm_name) {
                             self.active.insert(a.dm_name.clone());
@@ -197,8 +209,8 @@ impl Assembler {
                     }
                 }
                 Err(e) => {
-                    self.pending.push(e.clone());
-                    say(&mut self.said, e, true);
+                    self.pending.push(e.to_string());
+                    say(&mut self.said, e.to_string(), true);
                 }
             }
         }
@@ -235,8 +247,8 @@ impl Assembler {
         if lvm::tool::plan(plans, thin_check).is_none() {
             return 0;
         }
-        let Ok(ctl) = control(dev_dir, loader) else { return 0 };
-        let listed = crate::order::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
+        let Ok(ctl) = dm::control(dev_dir, loader) else { return 0 };
+        let listed = crate::sort::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
         let waiting: Vec<lvm::LvPlan> =
             plans.iter().filter(|p| !listed.contains(&lvm::activate::dm_name(&p.vg, &p.lv))).cloned().collect();
         let Some(run) = lvm::tool::plan(&waiting, thin_check) else { return 0 };
@@ -266,7 +278,7 @@ impl Assembler {
             run.args[..5].join(" ") + " … " + &run.lvs.join(" ")
         );
         let outcome = run_bounded(binary, &run.args, std::time::Duration::from_secs(60));
-        let now = crate::order::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
+        let now = crate::sort::set(ctl.list().unwrap_or_default().into_iter().map(|l| l.name));
         let mut made = 0;
         for lv in &run.lvs {
             let Some((vg, name)) = lv.split_once('/') else { continue };
@@ -314,9 +326,23 @@ impl Assembler {
     }
 }
 
+/// Why an lvm2 run did not activate what it was asked for.
+#[derive(Debug, thiserror::Error)]
+enum ToolError {
+    #[error("cannot run {program}: {err}")]
+    Spawn { program: String, err: String },
+    #[error("{program} did not finish in {secs} s and was killed")]
+    Killed { program: String, secs: u64 },
+    #[error("waiting for {program}: {err}")]
+    Wait { program: String, err: String },
+    /// The last lines it wrote are the error.
+    #[error("{program} failed ({status}): {said} (all of it in {log})")]
+    Failed { program: String, status: String, said: String, log: String },
+}
+
 /// Runs `program args` with its output kept in a file (the last lines are the error), killed
 /// when it outlives `limit`: a tool that hangs must not hang the boot.
-fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Result<(), String> {
+fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Result<(), ToolError> {
     use std::io::{Read, Seek, SeekFrom};
     let log_path = Path::new("/run/initramfs/lvm.log");
     let _ = std::fs::create_dir_all("/run/initramfs");
@@ -327,7 +353,7 @@ fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Re
         cmd.stdout(out).stderr(err);
     }
     let start = log.as_ref().and_then(|mut f| f.seek(SeekFrom::End(0)).ok()).unwrap_or(0);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| ToolError::Spawn { program: program.to_string(), err: e.to_string() })?;
     let t0 = std::time::Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -335,10 +361,10 @@ fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Re
             Ok(None) if t0.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break Err(format!("{program} did not finish in {} s and was killed", limit.as_secs()));
+                break Err(ToolError::Killed { program: program.to_string(), secs: limit.as_secs() });
             }
             Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            Err(e) => break Err(format!("waiting for {program}: {e}")),
+            Err(e) => break Err(ToolError::Wait { program: program.to_string(), err: e.to_string() }),
         }
     };
     let mut said = String::new();
@@ -354,20 +380,13 @@ fn run_bounded(program: &str, args: &[String], limit: std::time::Duration) -> Re
     let said = said[said.len().saturating_sub(3)..].join("; ");
     match status? {
         s if s.success() => Ok(()),
-        s => Err(format!("{program} failed ({s}): {said} (all of it in {})", log_path.display())),
+        s => Err(ToolError::Failed {
+            program: program.to_string(),
+            status: s.to_string(),
+            said,
+            log: log_path.display().to_string(),
+        }),
     }
-}
-
-/// `/dev/mapper/control`, loading dm_mod first when it is a module.
-pub(super) fn control(dev_dir: &Path, loader: Option<&Loader>) -> Result<dm::Control, String> {
-    if let Ok(c) = dm::Control::open(dev_dir) {
-        return Ok(c);
-    }
-    if let Some(loader) = loader {
-        loader.request(&["dm_mod".to_string()], true);
-    }
-    dm::Control::open(dev_dir)
-        .map_err(|e| format!("cannot use device-mapper ({e}): is dm_mod in this initramfs? (lsmod, modprobe dm_mod)"))
 }
 
 /// The links udev makes for the DM devices among `devs` (`mapper/NAME`, `VG/LV`, by-id).

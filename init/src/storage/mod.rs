@@ -4,13 +4,14 @@
 //! the decisions run in host tests on images the real tools made.
 
 pub mod assemble;
-pub mod crypt;
 pub mod dm;
+pub mod keyfile;
 #[cfg(feature = "luks")]
 pub mod luks;
+pub mod luks_open;
+pub mod luks_rules;
 pub mod lvm;
 pub mod md;
-pub mod unlock;
 
 use std::collections::BTreeSet;
 

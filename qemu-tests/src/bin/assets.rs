@@ -1,8 +1,6 @@
 //! Prepares the VM tests' assets (kernel, binaries, the dracut image) ahead of the tests, so a
 //! fresh machine pays for them once, visibly.
 
-#![forbid(unsafe_code)]
-
 fn main() {
     let a = rdbreak_qemu_tests::assets::get();
     let image = a.dracut_image(rdbreak_qemu_tests::Modules::Plain);

@@ -9,8 +9,6 @@
 //! DIR/timeline.png. The storage suite (LVM, MD RAID, LVM on LUKS roots: `storage.rs`) adds
 //! its table to results.md and DIR/results-storage.json.
 
-#![forbid(unsafe_code)]
-
 #[path = "bench/storage.rs"]
 mod storage;
 
@@ -156,8 +154,30 @@ fn spread(v: &[f64]) -> Option<f64> {
     (min.is_finite() && max.is_finite()).then_some(max - min)
 }
 
+const USAGE: &str = "rdbreak-bench [--rounds N] [--out DIR] [--suites standard,storage|images] [--storage-rounds N]
+
+  --rounds N          rounds of the standard suite (default 5)
+  --storage-rounds N  rounds of the storage suite (default 3)
+  --suites LIST       standard, storage or both (default standard,storage); `images` only
+                      builds the storage suite's dracut images, with no VM
+  --out DIR           where results.json, results.md and results-storage.json go
+                      (default target/bench)";
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // Asked for help, or given what it does not know: the usage, and no VM started.
+    let known = ["--rounds", "--out", "--suites", "--storage-rounds"];
+    let mut rest = args.iter().skip(1);
+    while let Some(a) = rest.next() {
+        if a == "--help" || a == "-h" {
+            println!("{USAGE}");
+            return;
+        }
+        if !known.contains(&a.as_str()) || rest.next().is_none() {
+            eprintln!("rdbreak-bench: unknown option or missing value: {a}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let rounds: usize = value("--rounds").and_then(|r| r.parse().ok()).unwrap_or(5);
     let storage_rounds: usize = value("--storage-rounds").and_then(|r| r.parse().ok()).unwrap_or(3);
@@ -191,7 +211,7 @@ fn storage_suite(a: &Assets, rounds: usize, out: &Path) -> String {
     eprintln!("building the storage images (dracut with lvm2, mdadm, cryptsetup) and disks…");
     let images = storage::images(a);
     let dir = workdir("bench-storage");
-    let layouts = storage::layouts(a, &dir);
+    let layouts = storage::layouts(&dir);
     // samples[layout][image]
     let mut samples = vec![vec![Vec::<storage::Sample>::new(); images.len()]; layouts.len()];
     for round in 0..rounds {
@@ -206,10 +226,10 @@ fn storage_suite(a: &Assets, rounds: usize, out: &Path) -> String {
                         storage::Sample::default()
                     })
                 };
-                let mut s = tried(&|| storage::measure_break(a, &tag, &img.path, l, &dir));
+                let mut s = tried(&|| storage::measure_break(&tag, &img.path, l));
                 if l.plain {
                     s.plain_init = tried(&|| storage::Sample {
-                        plain_init: storage::measure_plain(a, &format!("{tag}-plain"), &img.path, l, &dir),
+                        plain_init: storage::measure_plain(&format!("{tag}-plain"), &img.path, l),
                         ..Default::default()
                     })
                     .plain_init;

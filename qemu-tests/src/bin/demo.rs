@@ -2,8 +2,6 @@
 //! shell and `passwd`, booted with `rd.break` on this terminal. Extra arguments are added to the
 //! kernel command line (`./run demo rd.break=pre-mount`, `./run demo -- root=LABEL=nope`).
 
-#![forbid(unsafe_code)]
-
 use rdbreak_qemu_tests::{assets, Console, Root, Scenario};
 
 const UUID: &str = "5e1f0c2a-8b7d-4e3f-9a10-2b3c4d5e6f70";

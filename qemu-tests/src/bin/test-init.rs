@@ -2,8 +2,6 @@
 //! initramfs handed over (PID, arguments, root mount, API mounts, environment), keeps a copy on
 //! the disk when it can write there, reaps its children, and powers the machine off.
 
-#![forbid(unsafe_code)]
-
 use std::io::Write;
 
 /// (target, source, fstype, mount options, superblock options) of each mount.

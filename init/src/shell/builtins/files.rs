@@ -58,7 +58,7 @@ pub(super) fn ls(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
         } else {
             vec![(t.clone(), PathBuf::from(t))]
         };
-        crate::order::sort(&mut entries);
+        crate::sort::sort(&mut entries);
         if targets.len() > 1 && meta.is_dir() {
             let _ = writeln!(io.out, "{}{t}:", if i > 0 { "\n" } else { "" });
         }

@@ -12,6 +12,27 @@ pub struct Builtin {
     pub run: fn(&mut Shell<'_>, &[String], &mut Io) -> i32,
 }
 
+/// What the builtins' shared helpers (a device argument resolved, an md array or superblock
+/// found) fail on; the command prints it after its name.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Error {
+    /// A `UUID=`/`LABEL=` argument that is not a device name (as `root=` reads it).
+    #[error("{0}")]
+    Spec(#[from] crate::root::RootError),
+    #[error("no device has {0} (see blkid)")]
+    NoDevice(String),
+    #[error("{0} is not an md array (cat /proc/mdstat lists them)")]
+    NotMd(String),
+    #[error("cannot open {path}: {err}")]
+    Open { path: String, err: String },
+    #[error("cannot tell the size of {path}: {err}")]
+    Size { path: String, err: String },
+    #[error("{dev}: md superblock {metadata} at byte {offset} refused: {reason}")]
+    Refused { dev: String, metadata: String, offset: u64, reason: String },
+    #[error("no md superblock detected on {0}")]
+    NoSuperblock(String),
+}
+
 macro_rules! fail {
     ($io:expr, $status:expr, $($arg:tt)*) => {{
         let _ = writeln!($io.err, $($arg)*);
@@ -20,25 +41,25 @@ macro_rules! fail {
 }
 
 mod chroot;
-mod crypt;
+mod cryptsetup;
+mod disks;
 mod files;
-mod md;
+mod lvm;
+mod mdadm;
 mod modules;
 mod power;
 mod session;
-mod stacks;
-mod storage;
 #[cfg(test)]
 mod tests;
 
 use chroot::*;
-use crypt::cryptsetup;
+use cryptsetup::cryptsetup;
+use disks::*;
 use files::*;
+use lvm::*;
 use modules::*;
 pub use power::power;
 use session::*;
-use stacks::*;
-use storage::*;
 
 pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "help", usage: "help [NAME]: list the commands, or show how to use one", run: help },
@@ -72,9 +93,9 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "lvs", usage: "lvs: list LVM logical volumes of the VGs found, and which are active", run: lvs },
     Builtin { name: "vgscan", usage: "vgscan: read every LVM PV again and list the volume groups", run: vgscan },
     Builtin { name: "vgchange", usage: "vgchange -ay [VG...]: activate the LVs of every VG (or of those named), whatever rd.lvm says", run: vgchange },
-    Builtin { name: "mdadm", usage: md::USAGE, run: md::mdadm },
+    Builtin { name: "mdadm", usage: mdadm::USAGE, run: mdadm::mdadm },
     Builtin { name: "dmsetup", usage: "dmsetup ls | table [NAME] | info [NAME] | remove NAME: device-mapper devices (crypt keys are never shown)", run: dmsetup },
-    Builtin { name: "cryptsetup", usage: crypt::USAGE, run: cryptsetup },
+    Builtin { name: "cryptsetup", usage: cryptsetup::USAGE, run: cryptsetup },
     Builtin { name: "sync", usage: "sync: write cached data to disk", run: |_, _, _| {
         rustix::fs::sync();
         0
@@ -101,7 +122,7 @@ pub fn completions(word: &str, command_position: bool, shell: &Shell<'_>) -> Vec
                 out.push(e.file_name().to_string_lossy().to_string());
             }
         }
-        crate::order::sort(&mut out);
+        crate::sort::sort(&mut out);
         out.dedup();
         return out;
     }

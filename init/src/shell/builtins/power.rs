@@ -18,7 +18,7 @@ pub fn power(action: &str, delay: Option<i64>) -> i32 {
     };
     if let Some(d) = delay.filter(|d| *d > 0) {
         log::warn!("rebooting in {d} seconds (panic={d})");
-        std::thread::sleep(std::time::Duration::from_secs(d as u64));
+        std::thread::sleep(std::time::Duration::from_secs(d.unsigned_abs()));
     }
     rustix::fs::sync();
     // Everything under /sysroot first, deepest first, so the filesystem is clean.

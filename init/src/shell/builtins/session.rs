@@ -30,8 +30,9 @@ pub(super) fn sleep(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
         let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
         let step = left.min(std::time::Duration::from_millis(500));
-        let ts = Timespec { tv_sec: step.as_secs() as i64, tv_nsec: i64::from(step.subsec_nanos()) };
-        if matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0) {
+        // At most half a second: always a valid timespec.
+        let ts = Timespec::try_from(step).ok();
+        if matches!(poll(&mut fds, ts.as_ref()), Ok(n) if n > 0) {
             let mut b = [0u8; 64];
             let n = rustix::io::read(&stdin, &mut b).unwrap_or(0);
             if b[..n].contains(&0x03) {
@@ -81,7 +82,7 @@ pub(super) fn sleep_time(arg: &str) -> Option<std::time::Duration> {
 
 pub(super) fn env(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
     let mut vars: Vec<_> = sh.vars.iter().collect();
-    crate::order::sort(&mut vars);
+    crate::sort::sort(&mut vars);
     for (k, v) in vars {
         let _ = writeln!(io.out, "{k}={v}");
     }

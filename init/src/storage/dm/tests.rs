@@ -10,7 +10,7 @@ fn t(start: u64, length: u64, kind: &str, params: &str) -> Target {
 
 /// The kernel's `huge_encode_dev`.
 fn encode_dev(major: u32, minor: u32) -> u64 {
-    (((major & 0xfff) << 8) | (minor & 0xff) | ((minor & !0xff) << 12)) as u64
+    u64::from(((major & 0xfff) << 8) | (minor & 0xff) | ((minor & !0xff) << 12))
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn request_header() {
 fn table_load_layout() {
     let targets = [t(0, 18432, "linear", "252:2 18432"), t(18432, 8192, "striped", "2 128 252:2 2048 252:3 2048")];
     let b = load_request("centos-root", &targets, false).unwrap();
-    assert_eq!(get32(&b, DATA_SIZE_AT), Some(b.len() as u32));
+    assert_eq!(get32(&b, DATA_SIZE_AT), Some(u32::try_from(b.len()).unwrap()));
     assert_eq!(get32(&b, TARGET_COUNT_AT), Some(2));
     // Walk it as populate_table does: the first spec at data_start, each next relative to it.
     let mut at = get32(&b, DATA_START_AT).unwrap() as usize;
@@ -65,7 +65,7 @@ fn table_load_layout() {
 fn answer(payload: &[u8], flags: u32, target_count: u32) -> Vec<u8> {
     let mut b = request(DM_IOCTL_SIZE + payload.len() + 64, "", None, flags).unwrap();
     b[DM_IOCTL_SIZE..DM_IOCTL_SIZE + payload.len()].copy_from_slice(payload);
-    put32(&mut b, DATA_SIZE_AT, (DM_IOCTL_SIZE + payload.len()) as u32);
+    put32(&mut b, DATA_SIZE_AT, u32::try_from(DM_IOCTL_SIZE + payload.len()).unwrap());
     put32(&mut b, TARGET_COUNT_AT, target_count);
     b
 }
@@ -78,7 +78,7 @@ fn name_list(devs: &[(&str, u32, u32, Option<&str>)]) -> Vec<u8> {
     for (name, ma, mi, uuid) in devs {
         let at = p.len();
         if let Some(prev) = prev {
-            let next = (at - prev) as u32;
+            let next = u32::try_from(at - prev).unwrap();
             p[prev + 8..prev + 12].copy_from_slice(&next.to_ne_bytes());
         }
         p.extend_from_slice(&encode_dev(*ma, *mi).to_ne_bytes());
@@ -162,7 +162,7 @@ fn status_payload(targets: &[Target]) -> Vec<u8> {
         p.extend_from_slice(x.params.as_bytes());
         p.push(0);
         p.resize(align8(p.len()), 0);
-        let next = p.len() as u32;
+        let next = u32::try_from(p.len()).unwrap();
         p[at + 20..at + 24].copy_from_slice(&next.to_ne_bytes());
     }
     p
@@ -244,7 +244,7 @@ fn mutated_answers_never_panic() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        (seed % n.max(1) as u64) as usize
+        usize::try_from(seed % n.max(1) as u64).unwrap()
     };
     let list = answer(&name_list(&[("a", 253, 0, Some("u")), ("b", 253, 1, None)]), 0, 0);
     let table = answer(&status_payload(&[t(0, 8, "linear", "7:0 0"), t(8, 8, "zero", "")]), 0, 2);
@@ -256,7 +256,7 @@ fn mutated_answers_never_panic() {
                     0 => DATA_SIZE_AT + rnd(12),
                     _ => DM_IOCTL_SIZE + rnd(b.len() - DM_IOCTL_SIZE),
                 };
-                b[at] = rnd(256) as u8;
+                b[at] = u8::try_from(rnd(256)).unwrap();
             }
             let _ = parse_list(&b);
             let _ = parse_targets(&b);

@@ -53,11 +53,13 @@ impl Kind {
 }
 
 /// Why a hash could not be computed.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Fail {
     /// The parameters break RFC 9106's rules (the text says which).
+    #[error("{0}")]
     Params(String),
     /// The memory could not be reserved.
+    #[error("the memory could not be reserved")]
     Memory,
 }
 
@@ -263,7 +265,14 @@ fn blake2b(parts: &[&[u8]], out: &mut [u8]) {
     full.zeroize();
 }
 
+/// A lane number or count in Argon2's 32-bit field.
+#[allow(clippy::cast_possible_truncation, reason = "lanes came in as a u32 (Argon2::new)")]
+fn lane32(n: usize) -> [u8; 4] {
+    (n as u32).to_le_bytes()
+}
+
 /// H', Argon2's variable-length hash (RFC 9106 §3.3).
+#[allow(clippy::cast_possible_truncation, reason = "a block (1 KiB) or the tag, whose length was checked as a u32")]
 fn hash_long(parts: &[&[u8]], out: &mut [u8]) {
     let len = (out.len() as u32).to_le_bytes();
     let mut with_len = Vec::with_capacity(parts.len() + 1);
@@ -315,15 +324,15 @@ pub struct Argon2 {
 
 impl Argon2 {
     /// The parameters RFC 9106 forbids are refused, the text saying which and why.
-    pub fn new(kind: Kind, time: u32, memory_kib: u32, lanes: u32) -> Result<Argon2, String> {
+    pub fn new(kind: Kind, time: u32, memory_kib: u32, lanes: u32) -> Result<Argon2, Fail> {
         if time == 0 {
-            return Err("the time cost is 0; at least 1 pass is needed".into());
+            return Err(Fail::Params("the time cost is 0; at least 1 pass is needed".into()));
         }
         if lanes == 0 || lanes > MAX_LANES {
-            return Err(format!("{lanes} lanes; 1 to {MAX_LANES} are allowed"));
+            return Err(Fail::Params(format!("{lanes} lanes; 1 to {MAX_LANES} are allowed")));
         }
         if u64::from(memory_kib) < 8 * u64::from(lanes) {
-            return Err(format!("{memory_kib} KiB of memory for {lanes} lanes; at least 8 KiB per lane"));
+            return Err(Fail::Params(format!("{memory_kib} KiB of memory for {lanes} lanes; at least 8 KiB per lane")));
         }
         let lanes = lanes as usize;
         let segment = memory_kib as usize / (SLICES * lanes);
@@ -358,7 +367,7 @@ impl Argon2 {
         let g = self.geo;
         let mut h0 = Zeroizing::new([0u8; 72]);
         let params = [
-            (g.lanes as u32).to_le_bytes(),
+            lane32(g.lanes),
             len(out, "output")?,
             self.memory_kib.to_le_bytes(),
             g.passes.to_le_bytes(),
@@ -375,7 +384,7 @@ impl Argon2 {
         for (l, lane) in segments[..g.lanes].iter_mut().enumerate() {
             for i in 0..2u32 {
                 h0[64..68].copy_from_slice(&i.to_le_bytes());
-                h0[68..72].copy_from_slice(&(l as u32).to_le_bytes());
+                h0[68..72].copy_from_slice(&lane32(l));
                 hash_long(&[&h0[..]], &mut bytes[..]);
                 lane.push(Block::from_bytes(&bytes));
             }
@@ -523,7 +532,8 @@ fn reference_index(g: &Geometry, pass: u32, slice: usize, k: usize, same_lane: b
     let x = (j1 * j1) >> 32;
     let relative = area - 1 - ((area * x) >> 32);
     let start = if pass == 0 || slice == SLICES - 1 { 0 } else { (slice + 1) * g.segment };
-    (start + relative as usize) % g.lane
+    // Below `area`, a usize.
+    (start + usize::try_from(relative).unwrap_or(0)) % g.lane
 }
 
 /// Zeroes the memory before it is freed (it holds values derived from the passphrase); the
@@ -586,7 +596,7 @@ mod tests {
         for (i, &(kind, t, m, p, len)) in cases.iter().enumerate() {
             let c = Case { kind, t, m, p, len };
             let pwd = format!("pass {i}");
-            let salt = [i as u8; 16];
+            let salt = [u8::try_from(i).unwrap(); 16];
             let key: &[u8] = if i % 2 == 0 { b"" } else { b"secret" };
             assert_eq!(ours(c, pwd.as_bytes(), &salt, key, 4), reference(c, pwd.as_bytes(), &salt, key), "{c:?}");
         }
@@ -603,7 +613,7 @@ mod tests {
 
     #[test]
     fn parameters_rfc_9106_forbids_are_refused_with_the_value() {
-        let params = |r: Result<Argon2, String>| r.err().expect("refused");
+        let params = |r: Result<Argon2, Fail>| r.err().expect("refused").to_string();
         assert!(params(Argon2::new(Kind::Id, 0, 64, 1)).contains("time cost is 0"));
         assert!(params(Argon2::new(Kind::Id, 1, 64, 0)).contains("0 lanes"));
         assert!(params(Argon2::new(Kind::Id, 1, 64, 1 << 24)).contains("16777216 lanes"));

@@ -1,7 +1,7 @@
 //! The reader and the unlock against containers made by the real cryptsetup 2.6.1
 //! (init/src/storage/testdata/luks, made by its make-fixtures.sh): what `luksDump` says about
 //! each is what `read_header` must find, and the volume key `luksDump --dump-volume-key`
-//! printed is what `unlock` must return.
+//! printed is what `keyslot::unlock` must return.
 
 use std::io::Read as _;
 use std::path::Path;

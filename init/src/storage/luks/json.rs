@@ -57,13 +57,21 @@ impl Value {
     }
 }
 
+/// What is wrong with a JSON text, and at which byte.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at byte {at}")]
+pub struct Error {
+    pub what: String,
+    pub at: usize,
+}
+
 /// Parses one JSON text (surrounding whitespace allowed). The error says what and where.
-pub fn parse(text: &str) -> Result<Value, String> {
+pub fn parse(text: &str) -> Result<Value, Error> {
     let mut p = Parser { b: text.as_bytes(), at: 0 };
     let v = p.value(0)?;
     p.ws();
     if p.at != p.b.len() {
-        return Err(format!("text after the value at byte {}", p.at));
+        return Err(Error { what: "text after the value".into(), at: p.at });
     }
     Ok(v)
 }
@@ -80,8 +88,8 @@ impl Parser<'_> {
         }
     }
 
-    fn err<T>(&self, what: &str) -> Result<T, String> {
-        Err(format!("{what} at byte {}", self.at))
+    fn err<T>(&self, what: &str) -> Result<T, Error> {
+        Err(Error { what: what.to_string(), at: self.at })
     }
 
     fn eat(&mut self, c: u8) -> bool {
@@ -93,7 +101,7 @@ impl Parser<'_> {
         }
     }
 
-    fn literal(&mut self, word: &str, v: Value) -> Result<Value, String> {
+    fn literal(&mut self, word: &str, v: Value) -> Result<Value, Error> {
         if self.b[self.at..].starts_with(word.as_bytes()) {
             self.at += word.len();
             Ok(v)
@@ -102,7 +110,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, String> {
+    fn value(&mut self, depth: usize) -> Result<Value, Error> {
         if depth > MAX_DEPTH {
             return self.err(&format!("nested deeper than {MAX_DEPTH}"));
         }
@@ -164,7 +172,7 @@ impl Parser<'_> {
         }
     }
 
-    fn number(&mut self) -> Result<Value, String> {
+    fn number(&mut self) -> Result<Value, Error> {
         let start = self.at;
         self.eat(b'-');
         let digits = |p: &mut Self| {
@@ -189,7 +197,7 @@ impl Parser<'_> {
         Ok(Value::Number(String::from_utf8_lossy(&self.b[start..self.at]).into_owned()))
     }
 
-    fn hex4(&mut self) -> Result<u32, String> {
+    fn hex4(&mut self) -> Result<u32, Error> {
         let h = self.b.get(self.at..self.at + 4).and_then(|h| std::str::from_utf8(h).ok());
         match h.and_then(|h| u32::from_str_radix(h, 16).ok()) {
             Some(v) => {
@@ -201,7 +209,7 @@ impl Parser<'_> {
     }
 
     /// A string starting at the opening quote.
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, Error> {
         self.at += 1;
         let mut out: Vec<u8> = Vec::new();
         loop {
@@ -277,7 +285,7 @@ pub fn base64(s: &str, max: usize) -> Option<Vec<u8>> {
         bits += 6;
         if bits >= 8 {
             bits -= 8;
-            out.push((acc >> bits) as u8);
+            out.push((acc >> bits).to_le_bytes()[0]); // acc holds bits + 8 bits
             acc &= (1 << bits) - 1;
         }
     }
@@ -317,7 +325,7 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
-        assert!(parse(&deep).unwrap_err().contains("nested deeper"));
+        assert!(parse(&deep).unwrap_err().what.contains("nested deeper"));
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert!(parse(&ok).is_ok());
         // A million levels would overflow the stack without the bound.

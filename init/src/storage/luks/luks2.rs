@@ -7,8 +7,8 @@ use sha2::Digest as _;
 
 use super::json::{self, Value};
 use super::{
-    alloc, be64, field, read_exact, Digest, Error, Header, Kdf, Keyslot, Read, MAGIC, MAGIC_SECONDARY, MAX_AF_BYTES,
-    MAX_KEY_BYTES, MAX_STRIPES, SECTOR,
+    alloc, be64, field, read_exact, within, Digest, Error, Header, Kdf, Keyslot, Read, MAGIC, MAGIC_SECONDARY,
+    MAX_AF_BYTES, MAX_KEY_BYTES, MAX_STRIPES, SECTOR,
 };
 
 const BIN_SIZE: usize = 4096;
@@ -27,49 +27,72 @@ struct Copy {
     json: Value,
 }
 
+/// Why one LUKS2 header copy is not used: no copy at all where one was looked for, or one that
+/// fails a check (the text says which).
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error("no magic at byte {0}")]
+    NoMagic(u64),
+    #[error("{0}")]
+    Bad(String),
+}
+
 /// Reads and checks the copy at `at` with the magic `magic`.
-fn read_copy(read: &mut Read<'_>, size: u64, at: u64, magic: &[u8; 6], first: Option<&[u8]>) -> Result<Copy, String> {
+fn read_copy(
+    read: &mut Read<'_>,
+    size: u64,
+    at: u64,
+    magic: &[u8; 6],
+    first: Option<&[u8]>,
+) -> Result<Copy, CopyError> {
     let mut bin = [0u8; BIN_SIZE];
     match first {
         Some(b) if b.len() == BIN_SIZE => bin.copy_from_slice(b),
-        Some(b) => return Err(format!("the device holds only {} bytes", b.len())),
-        None => read_exact(read, "the LUKS2 header", at, &mut bin).map_err(|e| e.to_string())?,
+        Some(b) => return Err(CopyError::Bad(format!("the device holds only {} bytes", b.len()))),
+        None => read_exact(read, "the LUKS2 header", at, &mut bin).map_err(|e| CopyError::Bad(e.to_string()))?,
     }
     if bin[..6] != *magic {
-        return Err(format!("no magic at byte {at}"));
+        return Err(CopyError::NoMagic(at));
     }
     let version = u16::from_be_bytes([bin[6], bin[7]]);
     if version != 2 {
-        return Err(format!("version {version} at byte {at}"));
+        return Err(CopyError::Bad(format!("version {version} at byte {at}")));
     }
     let hdr_size = be64(&bin, 8);
     if !AREAS.contains(&hdr_size) {
-        return Err(format!("header size {hdr_size} at byte {at} (16 KiB to 4 MiB, a power of two, expected)"));
+        return Err(CopyError::Bad(format!(
+            "header size {hdr_size} at byte {at} (16 KiB to 4 MiB, a power of two, expected)"
+        )));
     }
     let hdr_offset = be64(&bin, 256);
     if hdr_offset != at {
-        return Err(format!("the copy at byte {at} says it is at byte {hdr_offset}"));
+        return Err(CopyError::Bad(format!("the copy at byte {at} says it is at byte {hdr_offset}")));
     }
     if at.checked_add(hdr_size).is_none_or(|end| end > size) {
-        return Err(format!("the {hdr_size}-byte header at byte {at} runs past the device's {size} bytes"));
+        return Err(CopyError::Bad(format!(
+            "the {hdr_size}-byte header at byte {at} runs past the device's {size} bytes"
+        )));
     }
     let alg = field(&bin[72..104]).unwrap_or_default();
-    let mut area = alloc(hdr_size as usize - BIN_SIZE, "the LUKS2 JSON area").map_err(|e| e.to_string())?;
-    read_exact(read, "the LUKS2 JSON area", at + BIN_SIZE as u64, &mut area).map_err(|e| e.to_string())?;
+    let mut area = alloc(within(hdr_size, 4 << 20) - BIN_SIZE, "the LUKS2 JSON area")
+        .map_err(|e| CopyError::Bad(e.to_string()))?;
+    read_exact(read, "the LUKS2 JSON area", at + BIN_SIZE as u64, &mut area)
+        .map_err(|e| CopyError::Bad(e.to_string()))?;
     let mut zeroed = bin;
     zeroed[CSUM_AT..CSUM_AT + CSUM_LEN].fill(0);
     let sum: Vec<u8> = match alg.as_str() {
         "sha256" => sha2::Sha256::new().chain_update(zeroed).chain_update(&area).finalize().to_vec(),
         "sha512" => sha2::Sha512::new().chain_update(zeroed).chain_update(&area).finalize().to_vec(),
         "sha1" => sha1::Sha1::new().chain_update(zeroed).chain_update(&area).finalize().to_vec(),
-        other => return Err(format!("checksum algorithm {other:?} at byte {at}")),
+        other => return Err(CopyError::Bad(format!("checksum algorithm {other:?} at byte {at}"))),
     };
     if bin[CSUM_AT..CSUM_AT + sum.len()] != sum[..] {
-        return Err(format!("the {alg} checksum of the header at byte {at} does not match"));
+        return Err(CopyError::Bad(format!("the {alg} checksum of the header at byte {at} does not match")));
     }
     let end = area.iter().position(|&c| c == 0).unwrap_or(area.len());
-    let text = std::str::from_utf8(&area[..end]).map_err(|e| format!("JSON at byte {at} is not UTF-8 ({e})"))?;
-    let json = json::parse(text).map_err(|e| format!("JSON of the header at byte {at}: {e}"))?;
+    let text = std::str::from_utf8(&area[..end])
+        .map_err(|e| CopyError::Bad(format!("JSON at byte {at} is not UTF-8 ({e})")))?;
+    let json = json::parse(text).map_err(|e| CopyError::Bad(format!("JSON of the header at byte {at}: {e}")))?;
     Ok(Copy { bin, json })
 }
 
@@ -106,8 +129,8 @@ pub fn read(read: &mut Read<'_>, size: u64, first: &[u8]) -> Result<Header, Erro
                         found = Some((at, s));
                         break;
                     }
-                    Err(e) if e.starts_with("no magic") => {}
-                    Err(e) => why.push(e),
+                    Err(CopyError::NoMagic(_)) => {}
+                    Err(e) => why.push(e.to_string()),
                 }
             }
             let Some((at, s)) = found else {
@@ -150,11 +173,8 @@ fn b64(v: &Value, key: &str, what: &str) -> Result<Vec<u8>, Error> {
     json::base64(&s, MAX_SALT).ok_or_else(|| bad(format!("{what}: {key} is not base64 of at most {MAX_SALT} bytes")))
 }
 
-fn small(v: u64, max: u64, what: String) -> Result<u32, Error> {
-    if v > max {
-        return Err(bad(format!("{what} {v} (at most {max})")));
-    }
-    Ok(v as u32)
+fn small<T: TryFrom<u64>>(v: u64, max: u64, what: String) -> Result<T, Error> {
+    T::try_from(v).ok().filter(|_| v <= max).ok_or_else(|| bad(format!("{what} {v} (at most {max})")))
 }
 
 /// The id list of a digest (`["0", "1"]`).
@@ -180,7 +200,7 @@ fn items<'a>(json: &'a Value, key: &str) -> Result<Vec<(u32, &'a Value)>, Error>
         let id = k.parse::<u32>().map_err(|_| bad(format!("{key} id {k:?} is not a number")))?;
         out.push((id, v));
     }
-    crate::order::sort_by_key(&mut out, |(id, _)| *id);
+    crate::sort::sort_by_key(&mut out, |(id, _)| *id);
     Ok(out)
 }
 
@@ -234,21 +254,19 @@ fn keyslot(id: u32, v: &Value, size: u64) -> Result<Keyslot, Error> {
     };
     let priority = match v.get("priority") {
         None => 1,
-        Some(p) => {
-            small(p.as_u64().ok_or_else(|| bad(format!("{what}: priority")))?, 2, format!("{what}: priority"))? as u8
-        }
+        Some(p) => small(p.as_u64().ok_or_else(|| bad(format!("{what}: priority")))?, 2, format!("{what}: priority"))?,
     };
     Ok(Keyslot {
         id,
         priority,
-        key_bytes: key_bytes as usize,
+        key_bytes: within(key_bytes, MAX_KEY_BYTES),
         kdf,
         af_stripes: stripes,
         af_hash: text(af, "hash", &what)?,
         area_offset,
         area_size,
         area_cipher: text(area, "encryption", &what)?,
-        area_key_bytes: area_key_bytes as usize,
+        area_key_bytes: within(area_key_bytes, MAX_KEY_BYTES),
     })
 }
 
@@ -332,7 +350,7 @@ fn from_json(bin: &[u8], json: &Value, size: u64, mut notes: Vec<String>) -> Res
         subsystem: field(&bin[208..256]),
         cipher: text(seg, "encryption", &what)?,
         key_bytes,
-        sector_size: sector_size as u32,
+        sector_size: small(sector_size, 4096, format!("{what}: sector size"))?,
         data_offset,
         data_size,
         iv_tweak: num(seg, "iv_tweak", &what)?,
@@ -362,7 +380,7 @@ pub fn fix_checksum(data: &mut [u8], at: usize) {
 #[cfg(test)]
 pub fn craft(json: &str, hdr_size: u64, size: usize) -> Vec<u8> {
     let mut d = vec![0u8; size];
-    for (at, magic) in [(0usize, MAGIC), (hdr_size as usize, MAGIC_SECONDARY)] {
+    for (at, magic) in [(0usize, MAGIC), (within(hdr_size, size), MAGIC_SECONDARY)] {
         let Some(b) = d.get_mut(at..at + BIN_SIZE) else { continue };
         b[..6].copy_from_slice(magic);
         b[6..8].copy_from_slice(&2u16.to_be_bytes());
@@ -372,7 +390,7 @@ pub fn craft(json: &str, hdr_size: u64, size: usize) -> Vec<u8> {
         b[72..78].copy_from_slice(b"sha256");
         b[168..204].copy_from_slice(b"12345678-1234-1234-1234-123456789abc");
         b[256..264].copy_from_slice(&(at as u64).to_be_bytes());
-        let room = (hdr_size as usize).saturating_sub(BIN_SIZE + 1).min(d.len().saturating_sub(at + BIN_SIZE));
+        let room = within(hdr_size, size).saturating_sub(BIN_SIZE + 1).min(d.len().saturating_sub(at + BIN_SIZE));
         let n = json.len().min(room);
         d[at + BIN_SIZE..at + BIN_SIZE + n].copy_from_slice(&json.as_bytes()[..n]);
         fix_checksum(&mut d, at);

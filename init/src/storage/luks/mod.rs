@@ -7,9 +7,9 @@
 
 mod argon2;
 mod json;
+mod keyslot;
 mod luks1;
 pub mod luks2;
-mod unlock;
 
 use std::fmt::{self, Write as _};
 use std::io;
@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use crate::storage::dm;
 use crate::sys;
 
-pub use unlock::{af_merge, decrypt_sectors, pbkdf2};
+pub use keyslot::{af_merge, decrypt_sectors, pbkdf2};
 
 /// The positioned reader every function here takes: fill `buf` from byte `offset` of the
 /// device, returning how many bytes were read (fewer only at its end).
@@ -189,6 +189,12 @@ pub(crate) fn read_exact(read: &mut Read<'_>, what: &'static str, at: u64, buf: 
     Ok(())
 }
 
+/// A size the header declared, already checked against `cap`, as a usize (`cap` should it not
+/// fit, which a checked size cannot).
+pub(crate) fn within(v: u64, cap: usize) -> usize {
+    usize::try_from(v).map_or(cap, |v| v.min(cap))
+}
+
 /// A zero-filled buffer of `n` bytes, refused rather than aborting when memory is short.
 pub(crate) fn alloc(n: usize, what: &str) -> Result<Vec<u8>, Error> {
     let mut v = Vec::new();
@@ -212,7 +218,7 @@ impl Header {
     /// The keyslots in the order they are tried: priority 2 first, then 1; 0 never.
     pub fn try_order(&self) -> Vec<&Keyslot> {
         let mut v: Vec<&Keyslot> = self.keyslots.iter().filter(|k| k.priority > 0).collect();
-        crate::order::sort_by_key(&mut v, |k| (std::cmp::Reverse(k.priority), k.id));
+        crate::sort::sort_by_key(&mut v, |k| (std::cmp::Reverse(k.priority), k.id));
         v
     }
 
@@ -220,7 +226,7 @@ impl Header {
     /// keyslot. `mem_available` is the machine's free memory in bytes (`MemAvailable`), which
     /// an Argon2 keyslot's memory cost must fit in.
     pub fn unlock(&self, read: &mut Read<'_>, secret: &[u8], mem_available: u64) -> Result<VolumeKey, Error> {
-        unlock::unlock(self, read, secret, mem_available)
+        keyslot::unlock(self, read, secret, mem_available)
     }
 
     /// The one dm-crypt target for the data, as cryptsetup builds it: `crypt` with `cipher

@@ -2,7 +2,7 @@
 //! size is refused before it is allocated, every loop is bounded, nothing panics.
 
 use super::fixtures::{Fixture, MEM, PASS1};
-use super::unlock::{argon2, decrypt_area, decrypt_sectors, Argon2Cost};
+use super::keyslot::{argon2, decrypt_area, decrypt_sectors, Argon2Cost};
 use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
@@ -375,8 +375,8 @@ fn mutated_headers_never_panic() {
         let mut d = if round % 2 == 0 { crafted[..40 << 10].to_vec() } else { luks1.clone() };
         let json_end = if round % 2 == 0 { 4096 + default_json().len() } else { 1024 };
         for _ in 0..1 + next() % 4 {
-            let at = (next() as usize) % json_end;
-            d[at] = next() as u8;
+            let at = usize::try_from(next()).unwrap() % json_end;
+            d[at] = next().to_le_bytes()[0];
         }
         luks2::fix_checksum(&mut d, 0);
         if let Ok(h) = read(&d) {

@@ -260,7 +260,7 @@ pub fn plan_lv(vg: &Vg, lv: &Lv, present: &[PresentPv], idx: &VgIndex) -> Result
         return Err(Refusal::UsedBy { lv: by.to_string(), type_name: type_name.to_string() });
     }
     let mut segs: Vec<_> = lv.segments.iter().collect();
-    crate::order::sort_by_key(&mut segs, |s| s.start_extent);
+    crate::sort::sort_by_key(&mut segs, |s| s.start_extent);
     let pv_of = |key: &str| idx.pvs.get(key).copied();
     let mut needed: Vec<&Pv> = Vec::new();
     let mut seen_pvs: HashSet<&str> = HashSet::new();

@@ -11,7 +11,10 @@ use super::{Id, ReadAt};
 
 pub const SECTOR: u64 = 512;
 /// lvm2 looks for the label in sectors 0–3 (`LABEL_SCAN_SECTORS`).
-pub const LABEL_SCAN_BYTES: usize = 4 * SECTOR as usize;
+pub const LABEL_SCAN_BYTES: usize = 4 * SECTOR_BYTES;
+/// A sector (`SECTOR`) as a length.
+const SECTOR_BYTES: usize = 512;
+const _: () = assert!(SECTOR_BYTES as u64 == SECTOR);
 /// The seed of lvm2's CRC (`INITIAL_CRC`).
 pub const INITIAL_CRC: u32 = 0xf597_a6cf;
 /// `FMTT_MAGIC`, at byte 4 of every `mda_header`.
@@ -49,6 +52,7 @@ const CRC_TABLE: [u32; 256] = {
     let mut table = [0u32; 256];
     let mut i = 0;
     while i < 256 {
+        #[allow(clippy::cast_possible_truncation, reason = "i < 256")]
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
@@ -64,7 +68,7 @@ const CRC_TABLE: [u32; 256] = {
 /// lvm2's `calc_crc`: the reflected CRC-32 polynomial, seeded with `initial` and with neither
 /// the usual inversion at the start nor at the end (so it is not zlib's crc32).
 pub fn crc(initial: u32, data: &[u8]) -> u32 {
-    data.iter().fold(initial, |c, &b| CRC_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8))
+    data.iter().fold(initial, |c, &b| CRC_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8))
 }
 
 fn le32(b: &[u8], off: usize) -> u32 {
@@ -105,9 +109,8 @@ pub struct PvLabel {
 /// `LABELONE`, the sector number it records equal to where it is, the CRC from `offset_xl` to
 /// the end of the sector, and the type `LVM2 001`. Labels that fail a check are skipped.
 pub fn find_label(head: &[u8]) -> Result<PvLabel, Error> {
-    for sector in 0..(LABEL_SCAN_BYTES as u64 / SECTOR) {
-        let start = (sector * SECTOR) as usize;
-        let Some(s) = head.get(start..start + SECTOR as usize) else { break };
+    for (i, s) in head.chunks_exact(SECTOR_BYTES).take(LABEL_SCAN_BYTES / SECTOR_BYTES).enumerate() {
+        let sector = i as u64;
         if &s[0..8] != b"LABELONE" || le64(s, 8) != sector || &s[24..32] != b"LVM2 001" {
             continue;
         }
@@ -179,10 +182,10 @@ pub struct MdaHeader {
 /// Checks an `mda_header` sector read from `at` (`raw_parse_mda_header`): the CRC over bytes
 /// 4..512, the magic, version 1, the recorded start equal to `at`, a size of at least a header.
 pub fn parse_mda_header(s: &[u8], at: u64) -> Result<MdaHeader, Error> {
-    if s.len() < MDA_HEADER_SIZE as usize {
+    if s.len() < SECTOR_BYTES {
         return Err(mda_err(at, format!("header is {} bytes, not 512", s.len())));
     }
-    let s = &s[..MDA_HEADER_SIZE as usize];
+    let s = &s[..SECTOR_BYTES]; // MDA_HEADER_SIZE
     let (want, got) = (le32(s, 0), crc(INITIAL_CRC, &s[4..]));
     if want != got {
         return Err(mda_err(at, format!("header checksum {got:#010x} differs from the recorded {want:#010x}")));
@@ -217,9 +220,10 @@ fn read_bounded(dev: &(impl ReadAt + ?Sized), offset: u64, len: u64) -> Result<V
     if len > MAX_TEXT {
         return Err(read_err(format!("more than the {MAX_TEXT}-byte cap")));
     }
+    let n = usize::try_from(len).map_err(|e| read_err(e.to_string()))?;
     let mut buf = Vec::new();
-    buf.try_reserve_exact(len as usize).map_err(|e| read_err(e.to_string()))?;
-    buf.resize(len as usize, 0);
+    buf.try_reserve_exact(n).map_err(|e| read_err(e.to_string()))?;
+    buf.resize(n, 0);
     dev.read_exact_at(&mut buf, offset).map_err(|e| read_err(e.to_string()))?;
     Ok(buf)
 }
@@ -328,7 +332,7 @@ pub(crate) mod tests {
         for sector in 0..4u64 {
             let mut head = vec![0u8; 2048];
             let s = label_sector(sector, UUID, 8 << 20, &[Area { offset: 1 << 20, size: 0 }], &mdas);
-            head[sector as usize * 512..][..512].copy_from_slice(&s);
+            head[usize::try_from(sector).unwrap() * 512..][..512].copy_from_slice(&s);
             let l = find_label(&head).unwrap();
             assert_eq!(l.sector, sector);
             assert_eq!(l.uuid.raw(), UUID);
@@ -381,14 +385,15 @@ pub(crate) mod tests {
     }
 
     fn area_with_text(size: u64, offset: u64, text: &[u8]) -> (Vec<u8>, MdaHeader) {
+        let us = |v: u64| usize::try_from(v).unwrap();
         let start = 4096u64;
-        let mut dev = vec![0u8; (start + size) as usize];
+        let mut dev = vec![0u8; us(start + size)];
         let n = text.len() as u64;
         let first = n.min(size - offset);
-        dev[(start + offset) as usize..][..first as usize].copy_from_slice(&text[..first as usize]);
-        dev[(start + 512) as usize..][..(n - first) as usize].copy_from_slice(&text[first as usize..]);
+        dev[us(start + offset)..][..us(first)].copy_from_slice(&text[..us(first)]);
+        dev[us(start + 512)..][..us(n - first)].copy_from_slice(&text[us(first)..]);
         let locn = RawLocn { offset, size: n, checksum: crc(INITIAL_CRC, text), flags: 0 };
-        dev[start as usize..][..512].copy_from_slice(&mda_sector(start, size, locn));
+        dev[us(start)..][..512].copy_from_slice(&mda_sector(start, size, locn));
         let h = read_mda_header(&dev[..], &Area { offset: start, size }).unwrap();
         (dev, h)
     }

@@ -102,8 +102,10 @@ pub struct Stripe {
 
 fn uint(sec: &Section, key: &str, at: &str, max: u64) -> Result<u64, Error> {
     match sec.value(key) {
-        Some(Value::Int(i)) if *i >= 0 && (*i as u64) <= max => Ok(*i as u64),
-        Some(Value::Int(i)) => Err(field(at, format!("{key} = {i} is out of range 0..={max}"))),
+        Some(Value::Int(i)) => u64::try_from(*i)
+            .ok()
+            .filter(|v| *v <= max)
+            .ok_or_else(|| field(at, format!("{key} = {i} is out of range 0..={max}"))),
         Some(v) => Err(field(at, format!("{key} is {v:?}, not a number"))),
         None => Err(field(at, format!("{key} is missing"))),
     }
@@ -111,7 +113,7 @@ fn uint(sec: &Section, key: &str, at: &str, max: u64) -> Result<u64, Error> {
 
 fn id(sec: &Section, at: &str) -> Result<Id, Error> {
     let s = sec.str("id").ok_or_else(|| field(at, "id is missing"))?;
-    Id::parse(s).map_err(|e| field(at, e))
+    Id::parse(s).map_err(|e| field(at, e.to_string()))
 }
 
 /// A list of strings (`status = ["READ", "WRITE"]`); absent is empty.
@@ -233,8 +235,8 @@ fn segment(name: &str, seg: &Section, at: &str) -> Result<Segment, Error> {
             let stripes = items
                 .chunks_exact(2)
                 .map(|p| match p {
-                    [Value::Str(on), Value::Int(first)] if *first >= 0 && *first as u64 <= U32 => {
-                        Ok(Stripe { on: on.clone(), first_extent: *first as u64 })
+                    [Value::Str(on), Value::Int(first)] if u64::try_from(*first).is_ok_and(|f| f <= U32) => {
+                        Ok(Stripe { on: on.clone(), first_extent: first.unsigned_abs() })
                     }
                     p => Err(field(at, format!("stripes entry {p:?} is not a volume name and an extent"))),
                 })

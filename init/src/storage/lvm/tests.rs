@@ -73,7 +73,7 @@ fn read_fixture(name: &str, pvs: usize) -> (Vg, Vec<PresentPv>, Oracle) {
         present.push(PresentPv {
             uuid: pv.label.uuid,
             major: 7,
-            minor: i as u32,
+            minor: u32::try_from(i).unwrap(),
             device: format!("/dev/loop{i}"),
             size_sectors: img.len() as u64 / 512,
         });
@@ -166,7 +166,7 @@ fn dashes_and_two_metadata_areas() {
     assert_eq!(pv.label.metadata_areas.len(), 2);
     let first = pv.label.metadata_areas[0];
     let h = label::read_mda_header(&img[..], &first).unwrap();
-    let at = (first.offset + h.committed.unwrap().offset + 10) as usize;
+    let at = usize::try_from(first.offset + h.committed.unwrap().offset + 10).unwrap();
     img[at] ^= 0x01;
     let pv = read_pv(&img[..]).unwrap();
     assert_eq!(pv.vg.as_ref().unwrap().id, vg.id);
@@ -218,8 +218,8 @@ fn two_area_pv(texts: [&str; 2]) -> Vec<u8> {
     dev[512..1024].copy_from_slice(&label_sector(1, uuid, 1 << 20, &[Area { offset: 131072, size: 0 }], &areas));
     for (a, t) in areas.iter().zip(texts) {
         let locn = RawLocn { offset: 512, size: t.len() as u64, checksum: crc(INITIAL_CRC, t.as_bytes()), flags: 0 };
-        dev[a.offset as usize..][..512].copy_from_slice(&mda_sector(a.offset, a.size, locn));
-        dev[(a.offset + 512) as usize..][..t.len()].copy_from_slice(t.as_bytes());
+        dev[usize::try_from(a.offset).unwrap()..][..512].copy_from_slice(&mda_sector(a.offset, a.size, locn));
+        dev[usize::try_from(a.offset + 512).unwrap()..][..t.len()].copy_from_slice(t.as_bytes());
     }
     dev
 }
@@ -372,7 +372,7 @@ fn mutations_never_panic() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        (seed % n.max(1) as u64) as usize
+        usize::try_from(seed % n.max(1) as u64).unwrap()
     };
     let ok = present_centos(98304);
     let bytes: &[u8] = b"{}[]=,\"'#\\-0123456789 \n";
@@ -396,7 +396,7 @@ fn mutations_never_panic() {
         // Within the label sector and the first area's header, where the offsets and sizes are.
         for _ in 0..1 + rnd(3) {
             let at = if rnd(2) == 0 { 512 + rnd(512) } else { 4096 + rnd(64) };
-            d[at] = rnd(256) as u8;
+            d[at] = u8::try_from(rnd(256)).unwrap();
         }
         // Mostly with the CRCs made right again, so the checks behind them are reached.
         if rnd(4) != 0 {

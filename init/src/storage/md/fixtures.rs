@@ -37,13 +37,13 @@ impl Image {
             let start = off.max(at);
             let end = (off + buf.len() as u64).min(at + part.len() as u64);
             if start < end {
-                buf[(start - off) as usize..(end - off) as usize]
-                    .copy_from_slice(&part[(start - at) as usize..(end - at) as usize]);
+                let us = |v: u64| usize::try_from(v).unwrap();
+                buf[us(start - off)..us(end - off)].copy_from_slice(&part[us(start - at)..us(end - at)]);
             }
         };
         place(&self.head, 0);
         place(&self.tail, tail_at);
-        Ok(buf.len().min(self.size.saturating_sub(off) as usize))
+        Ok(buf.len().min(usize::try_from(self.size.saturating_sub(off)).unwrap_or(usize::MAX)))
     }
 
     fn examined(&self) -> Examined {
@@ -149,7 +149,7 @@ fn real_superblocks_refuse_any_changed_byte() {
             } else {
                 (&mut copy.tail, at - (m.size - 1_048_576))
             };
-            buf[(base + byte) as usize] ^= 0x10;
+            buf[usize::try_from(base + byte).unwrap()] ^= 0x10;
             let e = copy.examined();
             assert_eq!(e.superblock, None, "{} byte {byte}", m.name);
             assert_eq!(e.rejected.is_empty(), byte == 0, "{} byte {byte}: {:?}", m.name, e.rejected);
@@ -162,7 +162,7 @@ fn array_of<'a>(all: &'a [Image], array: &str) -> Vec<&'a Image> {
 }
 
 fn plan_of(members: &[&Image]) -> ArrayPlan {
-    let found: Vec<Found> = members.iter().enumerate().map(|(i, m)| m.found(16 * i as u32)).collect();
+    let found: Vec<Found> = members.iter().enumerate().map(|(i, m)| m.found(16 * u32::try_from(i).unwrap())).collect();
     let mut p = plan(&found);
     assert_eq!(p.len(), 1, "one array");
     p.remove(0)
@@ -171,7 +171,7 @@ fn plan_of(members: &[&Image]) -> ArrayPlan {
 #[test]
 fn the_real_arrays_plan_as_mdadm_would_assemble_them() {
     let all = images();
-    let found: Vec<Found> = all.iter().enumerate().map(|(i, m)| m.found(i as u32)).collect();
+    let found: Vec<Found> = all.iter().enumerate().map(|(i, m)| m.found(u32::try_from(i).unwrap())).collect();
     let plans = plan(&found);
     assert_eq!(plans.len(), 12, "one plan per array");
     for p in &plans {
@@ -209,7 +209,7 @@ fn the_real_arrays_plan_as_mdadm_would_assemble_them() {
 /// in a file as a block device would be.
 pub(crate) fn device_bytes(name: &str) -> Vec<u8> {
     let m = images().iter().find(|m| m.name == name).unwrap_or_else(|| panic!("no fixture {name}"));
-    let mut out = vec![0u8; m.size as usize];
+    let mut out = vec![0u8; usize::try_from(m.size).unwrap()];
     m.read(0, &mut out).unwrap();
     out
 }

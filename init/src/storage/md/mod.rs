@@ -193,15 +193,16 @@ fn plan_one(group: &[&Found]) -> Option<ArrayPlan> {
     let avail: Vec<bool> = slots.iter().map(Option::is_some).collect();
     let missing: Vec<u32> = (0..sb.raid_disks).filter(|&i| avail.get(i as usize) != Some(&true)).collect();
     let mut members: Vec<Member> = slots.iter().flatten().map(|f| Member::of(f)).collect();
-    crate::order::sort_by_key(&mut others, |f| match f.sb.role {
+    crate::sort::sort_by_key(&mut others, |f| match f.sb.role {
         Role::Active { .. } => 0,
         Role::Journal => 1,
         _ => 2,
     });
     members.extend(others.iter().map(|f| Member::of(f)));
     let has_journal = members.iter().any(|m| m.role == Role::Journal);
-    let present = avail.iter().filter(|&&a| a).count() as u32;
-    let rebuilding = members.iter().filter(|m| matches!(m.role, Role::Active { in_sync: false, .. })).count() as u32;
+    let present = u32::try_from(avail.iter().filter(|&&a| a).count()).unwrap_or(u32::MAX);
+    let rebuilding = members.iter().filter(|m| matches!(m.role, Role::Active { in_sync: false, .. })).count();
+    let rebuilding = u32::try_from(rebuilding).unwrap_or(u32::MAX);
 
     let readiness = if sb.features.has(Features::RESHAPE_ACTIVE) {
         Readiness::NotRunnable(

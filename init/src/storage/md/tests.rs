@@ -36,7 +36,9 @@ fn found(name: &str, minor: u32, sb: Superblock) -> Found {
 fn array(level: Level, n: u32, slots: &[u32]) -> Vec<Found> {
     slots
         .iter()
-        .map(|&s| found(&format!("vd{}", (b'b' + s as u8) as char), 16 * (s + 1), sb(level, n, slot(s), 10)))
+        .map(|&s| {
+            found(&format!("vd{}", (b'b' + u8::try_from(s).unwrap()) as char), 16 * (s + 1), sb(level, n, slot(s), 10))
+        })
         .collect()
 }
 

@@ -1,35 +1,23 @@
-//! The benchmark's storage roots: the seed's CentOS 7 LVM layout, an MD RAID1 root and LVM on
-//! LUKS, each booted by stock dracut (base's shell init) and by the same image with `-a
-//! rdbreak`. Stock dracut needs its lvm, mdraid and crypt modules, which it only adds when
-//! lvm2, mdadm and cryptsetup are installed: this host has none of them (installing them would
-//! change every other dracut image the tests build), so both images are made by the real dracut
-//! in a private mount namespace where Debian's packages are overlaid on /usr (`unshare -m`,
-//! overlayfs): dracut sees a host with them installed, nothing outside that namespace does.
+//! The benchmark's storage roots, the tests' own layouts (`layouts`): the seed's CentOS 7 LVM
+//! disk, the MD RAID1 root and LVM on LUKS (with its keyslot at a fixed Argon2id cost, [`LUKS_KDF`]),
+//! each booted through `Scenario` by stock dracut (base's shell init) and by the same image with
+//! `-a rdbreak`. Stock dracut needs its lvm, mdraid and crypt modules, which it only adds when
+//! lvm2, mdadm and cryptsetup are installed: both images are made by the real dracut in a
+//! private mount namespace where Debian's packages are overlaid on /usr (`unshare -m`,
+//! overlayfs), so they hold the same whether or not this host has them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use rdbreak_qemu_tests::assets::{locked, run, Assets, OMIT_SYSTEMD};
-use rdbreak_qemu_tests::builder::{self, Recipe};
-use rdbreak_qemu_tests::disk::Tree;
-use rdbreak_qemu_tests::lvm_disk::{self, Content, Lv, Vg};
-use rdbreak_qemu_tests::{vm, Config, Root, Vm};
+use rdbreak_qemu_tests::layouts::{self, luks, md, seed};
+use rdbreak_qemu_tests::{vm, Disk, Initrd, Scenario, Vm};
 
-/// The packages dracut's storage modules need that this host lacks (their other libraries,
-/// libcryptsetup12, libdevmapper, libaio, libpopt, are installed with dmsetup and dracut).
+/// The packages dracut's storage modules need, overlaid whether or not this host has them (their
+/// other libraries, libcryptsetup12, libdevmapper, libaio, libpopt, come with dmsetup and dracut).
 const PACKAGES: &[&str] = &["lvm2", "libdevmapper-event1.02.1", "mdadm", "cryptsetup-bin"];
 
-/// The seed's GRUB `linux16` line, as CentOS 7's installer writes it.
-pub const SEED_CMDLINE: &str = "root=/dev/mapper/centos-root ro crashkernel=auto rd.lvm.lv=centos/root \
-                                rd.lvm.lv=centos/swap rhgb quiet LANG=en_US.UTF-8";
-const SEED_ROOT_UUID: &str = "6f1c3a2e-8d4b-4e5f-9a0b-1c2d3e4f5a6b";
-const SEED_SWAP_UUID: &str = "2b7e9c1d-3f4a-4b5c-8d6e-7f8091a2b3c4";
-const MD_ROOT_UUID: &str = "3c1d2e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
-const MD_ARRAY: &str = "1f2e3d4c:5b6a7988:99aabbcc:ddeeff00";
-const LUKS_UUID: &str = "5b0c7e1a-2d3f-4a5b-9c6d-7e8f9a0b1c2d";
-const LUKS_ROOT_UUID: &str = "8e2d4c6b-1a3f-4e5d-9b7c-0f1e2d3c4b5a";
-pub const PASSPHRASE: &str = "bench-passphrase";
 /// The LUKS2 keyslot's costs: cryptsetup's argon2id with a fixed cost instead of its
 /// per-machine calibration (which would differ from one build to the next).
 pub const LUKS_KDF: &str = "--pbkdf argon2id --pbkdf-memory 65536 --pbkdf-parallel 4 --pbkdf-force-iterations 4";
@@ -83,7 +71,7 @@ pub fn images(a: &Assets) -> [Image; 2] {
     let root = tools(&a.cache);
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (PACKAGES, &a.kver).hash(&mut h);
+    (PACKAGES, &a.kver, rdbreak_qemu_tests::assets::dracut_host_key()).hash(&mut h);
     let stock = a.cache.join(format!("initrd/bench-stock-storage-{:016x}.img", h.finish()));
     std::fs::read(&a.init).expect("rdbreak-init").hash(&mut h);
     for f in ["module-setup.sh", "drivers.txt"] {
@@ -132,108 +120,44 @@ pub struct Layout {
     pub plain: bool,
 }
 
-/// The seed's disk (storage.rs's layout, the standard tree on the root LV): MBR, p1 /boot on
-/// xfs, p2 a PV of VG `centos` with LVs `swap` and `root` (xfs). Made by the real lvm2 tools.
-fn seed(a: &Assets, dir: &Path) -> Layout {
-    let root_fs = Root::standard(SEED_ROOT_UUID).fs("xfs").label("root").build(dir, "seed-root-lv");
-    let boot_fs =
-        Root::standard("0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9").fs("xfs").label("boot").build(dir, "seed-boot");
-    let disk = dir.join("seed.img");
-    lvm_disk::mbr_disk(&disk, 1 + 300 + 300 + 256 + 8, &[(300, "83"), (0, "8e")]);
-    lvm_disk::fill_partition(&disk, 1, &boot_fs);
-    lvm_disk::make_vg(
-        &a.cache,
-        dir,
-        &Vg {
-            name: "centos",
-            pvs: vec![(&disk, 2)],
-            lvs: vec![
-                Lv { name: "swap", size_mib: 256, content: Content::Swap(SEED_SWAP_UUID) },
-                Lv { name: "root", size_mib: 300, content: Content::Image(&root_fs) },
-            ],
-            stripes: false,
-        },
-    );
-    let _ = std::fs::remove_file(&root_fs);
-    let _ = std::fs::remove_file(&boot_fs);
+/// The seed's disk (`layouts::seed_lvm`, made in `dir`).
+fn seed(dir: &Path) -> Layout {
+    let (disk, _) = layouts::seed_lvm(dir, layouts::seed_boot());
     Layout {
         name: "CentOS 7 LVM (seed)",
         disks: vec![disk],
-        cmdline: SEED_CMDLINE.into(),
+        cmdline: seed::CMDLINE.into(),
         passphrase: None,
         plain: true,
     }
 }
 
-/// md.rs's RAID1: 1.2 superblocks on two whole disks, the standard tree on ext4.
-fn raid1(a: &Assets, dir: &Path) -> Layout {
-    let tree = Tree::standard(dir.join("md-tree"), &a.test_init);
-    let recipe = Recipe::new(
-        "bench-md-root",
-        &[160, 160],
-        &format!(
-            r#"
-mdadm --create /dev/md0 --run --assume-clean --metadata=1.2 --level=1 --raid-devices=2 \
-  --homehost=seed --name=root --uuid={MD_ARRAY} /dev/vdb /dev/vdc
-mkfs.ext4 -q -U {MD_ROOT_UUID} -L root /dev/md0
-mount /dev/md0 /mnt
-cp -a /input/. /mnt/
-umount /mnt
-mdadm --stop /dev/md0
-"#
-        ),
-    )
-    .files(&tree.dir);
-    let disks = builder::build(&recipe);
-    let _ = std::fs::remove_dir_all(&tree.dir);
+/// The tests' RAID1 root (`layouts::raid1`): 1.2 superblocks on two whole disks, ext4.
+fn raid1(dir: &Path) -> Layout {
     Layout {
         name: "MD RAID1 (1.2, two disks)",
-        disks,
-        cmdline: format!("root=UUID={MD_ROOT_UUID} ro rd.md.uuid={MD_ARRAY}"),
+        disks: layouts::raid1().build(dir),
+        cmdline: format!("root=UUID={} ro rd.md.uuid={}", md::ROOT_UUID, md::ARRAY),
         passphrase: None,
         plain: true,
     }
 }
 
-/// LVM on LUKS2 (argon2id, [`LUKS_KDF`]) on a whole disk: VG `vgluks`, LV `root` (ext4).
-fn lvm_on_luks(a: &Assets, dir: &Path) -> Layout {
-    let tree = Tree::standard(dir.join("luks-tree"), &a.test_init);
-    let recipe = Recipe::new(
-        "bench-lvm-on-luks",
-        &[200],
-        &format!(
-            r#"
-printf %s '{PASSPHRASE}' > /tmp/key
-cryptsetup luksFormat -q --type luks2 --uuid {LUKS_UUID} {LUKS_KDF} --key-file /tmp/key /dev/vdb
-cryptsetup open --key-file /tmp/key /dev/vdb crypt
-pvcreate -q /dev/mapper/crypt
-vgcreate -q vgluks /dev/mapper/crypt
-lvcreate -q -y -Zn -n root -l 100%FREE vgluks
-mkfs.ext4 -q -U {LUKS_ROOT_UUID} -L root /dev/vgluks/root
-mount /dev/vgluks/root /mnt
-cp -a /input/. /mnt/
-umount /mnt
-vgchange -q -an vgluks
-cryptsetup close crypt
-cryptsetup luksDump /dev/vdb
-"#
-        ),
-    )
-    .files(&tree.dir);
-    let disks = builder::build(&recipe);
-    let _ = std::fs::remove_dir_all(&tree.dir);
+/// The tests' LVM on LUKS2 (`layouts::lvm_on_luks`) with the keyslot at [`LUKS_KDF`]: VG
+/// `vgubuntu`, LV `root` (ext4).
+fn lvm_on_luks(dir: &Path) -> Layout {
     Layout {
         name: "LVM on LUKS2",
-        disks,
-        cmdline: format!("root=/dev/mapper/vgluks-root ro rd.luks.uuid={LUKS_UUID} rd.lvm.lv=vgluks/root"),
-        passphrase: Some(PASSPHRASE),
+        disks: layouts::lvm_on_luks(LUKS_KDF).build(dir),
+        cmdline: format!("root=/dev/mapper/vgubuntu-root ro rd.luks.uuid={} rd.lvm.lv=vgubuntu/root", luks::LUKS_UUID),
+        passphrase: Some(luks::PASSPHRASE),
         plain: false,
     }
 }
 
 /// Every storage layout (the builder VM makes the MD and LUKS disks on first use).
-pub fn layouts(a: &Assets, dir: &Path) -> Vec<Layout> {
-    vec![seed(a, dir), raid1(a, dir), lvm_on_luks(a, dir)]
+pub fn layouts(dir: &Path) -> Vec<Layout> {
+    vec![seed(dir), raid1(dir), lvm_on_luks(dir)]
 }
 
 #[derive(Default, Clone)]
@@ -245,21 +169,20 @@ pub struct Sample {
     pub plain_init: Option<f64>,
 }
 
-/// Fresh copies of the layout's disks for one boot.
-fn copies(l: &Layout, dir: &Path) -> Vec<PathBuf> {
-    l.disks
+/// A scenario booting `image` on fresh copies of the layout's disks (in its own directory).
+fn scenario(tag: &str, image: &Path, l: &Layout, cmdline: &str) -> Scenario {
+    let s = Scenario::new(tag).initrd(Initrd::File(image.into())).append(cmdline);
+    let copies: Vec<PathBuf> = l
+        .disks
         .iter()
         .enumerate()
         .map(|(i, src)| {
-            let dst = dir.join(format!("boot-disk{i}.img"));
+            let dst = s.dir().join(format!("boot-disk{i}.img"));
             run(Command::new("cp").arg("--sparse=always").arg(src).arg(&dst));
             dst
         })
-        .collect()
-}
-
-fn config(a: &Assets, image: &Path, disks: &[PathBuf], cmdline: &str) -> Config {
-    disks.iter().fold(Config::new(&a.kernel, image, cmdline), |c, d| c.disk(d))
+        .collect();
+    copies.iter().fold(s, |s, d| s.disk(Disk::virtio(d)))
 }
 
 /// Types the passphrase at the prompt (rdbreak's or cryptsetup's under dracut); returns when
@@ -275,9 +198,8 @@ fn answer(vm: &mut Vm, passphrase: &str) -> Instant {
     enter
 }
 
-pub fn measure_break(a: &Assets, tag: &str, image: &Path, l: &Layout, dir: &Path) -> Sample {
-    let disks = copies(l, dir);
-    let mut vm = Vm::boot(tag, &config(a, image, &disks, &format!("{} rd.break", l.cmdline)));
+pub fn measure_break(tag: &str, image: &Path, l: &Layout) -> Sample {
+    let mut vm = scenario(tag, image, l, &format!("{} rd.break", l.cmdline)).boot();
     let enter = l.passphrase.map(|p| answer(&mut vm, p));
     vm.expect("switch_root:/# ", 600);
     let enter_to_prompt = enter.map(|e| e.elapsed().as_secs_f64());
@@ -319,9 +241,8 @@ pub fn without_colours(text: &str) -> String {
     out
 }
 
-pub fn measure_plain(a: &Assets, tag: &str, image: &Path, l: &Layout, dir: &Path) -> Option<f64> {
-    let disks = copies(l, dir);
-    let mut vm = Vm::boot(tag, &config(a, image, &disks, &l.cmdline));
+pub fn measure_plain(tag: &str, image: &Path, l: &Layout) -> Option<f64> {
+    let mut vm = scenario(tag, image, l, &l.cmdline).boot();
     if let Some(p) = l.passphrase {
         answer(&mut vm, p);
     }

@@ -75,7 +75,8 @@ mod tests {
         };
         for len in 0..200usize {
             for _ in 0..20 {
-                let v: Vec<(u32, usize)> = (0..len).map(|i| (next() % (len as u32 / 2 + 1), i)).collect();
+                let v: Vec<(u32, usize)> =
+                    (0..len).map(|i| (next() % (u32::try_from(len).unwrap() / 2 + 1), i)).collect();
                 let mut want = v.clone();
                 want.sort_by_key(|e| e.0);
                 let mut got = v.clone();

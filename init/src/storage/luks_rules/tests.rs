@@ -145,3 +145,39 @@ fn hostile_crypttab_lines_are_skipped_not_fatal() {
 fn dm_uuids_as_cryptsetup_makes_them() {
     assert_eq!(dm_uuid(2, U, "luks-x"), "CRYPT-LUKS2-0f6c1a2e7d3b4c5a9e8f112233445566-luks-x");
 }
+
+/// dracut's cryptroot-ask and systemd's generator find a container's crypttab line by its device
+/// field under any name udev gives the device, or by the mapping's name.
+#[test]
+fn crypttab_lines_match_by_any_device_name_or_by_the_mapping_name() {
+    let links = vec![
+        "/dev/disk/by-id/ata-QEMU_HARDDISK_disk1".to_string(),
+        "/dev/disk/by-path/pci-0000:00:1f.2-ata-2".to_string(),
+        format!("/dev/disk/by-uuid/{U}"),
+    ];
+    let dev = Device { node: "/dev/sdb", uuid: U, label: Some("vault"), partuuid: Some("5E0C-01"), links: &links };
+    let entry = |crypttab: &str, cmdline: &str| match Rules::new(&Cmdline::parse(cmdline), Some(crypttab))
+        .decide_device(&dev)
+    {
+        Decision::Open(o) => (o.name, o.keys.first().map(|k| k.path.clone())),
+        Decision::Skip(why) => panic!("{crypttab:?} skipped: {why}"),
+    };
+    let with_key = |name: &str| (name.to_string(), Some("/etc/key".to_string()));
+    // The line: a by-id path, the container named on the command line.
+    let by_id = format!("luks-{U} /dev/disk/by-id/ata-QEMU_HARDDISK_disk1 /etc/key timeout=0\n");
+    assert_eq!(entry(&by_id, &format!("rd.luks.uuid=luks-{U}")), with_key(&format!("luks-{U}")));
+    assert_eq!(entry("data /dev/disk/by-path/pci-0000:00:1f.2-ata-2 /etc/key\n", ""), with_key("data"));
+    assert_eq!(entry("data /dev/sdb /etc/key\n", ""), with_key("data"));
+    assert_eq!(entry("data PARTUUID=5e0c-01 /etc/key\n", ""), with_key("data"));
+    assert_eq!(entry("data LABEL=vault /etc/key\n", ""), with_key("data"));
+    assert_eq!(entry(&format!("data UUID={U} /etc/key\n"), ""), with_key("data"));
+    // By name: a device field that names nothing here, but the mapping's name.
+    let by_name = format!("luks-{U} /dev/disk/by-id/renamed-since /etc/key\n");
+    assert_eq!(entry(&by_name, &format!("rd.luks.uuid={U}")), with_key(&format!("luks-{U}")));
+    assert_eq!(entry("vault /dev/gone /etc/key\n", &format!("rd.luks.name={U}=vault")), with_key("vault"));
+    // A line for another device is not this one's.
+    let other = "other /dev/disk/by-id/ata-OTHER /etc/otherkey\n";
+    let rules = Rules::new(&Cmdline::parse(&format!("rd.luks.uuid={U}")), Some(other));
+    let Decision::Open(o) = rules.decide_device(&dev) else { panic!("named on the command line") };
+    assert!(o.keys.is_empty(), "no key of another line: {:?}", o.keys);
+}

@@ -42,6 +42,18 @@ pub struct KeySpec {
     pub device: Option<String>,
 }
 
+/// What the rules know of a container's device.
+pub struct Device<'a> {
+    /// The kernel's node (`/dev/sdb`).
+    pub node: &'a str,
+    /// The LUKS header's UUID.
+    pub uuid: &'a str,
+    pub label: Option<&'a str>,
+    pub partuuid: Option<&'a str>,
+    /// Every other path under /dev naming it (`/dev/disk/by-id/ata-…`, by-path, by-partlabel).
+    pub links: &'a [String],
+}
+
 /// One line of `/etc/crypttab`: `name device [keyfile [options]]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrypttabEntry {
@@ -259,14 +271,35 @@ impl Rules {
         &self.wanted
     }
 
-    /// The crypttab entry for this container: its device field names it.
-    fn entry(&self, node: &str, uuid: &str) -> Option<&CrypttabEntry> {
-        self.crypttab.iter().find(|e| spec_matches(&e.device, node, Some(uuid), None, None))
+    /// The crypttab entry for this container, as dracut's cryptroot-ask and systemd's generator
+    /// find it: its device field names the device (`UUID=`, `LABEL=`, `PARTUUID=`, the kernel's
+    /// node or any `/dev/disk/by-*` link to it: by-id, by-path, …), or else its name is the
+    /// mapping's (`luks-UUID`, or what `rd.luks.name=` calls it).
+    fn entry(&self, dev: &Device<'_>) -> Option<&CrypttabEntry> {
+        let names_it = |e: &&CrypttabEntry| {
+            let spec = e.device.trim();
+            spec_matches(spec, dev.node, Some(dev.uuid), dev.label, dev.partuuid) || dev.links.iter().any(|l| l == spec)
+        };
+        let mapping = self.mapping_name(dev.uuid);
+        self.crypttab.iter().find(names_it).or_else(|| self.crypttab.iter().find(|e| e.name == mapping))
     }
 
-    /// What to do with the container at `node` whose LUKS UUID is `uuid`.
+    /// The name the command line gives the mapping: `rd.luks.name=`'s, else `luks-UUID`.
+    fn mapping_name(&self, uuid: &str) -> String {
+        let u = bare(uuid);
+        self.names.iter().find(|(n, _)| *n == u).map_or_else(|| format!("luks-{u}"), |(_, name)| name.clone())
+    }
+
+    /// What to do with the container at `node` whose LUKS UUID is `uuid` (a device known by no
+    /// other name).
     pub fn decide(&self, node: &str, uuid: &str, label: Option<&str>) -> Decision {
-        let entry = self.entry(node, uuid);
+        self.decide_device(&Device { node, uuid, label, partuuid: None, links: &[] })
+    }
+
+    /// What to do with this container.
+    pub fn decide_device(&self, dev: &Device<'_>) -> Decision {
+        let (node, uuid, label) = (dev.node, dev.uuid, dev.label);
+        let entry = self.entry(dev);
         match self.wanted() {
             Wanted::Off(why) => return Decision::Skip(why.clone()),
             Wanted::Named(list) if !list.iter().any(|n| uuid_matches(n, uuid)) => {

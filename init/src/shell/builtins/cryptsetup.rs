@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::ask::{self, Answer};
 use crate::devices::BlockDev;
 use crate::shell::{Io, Shell};
-use crate::storage::{crypt, dm, unlock};
+use crate::storage::{dm, keyfile, luks_open, luks_rules};
 
 pub(super) const USAGE: &str = "cryptsetup open|luksOpen [--key-file FILE] [--allow-discards] [--readonly] DEVICE NAME: unlock a LUKS device as /dev/mapper/NAME (the passphrase is asked for, never echoed; 3 tries)
 cryptsetup close|luksClose NAME: remove the mapping
@@ -25,7 +25,7 @@ fn find<'a>(devs: &'a [BlockDev], spec: &str) -> Option<&'a BlockDev> {
         let node = d.node().display().to_string();
         let fs = d.fs.as_ref();
         resolved.as_deref() == Some(node.as_str())
-            || crypt::spec_matches(
+            || luks_rules::spec_matches(
                 spec,
                 &node,
                 fs.and_then(|f| f.uuid.as_deref()),
@@ -79,7 +79,7 @@ pub(super) fn cryptsetup(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i3
             let tries = if key_file.is_some() { 1 } else { 3 };
             for _ in 0..tries {
                 let secret = match &key_file {
-                    Some(f) => match unlock::read_key_file(Path::new(f)) {
+                    Some(f) => match keyfile::read_file(Path::new(f)) {
                         Ok(s) => s,
                         Err(e) => fail!(io, 1, "cryptsetup: {e}"),
                     },
@@ -96,14 +96,14 @@ pub(super) fn cryptsetup(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i3
                         }
                     }
                 };
-                match unlock::open_by_hand(d, name, &secret, discards, read_only, &dev_dir, loader.as_deref()) {
+                match luks_open::open_by_hand(d, name, &secret, discards, read_only, &dev_dir, loader.as_deref()) {
                     Ok(n) => {
                         boot.settle();
                         boot.rescan();
                         let _ = writeln!(io.out, "{} is open as /dev/mapper/{n}", d.node().display());
                         return 0;
                     }
-                    Err(e) if e.starts_with("No key available") => {
+                    Err(e @ luks_open::Error::WrongPassphrase) => {
                         let _ = writeln!(io.err, "{e}");
                     }
                     Err(e) => fail!(io, 1, "cryptsetup: {e}"),
@@ -129,7 +129,7 @@ pub(super) fn cryptsetup(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i3
             let Some(d) = find(&devs, dev) else {
                 fail!(io, 1, "cryptsetup: Device {dev} does not exist or access denied.")
             };
-            match unlock::dump(d, &dev_dir) {
+            match luks_open::dump(d, &dev_dir) {
                 Ok(text) => {
                     let _ = io.out.write_all(text.as_bytes());
                     0

@@ -31,7 +31,7 @@ pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
     let digits: Vec<u8> = s
         .bytes()
         .filter(|b| !matches!(b, b':' | b'-' | b'.' | b' '))
-        .map(|b| (b as char).to_digit(16).map(|d| d as u8))
+        .map(|b| (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok()))
         .collect::<Option<_>>()?;
     if digits.len() != 32 {
         return None;
@@ -196,5 +196,4 @@ pub fn sysfs_writes(plan: &ArrayPlan, naming: &Naming) -> Vec<(String, String)> 
 }
 
 #[cfg(test)]
-#[path = "names_tests.rs"]
 mod tests;

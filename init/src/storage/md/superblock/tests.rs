@@ -22,7 +22,7 @@ fn v1() -> Vec<u8> {
     put32(&mut b, 0, MAGIC);
     put32(&mut b, 4, 1);
     for i in 0..16 {
-        b[16 + i] = i as u8 + 1;
+        b[16 + i] = u8::try_from(i).unwrap() + 1;
     }
     b[32..41].copy_from_slice(b"host:root");
     put64(&mut b, 64, 1_700_000_000 | 7 << 40);
@@ -148,8 +148,8 @@ fn v0() -> Vec<u8> {
     put_ne(&mut b, lo, 9);
     put_ne(&mut b, hi, 5);
     for d in 0..2 {
-        put_ne(&mut b, DISKS + 32 * d, d as u32);
-        put_ne(&mut b, DISKS + 32 * d + 3, d as u32);
+        put_ne(&mut b, DISKS + 32 * d, u32::try_from(d).unwrap());
+        put_ne(&mut b, DISKS + 32 * d + 3, u32::try_from(d).unwrap());
         put_ne(&mut b, DISKS + 32 * d + 4, 0b110);
     }
     put_ne(&mut b, THIS_DISK, 1);
@@ -252,7 +252,7 @@ fn device(size: u64, blocks: &[(u64, Vec<u8>)]) -> impl FnMut(u64, &mut [u8]) ->
                 buf[..b.len()].copy_from_slice(b);
             }
         }
-        Ok(buf.len().min((size - off) as usize))
+        Ok(buf.len().min(usize::try_from(size - off).unwrap_or(usize::MAX)))
     }
 }
 
@@ -289,7 +289,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        usize::try_from(self.next_u64() % n.max(1) as u64).unwrap()
     }
 }
 
@@ -301,7 +301,7 @@ fn hostile_mutations_never_panic() {
         let mut b = seeds[i % 2].clone();
         for _ in 0..1 + rng.below(8) {
             let at = rng.below(b.len());
-            b[at] = rng.next_u64() as u8;
+            b[at] = rng.next_u64().to_le_bytes()[0];
         }
         if rng.below(2) == 0 {
             // Mostly valid checksums, so the later checks are reached too.

@@ -300,9 +300,11 @@ impl<'a> Disk<'a> {
         if offset.checked_add(len).is_none_or(|end| end > self.size) {
             return Err(ProbeError::PastEnd { what, offset, len, size: self.size });
         }
+        // Not above `cap`, a usize: checked above.
+        let len_usize = usize::try_from(len).unwrap_or(cap);
         let mut buf = Vec::new();
-        buf.try_reserve_exact(len as usize).map_err(|_| ProbeError::NoMemory { what, len })?;
-        buf.resize(len as usize, 0);
+        buf.try_reserve_exact(len_usize).map_err(|_| ProbeError::NoMemory { what, len })?;
+        buf.resize(len_usize, 0);
         let mut got = 0;
         while got < buf.len() {
             match self.dev.read_at(&mut buf[got..], offset + got as u64) {
@@ -497,7 +499,9 @@ mod tests {
     fn empty_and_garbage() {
         assert_eq!(filesystem(&[0u8; PROBE_BYTES]), None);
         assert_eq!(filesystem(&[]), None);
-        let noise: Vec<u8> = (0..PROBE_BYTES as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let noise: Vec<u8> = (0..u32::try_from(PROBE_BYTES).unwrap())
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
+            .collect();
         let _ = filesystem(&noise);
         let _ = device(&Disk::new(&noise.as_slice(), noise.len() as u64), true);
     }

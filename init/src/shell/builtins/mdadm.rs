@@ -6,6 +6,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use super::Error;
 use crate::shell::{Io, Shell};
 use crate::storage::md::{self, Role, Superblock};
 use crate::uevent::read_attr;
@@ -38,7 +39,7 @@ pub(super) fn mdadm(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
     }
 }
 
-fn each(devs: &[&str], io: &mut Io, f: fn(&str, &mut Io) -> Result<(), String>) -> i32 {
+fn each(devs: &[&str], io: &mut Io, f: fn(&str, &mut Io) -> Result<(), Error>) -> i32 {
     let mut status = 0;
     for d in devs {
         if let Err(e) = f(d, io) {
@@ -70,14 +71,14 @@ fn assemble(sh: &mut Shell<'_>, io: &mut Io) -> i32 {
 }
 
 /// `md127` from `/dev/md127`, `md127`, or a `/dev/md/NAME` link.
-fn devnm(dev: &str) -> Result<String, String> {
+fn devnm(dev: &str) -> Result<String, Error> {
     let path = Path::new(dev);
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| Path::new("/dev").join(dev));
     let name = real.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     if Path::new("/sys/block").join(&name).join("md").is_dir() {
         Ok(name)
     } else {
-        Err(format!("{dev} is not an md array (cat /proc/mdstat lists them)"))
+        Err(Error::NotMd(dev.to_string()))
     }
 }
 
@@ -85,7 +86,7 @@ fn field(io: &mut Io, key: &str, value: impl std::fmt::Display) {
     let _ = writeln!(io.out, "{key:>15} : {value}");
 }
 
-fn detail(dev: &str, io: &mut Io) -> Result<(), String> {
+fn detail(dev: &str, io: &mut Io) -> Result<(), Error> {
     let nm = devnm(dev)?;
     let md = Path::new("/sys/block").join(&nm).join("md");
     let attr = |a: &str| read_attr(&md.join(a)).unwrap_or_default();
@@ -111,7 +112,7 @@ fn detail(dev: &str, io: &mut Io) -> Result<(), String> {
             Some((n, slot, st))
         })
         .collect();
-    crate::order::sort_by_key(&mut members, |(_, slot, _)| slot.parse::<u32>().unwrap_or(u32::MAX));
+    crate::sort::sort_by_key(&mut members, |(_, slot, _)| slot.parse::<u32>().unwrap_or(u32::MAX));
     if let Some(sb) = members.iter().find_map(|(n, _, _)| superblock(&format!("/dev/{n}")).ok().flatten()) {
         if !sb.name.is_empty() {
             field(io, "Name", &sb.name);
@@ -130,21 +131,24 @@ fn detail(dev: &str, io: &mut Io) -> Result<(), String> {
 }
 
 /// The superblock mdadm would use on `dev`; refusals become the error.
-fn superblock(dev: &str) -> Result<Option<Superblock>, String> {
-    let mut f = std::fs::File::open(dev).map_err(|e| format!("cannot open {dev}: {e}"))?;
-    let size = f.seek(SeekFrom::End(0)).map_err(|e| format!("cannot tell the size of {dev}: {e}"))?;
+fn superblock(dev: &str) -> Result<Option<Superblock>, Error> {
+    let mut f = std::fs::File::open(dev).map_err(|e| Error::Open { path: dev.to_string(), err: e.to_string() })?;
+    let size = f.seek(SeekFrom::End(0)).map_err(|e| Error::Size { path: dev.to_string(), err: e.to_string() })?;
     let ex = md::examine(size, &mut |off, buf| f.read_at(buf, off));
     match (ex.superblock, ex.rejected.first()) {
         (Some(sb), _) => Ok(Some(sb)),
-        (None, Some(r)) => {
-            Err(format!("{dev}: md superblock {} at byte {} refused: {}", r.metadata, r.offset, r.reason))
-        }
+        (None, Some(r)) => Err(Error::Refused {
+            dev: dev.to_string(),
+            metadata: r.metadata.to_string(),
+            offset: r.offset,
+            reason: r.reason.to_string(),
+        }),
         (None, None) => Ok(None),
     }
 }
 
-fn examine(dev: &str, io: &mut Io) -> Result<(), String> {
-    let sb = superblock(dev)?.ok_or_else(|| format!("no md superblock detected on {dev}"))?;
+fn examine(dev: &str, io: &mut Io) -> Result<(), Error> {
+    let sb = superblock(dev)?.ok_or_else(|| Error::NoSuperblock(dev.to_string()))?;
     let _ = writeln!(io.out, "{dev}:");
     field(io, "Magic", "a92b4efc");
     field(io, "Version", sb.metadata);

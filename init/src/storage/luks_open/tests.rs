@@ -77,7 +77,7 @@ fn locked_lists_wanted_unmapped_containers_and_forgets_given_up_ones() {
     };
     let l = c.locked(&[a.clone(), b.clone(), mapped.clone()]);
     assert_eq!(l.len(), 1, "a mapping made by hand counts, whatever its name");
-    assert_eq!((l[0].node.as_str(), l[0].tries), ("/dev/vdb", crypt::DEFAULT_TRIES));
+    assert_eq!((l[0].node.as_str(), l[0].tries), ("/dev/vdb", luks_rules::DEFAULT_TRIES));
     c.give_up((254, 16), "3 wrong passphrases");
     assert!(c.locked(&[a.clone(), b.clone(), mapped]).is_empty());
     let (_, pending) = c.step(&[a, b], Path::new("/nonexistent"), None);
@@ -92,34 +92,6 @@ fn what_the_rules_skip_is_said_in_the_failure() {
     let (made, pending) = c.step(&[a], Path::new("/nonexistent"), None);
     assert_eq!(made, 0);
     assert_eq!(pending, ["LUKS /dev/vda2 (UUID aaaa-1) left locked: rd.luks=0 is given"]);
-}
-
-#[test]
-fn key_files_are_read_within_their_bounds() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("k");
-    std::fs::write(&p, b"0123456789").unwrap();
-    let mut o = Open {
-        name: "n".into(),
-        keys: vec![],
-        keyfile_offset: 2,
-        keyfile_size: Some(4),
-        allow_discards: false,
-        read_only: false,
-        tries: 3,
-        ignored: vec![],
-    };
-    assert_eq!(&read_bounded(&p, &o).unwrap()[..], b"2345");
-    o.keyfile_size = None;
-    assert_eq!(&read_bounded(&p, &o).unwrap()[..], b"23456789");
-    o.keyfile_offset = 50;
-    assert!(read_bounded(&p, &o).unwrap_err().contains("empty"));
-    let big = std::fs::File::create(dir.path().join("big")).unwrap();
-    big.set_len(MAX_KEYFILE + 1).unwrap();
-    o.keyfile_offset = 0;
-    assert!(read_bounded(&dir.path().join("big"), &o).unwrap_err().contains("larger than 8 MiB"));
-    let k = KeySpec { path: "/k".into(), device: Some("LABEL=absent".into()) };
-    assert!(read_key(&k, &o, &[], dir.path(), None).unwrap_err().contains("no device LABEL=absent"));
 }
 
 /// A container made by the real cryptsetup (storage/testdata/luks/luks2: an argon2id

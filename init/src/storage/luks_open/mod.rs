@@ -1,5 +1,5 @@
-//! cryptsetup's part of the boot: the crypto_LUKS devices the rules (`crypt`) want are opened
-//! with their key files (in the image, or on a device mounted read-only for the read), with a
+//! cryptsetup's part of the boot: the crypto_LUKS devices the rules (`luks_rules`) want are opened
+//! with their key files (`keyfile`: in the image, or on a device mounted read-only), with a
 //! passphrase that already opened another container (systemd's cache), or with one the stage
 //! layer asks for (`locked`, `unlock_all`): this room never touches the console. The mapping is
 //! made as cryptsetup makes it (its DM UUID, so links and lsblk see `crypt`); the kernel
@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::Read as _;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,13 +14,14 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use crate::cmdline::Cmdline;
-use crate::devices::BlockDev;
+use crate::devices::{self, BlockDev};
 use crate::kmod::Loader;
 
-use super::crypt::{self, Decision, KeySpec, Open};
 use super::dm;
+use super::keyfile;
 #[cfg(feature = "luks")]
 use super::luks;
+use super::luks_rules::{self, Decision, Open};
 use super::say;
 
 /// Built without the `luks` feature: every container is found and named, none can be opened.
@@ -68,15 +68,44 @@ mod luks {
     }
 }
 
-/// How a key file's error starts when its device is not (yet) there.
-const NO_KEY_DEVICE: &str = "no device";
+/// What opening a container failed on. The boot and the shell's `cryptsetup` decide on the
+/// variant (a wrong passphrase asks again); the text is what they show.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No keyslot opens with the passphrase or key.
+    #[error("No key available with this passphrase.")]
+    WrongPassphrase,
+    #[error("cannot open {path}: {err}")]
+    Open { path: String, err: String },
+    /// The header cache holds nothing for the device (never: it was just filled).
+    #[error("no header read")]
+    NoHeader,
+    /// The header, a keyslot or the crypt table, as the format room says it.
+    #[error("{0}")]
+    Format(#[from] luks::Error),
+    /// The same, for the device named.
+    #[error("{node}: {source}")]
+    Device { node: String, source: luks::Error },
+    /// No device-mapper to make the mapping with.
+    #[error("{0}")]
+    DeviceMapper(#[from] dm::Error),
+    /// The kernel refused the mapping (never the table in the message: it holds the key).
+    #[error("cannot create /dev/mapper/{name} over {node}: {why}; are dm_crypt and the {cipher} cipher's modules in this initramfs? (lsmod)")]
+    Mapping { name: String, node: String, why: String, cipher: String },
+}
+
+/// What the header cache answers for a device it holds nothing for (never: it was just filled).
+static NO_HEADER: Error = Error::NoHeader;
+
+impl Error {
+    fn open(path: impl std::fmt::Display, e: std::io::Error) -> Error {
+        Error::Open { path: path.to_string(), err: e.to_string() }
+    }
+}
 
 /// How long a container whose key file is on a device not there yet waits for that device
 /// before the passphrase is asked for (a USB stick is announced seconds after the disks).
 pub const KEY_DEVICE_WAIT: Duration = Duration::from_secs(10);
-
-/// Key files larger than this are refused (cryptsetup's default `--keyfile-size` limit).
-pub const MAX_KEYFILE: u64 = 8 << 20;
 
 /// A container the rules want that is still locked: what the prompt names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,9 +131,9 @@ pub enum Outcome {
 }
 
 pub struct Containers {
-    rules: crypt::Rules,
+    rules: luks_rules::Rules,
     /// Headers read, by device number, with the size the device had.
-    headers: BTreeMap<(u32, u32), (u64, Result<luks::Header, String>)>,
+    headers: BTreeMap<(u32, u32), (u64, Result<luks::Header, Error>)>,
     /// Containers whose key files were tried (again only when their size changes).
     keys_tried: BTreeSet<(u32, u32)>,
     /// Wrong passphrases per container.
@@ -162,6 +191,12 @@ pub fn cipher_modules(cipher: &str) -> Vec<String> {
 
 /// Whether a crypt mapping over the device `node_name` (kernel name) exists already: opened
 /// by us, by a hand in the shell, under any name.
+/// A container's node and the `/dev/disk/by-*` paths that name it (crypttab may use any).
+fn names_of(d: &BlockDev) -> (String, Vec<String>) {
+    let links = devices::links(d).into_iter().filter(|(l, _)| l.starts_with("disk/")).map(|(l, _)| format!("/dev/{l}"));
+    (d.node().display().to_string(), links.collect())
+}
+
 fn open_over(devs: &[BlockDev], node_name: &str) -> Option<String> {
     devs.iter()
         .filter(|d| d.dm.as_ref().is_some_and(|m| m.uuid.starts_with("CRYPT-")))
@@ -172,7 +207,7 @@ fn open_over(devs: &[BlockDev], node_name: &str) -> Option<String> {
 impl Containers {
     pub fn new(c: &Cmdline, crypttab: Option<&str>) -> Containers {
         Containers {
-            rules: crypt::Rules::new(c, crypttab),
+            rules: luks_rules::Rules::new(c, crypttab),
             headers: BTreeMap::new(),
             keys_tried: BTreeSet::new(),
             wrong: BTreeMap::new(),
@@ -187,18 +222,17 @@ impl Containers {
 
     /// The rules again, now with the image's `/etc/crypttab`.
     pub fn set_rules(&mut self, c: &Cmdline, crypttab: Option<&str>) {
-        self.rules = crypt::Rules::new(c, crypttab);
+        self.rules = luks_rules::Rules::new(c, crypttab);
     }
 
     /// The LUKS header of `d`, read once per size.
-    fn header(&mut self, d: &BlockDev, dev_dir: &Path) -> Result<&luks::Header, String> {
+    fn header(&mut self, d: &BlockDev, dev_dir: &Path) -> Result<&luks::Header, &Error> {
         let key = (d.major, d.minor);
         if self.headers.get(&key).is_none_or(|(size, _)| *size != d.size_bytes) {
-            let read = File::open(dev_dir.join(&d.name))
-                .map_err(|e| format!("cannot open {}: {e}", d.node().display()))
-                .and_then(|f| {
+            let read =
+                File::open(dev_dir.join(&d.name)).map_err(|e| Error::open(d.node().display(), e)).and_then(|f| {
                     let mut read = |at: u64, buf: &mut [u8]| f.read_at(buf, at);
-                    luks::read_header(&mut read, d.size_bytes).map_err(|e| e.to_string())
+                    Ok(luks::read_header(&mut read, d.size_bytes)?)
                 });
             if let Ok(h) = &read {
                 for n in &h.notes {
@@ -210,8 +244,8 @@ impl Containers {
         }
         match self.headers.get(&key) {
             Some((_, Ok(h))) => Ok(h),
-            Some((_, Err(e))) => Err(e.clone()),
-            None => Err("no header read".into()),
+            Some((_, Err(e))) => Err(e),
+            None => Err(&NO_HEADER),
         }
     }
 
@@ -224,7 +258,10 @@ impl Containers {
                 let fs = d.fs.as_ref();
                 let uuid = fs.and_then(|f| f.uuid.clone()).unwrap_or_default();
                 let label = fs.and_then(|f| f.label.as_deref());
-                let decision = self.rules.decide(&d.node().display().to_string(), &uuid, label);
+                let (node, links) = names_of(d);
+                let partuuid = d.partuuid.as_deref();
+                let dev = luks_rules::Device { node: &node, uuid: &uuid, label, partuuid, links: &links };
+                let decision = self.rules.decide_device(&dev);
                 (d, uuid, decision)
             })
             .collect()
@@ -260,9 +297,9 @@ impl Containers {
             if self.keys_tried.insert(key) {
                 let mut device_missing = false;
                 for k in &open.keys {
-                    let secret = match read_key(k, &open, devs, dev_dir, loader) {
+                    let secret = match keyfile::read(k, &open, devs, dev_dir, loader) {
                         Ok(s) => s,
-                        Err(e) if e.starts_with(NO_KEY_DEVICE) => {
+                        Err(e @ keyfile::Error::NoDevice(_)) => {
                             // Not there yet: the next scan, once it is announced, tries again;
                             // the prompt waits for it a while.
                             self.keys_tried.remove(&key);
@@ -360,9 +397,16 @@ impl Containers {
         let mut worked = false;
         for l in self.locked(devs) {
             let Some(d) = devs.iter().find(|d| (d.major, d.minor) == l.devno) else { continue };
-            let Decision::Open(open) =
-                self.rules.decide(&l.node, &l.uuid, d.fs.as_ref().and_then(|f| f.label.as_deref()))
-            else {
+            let (node, links) = names_of(d);
+            let label = d.fs.as_ref().and_then(|f| f.label.as_deref());
+            let dev = luks_rules::Device {
+                node: &node,
+                uuid: &l.uuid,
+                label,
+                partuuid: d.partuuid.as_deref(),
+                links: &links,
+            };
+            let Decision::Open(open) = self.rules.decide_device(&dev) else {
                 continue;
             };
             let outcome = self.open_with(d, &open, secret, dev_dir, loader);
@@ -406,8 +450,8 @@ impl Containers {
                 self.opened.insert((d.major, d.minor));
                 Outcome::Opened(name)
             }
-            Err(OpenError::Wrong) => Outcome::Wrong,
-            Err(OpenError::Other(e)) => Outcome::Failed(e),
+            Err(Error::WrongPassphrase) => Outcome::Wrong,
+            Err(e) => Outcome::Failed(e.to_string()),
         }
     }
 }
@@ -447,11 +491,6 @@ pub fn verdict(asked: &Locked, results: &[(Locked, Outcome)]) -> Verdict {
     Verdict::Again(format!("No key available with this passphrase{of}."))
 }
 
-enum OpenError {
-    Wrong,
-    Other(String),
-}
-
 /// Unlocks and maps one container: the one sequence the boot and the shell's `cryptsetup
 /// open` share. Returns the mapping's name.
 fn open_device(
@@ -461,36 +500,33 @@ fn open_device(
     secret: &[u8],
     dev_dir: &Path,
     loader: Option<&Loader>,
-) -> Result<String, OpenError> {
+) -> Result<String, Error> {
     let node = d.node().display().to_string();
-    let file = File::open(dev_dir.join(&d.name)).map_err(|e| OpenError::Other(format!("cannot open {node}: {e}")))?;
+    let file = File::open(dev_dir.join(&d.name)).map_err(|e| Error::open(&node, e))?;
     let mut read = |at: u64, buf: &mut [u8]| file.read_at(buf, at);
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let key = match header.unlock(&mut read, secret, mem_available(&meminfo)) {
         Ok(k) => k,
-        Err(luks::Error::WrongPassphrase { .. }) => return Err(OpenError::Wrong),
-        Err(e) => return Err(OpenError::Other(format!("{node}: {e}"))),
+        Err(luks::Error::WrongPassphrase { .. }) => return Err(Error::WrongPassphrase),
+        Err(source) => return Err(Error::Device { node, source }),
     };
     let discards = open.allow_discards || header.flags.iter().any(|f| f == "allow-discards");
     let target = header
         .crypt_target(&key, &d.devno(), d.size_bytes / 512, discards)
-        .map_err(|e| OpenError::Other(format!("{node}: {e}")))?;
+        .map_err(|source| Error::Device { node: node.clone(), source })?;
     drop(key);
-    let ctl = super::assemble::control(dev_dir, loader).map_err(OpenError::Other)?;
+    let ctl = dm::control(dev_dir, loader)?;
     if let Some(loader) = loader {
         loader.request(&cipher_modules(&header.cipher), false);
     }
-    let uuid = crypt::dm_uuid(header.version, &header.uuid, &open.name);
+    let uuid = luks_rules::dm_uuid(header.version, &header.uuid, &open.name);
     ctl.activate(&open.name, Some(&uuid), std::slice::from_ref(&target), open.read_only).map_err(|e| {
         // Never the table in a message: it holds the key.
         let why = match e {
             dm::Error::BadTarget(_) => "the crypt table is malformed".to_string(),
             other => other.to_string(),
         };
-        OpenError::Other(format!(
-            "cannot create /dev/mapper/{} over {node}: {why}; are dm_crypt and the {} cipher's modules in this initramfs? (lsmod)",
-            open.name, header.cipher
-        ))
+        Error::Mapping { name: open.name.clone(), node: node.clone(), why, cipher: header.cipher.clone() }
     })?;
     Ok(open.name.clone())
 }
@@ -504,7 +540,7 @@ pub fn open_by_hand(
     read_only: bool,
     dev_dir: &Path,
     loader: Option<&Loader>,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     let header = read_header_of(d, dev_dir)?;
     for n in &header.notes {
         log::warn!("LUKS {}: {n}", d.node().display());
@@ -519,98 +555,19 @@ pub fn open_by_hand(
         tries: 1,
         ignored: Vec::new(),
     };
-    match open_device(&header, d, &open, secret, dev_dir, loader) {
-        Ok(n) => Ok(n),
-        Err(OpenError::Wrong) => Err("No key available with this passphrase.".into()),
-        Err(OpenError::Other(e)) => Err(e),
-    }
+    open_device(&header, d, &open, secret, dev_dir, loader)
 }
 
-fn read_header_of(d: &BlockDev, dev_dir: &Path) -> Result<luks::Header, String> {
-    let file = File::open(dev_dir.join(&d.name)).map_err(|e| format!("cannot open {}: {e}", d.node().display()))?;
+fn read_header_of(d: &BlockDev, dev_dir: &Path) -> Result<luks::Header, Error> {
+    let node = d.node().display().to_string();
+    let file = File::open(dev_dir.join(&d.name)).map_err(|e| Error::open(&node, e))?;
     let mut read = |at: u64, buf: &mut [u8]| file.read_at(buf, at);
-    luks::read_header(&mut read, d.size_bytes).map_err(|e| format!("{}: {e}", d.node().display()))
+    luks::read_header(&mut read, d.size_bytes).map_err(|source| Error::Device { node, source })
 }
 
 /// `cryptsetup luksDump`: the header, no key material.
-pub fn dump(d: &BlockDev, dev_dir: &Path) -> Result<String, String> {
+pub fn dump(d: &BlockDev, dev_dir: &Path) -> Result<String, Error> {
     read_header_of(d, dev_dir).map(|h| h.dump())
-}
-
-/// A key file named in the shell (`--key-file`), read within the same bounds as at boot.
-pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
-    let open = Open {
-        name: String::new(),
-        keys: Vec::new(),
-        keyfile_offset: 0,
-        keyfile_size: None,
-        allow_discards: false,
-        read_only: false,
-        tries: 1,
-        ignored: Vec::new(),
-    };
-    read_bounded(path, &open)
-}
-
-/// A key file's bytes: from the image, or from the device its spec names, mounted read-only
-/// under /run for the read and unmounted after. `keyfile-offset`/`keyfile-size` applied.
-fn read_key(
-    k: &KeySpec,
-    open: &Open,
-    devs: &[BlockDev],
-    dev_dir: &Path,
-    loader: Option<&Loader>,
-) -> Result<Zeroizing<Vec<u8>>, String> {
-    let Some(spec) = &k.device else {
-        return read_bounded(Path::new(&k.path), open);
-    };
-    let d = devs
-        .iter()
-        .find(|d| {
-            let fs = d.fs.as_ref();
-            fs.is_some_and(|f| f.mountable())
-                && crypt::spec_matches(
-                    spec,
-                    &d.node().display().to_string(),
-                    fs.and_then(|f| f.uuid.as_deref()),
-                    fs.and_then(|f| f.label.as_deref()),
-                    d.partuuid.as_deref(),
-                )
-        })
-        .ok_or_else(|| format!("{NO_KEY_DEVICE} {spec} with a filesystem is present"))?;
-    let fstype = d.fs.as_ref().map(|f| f.fstype.clone()).unwrap_or_default();
-    if let Some(loader) = loader {
-        loader.request(&[format!("fs-{fstype}")], false);
-    }
-    let dir = Path::new("/run/rdbreak/keydev");
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
-    let source = dev_dir.join(&d.name);
-    rustix::mount::mount(&source, dir, fstype.as_str(), rustix::mount::MountFlags::RDONLY, None)
-        .map_err(|e| format!("cannot mount {} ({fstype}) read-only: {e}", d.node().display()))?;
-    let read = read_bounded(&dir.join(k.path.trim_start_matches('/')), open);
-    if let Err(e) = rustix::mount::unmount(dir, rustix::mount::UnmountFlags::DETACH) {
-        log::warn!("cannot unmount the key device {} from {}: {e}", d.node().display(), dir.display());
-    }
-    read.map_err(|e| format!("{e} on {}", d.node().display()))
-}
-
-/// Reads at most `keyfile-size` (else [`MAX_KEYFILE`]) bytes from `keyfile-offset`.
-fn read_bounded(path: &Path, open: &Open) -> Result<Zeroizing<Vec<u8>>, String> {
-    let f = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let cap = open.keyfile_size.unwrap_or(MAX_KEYFILE).min(MAX_KEYFILE);
-    let mut buf = Zeroizing::new(Vec::new());
-    let mut r = std::io::BufReader::new(f);
-    std::io::copy(&mut (&mut r).take(open.keyfile_offset), &mut std::io::sink())
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    r.take(cap + 1).read_to_end(&mut buf).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if buf.len() as u64 > cap && open.keyfile_size.is_none() {
-        return Err(format!("{} is larger than {} MiB; give keyfile-size=", path.display(), MAX_KEYFILE >> 20));
-    }
-    buf.truncate(cap as usize);
-    if buf.is_empty() {
-        return Err(format!("{} is empty", path.display()));
-    }
-    Ok(buf)
 }
 
 #[cfg(test)]

@@ -45,24 +45,29 @@ impl ReadAt for [u8] {
     }
 }
 
+/// Text that is no lvm2 UUID.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("UUID {0:?} is not 32 characters of [0-9a-zA-Z!#]")]
+pub struct BadId(pub String);
+
 /// An lvm2 UUID: 32 characters of `[0-9a-zA-Z!#]`, shown in groups 6-4-4-4-4-4-6.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Id([u8; 32]);
 
 impl Id {
     /// Reads either form (lvm2's `id_read_format`: dashes anywhere are dropped).
-    pub fn parse(s: &str) -> Result<Id, String> {
+    pub fn parse(s: &str) -> Result<Id, BadId> {
         let mut id = [0u8; 32];
         let mut n = 0;
         for b in s.bytes().filter(|&b| b != b'-') {
             if n == 32 || !(b.is_ascii_alphanumeric() || b == b'!' || b == b'#') {
-                return Err(format!("UUID {s:?} is not 32 characters of [0-9a-zA-Z!#]"));
+                return Err(BadId(s.to_string()));
             }
             id[n] = b;
             n += 1;
         }
         if n != 32 {
-            return Err(format!("UUID {s:?} is not 32 characters of [0-9a-zA-Z!#]"));
+            return Err(BadId(s.to_string()));
         }
         Ok(Id(id))
     }

@@ -22,6 +22,7 @@ use rustix::io::Errno;
 use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::kmod::Loader;
 use crate::sys::{self, DM_IOCTL_SIZE};
 
 /// `DM_NAME_LEN` and `DM_UUID_LEN`, each with its terminating NUL.
@@ -160,6 +161,16 @@ pub enum Error {
     Malformed { op: &'static str, what: String },
     #[error("opening {path}: {err} (is the dm_mod module loaded?)")]
     Control { path: String, err: String },
+    #[error("device-mapper request: {what} of {len} is more than the ioctl's 32-bit field holds")]
+    TooLarge { what: &'static str, len: usize },
+    /// No control node even after dm_mod was asked for.
+    #[error("cannot use device-mapper ({0}): is dm_mod in this initramfs? (lsmod, modprobe dm_mod)")]
+    Unavailable(Box<Error>),
+}
+
+/// A length or count for one of the ioctl's 32-bit fields.
+fn field32(what: &'static str, len: usize) -> Result<u32, Error> {
+    u32::try_from(len).map_err(|_| Error::TooLarge { what, len })
 }
 
 fn explain(op: &str, e: Errno) -> String {
@@ -199,6 +210,7 @@ fn align8(n: usize) -> usize {
 /// The kernel's `huge_encode_dev` of a device number, decoded.
 fn decode_dev(dev: u64) -> (u32, u32) {
     let major = ((dev >> 8) & 0xfff) as u32;
+    #[allow(clippy::cast_possible_truncation, reason = "20 bits, masked")]
     let minor = ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32;
     (major, minor)
 }
@@ -218,9 +230,9 @@ fn request(size: usize, name: &str, uuid: Option<&str>, flags: u32) -> Result<Ve
     }
     let mut b = vec![0u8; size.max(DM_IOCTL_SIZE)];
     put32(&mut b, VERSION_AT, 4);
-    let len = b.len() as u32;
+    let len = field32("a buffer", b.len())?;
     put32(&mut b, DATA_SIZE_AT, len);
-    put32(&mut b, DATA_START_AT, DM_IOCTL_SIZE as u32);
+    put32(&mut b, DATA_START_AT, field32("a header", DM_IOCTL_SIZE)?);
     put32(&mut b, FLAGS_AT, flags);
     b[NAME_AT..NAME_AT + name.len()].copy_from_slice(name.as_bytes());
     if let Some(u) = uuid {
@@ -245,7 +257,7 @@ fn load_request(name: &str, targets: &[Target], read_only: bool) -> Result<Vec<u
         let mut spec = Zeroizing::new(vec![0u8; len]);
         put64(&mut spec, 0, t.start);
         put64(&mut spec, 8, t.length);
-        put32(&mut spec, 20, len as u32);
+        put32(&mut spec, 20, field32("a target", len)?);
         spec[24..24 + t.kind.len()].copy_from_slice(t.kind.as_bytes());
         spec[SPEC_SIZE..SPEC_SIZE + t.params.len()].copy_from_slice(t.params.as_bytes());
         payload.extend_from_slice(&spec);
@@ -254,7 +266,7 @@ fn load_request(name: &str, targets: &[Target], read_only: bool) -> Result<Vec<u
         return Err(Error::BadTarget(format!("{} targets, more than a MiB", targets.len())));
     }
     let mut b = request(DM_IOCTL_SIZE + payload.len(), name, None, if read_only { READONLY } else { 0 })?;
-    put32(&mut b, TARGET_COUNT_AT, targets.len() as u32);
+    put32(&mut b, TARGET_COUNT_AT, field32("targets", targets.len())?);
     b[DM_IOCTL_SIZE..].copy_from_slice(&payload);
     Ok(b)
 }
@@ -270,7 +282,7 @@ fn info(op: &'static str, b: &[u8]) -> Result<Info, Error> {
         uuid,
         major,
         minor,
-        open_count: get32(b, OPEN_COUNT_AT).unwrap_or(0) as i32,
+        open_count: get32(b, OPEN_COUNT_AT).unwrap_or(0).cast_signed(),
         target_count: get32(b, TARGET_COUNT_AT).unwrap_or(0),
         event_nr: get32(b, EVENT_NR_AT).unwrap_or(0),
         flags: get32(b, FLAGS_AT).unwrap_or(0),
@@ -367,6 +379,18 @@ fn parse_targets(b: &[u8]) -> Result<Vec<Target>, Error> {
 /// An open `/dev/mapper/control`.
 pub struct Control {
     file: File,
+}
+
+/// `/dev/mapper/control`, loading dm_mod first when it is a module: LVM's activation and the
+/// LUKS mappings both start here.
+pub fn control(dev_dir: &Path, loader: Option<&Loader>) -> Result<Control, Error> {
+    if let Ok(c) = Control::open(dev_dir) {
+        return Ok(c);
+    }
+    if let Some(loader) = loader {
+        loader.request(&["dm_mod".to_string()], true);
+    }
+    Control::open(dev_dir).map_err(|e| Error::Unavailable(Box::new(e)))
 }
 
 impl Control {

@@ -88,11 +88,27 @@ pub fn homehost(conf: &str, hostname: &str) -> Option<String> {
     (!h.is_empty() && h != "(none)" && h != "localhost").then(|| h.to_string())
 }
 
+/// Why an array the rules want was not started (said in "Could not boot").
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("md is not in this kernel: is md_mod in this initramfs? (lsmod, modprobe md_mod)")]
+    NoMd,
+    #[error("the {level} personality is not loaded: is {module} in this initramfs? (modprobe {module})")]
+    NoPersonality { level: String, module: String },
+    #[error("every md number (md0 to md511) is in use")]
+    NoNumber,
+    #[error("writing {value:?} to {path} failed: {err}")]
+    Write { value: String, path: String, err: String },
+}
+
 /// The arrays of this boot: superblocks read, arrays started, what is still missing.
 pub struct Arrays {
     selection: Selection,
     wait: Duration,
     since: Instant,
+    /// Of the time since, what went to working rather than waiting (steps, prompts): dracut's
+    /// wait for a missing member counts waiting rounds only.
+    worked: Duration,
     /// Superblocks read, by device number, with the size the device had.
     read: BTreeMap<(u32, u32), (u64, Option<super::Superblock>)>,
     /// Arrays started by us, by UUID: the md device.
@@ -119,6 +135,7 @@ impl Arrays {
             selection,
             wait: degraded_wait(cmdline),
             since: Instant::now(),
+            worked: Duration::ZERO,
             read: BTreeMap::new(),
             started: BTreeMap::new(),
             held: BTreeSet::new(),
@@ -131,7 +148,7 @@ impl Arrays {
     /// Reads the md superblocks of `devs` (each once per size) and marks the members as blkid
     /// does, also over a filesystem the probe saw (0.90 and 1.0 keep the data at sector 0).
     pub fn identify(&mut self, devs: &mut [BlockDev], dev_dir: &Path) {
-        let present = crate::order::set(devs.iter().map(|d| (d.major, d.minor)));
+        let present = crate::sort::set(devs.iter().map(|d| (d.major, d.minor)));
         self.read.retain(|k, _| present.contains(k));
         for d in devs.iter_mut().filter(|d| d.size_bytes > 0 && d.major != MD_MAJOR) {
             let key = (d.major, d.minor);
@@ -177,6 +194,11 @@ impl Arrays {
             .collect()
     }
 
+    /// Counts time that went to work (a storage step, a prompt), not to waiting for a member.
+    pub fn add_work(&mut self, d: Duration) {
+        self.worked = self.worked.saturating_add(d);
+    }
+
     /// One boot step: starts what dracut's rules want and can run now. Returns how many arrays
     /// were started (they arrive as uevents; the next scan sees them).
     pub fn step(&mut self, devs: &[BlockDev], sys: &Path, dev_dir: &Path, loader: Option<&Loader>) -> usize {
@@ -215,7 +237,8 @@ impl Arrays {
                 .find(|d| d.major == MD_MAJOR && p.members.iter().any(|m| d.slaves.contains(&m.name)))
                 .map(|d| d.name.clone())
         };
-        let decisions = decide(&plans, selection, &running, self.since.elapsed(), self.wait, force);
+        let waited = self.since.elapsed().saturating_sub(self.worked);
+        let decisions = decide(&plans, selection, &running, waited, self.wait, force);
         let mut started = 0;
         for (p, d) in plans.iter().zip(decisions) {
             if self.held.contains(&p.uuid) {
@@ -260,24 +283,21 @@ impl Arrays {
         sys: &Path,
         dev_dir: &Path,
         loader: Option<&Loader>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StartError> {
         let module = p.level.module().unwrap_or("md_mod");
         if let Some(loader) = loader {
             loader.request(&["md_mod".to_string(), module.to_string()], true);
         }
         if !sys.join("module/md_mod").exists() {
-            return Err("md is not in this kernel: is md_mod in this initramfs? (lsmod, modprobe md_mod)".into());
+            return Err(StartError::NoMd);
         }
         if !sys.join("module").join(module).exists() && module != "md_mod" {
-            return Err(format!(
-                "the {} personality is not loaded: is {module} in this initramfs? (modprobe {module})",
-                p.level
-            ));
+            return Err(StartError::NoPersonality { level: p.level.to_string(), module: module.to_string() });
         }
         self.namer.busy.extend(
             devs.iter().filter(|d| d.major == MD_MAJOR).filter_map(|d| d.name.strip_prefix("md")?.parse::<u32>().ok()),
         );
-        let naming = self.namer.name(p).ok_or("every md number (md0 to md511) is in use")?;
+        let naming = self.namer.name(p).ok_or(StartError::NoNumber)?;
         if degraded {
             log::warn!("{}; starting it as /dev/{} without the missing member", p.describe(), naming.devnm);
         }
@@ -286,7 +306,7 @@ impl Arrays {
             if let Err(e) = std::fs::write(&at, &value) {
                 // Leave no half-made array behind: its members would stay claimed.
                 let _ = std::fs::write(sys.join(format!("block/{}/md/array_state", naming.devnm)), "clear");
-                return Err(format!("writing {value:?} to {} failed: {e}", at.display()));
+                return Err(StartError::Write { value, path: at.display().to_string(), err: e.to_string() });
             }
         }
         log::info!("started /dev/{} from {}", naming.devnm, p.describe());
@@ -310,5 +330,4 @@ impl Arrays {
 }
 
 #[cfg(test)]
-#[path = "run_tests.rs"]
 mod tests;

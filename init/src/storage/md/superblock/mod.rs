@@ -275,7 +275,9 @@ fn v1_csum(b: &[u8], len: usize) -> u32 {
     if len - o == 2 {
         sum += u64::from(le16(b, o));
     }
-    ((sum & 0xffff_ffff) + (sum >> 32)) as u32
+    #[allow(clippy::cast_possible_truncation, reason = "the kernel folds the carry once, in 32 bits")]
+    let folded = ((sum & 0xffff_ffff) + (sum >> 32)) as u32;
+    folded
 }
 
 fn parse_v1(meta: Metadata, b: &[u8], at: u64, dev_sectors: u64) -> Result<Option<Superblock>, Reject> {
@@ -338,7 +340,8 @@ fn parse_v1(meta: Metadata, b: &[u8], at: u64, dev_sectors: u64) -> Result<Optio
         r if u32::from(r) < raid_disks => Role::Active { slot: u32::from(r), in_sync },
         r => return Err(Reject::Role { role: u32::from(r), raid_disks }),
     };
-    let working = (0..max_dev as usize).filter(|&i| u32::from(le16(b, 256 + 2 * i)) < raid_disks).count() as u32;
+    let working = (0..max_dev as usize).filter(|&i| u32::from(le16(b, 256 + 2 * i)) < raid_disks).count();
+    let working = u32::try_from(working).unwrap_or(u32::MAX);
     let mut uuid = [0u8; 16];
     uuid.copy_from_slice(&b[16..32]);
     let raw_name = &b[32..64];
@@ -348,7 +351,7 @@ fn parse_v1(meta: Metadata, b: &[u8], at: u64, dev_sectors: u64) -> Result<Optio
         uuid,
         name: String::from_utf8_lossy(&raw_name[..end]).into_owned(),
         preferred_minor: None,
-        level: Level::from_raw(le32(b, 72) as i32),
+        level: Level::from_raw(le32(b, 72).cast_signed()),
         layout: le32(b, 76),
         chunk_sectors: le32(b, 88),
         raid_disks,
@@ -368,7 +371,9 @@ fn parse_v1(meta: Metadata, b: &[u8], at: u64, dev_sectors: u64) -> Result<Optio
 /// once, then both sides folded to 16 bits before comparing (`calc_sb_csum`, `md_csum_fold`).
 fn v0_csum(b: &[u8]) -> u32 {
     let sum: u64 = (0..BLOCK / 4).filter(|&w| w != SB_CSUM).map(|w| u64::from(ne32(b, w))).sum();
-    ((sum & 0xffff_ffff) + (sum >> 32)) as u32
+    #[allow(clippy::cast_possible_truncation, reason = "the kernel folds the carry once, in 32 bits")]
+    let folded = ((sum & 0xffff_ffff) + (sum >> 32)) as u32;
+    folded
 }
 fn fold(c: u32) -> u32 {
     let c = (c & 0xffff) + (c >> 16);
@@ -396,14 +401,14 @@ fn parse_v0(b: &[u8], at: u64, dev_sectors: u64) -> Result<Option<Superblock>, R
         return Err(Reject::Version0(major, minor));
     }
     let raid_disks = ne32(b, 10);
-    if raid_disks as i32 <= 0 || raid_disks > V0_DISKS {
+    if raid_disks.cast_signed() <= 0 || raid_disks > V0_DISKS {
         return Err(Reject::RaidDisks(raid_disks));
     }
     let (stored, computed) = (ne32(b, SB_CSUM), v0_csum(b));
     if fold(stored) != fold(computed) {
         return Err(Reject::Checksum { stored, computed });
     }
-    let raw_level = ne32(b, 7) as i32;
+    let raw_level = ne32(b, 7).cast_signed();
     // `size` is the component size in KiB; the data runs from sector 0 to the superblock.
     let size = u64::from(ne32(b, 8)) * 2;
     if size > at && raw_level >= 1 {
@@ -437,14 +442,15 @@ fn parse_v0(b: &[u8], at: u64, dev_sectors: u64) -> Result<Option<Superblock>, R
     let working = (0..V0_DISKS as usize)
         .map(|i| (word(DISKS + 32 * i + 3), word(DISKS + 32 * i + 4)))
         .filter(|&(slot, st)| st & 0b111 == 0b110 && slot < raid_disks)
-        .count() as u32;
+        .count();
+    let working = u32::try_from(working).unwrap_or(u32::MAX);
     let mut uuid = [0u8; 16];
     for (i, w) in [5, 13, 14, 15].into_iter().enumerate() {
         uuid[i * 4..i * 4 + 4].copy_from_slice(&word(w).to_be_bytes());
     }
     // Reshape (0.91 with a reshape position) is told apart as v1.x's feature bit.
     let mut features = if state & (1 << 8) != 0 { Features::BITMAP } else { 0 };
-    if minor == 91 && ne32(b, 44) as u64 | (u64::from(ne32(b, 45)) << 32) != u64::MAX {
+    if minor == 91 && u64::from(ne32(b, 44)) | (u64::from(ne32(b, 45)) << 32) != u64::MAX {
         features |= Features::RESHAPE_ACTIVE;
     }
     Ok(Some(Superblock {
@@ -508,5 +514,4 @@ pub fn examine(size: u64, read: &mut dyn FnMut(u64, &mut [u8]) -> std::io::Resul
 }
 
 #[cfg(test)]
-#[path = "superblock_tests.rs"]
 mod tests;

@@ -118,12 +118,12 @@ fn a_step_assembles_real_members_through_sysfs() {
     let mut devs = Vec::new();
     for (i, name) in ["r1-1.2-0", "r1-1.2-1", "r1-0.90-0"].into_iter().enumerate() {
         let bytes = device_bytes(name);
-        let kname = format!("vd{}", (b'a' + i as u8) as char);
+        let kname = format!("vd{}", (b'a' + u8::try_from(i).unwrap()) as char);
         std::fs::write(dev.join(&kname), &bytes).unwrap();
         devs.push(BlockDev {
             name: kname,
             major: 252,
-            minor: 16 * i as u32,
+            minor: 16 * u32::try_from(i).unwrap(),
             size_bytes: bytes.len() as u64,
             fs: Some(Filesystem { fstype: "ext4".into(), ..Default::default() }),
             ..Default::default()
@@ -183,7 +183,7 @@ fn without_md_in_the_kernel_the_failure_says_what_to_load() {
         devs.push(BlockDev {
             name: name.into(),
             major: 8,
-            minor: i as u32,
+            minor: u32::try_from(i).unwrap(),
             size_bytes: bytes.len() as u64,
             ..Default::default()
         });

@@ -10,7 +10,7 @@ use crate::shell::{Io, Shell};
 use crate::{devices, mounts, probe, root};
 
 /// Resolves a device argument: `UUID=…`, `LABEL=…` and friends through the probes.
-pub(super) fn resolve_device(sh: &mut Shell<'_>, spec: &str) -> Result<String, String> {
+pub(super) fn resolve_device(sh: &mut Shell<'_>, spec: &str) -> Result<String, Error> {
     if !(spec.starts_with("UUID=")
         || spec.starts_with("LABEL=")
         || spec.starts_with("PARTUUID=")
@@ -18,12 +18,12 @@ pub(super) fn resolve_device(sh: &mut Shell<'_>, spec: &str) -> Result<String, S
     {
         return Ok(spec.to_string());
     }
-    let parsed = root::RootSpec::parse(spec).map_err(|e| e.to_string())?;
+    let parsed = root::RootSpec::parse(spec)?;
     let devs = scanned(sh);
     match root::find(&parsed, &devs, Path::new("/dev")) {
         Ok(Some(d)) => Ok(d.node().display().to_string()),
-        Ok(None) => Err(format!("no device has {spec} (see blkid)")),
-        Err(e) => Err(e.to_string()),
+        Ok(None) => Err(Error::NoDevice(spec.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -8,9 +8,13 @@ use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::argon2::{Argon2, Fail, Kind};
-use super::{alloc, read_exact, Error, Header, Kdf, Keyslot, Read, VolumeKey, MAX_AF_BYTES, SECTOR};
+use super::{alloc, read_exact, within, Error, Header, Kdf, Keyslot, Read, VolumeKey, MAX_AF_BYTES, SECTOR};
 
 /// Memory left for everything else while Argon2 runs.
+/// A LUKS sector (`SECTOR`) as a length.
+const SECTOR_BYTES: usize = 512;
+const _: () = assert!(SECTOR_BYTES as u64 == SECTOR);
+
 const ARGON2_HEADROOM: u64 = 16 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +82,7 @@ pub fn pbkdf2(hash: &str, password: &[u8], salt: &[u8], iterations: u32, out: &m
 }
 
 /// The AF diffusion: each hash-sized block `j` of `buf` becomes H(be32(j) || block).
+#[allow(clippy::cast_possible_truncation, reason = "j counts hash blocks of at most MAX_AF_BYTES")]
 fn diffuse(hash: Hash, buf: &mut [u8]) {
     let mut tmp = Zeroizing::new([0u8; 64]);
     for (j, chunk) in buf.chunks_mut(hash.len()).enumerate() {
@@ -162,7 +167,7 @@ fn xts_double(t: &mut [u8; 16]) {
 /// Decrypts a keyslot area in place with its dm-crypt cipher spec (`aes-xts-plain64`,
 /// `aes-cbc-essiv:sha256`, `aes-cbc-plain64`), sector 0 being its first 512 bytes.
 pub(super) fn decrypt_area(spec: &str, key: &[u8], data: &mut [u8]) -> Result<(), Error> {
-    decrypt("keyslot cipher", spec, key, 0, SECTOR as usize, data)
+    decrypt("keyslot cipher", spec, key, 0, SECTOR_BYTES, data)
 }
 
 /// Decrypts `data` in place as dm-crypt does: in crypt sectors of `sector_size` bytes (512 to
@@ -176,17 +181,18 @@ fn decrypt(what: &str, spec: &str, key: &[u8], first: u64, sector_size: usize, d
     let unsupported = || Error::Unsupported(format!("the {what} {spec:?} with a {}-bit key", key.len() * 8));
     let mut parts = spec.splitn(3, '-');
     let (cipher, mode, iv) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let sized = sector_size.is_power_of_two() && (SECTOR as usize..=4096).contains(&sector_size);
+    let sized = sector_size.is_power_of_two() && (SECTOR_BYTES..=4096).contains(&sector_size);
     if cipher != "aes" || !sized || !data.len().is_multiple_of(sector_size) {
         return Err(unsupported());
     }
-    let per = (sector_size / SECTOR as usize) as u64;
+    let per = (sector_size / SECTOR_BYTES) as u64;
     let number = |n: usize| first.wrapping_add(n as u64 * per);
     let iv_of = |sector: u64| -> Option<[u8; 16]> {
         let mut b = [0u8; 16];
         match iv {
             "plain64" => b[..8].copy_from_slice(&sector.to_le_bytes()),
-            "plain" => b[..4].copy_from_slice(&(sector as u32).to_le_bytes()),
+            // The low 32 bits of the sector number, as dm-crypt's `plain`.
+            "plain" => b[..4].copy_from_slice(&sector.to_le_bytes()[..4]),
             _ => return None,
         }
         Some(b)
@@ -278,7 +284,7 @@ pub(super) fn argon2(
     let kind = if cost.id { Kind::Id } else { Kind::I };
     let params =
         |what| Error::Keyslot { slot, what: format!("{kdf} parameters memory={m} KiB time={t} cpus={p}: {what}") };
-    let a = Argon2::new(kind, t, m, p).map_err(params)?;
+    let a = Argon2::new(kind, t, m, p).map_err(|f| params(f.to_string()))?;
     // What the hash fills: the declared memory rounded down to 4 blocks per lane.
     let need = a.memory_bytes();
     let fail = |f: Fail| match f {
@@ -323,7 +329,7 @@ fn open_slot(
         return Err(ks(format!("{af_bytes} bytes of key material do not fit its {}-byte area", slot.area_size)));
     }
     let key = derive(slot, secret, mem)?;
-    let mut material = Zeroizing::new(alloc(read_len as usize, "the keyslot area")?);
+    let mut material = Zeroizing::new(alloc(within(read_len, usize::MAX), "the keyslot area")?);
     read_exact(read, "the keyslot area", slot.area_offset, &mut material)?;
     decrypt_area(&slot.area_cipher, &key, &mut material)?;
     let vk = af_merge(&material, slot.key_bytes, slot.af_stripes, &slot.af_hash)?;

@@ -110,6 +110,10 @@ pub struct Snapshot {
 pub type Read<'a> = Result<Option<&'a [u8]>, Errno>;
 
 impl Snapshot {
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the distinct SELinux contexts of one tree: a handful, never 2^32"
+    )]
     pub fn insert(&mut self, path: PathBuf, kind: Kind, ino: u64, label: Read<'_>) {
         let label = match label {
             Ok(None) => Label::Missing,
