@@ -133,8 +133,7 @@ impl Visitor for Lister<'_, '_> {
             return Ok(());
         }
         if let Some(keep) = self.opts.select {
-            let path = crate::beneath::components(&h.name).map(|c| c.join(&b'/')).unwrap_or_else(|| h.name.clone());
-            if !keep(&path) {
+            if !keep(&crate::pattern::normalize(&h.name)) {
                 return Ok(());
             }
         }

@@ -20,6 +20,12 @@ pub fn relative(path: &[u8]) -> &[u8] {
     p.strip_suffix(b"/").unwrap_or(p)
 }
 
+/// An archive name as a relative path: empty and `.` components dropped (`./a//./b` is `a/b`).
+pub fn normalize(name: &[u8]) -> Vec<u8> {
+    let parts: Vec<&[u8]> = name.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    parts.join(&b'/')
+}
+
 /// Whether `path` (relative) is taken by `pattern`: matched whole, or one of its parent
 /// directories is.
 pub fn selects(pattern: &[u8], path: &[u8]) -> bool {
@@ -119,5 +125,6 @@ mod tests {
         assert!(selects(b"usr/lib/modules", b"usr/lib/modules/6.1/kernel/a.ko"));
         assert!(!selects(b"etc/cmdline", b"etc/cmdline.d/a.conf"));
         assert!(!selects(b"usr", b"usrx/y"));
+        assert_eq!(normalize(b"./a//./b/"), b"a/b");
     }
 }
