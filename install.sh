@@ -22,6 +22,7 @@ install -D -m 0644 "$here/packaging/man/rdbreak.1" "$DESTDIR$mandir/man1/rdbreak
 install -D -m 0644 "$here/packaging/man/rdbreak.cmdline.7" "$DESTDIR$mandir/man7/rdbreak.cmdline.7"
 install -D -m 0644 "$here/packaging/man/rdbreak-init.8" "$DESTDIR$mandir/man8/rdbreak-init.8"
 install -D -m 0644 "$here/packaging/completions/rdbreak.bash" "$DESTDIR$PREFIX/share/bash-completion/completions/rdbreak"
+install -D -m 0644 "$here/packaging/completions/_rdbreak" "$DESTDIR$PREFIX/share/zsh/vendor-completions/_rdbreak"
 cli=$here/target/release/rdbreak
 if [ -x "$cli" ]; then install -D -m 0755 "$cli" "$DESTDIR$PREFIX/bin/rdbreak"; fi
 echo "installed rdbreak into ${DESTDIR:-/}$PREFIX; enable with: dracut -a rdbreak (or add_dracutmodules+=\" rdbreak \" in /etc/dracut.conf.d/)"

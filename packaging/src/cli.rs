@@ -134,8 +134,10 @@ pub fn usage() -> String {
 /// `rdbreak COMMAND --help`: usage, what it does, options, an example.
 pub fn help(c: &Cmd) -> String {
     let mut s = format!("usage: rdbreak {} {}\n\n{}\n", c.name, c.operands, c.about);
-    if c.operands.contains("IMAGE") {
+    if c.operands.contains("IMAGE") && c.min == 0 {
         s.push_str(&format!("{IMAGE_DEFAULT}.\n"));
+    } else if c.operands.contains("IMAGE") {
+        s.push_str("IMAGE may be - (standard input).\n");
     }
     s.push_str("\noptions:\n");
     for o in c.opts.iter().chain([&HELP]) {

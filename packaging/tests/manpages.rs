@@ -124,6 +124,21 @@ fn the_bash_completion_knows_every_option() {
     }
 }
 
+/// The zsh completion too.
+#[test]
+fn the_zsh_completion_knows_every_option() {
+    let script = include_str!("../completions/_rdbreak");
+    for c in rdbreak::cli::COMMANDS {
+        assert!(script.contains(&format!("{}:'", c.name)), "{}", c.name);
+        for o in c.opts {
+            assert!(script.contains(&format!("--{}", o.long)), "{} --{}", c.name, o.long);
+            if let Some(s) = o.short {
+                assert!(script.contains(&format!("{{-{s},--{}}}", o.long)), "{} -{s}", c.name);
+            }
+        }
+    }
+}
+
 #[test]
 fn install_sh_installs_the_man_pages() {
     let dest = tempfile::tempdir().unwrap();
@@ -142,4 +157,5 @@ fn install_sh_installs_the_man_pages() {
         assert_eq!(installed, src, "{page} installed under DESTDIR");
     }
     assert!(dest.path().join("usr/share/bash-completion/completions/rdbreak").is_file());
+    assert!(dest.path().join("usr/share/zsh/vendor-completions/_rdbreak").is_file());
 }
