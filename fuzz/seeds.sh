@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 out=${1:-fuzz/corpus}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for t in cmdline shell editor probe kmod root uevent kmsg mountinfo cpio names lvm md luks; do mkdir -p "$out/$t"; done
+for t in cmdline shell editor probe kmod root uevent kmsg mountinfo cpio names lvm md luks tpm2; do mkdir -p "$out/$t"; done
 put() { # put TARGET < data; named by content, as libFuzzer names its finds
     cat >"$tmp/put"
     mv "$tmp/put" "$out/$1/$(sha1sum <"$tmp/put" | cut -c1-16)"

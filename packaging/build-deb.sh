@@ -11,11 +11,8 @@ trap 'rm -rf "$stage"' EXIT
 chmod 0755 "$stage"
 [ -x "$here/target/release/rdbreak" ] || { echo "build-deb.sh: build the CLI first: cargo build --release -p rdbreak" >&2; exit 1; }
 DESTDIR=$stage PREFIX=/usr sh "$here/install.sh" >/dev/null
-for page in "$here"/packaging/man/*.[0-9]; do
-    section=${page##*.}
-    install -d "$stage/usr/share/man/man$section"
-    gzip -9n < "$page" > "$stage/usr/share/man/man$section/$(basename "$page").gz"
-done
+# install.sh put the man pages in (and the bash completion); Debian ships the pages compressed.
+find "$stage/usr/share/man" -type f -name '*.[0-9]' -exec gzip -9n {} +
 install -D -m 0644 "$here/packaging/debian/90-rdbreak.conf" "$stage/etc/dracut.conf.d/90-rdbreak.conf"
 install -D -m 0644 "$here/README.md" "$stage/usr/share/doc/rdbreak/README.md"
 install -D -m 0644 "$here/docs/recovery.md" "$stage/usr/share/doc/rdbreak/recovery.md"

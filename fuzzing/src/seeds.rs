@@ -135,8 +135,32 @@ pub fn luks() -> Vec<Vec<u8>> {
     };
     vec![
         fixture(testdata!("luks/luks2.img.zst"), 64 << 10),
+        // Every token kind (two 64 KiB header copies).
+        fixture(testdata!("luks/luks2-tokens.img.zst"), 128 << 10),
         luks1(testdata!("luks/luks1-xts.img.zst")),
         luks1(testdata!("luks/luks1-essiv.img.zst")),
         luks1(testdata!("luks/luks1-plain64.img.zst")),
+    ]
+}
+
+/// TPM2 responses as the TCG spec lays them out (Part 3): GetCapability of the PCR banks, of
+/// properties and of handles, PCR_Read of two banks, PCR_Extend's session answer, a lockout.
+pub fn tpm2() -> Vec<Vec<u8>> {
+    let hex = |s: &str| -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len()).step_by(2).filter_map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    };
+    let mut read = hex("8001 00000070 00000000 00000001 00000002 0004 03 810000 000b 03 800000 00000003");
+    for (n, b) in [(20u8, 1u8), (20, 2), (32, 3)] {
+        read.extend_from_slice(&[0, n]);
+        read.extend(std::iter::repeat_n(b, usize::from(n)));
+    }
+    vec![
+        hex("8001 0000001f 00000000 00 00000005 00000002 0004 03 ffffff 000b 03 ffffff"),
+        hex("8001 00000023 00000000 00 00000006 00000002 00000105 49424d00 00000112 00000018"),
+        hex("8001 00000017 00000000 00 00000001 00000001 81000001"),
+        read,
+        hex("8002 00000013 00000000 00000000 0000 01 0000"),
+        hex("8001 0000000a 00000921"),
     ]
 }

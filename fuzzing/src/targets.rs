@@ -1,7 +1,7 @@
 //! The fuzz targets: one row per target, its name, the parser rooms' `fuzz_one` entries it runs
 //! and its seeds. `fuzz/fuzz_targets/NAME.rs` runs the same entries under libFuzzer.
 
-use rdbreak_init::storage::{luks, lvm, md};
+use rdbreak_init::storage::{luks, lvm, md, tpm2};
 use rdbreak_init::{cmdline, kmod, kmsg, mounts, names, probe, report, root, shell, stages, uevent};
 
 use crate::seeds;
@@ -34,6 +34,7 @@ pub const TARGETS: &[Target] = &[
     t("lvm", lvm::fuzz_one, seeds::lvm),
     t("md", md::fuzz_one, seeds::md),
     t("luks", luks::fuzz_one, seeds::luks),
+    t("tpm2", tpm2::fuzz_one, seeds::tpm2),
 ];
 
 /// The target called `name`.

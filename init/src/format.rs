@@ -43,7 +43,9 @@ pub fn compression(head: &[u8]) -> Compression {
     }
 }
 
-/// `ls -l`'s mode string (`drwxr-xr-x`): the shell's `ls` and the `rdbreak` CLI's listing.
+/// `ls -l`'s mode string (`drwxr-xr-x`): the shell's `ls` and the `rdbreak` CLI's listing. The
+/// set-user-ID, set-group-ID and sticky bits show as `ls` shows them (`s`/`S`, `t`/`T`: lower
+/// case when the execute bit under them is set), so a setuid file never looks like a plain one.
 pub fn mode_string(mode: u32) -> String {
     let kind = match mode & 0o170000 {
         0o040000 => 'd',
@@ -55,11 +57,17 @@ pub fn mode_string(mode: u32) -> String {
         _ => '-',
     };
     let mut s = String::from(kind);
-    for shift in [6, 3, 0] {
+    // (shift of the rwx triple, the special bit shown in its x place, its letter)
+    for (shift, special, letter) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
         let bits = (mode >> shift) & 7;
         s.push(if bits & 4 != 0 { 'r' } else { '-' });
         s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+        s.push(match (mode & special != 0, bits & 1 != 0) {
+            (true, true) => letter,
+            (true, false) => letter.to_ascii_uppercase(),
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
     }
     s
 }
@@ -73,6 +81,14 @@ mod tests {
         assert_eq!(mode_string(0o040755), "drwxr-xr-x");
         assert_eq!(mode_string(0o100600), "-rw-------");
         assert_eq!(mode_string(0o120777), "lrwxrwxrwx");
+        // Set-id and sticky bits, as GNU ls prints them.
+        assert_eq!(mode_string(0o104755), "-rwsr-xr-x");
+        assert_eq!(mode_string(0o102755), "-rwxr-sr-x");
+        assert_eq!(mode_string(0o104644), "-rwSr--r--");
+        assert_eq!(mode_string(0o102640), "-rw-r-S---");
+        assert_eq!(mode_string(0o041777), "drwxrwxrwt");
+        assert_eq!(mode_string(0o041776), "drwxrwxrwT");
+        assert_eq!(mode_string(0o107777), "-rwsrwsrwt");
     }
 
     #[test]

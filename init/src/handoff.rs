@@ -59,6 +59,58 @@ pub struct ImageFacts {
     pub multipath: bool,
     /// The image's `/etc/crypttab` (a detached header there is dracut's to open).
     pub crypttab: Option<String>,
+    /// The token types systemd's libcryptsetup token plugins in the image unlock
+    /// (`usr/lib*/cryptsetup/libcryptsetup-token-systemd-tpm2.so` is `systemd-tpm2`).
+    pub token_plugins: Vec<String>,
+    /// Clevis in the image: its programs, or the files dracut's clevis module installs.
+    pub clevis: Option<String>,
+}
+
+/// Directory entries looked at, at most, in one directory of the image.
+const DIR_MAX: usize = 4096;
+
+/// The names in a directory of the image (none when it is not there), at most [`DIR_MAX`].
+fn names(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.take(DIR_MAX).filter_map(|e| e.ok()?.file_name().into_string().ok()).collect()
+}
+
+/// The token types of the libcryptsetup plugins under `usr/lib*/cryptsetup` and Debian's
+/// `usr/lib/TRIPLET/cryptsetup`, sorted.
+fn token_plugins(root: &Path) -> Vec<String> {
+    let mut dirs = Vec::new();
+    for lib in names(&root.join("usr")).into_iter().filter(|n| n.starts_with("lib")) {
+        let lib = root.join("usr").join(lib);
+        dirs.push(lib.join("cryptsetup"));
+        dirs.extend(names(&lib).into_iter().filter(|n| n.contains("-linux-")).map(|t| lib.join(t).join("cryptsetup")));
+    }
+    let mut kinds: Vec<String> = dirs
+        .iter()
+        .flat_map(|d| names(d))
+        .filter_map(|n| Some(n.strip_prefix("libcryptsetup-token-")?.split(".so").next()?.to_string()))
+        .filter(|k| !k.is_empty())
+        .collect();
+    crate::sort::sort_by_key(&mut kinds, |k| k.clone());
+    kinds.dedup();
+    kinds
+}
+
+/// Where Clevis shows in an image: its programs (`clevis`, `clevis-luks-askpass`, …), dracut's
+/// clevis module's unit or hooks. The first path found.
+fn clevis(root: &Path) -> Option<String> {
+    for dir in ["usr/bin", "bin", "usr/libexec", "usr/sbin"] {
+        if let Some(n) = names(&root.join(dir)).into_iter().find(|n| n.starts_with("clevis")) {
+            return Some(format!("/{dir}/{n}"));
+        }
+    }
+    [
+        "usr/lib/systemd/system/clevis-luks-askpass.path",
+        "lib/dracut/hooks/initqueue/settled/60-clevis-hook.sh",
+        "usr/lib/dracut/hooks/initqueue/settled/60-clevis-hook.sh",
+    ]
+    .iter()
+    .find(|p| root.join(p).exists())
+    .map(|p| format!("/{p}"))
 }
 
 /// At most this much of a record is read: they are one word.
@@ -78,6 +130,8 @@ impl ImageFacts {
             multipath: root.join("etc/multipath.conf").exists()
                 && ["usr/sbin/multipathd", "sbin/multipathd"].iter().any(|p| root.join(p).exists()),
             crypttab: luks_rules::read_crypttab(&root.join("etc/crypttab")),
+            token_plugins: token_plugins(root),
+            clevis: clevis(root),
             ..Default::default()
         };
         let Some(kind) = read_record(&root.join(RECORD)) else { return facts };
@@ -252,7 +306,33 @@ pub fn unsupported(c: &Cmdline, facts: &ImageFacts) -> Option<Reason> {
     if let Some(key) = luks_rules::detached_header(c, facts.crypttab.as_deref()) {
         return Some(Reason::Unsupported { key, what: "a detached LUKS header (dracut's crypt module)" });
     }
-    None
+    token_unlock(c, facts)
+}
+
+/// What the image unlocks with no passphrase and rdbreak does not: a token the rules ask
+/// systemd-cryptsetup for (`tpm2-device=`, `fido2-device=`, `pkcs11-uri=`) when the image has
+/// systemd's token plugin for it, or Clevis (its binding is in the header, not the crypttab: any
+/// LUKS container the rules want may be bound).
+fn token_unlock(c: &Cmdline, facts: &ImageFacts) -> Option<Reason> {
+    // Break-glass: dracut's init would unlock with no one typing and then open the shell the
+    // line asks for; rdbreak boots instead and asks for the passphrase.
+    let refused = luks_rules::break_glass::auto_unlock_for(c).is_err();
+    let allowed = |kind: &str| !(refused && luks_rules::break_glass::unattended(kind));
+    let asked = luks_rules::token_unlock(c, facts.crypttab.as_deref());
+    let stock = |kind: &str| facts.token_plugins.iter().any(|p| p == kind) && allowed(kind);
+    if let Some((key, kind)) = asked.into_iter().find(|(_, kind)| stock(kind)) {
+        let what = match kind {
+            "systemd-tpm2" => "unlocking with the TPM2 (systemd-cryptsetup and its systemd-tpm2 token plugin)",
+            "systemd-fido2" => "unlocking with a FIDO2 key (systemd-cryptsetup and its systemd-fido2 token plugin)",
+            _ => "unlocking with a PKCS#11 token (systemd-cryptsetup and its systemd-pkcs11 token plugin)",
+        };
+        return Some(Reason::Unsupported { key, what });
+    }
+    let clevis = facts.clevis.as_ref().filter(|_| allowed("clevis"))?;
+    luks_rules::luks_wanted(c, facts.crypttab.as_deref()).then(|| Reason::Unsupported {
+        key: format!("{clevis} in this image"),
+        what: "unlocking LUKS containers with Clevis (dracut's clevis module)",
+    })
 }
 
 /// Whether the command line asks for a break, in any spelling rdbreak honours.
@@ -496,6 +576,112 @@ mod tests {
             decide(&Cmdline::parse("root=/dev/mapper/root_crypt"), &plain),
             Decision::TakeOver { ignored: None }
         );
+    }
+
+    #[test]
+    fn token_unlocks_go_to_dracut_when_the_image_has_what_stock_uses() {
+        let tab = "root /dev/vda2 none tpm2-device=auto,discard\n".to_string();
+        let with = ImageFacts {
+            dracut_init: Some(InitKind::Systemd),
+            crypttab: Some(tab.clone()),
+            token_plugins: vec!["systemd-fido2".into(), "systemd-tpm2".into()],
+            ..Default::default()
+        };
+        let d = decide(&Cmdline::parse("root=/dev/mapper/root"), &with);
+        let Decision::HandOff { reason, init: InitKind::Systemd } = &d else { panic!("{d:?}") };
+        assert_eq!(
+            handoff_line(reason, InitKind::Systemd, &Cmdline::parse("root=/dev/mapper/root")),
+            "handing the boot to dracut's init (/init.dracut, systemd): /etc/crypttab's root line (tpm2-device=auto,discard) asks for unlocking with the TPM2 (systemd-cryptsetup and its systemd-tpm2 token plugin), which rdbreak does not do"
+        );
+        // rd.rdbreak=1 boots with rdbreak (which asks for the passphrase) and says what it skips.
+        let d = decide(&Cmdline::parse("root=/dev/mapper/root rd.rdbreak=1"), &with);
+        assert!(matches!(&d, Decision::TakeOver { ignored: Some(Reason::Unsupported { .. }) }), "{d:?}");
+        // The image does not carry the plugin: rdbreak boots and asks (the header says why).
+        let without = ImageFacts { token_plugins: vec!["systemd-fido2".into()], ..with.clone() };
+        assert_eq!(decide(&Cmdline::parse("root=/dev/mapper/root"), &without), Decision::TakeOver { ignored: None });
+        // The command line asks too; LUKS off asks nothing.
+        let line = "root=/dev/mapper/r rd.luks.uuid=ab12 rd.luks.options=fido2-device=auto";
+        let plain = ImageFacts { crypttab: None, ..with.clone() };
+        let Decision::HandOff { reason: Reason::Unsupported { key, what }, .. } = decide(&Cmdline::parse(line), &plain)
+        else {
+            panic!()
+        };
+        assert_eq!((key.as_str(), what.contains("FIDO2")), ("rd.luks.options=fido2-device=auto", true));
+        assert_eq!(
+            decide(&Cmdline::parse("root=/dev/mapper/root rd.luks=0"), &with),
+            Decision::TakeOver { ignored: None }
+        );
+        // Clevis binds in the header: any wanted container may be bound.
+        let clevis = ImageFacts {
+            clevis: Some("/usr/bin/clevis-luks-askpass".into()),
+            crypttab: Some("root /dev/vda2 none luks\n".into()),
+            ..with.clone()
+        };
+        let Decision::HandOff { reason, .. } = decide(&Cmdline::parse("root=/dev/mapper/root"), &clevis) else {
+            panic!()
+        };
+        assert_eq!(
+            reason.to_string(),
+            "/usr/bin/clevis-luks-askpass in this image asks for unlocking LUKS containers with Clevis (dracut's clevis module), which rdbreak does not do"
+        );
+        let no_luks = ImageFacts { crypttab: None, ..clevis };
+        assert_eq!(decide(&Cmdline::parse("root=/dev/vda2"), &no_luks), Decision::TakeOver { ignored: None });
+    }
+
+    #[test]
+    fn a_shell_on_purpose_keeps_unattended_unlocks_from_dracut() {
+        let facts = ImageFacts {
+            dracut_init: Some(InitKind::Systemd),
+            crypttab: Some("root /dev/vda2 none tpm2-device=auto\nhome /dev/vdb none fido2-device=auto\n".into()),
+            token_plugins: vec!["systemd-fido2".into(), "systemd-tpm2".into()],
+            ..Default::default()
+        };
+        let key = |line: &str| match decide(&Cmdline::parse(line), &facts) {
+            Decision::HandOff { reason: Reason::Unsupported { key, .. }, .. } => Some(key),
+            _ => None,
+        };
+        assert_eq!(key("root=/dev/mapper/root").as_deref(), Some("/etc/crypttab's root line (tpm2-device=auto)"));
+        // The TPM would unseal with no one there: not with a shell asked for, nor with
+        // rd.rdbreak.tpm=0. A FIDO2 key needs a human: that still goes to dracut.
+        for line in [
+            "root=/dev/mapper/root rd.break",
+            "root=/dev/mapper/root rd.shell",
+            "root=/dev/mapper/root rd.rdbreak.tpm=0",
+        ] {
+            assert_eq!(key(line).as_deref(), Some("/etc/crypttab's home line (fido2-device=auto)"), "{line}");
+        }
+        let tpm_only = ImageFacts { crypttab: Some("root /dev/vda2 none tpm2-device=auto\n".into()), ..facts.clone() };
+        let d = decide(&Cmdline::parse("root=/dev/mapper/root rd.break=pre-mount"), &tpm_only);
+        assert_eq!(d, Decision::TakeOver { ignored: None });
+        let clevis = ImageFacts { clevis: Some("/usr/bin/clevis".into()), ..tpm_only };
+        assert_eq!(
+            decide(&Cmdline::parse("root=/dev/mapper/root rd.break"), &clevis),
+            Decision::TakeOver { ignored: None }
+        );
+        assert!(matches!(decide(&Cmdline::parse("root=/dev/mapper/root"), &clevis), Decision::HandOff { .. }));
+    }
+
+    #[test]
+    fn token_plugins_and_clevis_are_found_in_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!((ImageFacts::read(root).token_plugins.len(), ImageFacts::read(root).clevis), (0, None));
+        for p in [
+            "usr/lib64/cryptsetup/libcryptsetup-token-systemd-tpm2.so",
+            "usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-fido2.so",
+            "usr/lib/cryptsetup/libcryptsetup-token-systemd-tpm2.so.1",
+            "usr/lib/cryptsetup/README",
+            "usr/lib/systemd/system/clevis-luks-askpass.path",
+        ] {
+            std::fs::create_dir_all(root.join(p).parent().unwrap()).unwrap();
+            std::fs::write(root.join(p), "").unwrap();
+        }
+        let f = ImageFacts::read(root);
+        assert_eq!(f.token_plugins, ["systemd-fido2", "systemd-tpm2"]);
+        assert_eq!(f.clevis.as_deref(), Some("/usr/lib/systemd/system/clevis-luks-askpass.path"));
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::write(root.join("usr/bin/clevis-decrypt-tpm2"), "").unwrap();
+        assert_eq!(ImageFacts::read(root).clevis.as_deref(), Some("/usr/bin/clevis-decrypt-tpm2"));
     }
 
     #[test]

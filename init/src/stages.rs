@@ -225,7 +225,10 @@ impl Sequence {
             return false;
         };
         ask::load_keymap_once(Path::new("/"), self.boot.cmdline());
-        let prompt = format!("Please enter passphrase for disk {} ({}):", asked.node, asked.name);
+        // A header with tokens: why none unlocked it comes first (the console may have
+        // scrolled past the log line).
+        let note = asked.note.as_ref().map(|n| format!("{n}\r\n")).unwrap_or_default();
+        let prompt = format!("{note}Please enter passphrase for disk {} ({}):", asked.node, asked.name);
         let timeout = self.boot.cmdline().number("rd.luks.timeout", 0, 0, 86_400);
         let ttys = ask::consoles(&self.boot.paths().sys);
         let by_hand = format!("cryptsetup open {} {}", asked.node, asked.name);

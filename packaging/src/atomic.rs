@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 /// Writes `bytes` to `path` atomically. A symlink at `path` (Debian's /boot/initrd.img) is
-/// followed, so the file it names is replaced and the link stays; the file keeps its mode.
+/// followed, so the file it names is replaced and the link stays; the file keeps its mode, and a
+/// new file is made 0600 (an image may hold a key file).
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let name = target.file_name().with_context(|| format!("{} names no file", path.display()))?;
@@ -26,9 +27,10 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let written = (|| -> std::io::Result<()> {
         file.write_all(bytes)?;
-        // A new image is as readable as fs::write would make it; a replaced one keeps its mode.
-        let umask_default = 0o644;
-        file.set_permissions(std::fs::Permissions::from_mode(mode.unwrap_or(umask_default)))?;
+        // A new image is for root only, as dracut writes it: it may hold a LUKS key file. A
+        // replaced one keeps its mode (someone chose it).
+        let private = 0o600;
+        file.set_permissions(std::fs::Permissions::from_mode(mode.unwrap_or(private)))?;
         file.sync_all()?;
         std::fs::rename(&tmp, &target)?;
         std::fs::File::open(dir)?.sync_all()
@@ -58,7 +60,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o7777, 0o600);
         let fresh = dir.path().join("fresh.img");
         write(&fresh, b"x").unwrap();
-        assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o7777, 0o644);
+        assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o7777, 0o600, "a new image is private");
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left.len(), 3, "no temporary file left: {left:?}");
     }

@@ -246,6 +246,8 @@ pub trait Visitor {
     fn entry(&mut self, h: &Header, data: &mut Data<'_>) -> Result<()>;
     /// An entry the reader could not deliver, or whose checksum failed while skipped.
     fn bad(&mut self, name: &[u8], why: &str);
+    /// A segment begins at `offset` of the image, stored in `format`.
+    fn start(&mut self, _offset: u64, _format: compress::Format) {}
     /// A segment was read to its end.
     fn segment(&mut self, _s: &Segment) {}
 }

@@ -185,6 +185,15 @@ fn firmware_of(module: &[u8]) -> Vec<String> {
     out
 }
 
+/// The kernel release a module is built for: the first word of `vermagic=` in its .modinfo.
+pub fn vermagic(module: &[u8]) -> Option<String> {
+    module.split(|&b| b == 0).find_map(|chunk| {
+        let v = chunk.strip_prefix(b"vermagic=")?;
+        let word = v.split(|&b| b == b' ').next()?;
+        Some(String::from_utf8_lossy(word).to_string()).filter(|w| !w.is_empty())
+    })
+}
+
 /// Every module to include: the request resolved through aliases, plus hard and soft
 /// dependencies. Unknown names are an error, with the names.
 pub fn module_closure(index: &ModuleIndex, request: &[String]) -> Result<BTreeSet<String>> {
@@ -252,6 +261,15 @@ fn add_modules(tree: &mut Tree, opts: &Options) -> Result<usize> {
         let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().to_string();
         let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let plain = kmod::decompress(&data, &path.to_string_lossy()).unwrap_or_default();
+        if let Some(built) = vermagic(&plain).filter(|v| *v != opts.kver) {
+            bail!(
+                "--kver {} does not match the modules: {} says it is built for {built} (its vermagic); modules for {built} under lib/modules/{} could never load. Pass --kver {built}, or --kmoddir with the modules of {}",
+                opts.kver,
+                path.display(),
+                opts.kver,
+                opts.kver
+            );
+        }
         firmware.extend(firmware_of(&plain));
         tree.add(Entry::file(&format!("{base}/{rel}"), 0o644, data))?;
     }
@@ -420,6 +438,21 @@ mod tests {
         let ix = ModuleIndex::load(image_dir.path(), Path::new("/nonexistent")).unwrap();
         assert_eq!(ix.lookup("pci:v1234d0001"), ["c"]);
         assert!(ix.lookup("other").is_empty());
+    }
+
+    #[test]
+    fn kver_must_match_the_modules_vermagic() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_kernel(dir.path());
+        std::fs::write(dir.path().join("kernel/b.ko"), "\0name=b\0vermagic=6.1.0-9-amd64 SMP preempt mod_unload\0")
+            .unwrap();
+        assert_eq!(vermagic(b"\0vermagic=6.1.0 SMP\0").as_deref(), Some("6.1.0"));
+        let mut o = opts(dir.path());
+        o.modules = vec!["a".into()];
+        let err = assemble(&o).err().unwrap().to_string();
+        assert!(err.contains("--kver 9.9.9 does not match") && err.contains("built for 6.1.0-9-amd64"), "{err}");
+        o.kver = "6.1.0-9-amd64".into();
+        assemble(&o).unwrap();
     }
 
     #[test]

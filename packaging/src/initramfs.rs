@@ -45,6 +45,7 @@ pub fn read(input: impl Read, v: &mut dyn Visitor) -> Result<()> {
             break;
         }
         if head.starts_with(b"07070") {
+            v.start(offset, Format::None);
             let entries = cpio::read_archive(&mut src, archive, v)
                 .with_context(|| format!("in the cpio archive at offset {offset}"))?;
             archive += 1;
@@ -59,11 +60,23 @@ pub fn read(input: impl Read, v: &mut dyn Visitor) -> Result<()> {
             bail!("unknown data at offset {offset} (neither cpio nor a known compression)");
         }
         let first = archive;
+        v.start(offset, format);
         let dec = compress::decoder(&mut src, format)
             .with_context(|| format!("decompressing the {format} segment at offset {offset}"))?;
-        let mut inner = Source::new(dec);
-        let entries = archives_only(&mut inner, &mut archive, v)
-            .with_context(|| format!("in the {format} segment at offset {offset}"))?;
+        let mut inner = Source::new(Guard(dec));
+        let read = archives_only(&mut inner, &mut archive, v);
+        let decoded = inner.offset();
+        drop(inner);
+        let entries = match read {
+            Err(e) if decode_error(&e).is_some() => {
+                let why = decode_error(&e).map(|d| d.0.as_str()).unwrap_or_default();
+                bail!(
+                    "the {format} data at offset {offset} is {why} (stopped at byte {} of the image, {decoded} bytes decompressed)",
+                    src.offset()
+                )
+            }
+            r => r.with_context(|| format!("in the {format} segment at offset {offset}"))?,
+        };
         if archive == first {
             bail!("the {format} segment at offset {offset} holds no cpio archive");
         }
@@ -73,6 +86,48 @@ pub fn read(input: impl Read, v: &mut dyn Visitor) -> Result<()> {
         bail!(if src.offset() == 0 { "it is empty" } else { "it holds only zero bytes" });
     }
     Ok(())
+}
+
+/// What a decoder said, in a few words ("truncated", "corrupt: …"): the decoders' own texts
+/// can be long and repeated (ruzstd prints its error chain twice).
+#[derive(Debug)]
+struct DecodeError(String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// A decoder whose errors are marked as the stream's, so that they are told apart from the
+/// archive's and said in one line.
+struct Guard<R>(R);
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            let text = e.to_string();
+            let eof = e.kind() == std::io::ErrorKind::UnexpectedEof
+                || ["fill whole buffer", "UnexpectedEof", "incomplete", "unexpected end"]
+                    .iter()
+                    .any(|w| text.contains(w));
+            let why = if eof {
+                "truncated".to_string()
+            } else {
+                let first = text.split(": ").next().unwrap_or_default();
+                format!("corrupt: {}", first.chars().take(80).collect::<String>())
+            };
+            std::io::Error::new(e.kind(), DecodeError(why))
+        })
+    }
+}
+
+fn decode_error(e: &anyhow::Error) -> Option<&DecodeError> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref::<DecodeError>())
+    })
 }
 
 /// The inside of a compressed segment: cpio archives and zero padding only, as the kernel reads

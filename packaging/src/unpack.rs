@@ -6,6 +6,10 @@
 //! directory modes come last (a read-only directory still gets its files); hard links are
 //! rebuilt by (dev, ino) with the data from whichever link carries it (GNU cpio: the last). A
 //! bad entry is reported with its path and the extraction goes on.
+//!
+//! Safe by default for an inspection tool: set-user-ID and set-group-ID bits of the archive's
+//! files are dropped unless asked ([`Options::preserve_setid`], as tar does), and the CLI
+//! refuses a non-empty target, `/` and the live root's top directories ([`check_target`]).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -13,7 +17,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
 
-use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
@@ -29,6 +35,76 @@ pub struct Summary {
     pub written: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Files whose set-user-ID or set-group-ID bit was dropped.
+    pub setid_dropped: usize,
+}
+
+/// What to extract, and how.
+#[derive(Default)]
+pub struct Options<'p> {
+    /// Keep the set-user-ID and set-group-ID bits of files (dropped by default: an untrusted
+    /// archive must not leave a setuid-root program behind).
+    pub preserve_setid: bool,
+    /// Uncompressed archives before the first compressed part (early microcode) under `early/`,
+    /// the rest under `main/`, as lsinitrd and unmkinitramfs keep them apart.
+    pub split: bool,
+    /// Only the entries whose path (relative, without `./`) this accepts.
+    pub select: Option<crate::pattern::Select<'p>>,
+}
+
+/// Refuses a target `unpack` must not write into: `/` and the top directories of the live root
+/// (`/usr`, `/etc`, … whatever the spelling: `..`, symlinks), a file, and unless `force`, a
+/// directory that already holds something (its files would be overwritten without a word).
+pub fn check_target(dir: &Path, force: bool) -> Result<()> {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    // The nearest existing ancestor resolved (symlinks, `..`), the missing rest appended.
+    let mut resolved = None;
+    let mut tail = Vec::new();
+    let mut p = absolute.as_path();
+    while resolved.is_none() {
+        match std::fs::canonicalize(p) {
+            Ok(c) => resolved = Some(c),
+            Err(_) => {
+                tail.push(p.file_name().map(|n| n.to_os_string()).unwrap_or_default());
+                p = p.parent().unwrap_or(Path::new("/"));
+            }
+        }
+    }
+    let mut full = resolved.unwrap_or_else(|| PathBuf::from("/"));
+    for t in tail.iter().rev() {
+        match t.to_str() {
+            Some("..") => {
+                full.pop();
+            }
+            Some(".") | Some("") => {}
+            _ => full.push(t),
+        }
+    }
+    // `/` itself, or a directory of the live root that exists (a new `/x` is no one's yet).
+    let depth = full.components().count();
+    if depth <= 1 || depth == 2 && full.exists() {
+        bail!(
+            "refusing to unpack into {} ({}): it is the live root or one of its top directories; choose a new directory",
+            dir.display(),
+            full.display()
+        );
+    }
+    match std::fs::symlink_metadata(&full) {
+        Ok(m) if !m.is_dir() => bail!("the target {} is not a directory", dir.display()),
+        Ok(_) => {
+            let held = std::fs::read_dir(&full)
+                .with_context(|| format!("cannot read the target directory {}", dir.display()))?
+                .count();
+            if held > 0 && !force {
+                bail!(
+                    "the target directory {} is not empty ({held} entries): its files would be overwritten; choose an empty directory or pass --force",
+                    dir.display()
+                );
+            }
+        }
+        Err(_) => {}
+    }
+    Ok(())
 }
 
 /// How an entry that is not extracted as asked is reported.
@@ -66,6 +142,11 @@ struct Unpacker<'r> {
     full_told: bool,
     summary: Summary,
     report: &'r mut dyn FnMut(Level, &[u8], &str),
+    preserve_setid: bool,
+    split: bool,
+    select: Option<crate::pattern::Select<'r>>,
+    /// Under `--split`: the entries go under `main/` (a compressed part has begun).
+    main: bool,
 }
 
 fn split(path: &[u8]) -> Option<(Vec<&[u8]>, &[u8])> {
@@ -105,7 +186,12 @@ impl Unpacker<'_> {
         let Some((leaf, dirs)) = comps.split_last() else { return Err("empty name".into()) };
         let leaf: &[u8] = leaf;
         let dir = self.dir(dirs)?;
-        let meta = Meta { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, owner: self.owner };
+        let mut mode = h.mode;
+        if !self.preserve_setid && h.kind() != cpio::S_IFDIR && mode & 0o6000 != 0 {
+            mode &= !0o6000;
+            self.summary.setid_dropped += 1;
+        }
+        let meta = Meta { mode, uid: h.uid, gid: h.gid, mtime: h.mtime, owner: self.owner };
         let path = comps.join(&b'/');
         match h.kind() {
             cpio::S_IFDIR => {
@@ -236,7 +322,13 @@ impl Visitor for Unpacker<'_> {
             // `.`: the target itself, which keeps its own mode.
             Some(c) if c.is_empty() && h.kind() == cpio::S_IFDIR => return Ok(()),
             Some(c) if c.is_empty() => Err("names the target directory itself; skipped".to_string()),
-            Some(c) => self.place(h, &c, data),
+            Some(c) if self.select.is_some_and(|keep| !keep(&c.join(&b'/'))) => return Ok(()),
+            Some(mut c) => {
+                if self.split {
+                    c.insert(0, if self.main { b"main" } else { b"early" });
+                }
+                self.place(h, &c, data)
+            }
         };
         match outcome {
             Ok(true) => self.summary.written += 1,
@@ -253,14 +345,27 @@ impl Visitor for Unpacker<'_> {
         self.summary.failed += 1;
         (self.report)(Level::Failed, name, why);
     }
+
+    fn start(&mut self, _offset: u64, format: crate::compress::Format) {
+        self.main |= format != crate::compress::Format::None;
+    }
 }
 
 /// Extracts the image read from `input` into `root` (made if missing), telling `report` of each
-/// entry not extracted as asked. A broken image is an error once what came before it is out.
-pub fn unpack(input: impl Read, root: &Path, report: &mut dyn FnMut(Level, &[u8], &str)) -> Result<Summary> {
-    std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+/// entry not extracted as asked. A broken image is an error once what came before it is out; a
+/// target that cannot be made or written is an error ([`TargetError`]) before anything is read.
+pub fn unpack(
+    input: impl Read,
+    root: &Path,
+    opts: &Options<'_>,
+    report: &mut dyn FnMut(Level, &[u8], &str),
+) -> Result<Summary> {
+    let target = |what: &str, e: &dyn std::fmt::Display| TargetError(format!("{}: {what}: {e}", root.display()));
+    std::fs::create_dir_all(root).map_err(|e| target("cannot create it", &e))?;
     let fd = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .with_context(|| format!("cannot open {}", root.display()))?;
+        .map_err(|e| target("cannot open it", &e))?;
+    // A read-only file system or a directory of someone else: said once, not once per entry.
+    rfs::access(root, rfs::Access::WRITE_OK).map_err(|e| target("cannot write into it", &e))?;
     let mut u = Unpacker {
         root: fd,
         owner: rustix::process::geteuid().is_root(),
@@ -272,12 +377,28 @@ pub fn unpack(input: impl Read, root: &Path, report: &mut dyn FnMut(Level, &[u8]
         full_told: false,
         summary: Summary::default(),
         report,
+        preserve_setid: opts.preserve_setid,
+        split: opts.split,
+        select: opts.select,
+        main: false,
     };
     let read = crate::initramfs::read(input, &mut u);
     u.finish();
     read?;
     Ok(u.summary)
 }
+
+/// The target directory could not be made or written (as opposed to the image being unreadable).
+#[derive(Debug)]
+pub struct TargetError(pub String);
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the target directory {}", self.0)
+    }
+}
+
+impl std::error::Error for TargetError {}
 
 #[cfg(test)]
 mod tests {
@@ -290,7 +411,7 @@ mod tests {
         let mut report = |l: Level, name: &[u8], why: &str| {
             notes.push(format!("{l:?} {}: {why}", crate::listing::escape(name)));
         };
-        let s = unpack(image, dir, &mut report).unwrap();
+        let s = unpack(image, dir, &Options { preserve_setid: true, ..Default::default() }, &mut report).unwrap();
         (s, notes)
     }
 
@@ -313,7 +434,7 @@ mod tests {
         let (s, notes) = run(&cpio::write(&entries, 0), dir.path());
         assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
         assert_eq!(std::fs::read(dir.path().join("abs/file")).unwrap(), b"fine");
-        assert_eq!(s, Summary { written: 2, failed: 2, skipped: 0 });
+        assert_eq!(s, Summary { written: 2, failed: 2, ..Default::default() });
         assert!(notes.contains(&"Failed evil/pwned: evil is a symlink (not followed)".to_string()), "{notes:?}");
         assert!(notes.iter().any(|n| n.starts_with("Failed ../escape: leaves the target")), "{notes:?}");
     }
@@ -444,7 +565,7 @@ mod tests {
         image.extend(crc(b"bad", b"abd", 0x61 + 0x62 + 0x63));
         image.extend(trailer());
         let (s, notes) = run(&image, dir.path());
-        assert_eq!(s, Summary { written: 1, failed: 1, skipped: 0 });
+        assert_eq!(s, Summary { written: 1, failed: 1, ..Default::default() });
         assert_eq!(
             notes,
             ["Failed bad: checksum mismatch: the header says 00000126, the data sums to 00000127; not extracted"]

@@ -38,11 +38,11 @@ fn gnu_cpio(dir: &Path, format: &str, out: &Path) {
 #[test]
 fn usage_errors_say_what_and_show_the_usage() {
     for (args, what) in [
-        (&["ls", "a", "b"][..], "unexpected argument b"),
+        (&["modules", "a", "b"][..], "unexpected argument b"),
         (&["ls", "--bogus", "a"], "unknown option --bogus"),
-        (&["ls"], "missing argument"),
+        (&["cat", "a"], "missing argument"),
         (&["unpack", "a"], "missing argument"),
-        (&["unpack", "a", "b", "c"], "unexpected argument c"),
+        (&["info", "a", "c"], "unexpected argument c"),
         (&["unpack", "-x", "a", "b"], "unknown option -x"),
         (&["--version", "extra"], "extra arguments"),
         (&["build", "-o", "x", "stray"], "unexpected argument stray"),
@@ -264,4 +264,398 @@ fn a_failed_build_leaves_the_old_image_whole() {
     assert!(stderr(&o).contains("left as it was"), "{}", stderr(&o));
     let left: Vec<_> = std::fs::read_dir(dir.path().join("boot")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["initrd.img"], "no temporary file left behind");
+}
+
+fn mode_of(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// A small image built by `rdbreak build` from `extra` arguments; returns its path.
+fn built(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
+    let init = dir.join("init");
+    std::fs::write(&init, tiny_static_elf()).unwrap();
+    let img = dir.join("built.img");
+    let mut args = build_args(init.to_str().unwrap(), img.to_str().unwrap());
+    args.extend(extra);
+    let o = rdbreak(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    img
+}
+
+#[test]
+fn a_new_image_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = built(dir.path(), &[]);
+    assert_eq!(mode_of(&img), 0o600, "it may hold a key file");
+}
+
+#[test]
+fn unpack_refuses_a_full_target_the_root_and_its_top_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = built(dir.path(), &[]);
+    let img = img.to_str().unwrap();
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("mine"), b"keep").unwrap();
+    let o = rdbreak(&["unpack", img, full.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("is not empty (1 entries)") && stderr(&o).contains("--force"));
+    let o = rdbreak(&["unpack", "--force", img, full.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(full.join("mine")).unwrap(), b"keep");
+    for target in ["/", "/usr", "/etc/", "/tmp/../etc", "//var"] {
+        for force in [false, true] {
+            let args: Vec<&str> = if force { vec!["unpack", "-f", img, target] } else { vec!["unpack", img, target] };
+            let o = rdbreak(&args);
+            assert!(!o.status.success(), "{target}");
+            assert!(stderr(&o).contains("live root or one of its top directories"), "{target}: {}", stderr(&o));
+        }
+    }
+}
+
+#[test]
+fn set_id_bits_are_dropped_unless_asked_and_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = vec![
+        Entry::file("su", 0o4755, b"x".to_vec()),
+        Entry::file("sg", 0o2755, b"y".to_vec()),
+        Entry::dir("tmp", 0o1777),
+        Entry::file("plain", 0o755, b"z".to_vec()),
+    ];
+    let img = dir.path().join("setid.cpio");
+    std::fs::write(&img, cpio::write(&entries, 0)).unwrap();
+    let out = dir.path().join("out");
+    let o = rdbreak(&["unpack", img.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!((mode_of(&out.join("su")), mode_of(&out.join("sg"))), (0o755, 0o755));
+    assert_eq!(mode_of(&out.join("tmp")), 0o1777, "the sticky bit stays");
+    let e = stderr(&o);
+    assert_eq!(e.matches("set-user-ID").count(), 1, "{e}");
+    assert!(e.contains("of 2 files (--preserve-setid keeps them)"), "{e}");
+    let kept = dir.path().join("kept");
+    let o = rdbreak(&["unpack", "--preserve-setid", img.to_str().unwrap(), kept.to_str().unwrap()]);
+    assert!(o.status.success() && stderr(&o).is_empty(), "{}", stderr(&o));
+    assert_eq!((mode_of(&kept.join("su")), mode_of(&kept.join("sg"))), (0o4755, 0o2755));
+}
+
+#[test]
+fn errors_name_the_target_or_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = built(dir.path(), &[]);
+    let afile = dir.path().join("afile");
+    std::fs::write(&afile, b"").unwrap();
+    let o = rdbreak(&["unpack", img.to_str().unwrap(), afile.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("the target") && e.contains("not a directory"), "{e}");
+    assert!(!e.contains("image"), "the image is fine: {e}");
+    let o = rdbreak(&["unpack", img.to_str().unwrap(), "/proc/self/rdbreak-no/such"]);
+    let e = stderr(&o);
+    assert!(e.starts_with("rdbreak: the target directory /proc/self/rdbreak-no/such: cannot create it"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
+
+#[test]
+fn a_truncated_or_corrupt_stream_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = vec![0u8; 300_000];
+    let mut x = 0x9e3779b97f4a7c15u64;
+    for b in big.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = b'a' + (x % 16) as u8;
+    }
+    std::fs::write(dir.path().join("big"), &big).unwrap();
+    let file = format!("{}:/big", dir.path().join("big").display());
+    for compress in ["zstd", "gzip", "xz"] {
+        let img = built(dir.path(), &["--file", &file, "--compress", compress]);
+        let bytes = std::fs::read(&img).unwrap();
+        let cut = dir.path().join("cut.img");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let o = rdbreak(&["ls", cut.to_str().unwrap()]);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{compress}");
+        assert_eq!(e.lines().count(), 1, "{compress}: {e}");
+        assert!(e.contains(&format!("the {compress} data at offset 0 is truncated")), "{compress}: {e}");
+        assert!(e.len() < 300, "{compress}: {e}");
+    }
+}
+
+#[test]
+fn a_target_that_cannot_be_written_is_one_line() {
+    if !rustix::process::geteuid().is_root() || !have("setpriv") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = built(dir.path(), &[]);
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let target = dir.path().join("root-owned");
+    std::fs::create_dir(&target).unwrap();
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_rdbreak"), "unpack"])
+        .arg(&img)
+        .arg(&target)
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("cannot write into it: Permission denied"), "{e}");
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = Vec::new();
+    for i in 0..400 {
+        let f = dir.path().join(format!("f{i}"));
+        std::fs::write(&f, b"x").unwrap();
+        args.push(format!("--file {}:/many/f{i}", f.display()));
+    }
+    let img = built(dir.path(), &args.iter().flat_map(|a| a.splitn(2, ' ')).collect::<Vec<_>>());
+    for cmd in [
+        format!("\"$RDBREAK\" ls '{}' | head -1", img.display()),
+        format!("\"$RDBREAK\" ls -l --sort size '{}' | head -2", img.display()),
+        format!("\"$RDBREAK\" unpack '{}' '{}/out' | head -0", img.display(), dir.path().display()),
+        "\"$RDBREAK\" --help | head -1".to_string(),
+    ] {
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(format!("{cmd}; echo \"status ${{PIPESTATUS[0]}}\""))
+            .env("RDBREAK", env!("CARGO_BIN_EXE_rdbreak"))
+            .output()
+            .unwrap();
+        let e = stderr(&o);
+        assert!(e.is_empty(), "{cmd}: {e}");
+        assert!(stdout(&o).contains("status 0"), "{cmd}: {}", stdout(&o));
+    }
+}
+
+#[test]
+fn every_command_has_help_version_and_usage_exit_codes() {
+    for c in rdbreak::cli::COMMANDS {
+        for flag in ["--help", "-h"] {
+            let o = rdbreak(&[c.name, flag]);
+            assert!(o.status.success(), "{} {flag}", c.name);
+            let text = stdout(&o);
+            assert!(text.contains(&format!("usage: rdbreak {}", c.name)) && text.contains("example:"), "{text}");
+        }
+    }
+    let o = rdbreak(&["--version"]);
+    assert!(o.status.success() && stdout(&o).starts_with("rdbreak "));
+    let o = rdbreak(&["build", "--bogus"]);
+    assert_eq!(o.status.code(), Some(2), "a usage error");
+    let o = rdbreak(&["ls", "/nonexistent.img"]);
+    assert_eq!(o.status.code(), Some(1), "a failure");
+    assert!(stderr(&o).contains("cannot read the image /nonexistent.img"), "{}", stderr(&o));
+}
+
+/// GNU cpio's archive of a tree with set-id files, a sticky directory, hard links, a symlink:
+/// `rdbreak ls -l` prints what `cpio -itv` prints, line for line, modes included.
+#[test]
+fn ls_long_matches_cpio_tv() {
+    if !have("cpio") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(src.join("tmp")).unwrap();
+    for (p, m) in [("usr/bin/su", 0o4755), ("usr/bin/wall", 0o2755), ("usr/bin/odd", 0o4644), ("usr/bin/plain", 0o755)]
+    {
+        std::fs::write(src.join(p), p.as_bytes()).unwrap();
+        std::fs::set_permissions(src.join(p), std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    std::fs::set_permissions(src.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::hard_link(src.join("usr/bin/plain"), src.join("usr/bin/again")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", src.join("bin")).unwrap();
+    let img = dir.path().join("gnu.cpio");
+    gnu_cpio(&src, "newc", &img);
+    let ours = rdbreak(&["ls", "-l", img.to_str().unwrap()]);
+    assert!(ours.status.success(), "{}", stderr(&ours));
+    let theirs = sh(&format!("TZ=UTC cpio -itv --quiet < '{}'", img.display()));
+    assert_eq!(stdout(&ours), stdout(&theirs));
+    let text = stdout(&ours);
+    for want in ["-rwsr-xr-x", "-rwxr-sr-x", "-rwSr--r--", "drwxrwxrwt"] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    // Patterns, as cpio takes them; --sort size.
+    let o = rdbreak(&["ls", img.to_str().unwrap(), "usr/bin/s*", "/tmp"]);
+    let names: Vec<String> = stdout(&o).lines().map(|l| l.rsplit(' ').next().unwrap().to_string()).collect();
+    assert_eq!(names, ["tmp", "usr/bin/su"], "{}", stdout(&o));
+    let o = rdbreak(&["ls", "--sort", "size", img.to_str().unwrap()]);
+    let first = stdout(&o).lines().next().unwrap().to_string();
+    assert!(first.ends_with("usr/bin/plain") || first.ends_with("usr/bin/again"), "{first}");
+    // cat: the file's bytes.
+    let o = rdbreak(&["cat", img.to_str().unwrap(), "/usr/bin/wall"]);
+    assert!(o.status.success() && o.stdout == b"usr/bin/wall", "{}", stderr(&o));
+    let o = rdbreak(&["cat", img.to_str().unwrap(), "usr/bin/nope"]);
+    assert!(!o.status.success() && stderr(&o).contains("usr/bin/nope is not in the image"), "{}", stderr(&o));
+}
+
+/// build → unpack → ls: set-id, sticky, hard links and an early microcode archive survive, and
+/// the early archive is listed and unpacked apart.
+#[test]
+fn round_trip_with_setid_sticky_hard_links_and_early_microcode() {
+    if !have("cpio") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let early = dir.path().join("early");
+    std::fs::create_dir_all(early.join("kernel/x86/microcode")).unwrap();
+    std::fs::write(early.join("kernel/x86/microcode/GenuineIntel.bin"), b"microcode").unwrap();
+    std::fs::hard_link(
+        early.join("kernel/x86/microcode/GenuineIntel.bin"),
+        early.join("kernel/x86/microcode/AuthenticAMD.bin"),
+    )
+    .unwrap();
+    let early_cpio = dir.path().join("early.cpio");
+    gnu_cpio(&early, "newc", &early_cpio);
+    let su = dir.path().join("su");
+    std::fs::write(&su, b"setuid").unwrap();
+    std::fs::set_permissions(&su, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let file = format!("{}:/usr/bin/su", su.display());
+    let img = built(dir.path(), &["--early-cpio", early_cpio.to_str().unwrap(), "--file", &file]);
+    let o = rdbreak(&["ls", img.to_str().unwrap()]);
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("Early CPIO image"), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("Main image (zstd")), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("-rwsr-xr-x") && l.ends_with(" usr/bin/su")), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("drwxrwxrwt") && l.ends_with(" tmp")), "{text}");
+    let out = dir.path().join("out");
+    let o = rdbreak(&["unpack", "--split", "--preserve-setid", img.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let uc = out.join("early/kernel/x86/microcode");
+    let (a, b) = (
+        std::fs::metadata(uc.join("GenuineIntel.bin")).unwrap(),
+        std::fs::metadata(uc.join("AuthenticAMD.bin")).unwrap(),
+    );
+    assert_eq!((a.ino(), a.nlink()), (b.ino(), 2), "hard links stay links");
+    assert_eq!(std::fs::read(uc.join("AuthenticAMD.bin")).unwrap(), b"microcode");
+    assert_eq!(mode_of(&out.join("main/usr/bin/su")), 0o4755);
+    assert_eq!(mode_of(&out.join("main/tmp")), 0o1777);
+    assert!(out.join("main/init").is_file() && !out.join("init").exists());
+    // Only some paths.
+    let some = dir.path().join("some");
+    let o = rdbreak(&["unpack", img.to_str().unwrap(), some.to_str().unwrap(), "usr/bin"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(some.join("usr/bin/su").is_file() && !some.join("init").exists() && !some.join("kernel").exists());
+    // info and modules.
+    let o = rdbreak(&["info", img.to_str().unwrap()]);
+    let text = stdout(&o);
+    for want in ["in 2 parts", "(early cpio)", "zstd", "made by: rdbreak build", "kernel version: none"] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    let o = rdbreak(&["modules", img.to_str().unwrap()]);
+    assert!(o.status.success() && stdout(&o).contains("kernel modules (0)"), "{}", stdout(&o));
+}
+
+/// README's "Without dracut" from a clone: `target/release/rdbreak build` without `--init`
+/// takes the workspace's musl build; with none anywhere, the message says which `--init`.
+#[test]
+fn build_finds_the_workspace_init_or_says_which_to_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("clone");
+    let bin = clone.join("target/release/rdbreak");
+    let init = clone.join("target/x86_64-unknown-linux-musl/release/rdbreak-init");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_rdbreak"), &bin).unwrap();
+    let build = |cwd: &Path| {
+        Command::new(&bin)
+            .args(["build", "--no-default-modules", "--kver", "1.0", "-o", "x.img"])
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    };
+    if !Path::new("/usr/lib/rdbreak/rdbreak-init").exists() {
+        let o = build(dir.path());
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(
+            e.contains("no rdbreak-init found")
+                && e.contains("--init target/x86_64-unknown-linux-musl/release/rdbreak-init"),
+            "{e}"
+        );
+        assert!(e.contains("cargo build --release -p rdbreak-init --target x86_64-unknown-linux-musl"), "{e}");
+    }
+    std::fs::create_dir_all(init.parent().unwrap()).unwrap();
+    std::fs::write(&init, tiny_static_elf()).unwrap();
+    let o = build(&clone);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(clone.join("x.img").exists());
+}
+
+/// The default compression makes an image no larger than `zstd -3` of the same archive
+/// (ruzstd's own matcher made it 60% larger). Programs and libraries, like kernel modules.
+#[test]
+fn the_default_image_is_no_larger_than_zstd_3() {
+    if !have("zstd") || !Path::new("/bin/bash").exists() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ours_img = dir.path().join("ours.img");
+    std::fs::rename(built(dir.path(), &["--binary", "/bin/bash"]), &ours_img).unwrap();
+    let ours = std::fs::read(&ours_img).unwrap();
+    let plain = dir.path().join("plain.img");
+    std::fs::rename(built(dir.path(), &["--binary", "/bin/bash", "--compress", "none"]), &plain).unwrap();
+    let o = sh(&format!("zstd -3 -q -c '{}' | wc -c", plain.display()));
+    let zstd3: usize = stdout(&o).trim().parse().unwrap();
+    assert_eq!(&ours[..4], [0x28, 0xb5, 0x2f, 0xfd], "zstd");
+    assert!(ours.len() <= zstd3, "rdbreak build: {} bytes, zstd -3: {zstd3}", ours.len());
+    // And rdbreak reads it back.
+    let o = rdbreak(&["ls", ours_img.to_str().unwrap()]);
+    assert!(o.status.success() && stdout(&o).contains("bash"), "{}", stderr(&o));
+}
+
+/// A stock dracut image (base only, no kernel: a few seconds): `rdbreak ls -l` prints
+/// lsinitrd's lines, `cat` its `-f`, `modules` its `-m`, `info` its version and arguments.
+#[test]
+fn a_stock_dracut_image_reads_as_lsinitrd_reads_it() {
+    if !have("dracut") || !have("lsinitrd") || !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("stock.img");
+    let o = sh(&format!(
+        "dracut --quiet --no-hostonly --no-kernel -m base --no-early-microcode --kver 6.1.0-rdbreak-test --force --gzip '{}'",
+        img.display()
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = img.to_str().unwrap();
+    let theirs = sh(&format!("TZ=UTC lsinitrd '{img}'"));
+    let theirs: Vec<String> = stdout(&theirs)
+        .lines()
+        .filter(|l| l.len() > 11 && l.as_bytes()[10] == b' ' && "-dlcbps".contains(&l[..1]))
+        .map(str::to_string)
+        .collect();
+    let ours = Command::new(env!("CARGO_BIN_EXE_rdbreak")).args(["ls", "-l", img]).env("TZ", "UTC").output().unwrap();
+    assert!(ours.status.success(), "{}", stderr(&ours));
+    let ours: Vec<String> = stdout(&ours).lines().map(str::to_string).collect();
+    assert!(ours.len() > 100, "{ours:?}");
+    assert_eq!(ours, theirs, "rdbreak ls -l and lsinitrd, line for line");
+    for path in ["etc/passwd", "usr/lib/dracut/modules.txt"] {
+        let theirs = sh(&format!("lsinitrd -f {path} '{img}'"));
+        let ours = rdbreak(&["cat", img, path]);
+        assert!(ours.status.success() && !ours.stdout.is_empty(), "{path}: {}", stderr(&ours));
+        assert_eq!(ours.stdout, theirs.stdout, "{path}");
+    }
+    let theirs = sh(&format!("lsinitrd -m '{img}'"));
+    let ours = rdbreak(&["modules", img]);
+    let listed = stdout(&ours);
+    let modules: Vec<&str> = listed.lines().filter_map(|l| l.strip_prefix("  ")).collect();
+    assert_eq!(modules, ["udev-rules", "base"]);
+    for m in modules {
+        assert!(stdout(&theirs).lines().any(|l| l == m), "lsinitrd -m lists {m}");
+    }
+    let info = stdout(&rdbreak(&["info", img]));
+    let version = sh("dracut --version");
+    let version = stdout(&version).trim().trim_start_matches("dracut ").to_string();
+    assert!(info.contains(&format!("made by: dracut {version}")), "{info}");
+    assert!(info.contains("dracut arguments: --quiet --no-hostonly --no-kernel -m 'base'"), "{info}");
+    assert!(info.contains("part 1: offset 0, gzip,"), "{info}");
 }

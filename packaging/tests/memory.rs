@@ -28,12 +28,13 @@ fn child(spec: &str) {
     let input = std::fs::File::open(image).unwrap();
     match what {
         "ls" => {
-            let n = rdbreak::listing::list(input, &mut std::io::sink(), &mut std::io::stderr(), false).unwrap();
+            let n = rdbreak::listing::list(input, &mut std::io::sink(), &mut std::io::stderr(), &Default::default())
+                .unwrap();
             assert_eq!(n, 0);
         }
         _ => {
             let mut report = |_: rdbreak::unpack::Level, _: &[u8], why: &str| panic!("{why}");
-            let s = rdbreak::unpack::unpack(input, Path::new(dir), &mut report).unwrap();
+            let s = rdbreak::unpack::unpack(input, Path::new(dir), &Default::default(), &mut report).unwrap();
             assert_eq!(s.written, 1);
             assert_eq!(std::fs::metadata(Path::new(dir).join("bomb")).unwrap().len(), FILE as u64);
         }

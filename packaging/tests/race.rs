@@ -57,7 +57,12 @@ fn a_directory_swapped_for_a_symlink_while_unpacking_leads_nowhere() {
             let (t, o, stop, swaps) = (target.clone(), outside.path().to_path_buf(), stop.clone(), swaps.clone());
             std::thread::spawn(move || swap(&t, &o, &stop, &swaps))
         };
-        let out = Command::new(env!("CARGO_BIN_EXE_rdbreak")).arg("unpack").arg(&img).arg(&target).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_rdbreak"))
+            .args(["unpack", "--force"])
+            .arg(&img)
+            .arg(&target)
+            .output()
+            .unwrap();
         stop.store(true, Ordering::Relaxed);
         attacker.join().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -52,6 +52,7 @@ pub fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
         read_only: false,
         tries: 1,
         ignored: Vec::new(),
+        token: Default::default(),
     };
     read_bounded(path, &open)
 }
@@ -138,6 +139,7 @@ mod tests {
             read_only: false,
             tries: 3,
             ignored: vec![],
+            token: Default::default(),
         };
         assert_eq!(&read_bounded(&p, &o).unwrap()[..], b"2345");
         o.keyfile_size = None;

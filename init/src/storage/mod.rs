@@ -12,6 +12,7 @@ pub mod luks_open;
 pub mod luks_rules;
 pub mod lvm;
 pub mod md;
+pub mod tpm2;
 
 use std::collections::BTreeSet;
 

@@ -222,3 +222,89 @@ fn dump_names_what_luks_dump_names_and_no_key() {
         assert_eq!(format!("{vk:?}"), format!("VolumeKey({} bytes)", h.key_bytes));
     }
 }
+
+/// The tokens cryptsetup imported into luks2-tokens (make-fixtures.sh writes their JSON):
+/// every type and keyslot as `luksDump` lists them, every field as written.
+#[test]
+fn tokens_read_as_written() {
+    use super::tokens::{ClevisPin, Kind};
+    let f = Fixture::load("luks2-tokens");
+    let h = f.header().unwrap();
+    assert!(h.notes.is_empty(), "{:?}", h.notes);
+    // luksDump's "  N: TYPE" lines under Tokens:, then each one's "Keyslot:" line.
+    let part = f.dump.split("Tokens:\n").nth(1).unwrap().split("Digests:").next().unwrap();
+    let listed: Vec<(u32, String)> = part
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_once(": "))
+        .map(|(id, t)| (id.parse().unwrap(), t.to_string()))
+        .collect();
+    let slots: Vec<Vec<u32>> = part
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Keyslot:"))
+        .map(|s| s.split(',').map(|x| x.trim().parse().unwrap()).collect())
+        .collect();
+    let got: Vec<(u32, String)> = h.tokens.iter().map(|t| (t.id, t.kind.type_name().to_string())).collect();
+    assert_eq!(got, listed);
+    assert_eq!(h.tokens.iter().map(|t| t.keyslots.clone()).collect::<Vec<_>>(), slots);
+    assert_eq!(h.tokens.len(), 9);
+
+    let Kind::Tpm2(t) = &h.tokens[0].kind else { panic!("{:?}", h.tokens[0]) };
+    assert_eq!((t.blobs.len(), t.blobs[0].len(), &t.blobs[0][..3]), (1, 240, &[0, 0x9e, b'P'][..]));
+    assert_eq!(t.policy_hashes, [vec![b'a'; 32]]);
+    assert_eq!((t.pcrs, t.bank.as_deref(), t.primary_alg.as_deref()), (1 << 7, Some("sha256"), Some("ecc")));
+    assert_eq!((t.pin, t.pcrlock, t.salt.clone(), t.pubkey.clone()), (false, false, None, None));
+    assert_eq!(t.srk.as_deref(), Some(&[b'S'; 70][..]));
+    assert_eq!(h.tokens[0].to_string(), "a systemd-tpm2 token (PCRs 7, sha256)");
+
+    let Kind::Tpm2(t) = &h.tokens[1].kind else { panic!("{:?}", h.tokens[1]) };
+    assert_eq!((t.blobs.len(), t.blobs[1].len(), t.policy_hashes.len()), (2, 34, 2));
+    assert_eq!(
+        (t.pcrs, t.bank.as_deref(), t.primary_alg.as_deref()),
+        (1 | 1 << 7 | 1 << 14, Some("sha384"), Some("rsa"))
+    );
+    assert_eq!((t.pin, t.pcrlock, t.pubkey_pcrs), (true, true, 1 << 11));
+    assert_eq!(t.salt.as_deref(), Some(&[b's'; 32][..]));
+    assert!(t.pubkey.as_ref().is_some_and(|k| k.starts_with(b"-----BEGIN PUBLIC KEY-----")));
+    assert_eq!(
+        h.tokens[1].to_string(),
+        "a systemd-tpm2 token (a pcrlock policy, sha384, signed policy for PCRs 11, with a PIN)"
+    );
+
+    let Kind::Fido2(k) = &h.tokens[2].kind else { panic!("{:?}", h.tokens[2]) };
+    assert_eq!((k.credential.len(), k.salt.len(), k.rp.as_deref()), (64, 32, Some("io.systemd.cryptsetup")));
+    assert_eq!((k.client_pin, k.up, k.uv), (true, true, false));
+    let Kind::Pkcs11(p) = &h.tokens[3].kind else { panic!("{:?}", h.tokens[3]) };
+    assert_eq!((p.uri.as_str(), p.key.len()), ("pkcs11:model=PKCS%2315%20emulated;token=test", 256));
+
+    let tpm2 = ClevisPin::Tpm2 {
+        hash: Some("sha256".into()),
+        key: Some("ecc".into()),
+        pcr_bank: Some("sha256".into()),
+        pcrs: 1 | 1 << 7,
+    };
+    let tang = ClevisPin::Tang { url: Some("http://tang.example:7500".into()) };
+    assert_eq!(h.tokens[4].kind, Kind::Clevis(tpm2.clone()));
+    assert_eq!(h.tokens[5].kind, Kind::Clevis(tang.clone()));
+    assert_eq!(h.tokens[6].kind, Kind::Clevis(ClevisPin::Sss { threshold: 1, pins: vec![tpm2, tang] }));
+    assert_eq!(
+        h.tokens[6].to_string(),
+        "a clevis sss (1 of tpm2 (PCRs 0+7, sha256), tang (http://tang.example:7500)) token"
+    );
+    assert_eq!(h.tokens[7].kind, Kind::Recovery);
+    assert_eq!(h.tokens[8].kind, Kind::Unknown("acme-hsm".into()));
+    assert_eq!(h.tokens[8].to_string(), "a token of unknown type \"acme-hsm\"");
+
+    // Break-glass: what a shell must extend first so that none of them unseals again. Token 0
+    // binds sha256 PCR 7; token 1 sha384 PCRs 0, 7, 14 and the signed 11; Clevis sha256 0, 7.
+    assert_eq!(
+        super::tokens::pcrs_to_extend(&h.tokens),
+        [("sha256".to_string(), 1 | 1 << 7), ("sha384".to_string(), 1 | 1 << 7 | 1 << 11 | 1 << 14)]
+    );
+    assert_eq!(super::tokens::pcrs_to_extend(&h.tokens[2..4]), [], "FIDO2 and PKCS#11 bind no PCR");
+
+    // Tokens change nothing for the passphrase, and the dump lists them.
+    assert_eq!(f.unlock(&h, PASS1, MEM).unwrap().hex().as_str(), f.field("volume-key"));
+    let d = h.dump();
+    assert!(d.contains("Tokens:\n  0: systemd-tpm2\n\tKeyslot:    1\n\ttpm2-pcrs:  7\n"), "{d}");
+    assert!(d.contains("  8: acme-hsm\n\tKeyslot:    0\n"), "{d}");
+}

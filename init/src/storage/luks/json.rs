@@ -292,6 +292,23 @@ pub fn base64(s: &str, max: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// base64url without padding (RFC 4648 §5), as JWE writes its parts; `max` bounds the
+/// decoded size before anything is allocated.
+pub fn base64url(s: &str, max: usize) -> Option<Vec<u8>> {
+    if s.len() / 4 * 3 > max.saturating_add(3) || s.contains(['+', '/']) {
+        return None;
+    }
+    let std: String = s
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    base64(&std, max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +371,14 @@ mod tests {
         assert!(base64("Zm9v*mFy", 64).is_none());
         assert!(base64("Z", 64).is_none());
         assert!(base64("Zm9vYmFy", 5).is_none());
+    }
+
+    #[test]
+    fn base64url_decodes_and_bounds() {
+        assert_eq!(base64url("-_8", 64).unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64url("eyJhIjoxfQ", 64).unwrap(), br#"{"a":1}"#);
+        assert!(base64url("+/8", 64).is_none());
+        assert!(base64url("eyJhIjoxfQ", 6).is_none());
+        assert!(base64url(&"A".repeat(1 << 20), 64).is_none());
     }
 }

@@ -96,6 +96,7 @@ pub fn parse(b: &[u8], size: u64) -> Result<Header, Error> {
         seqid: 0,
         keyslots,
         digests: vec![digest],
+        tokens: Vec::new(),
         notes,
     })
 }

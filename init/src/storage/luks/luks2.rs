@@ -7,7 +7,7 @@ use sha2::Digest as _;
 
 use super::json::{self, Value};
 use super::{
-    alloc, be64, field, read_exact, within, Digest, Error, Header, Kdf, Keyslot, Read, MAGIC, MAGIC_SECONDARY,
+    alloc, be64, field, read_exact, tokens, within, Digest, Error, Header, Kdf, Keyslot, Read, MAGIC, MAGIC_SECONDARY,
     MAX_AF_BYTES, MAX_KEY_BYTES, MAX_STRIPES, SECTOR,
 };
 
@@ -343,6 +343,7 @@ fn from_json(bin: &[u8], json: &Value, size: u64, mut notes: Vec<String>) -> Res
         });
     }
     let key_bytes = keyslots.first().map_or(0, |k| k.key_bytes);
+    let tokens = tokens::read(json, &mut notes);
     Ok(Header {
         version: 2,
         uuid: field(&bin[168..208]).unwrap_or_default(),
@@ -360,6 +361,7 @@ fn from_json(bin: &[u8], json: &Value, size: u64, mut notes: Vec<String>) -> Res
         seqid: be64(bin, 16),
         keyslots,
         digests,
+        tokens,
         notes,
     })
 }

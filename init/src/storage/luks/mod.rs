@@ -10,6 +10,7 @@ mod json;
 mod keyslot;
 mod luks1;
 pub mod luks2;
+pub mod tokens;
 
 use std::fmt::{self, Write as _};
 use std::io;
@@ -21,6 +22,7 @@ use crate::storage::dm;
 use crate::sys;
 
 pub use keyslot::{af_merge, decrypt_sectors, pbkdf2};
+pub use tokens::Token;
 
 /// The positioned reader every function here takes: fill `buf` from byte `offset` of the
 /// device, returning how many bytes were read (fewer only at its end).
@@ -65,6 +67,8 @@ pub struct Header {
     pub seqid: u64,
     pub keyslots: Vec<Keyslot>,
     pub digests: Vec<Digest>,
+    /// LUKS2 tokens (TPM2, FIDO2, PKCS#11, Clevis, …); none in LUKS1.
+    pub tokens: Vec<Token>,
     /// What was noticed reading the header, for the log and the dump: a damaged primary
     /// header replaced by the secondary, unknown keyslot types skipped.
     pub notes: Vec<String>,
@@ -295,6 +299,12 @@ impl Header {
         Ok(dm::Target { start: 0, length, kind: "crypt".into(), params: std::mem::take(&mut *params) })
     }
 
+    /// Each token's type and one line on it (`systemd-tpm2`, `a systemd-tpm2 token (PCRs 7,
+    /// sha256)`), for the boot's messages.
+    pub fn token_summaries(&self) -> Vec<(String, String)> {
+        self.tokens.iter().map(|t| (t.kind.type_name().to_string(), t.to_string())).collect()
+    }
+
     /// What `cryptsetup luksDump` says, without key material.
     pub fn dump(&self) -> String {
         let mut s = String::new();
@@ -342,6 +352,9 @@ impl Header {
         for (i, d) in self.digests.iter().enumerate() {
             let ids: Vec<String> = d.keyslots.iter().map(u32::to_string).collect();
             let _ = writeln!(s, "  {i}: pbkdf2 {} {} iterations, keyslots {}", d.hash, d.iterations, ids.join(","));
+        }
+        if !self.tokens.is_empty() {
+            tokens::dump(&self.tokens, &mut s);
         }
         for n in &self.notes {
             let _ = writeln!(s, "Note: {n}");

@@ -385,3 +385,121 @@ fn mutated_headers_never_panic() {
         }
     }
 }
+
+fn with_tokens(tokens: &str) -> Vec<u8> {
+    let json = default_json().replace(r#""tokens":{}"#, &format!(r#""tokens":{tokens}"#));
+    craft(&json, 1 << 20)
+}
+
+/// Hostile tokens never make the header unreadable (the passphrase does not need them): each
+/// is kept as unreadable with why, or all are dropped with a note, before anything large is
+/// allocated.
+#[test]
+fn hostile_tokens_are_noted_not_fatal() {
+    use super::tokens::Kind;
+    let blob = "AAAA";
+    let tpm2 = |extra: &str| {
+        format!(r#"{{"0":{{"type":"systemd-tpm2","keyslots":["0"],"tpm2-blob":"{blob}","tpm2-pcrs":[7]{extra}}}}}"#)
+    };
+    for (tokens, why) in [
+        (tpm2(r#","tpm2-pcr-bank":"md5""#), "tpm2-pcr-bank \"md5\""),
+        (tpm2(r#","tpm2-pin":"yes""#), "tpm2-pin is not true or false"),
+        (tpm2(r#","tpm2-policy-hash":"zz""#), "tpm2-policy-hash is not hex"),
+        (tpm2(&format!(r#","tpm2-policy-hash":"{}""#, "00".repeat(65))), "tpm2-policy-hash is not hex of at most 64"),
+        (tpm2(r#","tpm2_srk":"!!!""#), "tpm2_srk is not base64"),
+        (tpm2(r#","tpm2-policy-hash":["00","00"]"#), "1 blobs but 2 policy hashes"),
+        (r#"{"0":{"type":"systemd-tpm2","keyslots":["0"],"tpm2-blob":"@@@@"}}"#.into(), "tpm2-blob is not base64"),
+        (r#"{"0":{"type":"systemd-tpm2","keyslots":["0"]}}"#.into(), "no tpm2-blob"),
+        (
+            format!(r#"{{"0":{{"type":"systemd-tpm2","keyslots":["0"],"tpm2-blob":"{}"}}}}"#, "A".repeat(32 << 10)),
+            "tpm2-blob is not base64 of at most 16384 bytes",
+        ),
+        (
+            format!(
+                r#"{{"0":{{"type":"systemd-tpm2","keyslots":["0"],"tpm2-blob":[{}]}}}}"#,
+                r#""AAAA","#.repeat(17) + r#""AAAA""#
+            ),
+            "tpm2-blob holds 18 entries",
+        ),
+        (tpm2("").replace("[7]", "[24]"), "not a PCR number"),
+        (tpm2("").replace("[7]", r#"["7"]"#), "not a PCR number"),
+        (tpm2("").replace("[7]", "[-1]"), "not a PCR number"),
+        (tpm2("").replace("[7]", &format!("[{}7]", "7,".repeat(40))), "tpm2-pcrs holds 41 entries"),
+        (tpm2("").replace(r#"["0"]"#, r#"["x"]"#), "keyslot id"),
+        (tpm2("").replace(r#"["0"]"#, "[0]"), "is not a string"),
+        (tpm2("").replace(r#"["0"]"#, &format!("[{}\"0\"]", "\"0\",".repeat(70))), "71 keyslots"),
+        (r#"{"0":{"type":"systemd-fido2","keyslots":["0"],"fido2-salt":"AAAA"}}"#.into(), "no fido2-credential"),
+        (
+            r#"{"0":{"type":"systemd-pkcs11","keyslots":["0"],"pkcs11-uri":"file:/x","pkcs11-key":"AA=="}}"#.into(),
+            "not a pkcs11: URI",
+        ),
+        (r#"{"0":{"type":"clevis","keyslots":["0"],"jwe":{"protected":"***"}}}"#.into(), "not base64url"),
+        // base64url of `{"clevis":{"pin":"tpm2"}}` and of `[1]`.
+        (
+            r#"{"0":{"type":"clevis","keyslots":["0"],"jwe":{"protected":"eyJjbGV2aXMiOnsicGluIjoidHBtMiJ9fQ"}}}"#
+                .into(),
+            "clevis.pin tpm2 without its tpm2 member",
+        ),
+        (r#"{"0":{"type":"clevis","keyslots":["0"],"jwe":{"protected":"WzFd"}}}"#.into(), "no clevis member"),
+        (r#"{"0":{"type":"clevis","keyslots":["0"]}}"#.into(), "no jwe"),
+    ] {
+        let h = read(&with_tokens(&tokens)).unwrap_or_else(|e| panic!("{tokens}: {e}"));
+        assert_eq!(h.tokens.len(), 1, "{tokens}");
+        let Kind::Unreadable { why: got, .. } = &h.tokens[0].kind else { panic!("{tokens}: {:?}", h.tokens) };
+        assert!(got.contains(why), "{tokens}: {got}");
+        assert!(h.notes.iter().any(|n| n.starts_with("token 0 (") && n.contains(why)), "{:?}", h.notes);
+        assert!(h.tokens[0].to_string().contains("that does not read"), "{}", h.tokens[0]);
+    }
+    // Too many tokens: all dropped with a note; not an object: the same.
+    let many: Vec<String> = (0..65).map(|i| format!(r#""{i}":{{"type":"x","keyslots":[]}}"#)).collect();
+    for (tokens, note) in [(format!("{{{}}}", many.join(",")), "65 tokens"), ("[1]".into(), "not an object")] {
+        let h = read(&with_tokens(&tokens)).unwrap();
+        assert!(h.tokens.is_empty() && h.notes.iter().any(|n| n.contains(note)), "{:?}", h.notes);
+    }
+    // A bad id or no type: that one skipped.
+    let h =
+        read(&with_tokens(r#"{"x":{"type":"a","keyslots":[]},"1":{"keyslots":[]},"2":{"type":"b","keyslots":["0"]}}"#))
+            .unwrap();
+    assert_eq!(h.tokens.iter().map(|t| t.id).collect::<Vec<_>>(), [2]);
+    assert_eq!(h.notes.len(), 2, "{:?}", h.notes);
+}
+
+/// Nested sss pins are bounded, deep JSON inside a protected header too.
+#[test]
+fn nested_clevis_pins_are_bounded() {
+    use super::tokens::{ClevisPin, Kind};
+    // base64url without padding, for the crafted protected headers.
+    let b64url = |s: &str| {
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut o = String::new();
+        for c in s.as_bytes().chunks(3) {
+            let at = |i: usize| u32::from(c.get(i).copied().unwrap_or(0));
+            let n = at(0) << 16 | at(1) << 8 | at(2);
+            for i in 0..=c.len() {
+                o.push(char::from(T[(n >> (18 - 6 * i) & 63) as usize]));
+            }
+        }
+        o
+    };
+    let mut p = b64url(r#"{"clevis":{"pin":"tang","tang":{"url":"http://t"}}}"#);
+    for depth in 1..=6 {
+        p = b64url(&format!(r#"{{"clevis":{{"pin":"sss","sss":{{"t":1,"jwe":["{p}.x.y.z.w"]}}}}}}"#));
+        let h =
+            read(&with_tokens(&format!(r#"{{"0":{{"type":"clevis","keyslots":["0"],"jwe":{{"protected":"{p}"}}}}}}"#)))
+                .unwrap();
+        match (&h.tokens[0].kind, depth <= 4) {
+            (Kind::Clevis(ClevisPin::Sss { threshold: 1, pins }), true) => assert_eq!(pins.len(), 1),
+            (Kind::Unreadable { why, .. }, false) => assert!(why.contains("nested deeper than 4"), "{why}"),
+            (k, _) => panic!("depth {depth}: {k:?}"),
+        }
+    }
+    let deep = b64url(&("[".repeat(40) + &"]".repeat(40)));
+    let h =
+        read(&with_tokens(&format!(r#"{{"0":{{"type":"clevis","keyslots":["0"],"jwe":{{"protected":"{deep}"}}}}}}"#)))
+            .unwrap();
+    assert!(
+        matches!(&h.tokens[0].kind, Kind::Unreadable { why, .. } if why.contains("nested deeper")),
+        "{:?}",
+        h.tokens
+    );
+}

@@ -65,6 +65,9 @@ mod luks {
         pub fn dump(&self) -> String {
             String::new()
         }
+        pub fn token_summaries(&self) -> Vec<(String, String)> {
+            Vec::new()
+        }
     }
 }
 
@@ -119,6 +122,8 @@ pub struct Locked {
     /// Wrong passphrases so far, and how many are allowed (0: no limit).
     pub wrong: u32,
     pub tries: u32,
+    /// What its header's tokens are and why none is used ([`token_note`]), said with the prompt.
+    pub note: Option<String>,
 }
 
 /// What a passphrase did to one container.
@@ -149,6 +154,9 @@ pub struct Containers {
     key_device_since: BTreeMap<(u32, u32), Instant>,
     key_device_wait: Duration,
     said: BTreeSet<String>,
+    /// Whether unattended (TPM2, Clevis) unlock is allowed on this boot, or why not
+    /// (`luks_rules::break_glass`).
+    auto_unlock: Result<(), String>,
 }
 
 /// The `MemAvailable:` of `/proc/meminfo`, in bytes (0 when it cannot be read).
@@ -217,12 +225,14 @@ impl Containers {
             key_device_since: BTreeMap::new(),
             key_device_wait: KEY_DEVICE_WAIT,
             said: BTreeSet::new(),
+            auto_unlock: luks_rules::break_glass::auto_unlock_for(c),
         }
     }
 
     /// The rules again, now with the image's `/etc/crypttab`.
     pub fn set_rules(&mut self, c: &Cmdline, crypttab: Option<&str>) {
         self.rules = luks_rules::Rules::new(c, crypttab);
+        self.auto_unlock = luks_rules::break_glass::auto_unlock_for(c);
     }
 
     /// The LUKS header of `d`, read once per size.
@@ -356,7 +366,16 @@ impl Containers {
                     continue;
                 }
             }
-            pending.push(format!("LUKS {node} (UUID {uuid}) is locked, waiting for its passphrase ({})", open.name));
+            // The header is read now (once per size) for what its tokens say: the console hears
+            // it before the prompt, the failure lists it.
+            let _ = self.header(d, dev_dir);
+            let note = self.token_note(key, d);
+            if let Some(n) = &note {
+                say(&mut self.said, n.clone(), true);
+            }
+            let note = note.map(|n| format!(". {n}")).unwrap_or_default();
+            pending
+                .push(format!("LUKS {node} (UUID {uuid}) is locked, waiting for its passphrase ({}){note}", open.name));
         }
         (created, pending)
     }
@@ -374,10 +393,17 @@ impl Containers {
                     wrong: self.wrong.get(&(d.major, d.minor)).copied().unwrap_or(0),
                     tries: o.tries,
                     name: o.name,
+                    note: self.token_note((d.major, d.minor), d),
                 }),
                 _ => None,
             })
             .collect()
+    }
+
+    /// [`token_note`] for a container whose header was read.
+    fn token_note(&self, devno: (u32, u32), d: &BlockDev) -> Option<String> {
+        let Some((_, Ok(h))) = self.headers.get(&devno) else { return None };
+        token_note(h.version, &d.node().display().to_string(), &h.token_summaries(), &self.auto_unlock)
     }
 
     /// Whether a container's key file is on a device not there yet, and the wait for it runs.
@@ -454,6 +480,50 @@ impl Containers {
             Err(e) => Outcome::Failed(e.to_string()),
         }
     }
+}
+
+/// What to add to an image so that stock dracut's init unlocks a token of this type.
+fn token_advice(kind: &str) -> &'static str {
+    match kind {
+        // The crypttab option too: the hand-off is decided before any header can be read.
+        "systemd-tpm2" => "rebuild the image with dracut's systemd and tpm2-tss modules and tpm2-device=auto in its /etc/crypttab to unlock it without a passphrase",
+        "systemd-fido2" => "rebuild the image with dracut's systemd and fido2 modules and fido2-device=auto in its /etc/crypttab to unlock it with the key",
+        "systemd-pkcs11" => "rebuild the image with dracut's systemd and pkcs11 modules and pkcs11-uri=auto in its /etc/crypttab to unlock it with the token",
+        "clevis" => "rebuild the image with dracut's clevis module (clevis-dracut; clevis-pin-tpm2 or network for tang) to unlock it without a passphrase",
+        _ => "rdbreak does not know this token type",
+    }
+}
+
+/// One line on a container whose header has tokens that unlock without a typed passphrase
+/// (a recovery key is typed: not one of them), and what the boot does instead: `summaries` is
+/// [`luks::Header::token_summaries`], `auto` the break-glass decision. None when it has none.
+pub fn token_note(
+    version: u8,
+    node: &str,
+    summaries: &[(String, String)],
+    auto: &Result<(), String>,
+) -> Option<String> {
+    let shown: Vec<&(String, String)> = summaries.iter().filter(|(kind, _)| kind != "systemd-recovery").collect();
+    if shown.is_empty() {
+        return None;
+    }
+    let what: Vec<&str> = shown.iter().map(|(_, line)| line.as_str()).collect();
+    let it = if shown.len() == 1 { "it" } else { "them" };
+    let mut advice: Vec<&str> = Vec::new();
+    for (kind, _) in &shown {
+        let a = token_advice(kind);
+        if !advice.contains(&a) {
+            advice.push(a);
+        }
+    }
+    let why = match auto {
+        // Said first: even an image that could unseal it would not on this boot.
+        Err(why) if shown.iter().any(|(kind, _)| luks_rules::break_glass::unattended(kind)) => {
+            format!("not unsealed: {why}")
+        }
+        _ => format!("rdbreak cannot unseal {it}; {}", advice.join("; ")),
+    };
+    Some(format!("LUKS{version} {node} has {}: {why}; asking for the passphrase or recovery key", what.join(" and ")))
 }
 
 /// What the boot does after one passphrase was tried on every locked container.
@@ -554,6 +624,7 @@ pub fn open_by_hand(
         read_only,
         tries: 1,
         ignored: Vec::new(),
+        token: Default::default(),
     };
     open_device(&header, d, &open, secret, dev_dir, loader)
 }

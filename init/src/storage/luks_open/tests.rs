@@ -22,6 +22,7 @@ fn verdicts_after_an_answer() {
         name: format!("luks-{minor}"),
         wrong,
         tries: 3,
+        note: None,
     };
     assert_eq!(verdict(&l(1, 0), &[(l(1, 0), Outcome::Opened("luks-1".into()))]), Verdict::Opened);
     assert_eq!(
@@ -171,4 +172,64 @@ fn a_key_device_not_there_yet_is_waited_for_before_the_prompt() {
     c.key_device_wait = Duration::ZERO;
     c.step(&devs, dir.path(), None);
     assert_eq!(c.locked(&devs).len(), 1, "then the passphrase is asked for");
+}
+
+#[test]
+fn token_notes_name_the_types_and_what_to_add() {
+    let tpm2 = ("systemd-tpm2".to_string(), "a systemd-tpm2 token (PCRs 7, sha256)".to_string());
+    let recovery = ("systemd-recovery".to_string(), "a recovery key".to_string());
+    assert_eq!(
+        token_note(2, "/dev/vda2", &[tpm2.clone(), recovery.clone()], &Ok(())).unwrap(),
+        "LUKS2 /dev/vda2 has a systemd-tpm2 token (PCRs 7, sha256): rdbreak cannot unseal it; rebuild the image with dracut's systemd and tpm2-tss modules and tpm2-device=auto in its /etc/crypttab to unlock it without a passphrase; asking for the passphrase or recovery key"
+    );
+    assert_eq!(token_note(2, "/dev/vda2", &[recovery], &Ok(())), None, "a recovery key is typed");
+    assert_eq!(token_note(2, "/dev/vda2", &[], &Ok(())), None);
+    let fido = ("systemd-fido2".to_string(), "a systemd-fido2 token".to_string());
+    let n = token_note(2, "/dev/vdb", &[tpm2.clone(), fido.clone(), tpm2.clone()], &Ok(())).unwrap();
+    assert!(
+        n.contains("has a systemd-tpm2 token (PCRs 7, sha256) and a systemd-fido2 token and a systemd-tpm2"),
+        "{n}"
+    );
+    assert!(
+        n.contains("cannot unseal them;") && n.matches("tpm2-tss").count() == 1 && n.contains("fido2 modules"),
+        "{n}"
+    );
+}
+
+/// The luks2-tokens fixture (every token kind) where the scan finds it: its pending line and
+/// its prompt say what the header holds, and the passphrase is still what is asked for.
+#[cfg(feature = "zstd")]
+#[test]
+fn a_header_with_tokens_says_so_before_the_prompt() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let z = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage/testdata/luks/luks2-tokens.img.zst"))
+        .unwrap();
+    let mut img = Vec::new();
+    ruzstd::decoding::StreamingDecoder::new(z.as_slice()).unwrap().read_to_end(&mut img).unwrap();
+    std::fs::write(dir.path().join("vda"), &img).unwrap();
+    let uuid = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage/testdata/luks/luks2-tokens.txt"),
+    )
+    .unwrap()
+    .lines()
+    .find_map(|l| l.strip_prefix("UUID:").map(|u| u.trim().to_string()))
+    .unwrap();
+    let mut d = luks_dev("vda", 0, &uuid);
+    d.size_bytes = img.len() as u64;
+    let devs = [d];
+    let mut c = Containers::new(&Cmdline::parse("rd.auto"), None);
+    let (made, pending) = c.step(&devs, dir.path(), None);
+    assert_eq!(made, 0);
+    let [line] = pending.as_slice() else { panic!("{pending:?}") };
+    assert!(line.starts_with(&format!("LUKS /dev/vda (UUID {uuid}) is locked, waiting for its passphrase (luks-{uuid}). LUKS2 /dev/vda has a systemd-tpm2 token (PCRs 7, sha256) and ")), "{line}");
+    assert!(
+        line.contains("a clevis tang (http://tang.example:7500) token") && line.contains("unknown type \"acme-hsm\""),
+        "{line}"
+    );
+    assert!(!line.contains("recovery key and"), "a recovery key is no token to unseal: {line}");
+    assert!(c.said.iter().any(|s| s.starts_with("LUKS2 /dev/vda has a systemd-tpm2 token")), "{:?}", c.said);
+    let l = c.locked(&devs);
+    assert_eq!(l.len(), 1);
+    assert!(l[0].note.as_deref().is_some_and(|n| n.ends_with("asking for the passphrase or recovery key")), "{l:?}");
 }

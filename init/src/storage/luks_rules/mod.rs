@@ -7,6 +7,10 @@
 
 use crate::cmdline::Cmdline;
 
+pub mod break_glass;
+mod token_options;
+pub use token_options::TokenOptions;
+
 /// At most this much of an image's `/etc/crypttab` is read (dracut writes a line per container).
 pub const CRYPTTAB_MAX: u64 = 64 << 10;
 
@@ -78,6 +82,8 @@ pub struct Open {
     pub tries: u32,
     /// Options understood but not done, said when the container is opened.
     pub ignored: Vec<String>,
+    /// What `tpm2-device=`, `fido2-device=`, … ask for (systemd-cryptsetup's token unlock).
+    pub token: TokenOptions,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +116,12 @@ pub struct Rules {
 /// `luks-` dropped and lower-cased, as UUIDs are compared.
 fn bare(uuid: &str) -> String {
     uuid.trim().strip_prefix("luks-").unwrap_or(uuid.trim()).to_ascii_lowercase()
+}
+
+/// A UUID (or the start of one), `luks-` in front allowed: hex digits and dashes.
+fn is_uuid(s: &str) -> bool {
+    let b = bare(s);
+    !b.is_empty() && b.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-')
 }
 
 /// Whether a named UUID picks this one: dracut matches a prefix (`ID_FS_UUID=="*X*"` in fact).
@@ -209,6 +221,43 @@ pub fn detached_header(c: &Cmdline, crypttab: Option<&str>) -> Option<String> {
         .map(|e| format!("/etc/crypttab's {} line ({})", e.name, e.options.join(",")))
 }
 
+/// Whether the rules want any LUKS container opened (not `rd.luks=0`, and something names one).
+pub fn luks_wanted(c: &Cmdline, crypttab: Option<&str>) -> bool {
+    !matches!(Rules::new(c, crypttab).wanted, Wanted::Off(_))
+}
+
+/// The token unlocks the rules ask systemd-cryptsetup for (`tpm2-device=`, `fido2-device=`,
+/// `pkcs11-uri=` in `/etc/crypttab` or `rd.luks.options=`), each said as the key that asks with
+/// the token type it asks for, for the hand-off. None when LUKS is off.
+pub fn token_unlock(c: &Cmdline, crypttab: Option<&str>) -> Vec<(String, &'static str)> {
+    let rules = Rules::new(c, crypttab);
+    if matches!(rules.wanted, Wanted::Off(_)) {
+        return Vec::new();
+    }
+    let asked = |options: &[String]| {
+        let mut t = TokenOptions::default();
+        for o in options {
+            if let Some((k, v)) = o.split_once('=') {
+                let _ = t.apply(k, Some(v));
+            }
+        }
+        t.asked()
+    };
+    let mut out = Vec::new();
+    for (uuid, o) in &rules.options {
+        let for_uuid = uuid.as_ref().map(|u| format!("{u}=")).unwrap_or_default();
+        for kind in asked(&split_options(o)) {
+            out.push((format!("rd.luks.options={for_uuid}{o}"), kind));
+        }
+    }
+    for e in rules.crypttab.iter().filter(|e| !e.options.iter().any(|o| o == "noauto")) {
+        for kind in asked(&e.options) {
+            out.push((format!("/etc/crypttab's {} line ({})", e.name, e.options.join(",")), kind));
+        }
+    }
+    out
+}
+
 impl Rules {
     /// The rules of this command line and this image's `/etc/crypttab` (if it has one).
     pub fn new(c: &Cmdline, crypttab: Option<&str>) -> Rules {
@@ -252,7 +301,9 @@ impl Rules {
         let options = c
             .all("rd.luks.options")
             .map(|v| match v.split_once('=') {
-                Some((u, o)) if !u.contains(',') => (Some(bare(u)), o.to_string()),
+                // Only a UUID before the first `=` names a container: `tpm2-device=auto` is an
+                // option for every one, as systemd's generator reads it.
+                Some((u, o)) if is_uuid(u) => (Some(bare(u)), o.to_string()),
                 _ => (None, v.to_string()),
             })
             .collect();
@@ -322,6 +373,7 @@ impl Rules {
             read_only: false,
             tries: DEFAULT_TRIES,
             ignored: Vec::new(),
+            token: TokenOptions::default(),
         };
         let mut options: Vec<String> = entry.map(|e| e.options.clone()).unwrap_or_default();
         for (for_uuid, o) in &self.options {
@@ -346,6 +398,11 @@ impl Rules {
                     ));
                 }
                 ("luks" | "nofail" | "noauto" | "swap" | "tmp" | "x-initrd.attach", _) => {}
+                (k, v) if token_options::KEYS.contains(&k) => {
+                    if let Err(why) = open.token.apply(k, v) {
+                        open.ignored.push(format!("{o} ({why})"));
+                    }
+                }
                 _ => open.ignored.push(o.clone()),
             }
         }

@@ -146,6 +146,50 @@ fn dm_uuids_as_cryptsetup_makes_them() {
     assert_eq!(dm_uuid(2, U, "luks-x"), "CRYPT-LUKS2-0f6c1a2e7d3b4c5a9e8f112233445566-luks-x");
 }
 
+#[test]
+fn token_options_are_understood_not_ignored() {
+    let o =
+        open("", Some(&format!("r {NODE} - tpm2-device=auto,tpm2-pcrs=7+11,tpm2-pin=yes,headless=1,token-timeout=5s")));
+    assert!(o.ignored.is_empty(), "{:?}", o.ignored);
+    assert_eq!(o.token.tpm2_device.as_deref(), Some("auto"));
+    assert_eq!((o.token.tpm2_pcrs, o.token.tpm2_pin, o.token.headless), (Some(1 << 7 | 1 << 11), true, true));
+    assert_eq!(o.token.token_timeout, Some(std::time::Duration::from_secs(5)));
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.options=fido2-device=auto,pkcs11-uri=auto"), None);
+    assert_eq!(o.token.asked(), ["systemd-fido2", "systemd-pkcs11"]);
+    // A value that does not read is ignored and logged with why.
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.options=tpm2-pcrs=99,discard"), None);
+    assert_eq!(o.ignored, ["tpm2-pcrs=99 (PCR 99 (a TPM2 has 0 to 23))"]);
+    assert!(o.allow_discards && o.token.tpm2_pcrs.is_none());
+    // The most common line: no UUID before the option's own `=`.
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.options=tpm2-device=auto"), None);
+    assert_eq!((o.token.tpm2_device.as_deref(), o.ignored.len()), (Some("auto"), 0));
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.options=luks-{U}=tpm2-device=auto"), None);
+    assert_eq!(o.token.tpm2_device.as_deref(), Some("auto"));
+    let o = open(&format!("rd.luks.uuid={U} rd.luks.options=ffff=tpm2-device=auto"), None);
+    assert_eq!(o.token.tpm2_device, None, "for another container");
+}
+
+#[test]
+fn token_unlocks_are_named_for_the_hand_off() {
+    let key = |cmd: &str, tab: Option<&str>| token_unlock(&Cmdline::parse(cmd), tab);
+    let tab = format!("root {NODE} none tpm2-device=auto,discard\nhome UUID=ffff - fido2-device=auto\n");
+    assert_eq!(
+        key("", Some(&tab)),
+        [
+            ("/etc/crypttab's root line (tpm2-device=auto,discard)".to_string(), "systemd-tpm2"),
+            ("/etc/crypttab's home line (fido2-device=auto)".to_string(), "systemd-fido2"),
+        ]
+    );
+    assert_eq!(key("rd.luks=0", Some(&tab)), []);
+    assert_eq!(key("rd.luks.crypttab=0", Some(&tab)), []);
+    assert_eq!(key("", Some(&format!("r {NODE} - tpm2-device=auto,noauto"))), []);
+    assert_eq!(key("", Some(&format!("r {NODE} - tpm2-pcrs=7"))), [], "PCRs alone ask for nothing");
+    assert_eq!(
+        key(&format!("rd.luks.uuid={U} rd.luks.options={U}=pkcs11-uri=auto"), None),
+        [(format!("rd.luks.options={U}=pkcs11-uri=auto"), "systemd-pkcs11")]
+    );
+}
+
 /// dracut's cryptroot-ask and systemd's generator find a container's crypttab line by its device
 /// field under any name udev gives the device, or by the mapping's name.
 #[test]
