@@ -174,12 +174,7 @@ pub fn run_target(name: &str, data: &[u8]) {
             let _ = root::root_options(&c);
         }
         "shell" => {
-            if let Ok(segments) = shell::parse::split_list(&text) {
-                for (_, s) in segments {
-                    let _ = shell::parse::parse(&s, &|k| (k.len() < 3).then(|| "x y".to_string()));
-                }
-            }
-            let _ = shell::parse::parse(&text, &|_| None);
+            shell::parse::fuzz_one(data);
         }
         "editor" => {
             let mut e = Editor::default();

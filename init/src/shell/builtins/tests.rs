@@ -78,12 +78,16 @@ fn lists_status_and_variables() {
 #[test]
 fn help_for_every_builtin() {
     let mut sh = Shell::new(None);
-    for b in BUILTINS {
+    for b in BUILTINS.iter().filter(|b| !LANGUAGE.contains(&b.name)) {
         let (st, out, _) = run(&mut sh, &format!("{} --help", b.name));
         assert_eq!(st, 0);
         assert!(out.starts_with(b.name), "{}: {out}", b.name);
         let (st, out2, _) = run(&mut sh, &format!("help {}", b.name));
         assert_eq!((st, &out2), (0, &out));
+    }
+    for b in BUILTINS {
+        let (st, out, _) = run(&mut sh, &format!("help {}", b.name));
+        assert!(st == 0 && out.starts_with(b.name), "{}: {out}", b.name);
     }
     assert!(run(&mut sh, "help").1.contains("chroot"));
 }

@@ -1,0 +1,196 @@
+//! The built-in shell against Debian's dash: every script of `data/shell-corpus.txt` runs in both
+//! (rdbreak-init under the name `sh`, off PID 1), from a fresh empty directory, and stdout, the
+//! exit status and whether stderr is empty must agree. The deliberate differences are listed in
+//! [`DIFFERENCES`], each with its reason. Also: the caps on runaway input, through the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Where rdbreak's shell deliberately differs from dash, and why. These cases run, but only
+/// what is named after the colon is compared (`status`, `stdout`, or nothing).
+const DIFFERENCES: &[(&str, &str, &str)] = &[
+    ("pipefail", "", "set -o pipefail (POSIX.1-2024, bash, busybox) is not in Debian's dash, which rejects it"),
+    ("read-reply", "", "read with no name fills REPLY, as bash and busybox do; dash requires a name"),
+];
+
+const CORPUS: &str = include_str!("data/shell-corpus.txt");
+
+fn cases() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for chunk in CORPUS.split("\n### ").skip(1) {
+        let (name, body) = chunk.split_once('\n').unwrap_or((chunk, ""));
+        out.push((name.trim().to_string(), body.to_string()));
+    }
+    out
+}
+
+/// A directory holding `sh` → `target`, so a script's own `sh` is the shell under test.
+fn shim(target: &Path) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(target, d.path().join("sh")).unwrap();
+    d
+}
+
+struct Outcome {
+    stdout: String,
+    status: i32,
+    stderr: String,
+}
+
+fn run(shim_dir: &Path, script: &str) -> Outcome {
+    let work = tempfile::tempdir().unwrap();
+    let sh = shim_dir.join("sh");
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", shim_dir.display());
+    let out = Command::new("timeout")
+        .args(["20", sh.to_str().unwrap(), "-c", script, "t"])
+        .current_dir(work.path())
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", work.path())
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Outcome {
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        status: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+fn rdbreak() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rdbreak-init"))
+}
+
+fn dash() -> PathBuf {
+    let p = PathBuf::from("/usr/bin/dash");
+    assert!(p.exists(), "the differential tests need dash: apt-get install dash");
+    p
+}
+
+#[test]
+fn the_corpus_agrees_with_dash() {
+    let cases = cases();
+    assert!(cases.len() >= 150, "{} cases", cases.len());
+    for (name, _, _) in DIFFERENCES {
+        assert!(cases.iter().any(|(n, _)| n == name), "{name} is not in the corpus");
+    }
+    let ours = shim(&rdbreak());
+    let theirs = shim(&dash());
+    let mut failures = Vec::new();
+    for (name, script) in &cases {
+        let a = run(ours.path(), script);
+        let b = run(theirs.path(), script);
+        let compare = DIFFERENCES.iter().find(|(n, _, _)| n == name).map(|(_, what, _)| *what);
+        let mut diffs = Vec::new();
+        if compare.is_none_or(|w| w == "stdout") && a.stdout != b.stdout {
+            diffs.push(format!("stdout: rdbreak {:?} dash {:?}", a.stdout, b.stdout));
+        }
+        if compare.is_none_or(|w| w == "status") && a.status != b.status {
+            diffs.push(format!("status: rdbreak {} dash {}", a.status, b.status));
+        }
+        if compare.is_none() && a.stderr.is_empty() != b.stderr.is_empty() {
+            diffs.push(format!("stderr: rdbreak {:?} dash {:?}", a.stderr, b.stderr));
+        }
+        if !diffs.is_empty() {
+            failures.push(format!("### {name}\n{script}{}\n", diffs.join("\n")));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from dash:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+fn ours(script: &str) -> Outcome {
+    let s = shim(&rdbreak());
+    run(s.path(), script)
+}
+
+fn ours_file(text: &[u8]) -> Outcome {
+    let s = shim(&rdbreak());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("script");
+    std::fs::write(&f, text).unwrap();
+    let out = Command::new(s.path().join("sh")).arg(&f).stdin(Stdio::null()).output().unwrap();
+    Outcome {
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        status: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+#[test]
+fn runaway_recursion_is_a_named_error() {
+    for script in [
+        "f() { f; }; f",
+        "f() { g; }; g() { f; }; f",
+        "eval 'eval \"$x\"'; x='eval \"$x\"'; eval \"$x\"",
+        "echo '. ./s' > s; . ./s",
+    ] {
+        let o = ours(script);
+        assert_eq!(o.status, 2, "{script}: {}", o.stderr);
+        assert!(o.stderr.contains("levels deep (runaway recursion?)"), "{script}: {}", o.stderr);
+    }
+}
+
+#[test]
+fn arithmetic_errors_are_named() {
+    let o = ours("echo $((1/0)); echo not reached");
+    assert_eq!((o.status, o.stdout.as_str()), (2, ""));
+    assert!(o.stderr.contains("division by zero"), "{}", o.stderr);
+    let o = ours("echo $((2 %% 0))");
+    assert_ne!(o.status, 0);
+}
+
+#[test]
+fn a_line_over_a_megabyte_is_refused() {
+    let mut text = b"echo ".to_vec();
+    text.extend(std::iter::repeat_n(b'x', (1 << 20) + 10));
+    text.push(b'\n');
+    let o = ours_file(&text);
+    assert_eq!(o.status, 2);
+    assert!(o.stderr.contains("line too long"), "{}", &o.stderr[..o.stderr.len().min(300)]);
+}
+
+#[test]
+fn a_huge_here_document_is_refused() {
+    let mut text = b"cat <<EOF\n".to_vec();
+    for _ in 0..(5 << 20) / 64 {
+        text.extend_from_slice(&[b'y'; 63]);
+        text.push(b'\n');
+    }
+    text.extend_from_slice(b"EOF\n");
+    let o = ours_file(&text);
+    assert_eq!((o.status, o.stdout.as_str()), (2, ""));
+    assert!(o.stderr.contains("here-document too large"), "{}", o.stderr);
+}
+
+#[test]
+fn command_substitution_output_is_capped() {
+    let o = ours("x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo not reached");
+    assert_eq!(o.status, 2);
+    assert!(o.stderr.contains("command substitution output larger than"), "{}", o.stderr);
+}
+
+#[test]
+fn deep_nesting_is_refused_not_a_crash() {
+    let o = ours(&format!("echo {}x{}", "$(".repeat(1000), ")".repeat(1000)));
+    assert_eq!(o.status, 2);
+    assert!(o.stderr.contains("nesting too deep"), "{}", o.stderr);
+    let o = ours(&format!("echo $(({}1{}))", "(".repeat(5000), ")".repeat(5000)));
+    assert_ne!(o.status, 0);
+    assert!(o.stderr.contains("too deep"), "{}", o.stderr);
+}
+
+#[test]
+fn sh_runs_files_and_exit_traps() {
+    let o = ours_file(b"trap 'echo trapped' EXIT\necho \"$0\" | grep -q script && echo named\nexit 4\n");
+    assert_eq!((o.status, o.stdout.as_str()), (4, "named\ntrapped\n"));
+    // A syntax error late in a script comes after what precedes it ran, as in dash.
+    let o = ours_file(b"echo first\nif then\necho never\n");
+    assert_eq!((o.status, o.stdout.as_str()), (2, "first\n"));
+}
