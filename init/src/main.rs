@@ -26,6 +26,7 @@ fn main() {
         // Off PID 1 the shell can still be tried out: `rdbreak-init --shell`.
         if args.get(1).map(String::as_str) == Some("--shell") {
             kmsg::install();
+            sys::block_job_control_signals();
             let mut sh = shell::Shell::new(None);
             sh.interact("rdbreak");
             return;

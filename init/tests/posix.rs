@@ -194,3 +194,9 @@ fn sh_runs_files_and_exit_traps() {
     let o = ours_file(b"echo first\nif then\necho never\n");
     assert_eq!((o.status, o.stdout.as_str()), (2, "first\n"));
 }
+
+#[test]
+fn sh_is_the_built_in_shell_when_path_has_none() {
+    let o = ours("PATH=/nowhere; sh -c 'echo in $0 $1; exit 3' a b; echo $?; type sh");
+    assert_eq!(o.stdout, "in a b\n3\nsh is the built-in shell (PATH has no sh)\n", "{}", o.stderr);
+}

@@ -33,6 +33,17 @@ pub const SPECIAL: &[&str] = &[
     "unset",
 ];
 
+/// The process group a forked child of the interactive shell goes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// Its own (a job).
+    Own,
+    /// The first stage's (a pipeline).
+    Join(Pid),
+    /// The shell's (a command substitution, which Ctrl-C at the prompt must reach).
+    Keep,
+}
+
 /// A file descriptor saved before a redirection replaced it.
 pub struct Saved {
     fd: i32,
@@ -87,7 +98,7 @@ impl Shell<'_> {
     fn background(&mut self, ao: &AndOr) {
         match self.fork() {
             Ok(None) => {
-                self.become_child(None, false);
+                self.become_child(Group::Own, false);
                 if let Ok(null) = std::fs::File::open("/dev/null") {
                     let _ = sys::dup_onto(null.as_fd(), 0);
                 }
@@ -187,7 +198,7 @@ impl Shell<'_> {
             };
             match self.fork() {
                 Ok(None) => {
-                    self.become_child(pgid, true);
+                    self.become_child(pgid.map_or(Group::Own, Group::Join), true);
                     if let Some(r) = prev.take() {
                         let _ = sys::dup_onto(r.as_fd(), 0);
                     }
@@ -263,12 +274,44 @@ impl Shell<'_> {
         r.map_err(|e| format!("cannot fork: {e}"))
     }
 
+    /// Runs `f` in a forked child that is the terminal's foreground job; returns its status.
+    fn foreground_child(&mut self, f: impl FnOnce(&mut Self) -> i32) -> i32 {
+        match self.fork() {
+            Ok(None) => {
+                self.become_child(Group::Own, true);
+                let st = f(self);
+                self.child_exit(st)
+            }
+            Ok(Some(pid)) => {
+                if self.interactive {
+                    let _ = rustix::process::setpgid(Some(pid), Some(pid));
+                    let _ = rustix::termios::tcsetpgrp(rustix::stdio::stdin(), pid);
+                }
+                let st = super::wait_foreground(Some(pid));
+                if self.interactive {
+                    let _ = rustix::termios::tcsetpgrp(rustix::stdio::stdin(), rustix::process::getpgrp());
+                }
+                self.after_foreground(st);
+                st
+            }
+            Err(e) => self.error(1, &e),
+        }
+    }
+
     /// What a forked child does first: its own process group (for a foreground job of the
     /// interactive shell, the terminal too), default signals, no traps, not interactive.
-    fn become_child(&mut self, pgid: Option<Pid>, foreground: bool) {
+    fn become_child(&mut self, group: Group, foreground: bool) {
         if self.interactive {
-            let _ = rustix::process::setpgid(None, pgid);
-            if foreground {
+            match group {
+                Group::Own => {
+                    let _ = rustix::process::setpgid(None, None);
+                }
+                Group::Join(pgid) => {
+                    let _ = rustix::process::setpgid(None, Some(pgid));
+                }
+                Group::Keep => {}
+            }
+            if foreground && group != Group::Keep {
                 let _ = rustix::termios::tcsetpgrp(rustix::stdio::stdin(), rustix::process::getpgrp());
             }
         }
@@ -358,15 +401,7 @@ impl Shell<'_> {
     fn run_compound(&mut self, c: &Compound) -> i32 {
         match c {
             Compound::Brace(list) => self.run_list(list),
-            Compound::Subshell(list) => match self.fork() {
-                Ok(None) => {
-                    self.become_child(None, false);
-                    let st = self.run_list(list);
-                    self.child_exit(st)
-                }
-                Ok(Some(pid)) => super::wait_foreground(Some(pid)),
-                Err(e) => self.error(1, &e),
-            },
+            Compound::Subshell(list) => self.foreground_child(|sh| sh.run_list(list)),
             Compound::If { branches, otherwise } => {
                 for (cond, body) in branches {
                     self.errexit_off += 1;
@@ -588,12 +623,9 @@ impl Shell<'_> {
     }
 
     fn builtin(&mut self, b: &builtins::Builtin, words: &[String]) -> i32 {
-        let (mut io, from_sink) = match self.sink.take() {
-            Some(sink) if self.std_redirected == 0 => (sink, true),
-            other => {
-                self.sink = other;
-                (Io::console(), false)
-            }
+        let mut io = match &self.sink {
+            Some(sink) if self.std_redirected == 0 => Io::forward(sink),
+            _ => Io::console(),
         };
         let st = if words.len() == 2 && words[1] == "--help" && !builtins::LANGUAGE.contains(&b.name) {
             let _ = writeln!(io.out, "{}", b.usage);
@@ -603,9 +635,6 @@ impl Shell<'_> {
         };
         let _ = io.out.flush();
         let _ = io.err.flush();
-        if from_sink {
-            self.sink = Some(io);
-        }
         st
     }
 
@@ -774,20 +803,14 @@ impl Shell<'_> {
                 (String::from_utf8_lossy(&text).to_string(), None, Vec::new())
             }
         };
-        match self.fork() {
-            Ok(None) => {
-                self.become_child(None, false);
-                self.funcs.clear();
-                self.vars.retain(|k, _| self.exported.contains(k));
-                self.arg0 = arg0.unwrap_or_else(|| "sh".into());
-                self.args = rest;
-                self.depth = 0;
-                let st = self.run_source(&src);
-                self.child_exit(st)
-            }
-            Ok(Some(pid)) => super::wait_foreground(Some(pid)),
-            Err(e) => self.error(1, &e),
-        }
+        self.foreground_child(move |sh| {
+            sh.funcs.clear();
+            sh.vars.retain(|k, _| sh.exported.contains(k));
+            sh.arg0 = arg0.unwrap_or_else(|| "sh".into());
+            sh.args = rest;
+            sh.depth = 0;
+            sh.run_source(&src)
+        })
     }
 
     /// `$(…)`: the list's output, read from a pipe from a child, at most `limits.subst` bytes.
@@ -797,7 +820,8 @@ impl Shell<'_> {
         match self.fork()? {
             None => {
                 drop(r);
-                self.become_child(None, false);
+                // In the shell's own process group: Ctrl-C at the prompt reaches it.
+                self.become_child(Group::Keep, false);
                 let _ = sys::dup_onto(w.as_fd(), 1);
                 drop(w);
                 let st = self.run_list(list);
@@ -855,8 +879,13 @@ impl Shell<'_> {
         if !(0..=9).contains(&fd) {
             return Err(format!("{fd}: file descriptors above 9 are not available to redirections"));
         }
-        if self.reserved_fds.contains(&fd) {
-            return Err(format!("{fd}: this descriptor belongs to init (its log); use another of 3-9"));
+        // In PID 1, descriptors 3-9 the shell did not open belong to init (its log, the
+        // uevent socket, a file another thread reads): never replace those.
+        if fd > 2 && self.pid == 1 && !self.subshell && !self.user_fds.contains(&fd) && sys::fd_is_open(fd) {
+            return Err(format!("{fd}: this descriptor is in use by init; use another of 3-9"));
+        }
+        if !save {
+            self.user_fds.insert(fd);
         }
         let target = match r.op {
             RedirOp::HereDoc { .. } => String::new(),

@@ -101,6 +101,38 @@ impl Io {
     }
 }
 
+/// Forwards to the tests' sink (nested builtins, as `eval` runs them, share it).
+struct SinkWriter {
+    io: Rc<std::cell::RefCell<Io>>,
+    err: bool,
+}
+
+impl Write for SinkWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let mut io = self.io.borrow_mut();
+        if self.err {
+            io.err.write(b)
+        } else {
+            io.out.write(b)
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Io {
+    fn forward(sink: &Rc<std::cell::RefCell<Io>>) -> Io {
+        Io {
+            input: None,
+            out: Box::new(SinkWriter { io: sink.clone(), err: false }),
+            err: Box::new(SinkWriter { io: sink.clone(), err: true }),
+            out_file: None,
+            err_file: None,
+        }
+    }
+}
+
 /// How control leaves the commands being run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -228,12 +260,12 @@ pub struct Shell<'a> {
     temp_env: Vec<(String, String)>,
     /// The status of the last command substitution of a command with no command name.
     last_sub: Option<i32>,
-    /// Descriptors 3-9 the rest of PID 1 holds (the log): not for redirections.
-    reserved_fds: Vec<i32>,
+    /// Descriptors 3-9 `exec` redirected for good: the user's, not init's.
+    user_fds: HashSet<i32>,
     /// Redirections of 0-2 in effect around the running builtin.
     std_redirected: u32,
     /// Tests: what builtins run by this process write, when 0-2 are not redirected.
-    sink: Option<Io>,
+    sink: Option<Rc<std::cell::RefCell<Io>>>,
 }
 
 impl<'a> Shell<'a> {
@@ -250,7 +282,6 @@ impl<'a> Shell<'a> {
         if let Ok(cwd) = std::env::current_dir() {
             vars.insert("PWD".into(), cwd.display().to_string());
         }
-        let reserved_fds = (3..=9).filter(|&fd| sys::fd_is_open(fd)).collect();
         Shell {
             boot,
             vars,
@@ -277,7 +308,7 @@ impl<'a> Shell<'a> {
             locals: Vec::new(),
             temp_env: Vec::new(),
             last_sub: None,
-            reserved_fds,
+            user_fds: HashSet::new(),
             std_redirected: 0,
             sink: None,
         }
@@ -286,7 +317,7 @@ impl<'a> Shell<'a> {
     /// Runs one line (or several); returns its status. Builtins the shell runs itself write to
     /// `io_default()`'s writers (tests capture them so); programs write to descriptors 0-2.
     pub fn run_line(&mut self, line: &str, io_default: &mut dyn FnMut() -> Io) -> i32 {
-        self.sink = Some(io_default());
+        self.sink = Some(Rc::new(std::cell::RefCell::new(io_default())));
         let st = self.run_source(line);
         self.sink = None;
         self.end_of_input();
@@ -304,9 +335,9 @@ impl<'a> Shell<'a> {
 
     /// Writes a message to standard error (or the tests' sink).
     pub fn say(&mut self, msg: &str) {
-        match self.sink.as_mut() {
+        match self.sink.as_ref() {
             Some(s) if self.std_redirected == 0 => {
-                let _ = writeln!(s.err, "{msg}");
+                let _ = writeln!(s.borrow_mut().err, "{msg}");
             }
             _ => {
                 let _ = writeln!(Io::console().err, "{msg}");

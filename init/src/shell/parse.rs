@@ -10,7 +10,7 @@
 use super::syntax::*;
 
 /// How deeply constructs may nest (`((((…` or `$($($(…`): each level is a few stack frames.
-pub const MAX_DEPTH: u32 = 100;
+pub const MAX_DEPTH: u32 = 64;
 /// The longest line read, typed or from a script.
 pub const MAX_LINE: usize = 1 << 20;
 /// The largest here-document body.
@@ -1295,6 +1295,30 @@ mod tests {
             }
         }
         assert!(matches!(parse_program("ls ;; x"), Err(ParseError::Syntax(_))));
+    }
+
+    /// The deepest input allowed fits in a test thread's 2 MiB stack in a debug build, with room.
+    #[test]
+    fn the_deepest_nesting_fits_a_small_stack() {
+        let n = MAX_DEPTH as usize - 2;
+        let inputs = [
+            format!("{}x{}", "$(".repeat(n), ")".repeat(n)),
+            format!("{}x{}", "(".repeat(n), ")".repeat(n)),
+            format!("{}x{}", "${x:-".repeat(n), "}".repeat(n)),
+            format!("{}x{}", "{ ".repeat(n), "; }".repeat(n)),
+            format!("{}x{}", "if a; then ".repeat(n), "; fi".repeat(n)),
+        ];
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for i in &inputs {
+                    let list = parse_program(i).unwrap_or_else(|e| panic!("{e}"));
+                    super::super::expand::dry_run(&list);
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]
