@@ -6,11 +6,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Where rdbreak's shell deliberately differs from dash, and why. These cases run, but only
-/// what is named after the colon is compared (`status`, `stdout`, or nothing).
+/// Where rdbreak's shell deliberately differs from dash, and why: (case, what is still
+/// compared — `status`, or nothing — and the reason).
 const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("pipefail", "", "set -o pipefail (POSIX.1-2024, bash, busybox) is not in Debian's dash, which rejects it"),
     ("read-reply", "", "read with no name fills REPLY, as bash and busybox do; dash requires a name"),
+    (
+        "special-chars-in-single",
+        "status",
+        "echo never interprets backslashes, as bash's echo (dash's turns \\n into a newline); printf is the portable way",
+    ),
+    ("dot-args", "status", "`. FILE ARG…` gives FILE the arguments as $1…, as bash does; dash ignores them"),
 ];
 
 const CORPUS: &str = include_str!("data/shell-corpus.txt");

@@ -1103,6 +1103,14 @@ impl<'a> Parser<'a> {
         self.enter()?;
         let mut parts = Vec::new();
         let mut lit = String::new();
+        if self.peek() == Some('~') {
+            let r = &self.rest()[1..];
+            let end = r.find(['/', '}']).unwrap_or(r.len());
+            if r[..end].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+                parts.push(Part::Tilde(r[..end].to_string()));
+                self.pos += 1 + end;
+            }
+        }
         loop {
             let Some(c) = self.peek() else {
                 return Err(ParseError::Incomplete("missing closing } of ${".into()));

@@ -30,12 +30,12 @@ pub(super) fn dot(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
             sh.vars.get("PATH").map_or(crate::shell::DEFAULT_PATH, String::as_str),
         ) {
             Some(p) => p,
-            None => fail!(io, 1, ".: {file}: not found"),
+            None => return sh.abort(&format!(".: {file}: not found")),
         }
     };
     let text = match exec::read_script(&path) {
         Ok(t) => t,
-        Err(e) => fail!(io, 1, ".: {e}"),
+        Err(e) => return sh.abort(&format!(".: {e}")),
     };
     if sh.depth >= sh.limits.depth {
         let depth = sh.limits.depth;
@@ -141,23 +141,19 @@ fn mark(sh: &mut Shell<'_>, args: &[String], io: &mut Io, readonly: bool) -> i32
         list_marked(sh, readonly, io);
         return 0;
     }
-    let mut st = 0;
     for a in ops {
         let (name, value) = match a.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (a.as_str(), None),
         };
+        // Errors of a special built-in: a script ends, the prompt drops the line.
         if !is_name(name) {
-            let _ =
-                writeln!(io.err, "{}: {name}: not a valid variable name", if readonly { "readonly" } else { "export" });
-            st = 1;
-            continue;
+            let what = if readonly { "readonly" } else { "export" };
+            return sh.abort(&format!("{what}: {name}: not a valid variable name"));
         }
         if let Some(v) = value {
             if let Err(e) = sh.assign(name, v) {
-                let _ = writeln!(io.err, "{e}");
-                st = 1;
-                continue;
+                return sh.abort(&e);
             }
         }
         if readonly {
@@ -166,7 +162,7 @@ fn mark(sh: &mut Shell<'_>, args: &[String], io: &mut Io, readonly: bool) -> i32
             sh.exported.insert(name.to_string());
         }
     }
-    st
+    0
 }
 
 pub(super) fn export(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
@@ -339,9 +335,9 @@ pub(super) fn trap(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
     st
 }
 
-pub(super) fn unset(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+pub(super) fn unset(sh: &mut Shell<'_>, args: &[String], _: &mut Io) -> i32 {
     let mut funcs = false;
-    let mut st = 0;
+    let st = 0;
     for a in args {
         match a.as_str() {
             "-f" => funcs = true,
@@ -350,8 +346,7 @@ pub(super) fn unset(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
                 sh.funcs.remove(name);
             }
             name if sh.readonly.contains(name) => {
-                let _ = writeln!(io.err, "unset: {name}: is read only");
-                st = 1;
+                return sh.abort(&format!("unset: {name}: is read only"));
             }
             name => {
                 sh.vars.remove(name);
