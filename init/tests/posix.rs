@@ -206,3 +206,13 @@ fn sh_is_the_built_in_shell_when_path_has_none() {
     let o = ours("PATH=/nowhere; sh -c 'echo in $0 $1; exit 3' a b; echo $?; type sh");
     assert_eq!(o.stdout, "in a b\n3\nsh is the built-in shell (PATH has no sh)\n", "{}", o.stderr);
 }
+
+#[test]
+fn a_runaway_variable_meets_an_error_not_the_memory_limit() {
+    let o = ours("x=0123456789abcdef; while :; do x=$x$x; done; echo not reached");
+    assert_eq!((o.status, o.stdout.as_str()), (2, ""));
+    assert!(o.stderr.contains("is more than a variable may hold"), "{}", o.stderr);
+    let o = ours("x=$(head -c 9000000 /dev/zero | tr '\\0' a); y=$x$x$x$x$x$x$x$x; echo not reached");
+    assert_eq!(o.status, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("expansion too large") || o.stderr.contains("variable may hold"), "{}", o.stderr);
+}

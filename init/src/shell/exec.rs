@@ -111,6 +111,11 @@ impl Shell<'_> {
                     let _ = writeln!(Io::console().err, "[{}] {}", self.jobs.len() + 1, pid.as_raw_nonzero());
                 }
                 self.last_bg = Some(pid.as_raw_nonzero().get());
+                if self.jobs.len() >= 1000 {
+                    // Jobs nobody waited for: keep the running ones and the last finished.
+                    self.reap_jobs();
+                    self.jobs.retain(|(_, done)| done.is_none());
+                }
                 self.jobs.push((pid, None));
                 self.status = 0;
             }
@@ -258,19 +263,24 @@ impl Shell<'_> {
         }
     }
 
-    /// Forks, holding the locks a child may take (stdout, stderr, the kernel log's) so that no
-    /// other thread of PID 1 holds one at the moment of the fork.
+    /// Forks, holding the locks a child may take, so that no other thread of PID 1 holds one at
+    /// the moment of the fork: the hotplug and module-loader threads' state (a child's `lsblk`
+    /// or `modprobe` reads it), then the log's, then stdout's and stderr's: outer locks first,
+    /// in the order those threads nest them (a loader thread logs holding its state; the log
+    /// writes to stderr holding its own).
     pub fn fork(&mut self) -> Result<Option<Pid>, String> {
+        let boot = self.boot.as_deref().map(|b| b.hold_for_fork());
+        let log = crate::kmsg::LOGGER.hold();
         let out = std::io::stdout();
         let mut out = out.lock();
         let _ = out.flush();
         let err = std::io::stderr();
         let err = err.lock();
-        let log = crate::kmsg::LOGGER.hold();
         let r = sys::fork();
-        drop(log);
         drop(err);
         drop(out);
+        drop(log);
+        drop(boot);
         r.map_err(|e| format!("cannot fork: {e}"))
     }
 
@@ -965,6 +975,13 @@ impl Shell<'_> {
         }
         if !is_name(name) {
             return Err(format!("{name}: not a valid variable name"));
+        }
+        if value.len() > self.limits.value {
+            return Err(format!(
+                "{name}: a value of {} bytes is more than a variable may hold ({})",
+                value.len(),
+                self.limits.value
+            ));
         }
         self.vars.insert(name.to_string(), value.to_string());
         if self.opts.allexport {

@@ -23,6 +23,11 @@ pub trait Env {
     fn glob_limit(&self) -> usize;
 }
 
+/// The most text one word may expand to, and the most words one command may have: a loop
+/// doubling a variable must meet an error, never PID 1's memory running out.
+pub const MAX_EXPANSION: usize = 64 << 20;
+pub const MAX_FIELDS: usize = 1_000_000;
+
 #[derive(Default)]
 struct Field {
     text: String,
@@ -41,6 +46,8 @@ struct Builder {
     /// Field splitting applies (not in assignments, redirections, `case`).
     split: bool,
     ifs: String,
+    /// Bytes of text so far.
+    size: usize,
 }
 
 impl Builder {
@@ -51,6 +58,7 @@ impl Builder {
             pending_break: false,
             split,
             ifs: ifs.unwrap_or_else(|| " \t\n".into()),
+            size: 0,
         }
     }
 
@@ -64,6 +72,7 @@ impl Builder {
     fn push_quoted(&mut self, s: &str) {
         self.resume();
         self.cur.started = true;
+        self.size += s.len();
         self.cur.text.push_str(s);
         self.cur.pat.push_str(&pattern::escape(s));
     }
@@ -72,6 +81,7 @@ impl Builder {
     fn push_char(&mut self, c: char) {
         self.resume();
         self.cur.started = true;
+        self.size += c.len_utf8();
         self.cur.text.push(c);
         if c == '\\' {
             self.cur.pat.push('\\');
@@ -142,6 +152,9 @@ pub fn fields(env: &mut dyn Env, words: &[Word]) -> Result<Vec<String>, String> 
             }
             out.push(f.text);
         }
+        if out.len() > MAX_FIELDS {
+            return Err(format!("too many words: more than {MAX_FIELDS} in one command"));
+        }
     }
     Ok(out)
 }
@@ -177,6 +190,11 @@ impl arith::Vars for ArithVars<'_, '_> {
 impl Expander<'_> {
     fn parts(&mut self, parts: &[Part], quoted: bool, b: &mut Builder) -> Result<(), String> {
         for p in parts {
+            if b.size > MAX_EXPANSION || b.fields.len() > MAX_FIELDS {
+                return Err(format!(
+                    "expansion too large: more than {MAX_EXPANSION} bytes or {MAX_FIELDS} words in one word"
+                ));
+            }
             match p {
                 Part::Lit(s) if quoted => b.push_quoted(s),
                 Part::Lit(s) => b.push_lit(s),

@@ -214,11 +214,13 @@ pub struct Limits {
     pub glob: usize,
     /// Bytes of output one command substitution may give.
     pub subst: usize,
+    /// Bytes one variable may hold.
+    pub value: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { depth: 200, glob: 200_000, subst: 16 << 20 }
+        Limits { depth: 200, glob: 200_000, subst: 16 << 20, value: 16 << 20 }
     }
 }
 
