@@ -216,3 +216,98 @@ fn a_runaway_variable_meets_an_error_not_the_memory_limit() {
     assert_eq!(o.status, 2, "{}", o.stderr);
     assert!(o.stderr.contains("expansion too large") || o.stderr.contains("variable may hold"), "{}", o.stderr);
 }
+
+/// A terminal for the shell's prompt: the master side of a pty, read with a deadline.
+struct Pty {
+    master: std::fs::File,
+    child: std::process::Child,
+    seen: String,
+}
+
+impl Pty {
+    fn start(sh: &Path) -> Pty {
+        use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let name = ptsname(&master, Vec::new()).unwrap();
+        let slave = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+        // setsid -c: a new session whose controlling terminal is the pty, as the console is PID 1's.
+        let child = Command::new("setsid")
+            .arg("-c")
+            .arg(sh)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", "/")
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave)
+            .spawn()
+            .unwrap();
+        Pty { master: std::fs::File::from(master), child, seen: String::new() }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        std::io::Write::write_all(&mut self.master, bytes).unwrap();
+    }
+
+    /// Reads until `want` shows (after what was matched before), at most 10 s.
+    fn expect(&mut self, want: &str) -> String {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(i) = self.seen.find(want) {
+                let upto: String = self.seen[..i + want.len()].to_string();
+                self.seen = self.seen[i + want.len()..].to_string();
+                return upto;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {want:?} in {:?}", self.seen);
+            let mut fds = [PollFd::new(&self.master, PollFlags::IN)];
+            let ts = Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+            if matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0) {
+                let mut buf = [0u8; 4096];
+                let n = std::io::Read::read(&mut self.master, &mut buf).unwrap_or(0);
+                self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    }
+}
+
+/// The prompt as a person uses it: `> ` while a command is unfinished, Ctrl-C ending a loop the
+/// shell runs itself and a pipeline (never the shell), `exit N` leaving with N.
+#[test]
+fn the_prompt_continues_lines_and_survives_ctrl_c() {
+    let dir = shim(&rdbreak());
+    let mut t = Pty::start(&dir.path().join("sh"));
+    t.expect("# ");
+    t.send(b"for i in 1 2\r");
+    t.expect("> ");
+    t.send(b"do echo n$i; done\r");
+    let out = t.expect("# ");
+    assert!(out.contains("n1\r\nn2\r\n"), "{out:?}");
+    t.send(b"cat <<EOF\r");
+    t.expect("> ");
+    t.send(b"x $((6*7))\r");
+    t.expect("> ");
+    t.send(b"EOF\r");
+    assert!(t.expect("# ").contains("x 42"));
+    t.send(b"while :; do :; done\r");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    t.send(b"\x03");
+    t.expect("# ");
+    t.send(b"sleep 100 | cat\r");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    t.send(b"\x03");
+    t.expect("# ");
+    t.send(b"echo status $?\r");
+    assert!(t.expect("# ").contains("status 130"));
+    t.send(b"if true\r");
+    t.expect("> ");
+    t.send(b"\x03");
+    t.expect("# ");
+    t.send(b"echo after cancel\r");
+    assert!(t.expect("# ").contains("after cancel"));
+    t.send(b"exit 3\r");
+    let st = t.child.wait().unwrap();
+    assert_eq!(st.code(), Some(3));
+}

@@ -235,8 +235,8 @@ impl Shell<'_> {
         drop(prev);
         let mut status = 0;
         let mut fail = 0;
-        for pid in &pids {
-            status = super::wait_foreground(Some(*pid));
+        for (i, pid) in pids.iter().enumerate() {
+            status = super::wait_child(Some(*pid), i + 1 == pids.len());
             if status != 0 {
                 fail = status;
             }
@@ -569,19 +569,19 @@ impl Shell<'_> {
             self.say(&format!("+ {}", line.join(" ")));
         }
         let Some(name) = words.first().cloned() else {
+            let saved = match self.redirect(&s.redirs, true) {
+                Ok(saved) => saved,
+                Err(e) => return self.error(2, &e),
+            };
             for (k, v) in &assigns {
                 if let Err(e) = self.assign(k, v) {
-                    return self.abort(&e);
+                    let st = self.abort(&e);
+                    self.restore(saved);
+                    return st;
                 }
             }
-            let st = self.last_sub.unwrap_or(0);
-            return match self.redirect(&s.redirs, true) {
-                Ok(saved) => {
-                    self.restore(saved);
-                    st
-                }
-                Err(e) => self.error(2, &e),
-            };
+            self.restore(saved);
+            return self.last_sub.unwrap_or(0);
         };
         if name == "exec" {
             return self.exec(&words[1..], &assigns, &s.redirs);

@@ -189,6 +189,11 @@ impl arith::Vars for ArithVars<'_, '_> {
 
 impl Expander<'_> {
     fn parts(&mut self, parts: &[Part], quoted: bool, b: &mut Builder) -> Result<(), String> {
+        self.parts_split(parts, quoted, false, b)
+    }
+
+    /// `split_lits`: the unquoted text of a `${x:-word}` word is split too, as its expansions are.
+    fn parts_split(&mut self, parts: &[Part], quoted: bool, split_lits: bool, b: &mut Builder) -> Result<(), String> {
         for p in parts {
             if b.size > MAX_EXPANSION || b.fields.len() > MAX_FIELDS {
                 return Err(format!(
@@ -197,6 +202,7 @@ impl Expander<'_> {
             }
             match p {
                 Part::Lit(s) if quoted => b.push_quoted(s),
+                Part::Lit(s) if split_lits => b.push_split(s),
                 Part::Lit(s) => b.push_lit(s),
                 Part::Quoted(s) => b.push_quoted(s),
                 Part::DQuote(inner) => {
@@ -295,7 +301,7 @@ impl Expander<'_> {
                 let empty = !set || (*colon && null);
                 let use_word = matches!(p.op, ParamOp::Default { .. }) == empty;
                 if use_word {
-                    self.parts(&word.0, quoted, b)?;
+                    self.parts_split(&word.0, quoted, !quoted, b)?;
                 } else if matches!(p.op, ParamOp::Default { .. }) {
                     if name == "@" || name == "*" {
                         return self.positionals(name == "@", quoted, b);

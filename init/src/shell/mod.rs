@@ -266,6 +266,8 @@ pub struct Shell<'a> {
     user_fds: HashSet<i32>,
     /// Redirections of 0-2 in effect around the running builtin.
     std_redirected: u32,
+    /// `getopts`: the OPTIND it set last and the place in that argument's cluster of letters.
+    pub getopts: (usize, usize),
     /// Tests: what builtins run by this process write, when 0-2 are not redirected.
     sink: Option<Rc<std::cell::RefCell<Io>>>,
 }
@@ -311,6 +313,7 @@ impl<'a> Shell<'a> {
             temp_env: Vec::new(),
             last_sub: None,
             user_fds: HashSet::new(),
+            getopts: (0, 1),
             std_redirected: 0,
             sink: None,
         }
@@ -553,6 +556,11 @@ pub fn find_in_path_any(name: &str, path: &str) -> Option<String> {
 
 /// Waits for a foreground child. A child stopped by Ctrl-Z is continued: there is no job control.
 fn wait_foreground(pid: Option<Pid>) -> i32 {
+    wait_child(pid, true)
+}
+
+/// Waits for a child; after a Ctrl-C that ended it, a newline when `newline` (once per job).
+fn wait_child(pid: Option<Pid>, newline: bool) -> i32 {
     let Some(pid) = pid else { return 1 };
     loop {
         match rustix::process::waitpid(Some(pid), WaitOptions::UNTRACED) {
@@ -567,7 +575,7 @@ fn wait_foreground(pid: Option<Pid>) -> i32 {
                     return code;
                 }
                 if let Some(sig) = st.terminating_signal() {
-                    if sig == libc::SIGINT {
+                    if sig == libc::SIGINT && newline {
                         eprintln!();
                     }
                     return 128 + sig;

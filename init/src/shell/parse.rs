@@ -912,7 +912,6 @@ impl<'a> Parser<'a> {
 
     /// `$…` at the cursor: None when the `$` is literal.
     fn dollar(&mut self, in_dquote: bool) -> R<Option<Part>> {
-        let _ = in_dquote;
         match self.peek_at(1) {
             Some('(') if self.peek_at(2) == Some('(') => {
                 let save = self.pos;
@@ -928,7 +927,7 @@ impl<'a> Parser<'a> {
                 self.command_sub().map(Some)
             }
             Some('(') => self.command_sub().map(Some),
-            Some('{') => self.braced_param().map(Some),
+            Some('{') => self.braced_param(in_dquote).map(Some),
             Some(c) if c == '_' || c.is_ascii_alphabetic() => {
                 self.pos += 1;
                 let r = self.rest();
@@ -1023,7 +1022,7 @@ impl<'a> Parser<'a> {
         Ok(Some(Word(parts)))
     }
 
-    fn braced_param(&mut self) -> R<Part> {
+    fn braced_param(&mut self, in_dquote: bool) -> R<Part> {
         self.pos += 2;
         let bad = |p: &mut Self| {
             if p.peek().is_none() {
@@ -1072,7 +1071,7 @@ impl<'a> Parser<'a> {
             }
             Some('-' | '=' | '?' | '+') => {
                 self.pos += 1;
-                let word = self.param_word()?;
+                let word = self.param_word(in_dquote)?;
                 match op_char {
                     Some('-') => ParamOp::Default { colon, word },
                     Some('=') => ParamOp::Assign { colon, word },
@@ -1086,7 +1085,8 @@ impl<'a> Parser<'a> {
                 if longest {
                     self.pos += 1;
                 }
-                let pattern = self.param_word()?;
+                // A pattern's quotes quote even inside "…" (XCU 2.6.2).
+                let pattern = self.param_word(false)?;
                 if c == '%' {
                     ParamOp::RemoveSuffix { longest, pattern }
                 } else {
@@ -1098,8 +1098,8 @@ impl<'a> Parser<'a> {
         Ok(Part::Param(Box::new(Param { name, op })))
     }
 
-    /// The word inside `${x-…}` up to the matching `}`.
-    fn param_word(&mut self) -> R<Word> {
+    /// The word inside `${x-…}` up to the matching `}`; inside `"…"`, `'` is plain text.
+    fn param_word(&mut self, in_dquote: bool) -> R<Word> {
         self.enter()?;
         let mut parts = Vec::new();
         let mut lit = String::new();
@@ -1120,7 +1120,7 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     break;
                 }
-                '\'' => {
+                '\'' if !in_dquote => {
                     flush(&mut lit, &mut parts, false);
                     parts.push(Part::Quoted(self.single_quoted()?));
                 }

@@ -495,3 +495,83 @@ pub(super) fn wait(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
     }
     sh.wait_jobs(&pids)
 }
+
+/// `getopts OPTSTRING NAME [ARG…]`: the next option of the arguments (or of `$@`), with
+/// OPTIND and OPTARG as POSIX says; a leading `:` in OPTSTRING reports errors quietly.
+pub(super) fn getopts(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    let [spec, name, rest @ ..] = args else { fail!(io, 2, "getopts: usage: getopts OPTSTRING NAME [ARG...]") };
+    let list: Vec<String> = if rest.is_empty() { sh.args.clone() } else { rest.to_vec() };
+    let silent = spec.starts_with(':');
+    let optind = sh.vars.get("OPTIND").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1);
+    // Where in a cluster like -abc the last call stopped; reset when OPTIND was changed.
+    let mut pos = if sh.getopts.0 == optind { sh.getopts.1 } else { 1 };
+    let set = |sh: &mut Shell<'_>, k: &str, v: &str| {
+        sh.vars.insert(k.to_string(), v.to_string());
+    };
+    let Some(arg) = list.get(optind - 1).filter(|a| a.len() > 1 && a.starts_with('-')) else {
+        set(sh, name, "?");
+        return 1;
+    };
+    if arg == "--" {
+        set(sh, "OPTIND", &(optind + 1).to_string());
+        sh.getopts = (0, 1);
+        set(sh, name, "?");
+        return 1;
+    }
+    let chars: Vec<char> = arg.chars().collect();
+    if pos >= chars.len() {
+        pos = 1;
+    }
+    let c = chars[pos];
+    let mut next_ind = optind;
+    pos += 1;
+    if pos >= chars.len() {
+        next_ind += 1;
+        pos = 1;
+    }
+    let wanted = spec.trim_start_matches(':').find(c).filter(|_| c != ':');
+    sh.vars.remove("OPTARG");
+    match wanted {
+        None => {
+            if silent {
+                set(sh, "OPTARG", &c.to_string());
+            } else {
+                let _ = writeln!(io.err, "getopts: illegal option -- {c}");
+            }
+            set(sh, name, "?");
+        }
+        Some(i) if spec.trim_start_matches(':')[i + c.len_utf8()..].starts_with(':') => {
+            let value = if pos > 1 {
+                // The rest of this argument is the value: -ofile.
+                let v: String = chars[pos..].iter().collect();
+                next_ind += 1;
+                pos = 1;
+                Some(v)
+            } else {
+                let v = list.get(next_ind - 1).cloned();
+                if v.is_some() {
+                    next_ind += 1;
+                }
+                v
+            };
+            match value {
+                Some(v) => {
+                    set(sh, "OPTARG", &v);
+                    set(sh, name, &c.to_string());
+                }
+                None if silent => {
+                    set(sh, "OPTARG", &c.to_string());
+                    set(sh, name, ":");
+                }
+                None => {
+                    let _ = writeln!(io.err, "getopts: option requires an argument -- {c}");
+                    set(sh, name, "?");
+                }
+            }
+        }
+        Some(_) => set(sh, name, &c.to_string()),
+    }
+    set(sh, "OPTIND", &next_ind.to_string());
+    sh.getopts = (next_ind, pos);
+    0
+}
