@@ -25,7 +25,10 @@ pub fn init_module(image: &[u8], params: &str) -> Result<(), Errno> {
 }
 
 /// Blocks SIGTTOU and SIGTTIN in PID 1, so that handing the terminal to a child's process group
-/// and back (`tcsetpgrp`) never stops us. Children start with an empty mask (std resets it).
+/// and back (`tcsetpgrp`) never stops us; and SIGINT, so that the threads started after this
+/// (hotplug, module loaders) inherit it blocked and a Ctrl-C reaches only the shell's thread,
+/// which unblocks it ([`catch_interrupt`]), never a module load. Children start with an empty
+/// mask (std resets it; the shell's forks too).
 pub fn block_job_control_signals() {
     // SAFETY: sigset_t is plain data initialised by sigemptyset before use; pthread_sigmask only
     // reads the set, and a null old-set pointer is allowed.
@@ -34,6 +37,7 @@ pub fn block_job_control_signals() {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTTOU);
         libc::sigaddset(&mut set, libc::SIGTTIN);
+        libc::sigaddset(&mut set, libc::SIGINT);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
@@ -206,8 +210,9 @@ extern "C" fn on_interrupt(_: libc::c_int) {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Catches SIGINT in the interactive shell, so Ctrl-C while the shell itself runs a loop of
-/// builtins ends that loop (PID 1 would otherwise never see it). Children get the default back.
+/// Catches SIGINT in the interactive shell's thread (and unblocks it there only), so Ctrl-C
+/// while the shell itself runs a loop of builtins ends that loop (PID 1 would otherwise never
+/// see it). Children get the default back.
 pub fn catch_interrupt() {
     // SAFETY: the handler only stores to an atomic (async-signal-safe); sigaction is given a
     // fully initialised struct, and SA_RESTART keeps system calls from failing with EINTR.
@@ -217,6 +222,10 @@ pub fn catch_interrupt() {
         sa.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
 }
 
