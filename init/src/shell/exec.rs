@@ -211,7 +211,9 @@ impl Shell<'_> {
                         let _ = sys::dup_onto(w.as_fd(), 1);
                         drop((r, w));
                     }
-                    self.exec_last = true;
+                    // A program that is the whole stage may replace the child; one inside a
+                    // brace group, a function or a subshell must not (what follows would not run).
+                    self.exec_last = matches!(cmd, Command::Simple(_));
                     let st = self.run_command(cmd);
                     self.child_exit(st)
                 }
@@ -551,6 +553,7 @@ impl Shell<'_> {
     }
 
     fn run_simple(&mut self, s: &Simple) -> i32 {
+        let exec_last = std::mem::take(&mut self.exec_last);
         self.last_sub = None;
         let words = match expand::fields(self, &s.words) {
             Ok(w) => w,
@@ -619,7 +622,7 @@ impl Shell<'_> {
                 self.pop_temp(old);
                 st
             }
-            Kind::External(path) => self.run_external(&path, &words, &assigns),
+            Kind::External(path) => self.run_external(&path, &words, &assigns, exec_last),
             Kind::Sh => self.builtin_sh(&words[1..]),
             Kind::NotFound => {
                 let msg = format!("{}: {name}: command not found (type 'help' for the built-in commands)", self.arg0);
@@ -722,8 +725,8 @@ impl Shell<'_> {
         env
     }
 
-    fn run_external(&mut self, path: &str, words: &[String], assigns: &[(String, String)]) -> i32 {
-        if self.exec_last && self.subshell {
+    fn run_external(&mut self, path: &str, words: &[String], assigns: &[(String, String)], exec_last: bool) -> i32 {
+        if exec_last && self.subshell {
             // The last command of a forked child: become the program.
             let env = self.environment(assigns);
             let e = sys::exec_argv(path, words, &env);
@@ -772,7 +775,7 @@ impl Shell<'_> {
                 Io::console().err,
                 "exec: PID 1 is never replaced: {name} runs as a child, and the shell stays when it ends"
             );
-            return self.run_external(&path, args, assigns);
+            return self.run_external(&path, args, assigns, false);
         }
         let env = self.environment(assigns);
         let e = sys::exec_argv(&path, args, &env);
@@ -790,7 +793,7 @@ impl Shell<'_> {
                 self.pop_temp(old);
                 st
             }
-            Kind::External(p) => self.run_external(&p, words, assigns),
+            Kind::External(p) => self.run_external(&p, words, assigns, false),
             Kind::Sh => self.builtin_sh(&words[1..]),
             Kind::NotFound => self.error(127, &format!("{name}: command not found")),
         }

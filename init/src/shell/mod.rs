@@ -554,6 +554,21 @@ pub fn find_in_path_any(name: &str, path: &str) -> Option<String> {
         .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
 }
 
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGTERM => "Terminated".into(),
+        libc::SIGKILL => "Killed".into(),
+        libc::SIGSEGV => "Segmentation fault".into(),
+        libc::SIGABRT => "Aborted".into(),
+        libc::SIGHUP => "Hangup".into(),
+        libc::SIGQUIT => "Quit".into(),
+        libc::SIGBUS => "Bus error".into(),
+        libc::SIGILL => "Illegal instruction".into(),
+        libc::SIGFPE => "Floating point exception".into(),
+        n => format!("Killed by signal {n}"),
+    }
+}
+
 /// Waits for a foreground child. A child stopped by Ctrl-Z is continued: there is no job control.
 fn wait_foreground(pid: Option<Pid>) -> i32 {
     wait_child(pid, true)
@@ -577,6 +592,9 @@ fn wait_child(pid: Option<Pid>, newline: bool) -> i32 {
                 if let Some(sig) = st.terminating_signal() {
                     if sig == libc::SIGINT && newline {
                         eprintln!();
+                    } else if sig != libc::SIGINT && sig != libc::SIGPIPE {
+                        // As shells do: a program killed says how (OOM's "Killed" most of all).
+                        eprintln!("{}", signal_name(sig));
                     }
                     return 128 + sig;
                 }
