@@ -770,7 +770,7 @@ impl Shell<'_> {
                 return st;
             }
         };
-        if rustix::process::getpid().is_init() && !self.subshell {
+        if !exec_replaces(rustix::process::getpid().is_init(), self.subshell) {
             let _ = writeln!(
                 Io::console().err,
                 "exec: PID 1 is never replaced: {name} runs as a child, and the shell stays when it ends"
@@ -1081,6 +1081,12 @@ impl Env for Shell<'_> {
     }
 }
 
+/// Whether `exec PROGRAM` replaces the process: never PID 1 itself (its subshells and any
+/// shell off PID 1, yes).
+pub fn exec_replaces(pid1: bool, subshell: bool) -> bool {
+    !pid1 || subshell
+}
+
 /// A script for `sh FILE` or `.`: at most 16 MiB, text.
 pub fn read_script(path: &str) -> Result<String, String> {
     const MAX: u64 = 16 << 20;
@@ -1092,4 +1098,16 @@ pub fn read_script(path: &str) -> Result<String, String> {
     let mut buf = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX + 1), &mut buf).map_err(|e| format!("{path}: {e}"))?;
     Ok(String::from_utf8_lossy(&buf).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exec_replaces;
+
+    #[test]
+    fn exec_never_replaces_pid1() {
+        assert!(!exec_replaces(true, false), "PID 1's own shell runs the program as a child");
+        assert!(exec_replaces(true, true), "a subshell of PID 1 is an ordinary process");
+        assert!(exec_replaces(false, false), "sh off PID 1 execs as any shell");
+    }
 }
