@@ -204,6 +204,16 @@ pub fn child_signals_default() {
     }
 }
 
+/// In a background job of a shell without job control: SIGINT and SIGQUIT ignored (XCU 2.11),
+/// so a Ctrl-C meant for the foreground never ends it.
+pub fn ignore_interrupts() {
+    // SAFETY: signal() with SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+}
+
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn on_interrupt(_: libc::c_int) {

@@ -301,6 +301,15 @@ fn the_prompt_continues_lines_and_survives_ctrl_c() {
     t.expect("# ");
     t.send(b"echo status $?\r");
     assert!(t.expect("# ").contains("status 130"));
+    t.send(b"sleep 100 & wait\r");
+    t.expect("[1] ");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    t.send(b"\x03");
+    t.expect("# ");
+    t.send(b"echo waited $?\r");
+    assert!(t.expect("# ").contains("waited 130"));
+    t.send(b"kill $!\r");
+    t.expect("# ");
     t.send(b"if true\r");
     t.expect("> ");
     t.send(b"\x03");

@@ -98,7 +98,11 @@ impl Shell<'_> {
     fn background(&mut self, ao: &AndOr) {
         match self.fork() {
             Ok(None) => {
+                let job_control = self.interactive;
                 self.become_child(Group::Own, false);
+                if !job_control {
+                    sys::ignore_interrupts();
+                }
                 if let Ok(null) = std::fs::File::open("/dev/null") {
                     let _ = sys::dup_onto(null.as_fd(), 0);
                 }
@@ -998,7 +1002,9 @@ impl Shell<'_> {
         let mut st = 0;
         if pids.is_empty() {
             for i in 0..self.jobs.len() {
-                self.wait_job(i);
+                if self.wait_job(i).is_none() {
+                    return 130;
+                }
             }
             self.jobs.clear();
             return 0;
@@ -1006,7 +1012,8 @@ impl Shell<'_> {
         for p in pids {
             match self.jobs.iter().position(|(pid, _)| pid.as_raw_nonzero().get() == *p) {
                 Some(i) => {
-                    st = self.wait_job(i);
+                    let Some(s) = self.wait_job(i) else { return 130 };
+                    st = s;
                     self.jobs.remove(i);
                 }
                 None => st = 127,
@@ -1015,14 +1022,34 @@ impl Shell<'_> {
         st
     }
 
-    fn wait_job(&mut self, i: usize) -> i32 {
+    /// A job's status, waiting for it; None when Ctrl-C at the prompt ended the wait (the job
+    /// runs on in the background).
+    fn wait_job(&mut self, i: usize) -> Option<i32> {
         let (pid, done) = self.jobs[i];
         if let Some(st) = done {
-            return st;
+            return Some(st);
         }
-        let st = super::wait_foreground(Some(pid));
-        self.jobs[i].1 = Some(st);
-        st
+        if !self.interactive {
+            let st = super::wait_child(Some(pid), false);
+            self.jobs[i].1 = Some(st);
+            return Some(st);
+        }
+        loop {
+            match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+                Ok(Some((_, st))) => {
+                    let code = st.exit_status().unwrap_or_else(|| 128 + st.terminating_signal().unwrap_or(0));
+                    self.jobs[i].1 = Some(code);
+                    return Some(code);
+                }
+                Ok(None) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return Some(127),
+            }
+            if sys::interrupted() {
+                self.say("");
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Collects finished children: a background job keeps its status for `wait`.

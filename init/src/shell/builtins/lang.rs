@@ -575,3 +575,74 @@ pub(super) fn getopts(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
     sh.getopts = (next_ind, pos);
     0
 }
+
+/// `kill [-SIGNAL | -s SIGNAL] PID…` and `kill -l`: the initramfs has no kill program, and `&`
+/// jobs need one. A negative PID (after `--`) is a process group; 1 and -1 are refused.
+pub(super) fn kill(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    let mut sig = 15;
+    let mut rest = args;
+    match args.first().map(String::as_str) {
+        Some("-l") => {
+            let names: Vec<&str> = SIGNALS.iter().filter(|(_, n)| *n != 0).map(|(s, _)| *s).collect();
+            let _ = writeln!(io.out, "{}", names.join(" "));
+            return 0;
+        }
+        Some("-s") => {
+            let Some(n) = args.get(1).and_then(|s| signal_number(s)) else {
+                fail!(io, 2, "kill: -s needs a signal name such as TERM, KILL, INT or HUP")
+            };
+            sig = n;
+            rest = &args[2..];
+        }
+        Some(a) if a.starts_with('-') && a.len() > 1 && a != "--" => {
+            match signal_number(&a[1..]) {
+                Some(n) => sig = n,
+                None => fail!(io, 2, "kill: {a}: unknown signal (kill -l lists them)"),
+            }
+            rest = &args[1..];
+        }
+        _ => {}
+    }
+    let rest: Vec<&String> = rest.iter().filter(|a| *a != "--").collect();
+    if rest.is_empty() {
+        fail!(io, 2, "kill: usage: kill [-SIGNAL] PID...");
+    }
+    let Some(signal) = rustix::process::Signal::from_named_raw(sig) else {
+        fail!(io, 2, "kill: signal {sig} cannot be sent from here");
+    };
+    let mut st = 0;
+    for p in rest {
+        let r = match p.parse::<i32>() {
+            Ok(n) if n < -1 => {
+                rustix::process::Pid::from_raw(-n).map(|g| rustix::process::kill_process_group(g, signal))
+            }
+            Ok(n) if n > 1 => rustix::process::Pid::from_raw(n).map(|pid| rustix::process::kill_process(pid, signal)),
+            Ok(_) => {
+                let _ = writeln!(io.err, "kill: {p}: refusing to signal init or every process");
+                st = 1;
+                continue;
+            }
+            Err(_) => None,
+        };
+        match r {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                let _ = writeln!(io.err, "kill: {p}: {e}");
+                st = 1;
+            }
+            None => {
+                let _ = writeln!(io.err, "kill: {p}: not a process ID");
+                st = 1;
+            }
+        }
+    }
+    st
+}
+
+fn signal_number(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Some(n);
+    }
+    let name = condition(&s.to_ascii_uppercase())?;
+    SIGNALS.iter().find(|(n, _)| *n == name).map(|(_, num)| *num).filter(|n| *n != 0)
+}

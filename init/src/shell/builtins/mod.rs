@@ -103,6 +103,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "type", usage: "type NAME...: say whether each is a keyword, function, builtin or program", run: lang::type_ },
     Builtin { name: "umask", usage: "umask [-S] [MODE]: show or set the file creation mask (octal)", run: lang::umask },
     Builtin { name: "wait", usage: "wait [PID...]: wait for background jobs (all, or those named) and give the last status", run: lang::wait },
+    Builtin { name: "kill", usage: "kill [-SIGNAL|-s SIGNAL] PID...: send a signal (default TERM) to processes, or -PGID to a group; kill -l lists the names", run: lang::kill },
     Builtin { name: "getopts", usage: "getopts OPTSTRING NAME [ARG...]: the next option of the arguments, in NAME (OPTIND, OPTARG)", run: lang::getopts },
     Builtin { name: "read", usage: "read [-r] [-p PROMPT] [NAME...]: read a line into variables, split with IFS", run: text::read },
     Builtin { name: "test", usage: "test EXPR: evaluate a condition (-e -f -d -n -z = != -eq -lt …, ! -a -o)", run: text::test },
@@ -116,8 +117,8 @@ pub const BUILTINS: &[Builtin] = &[
 /// The language's own builtins: `NAME --help` is theirs to read (`echo --help` stays help).
 pub const LANGUAGE: &[&str] = &[
     ":", "true", "false", ".", "break", "continue", "eval", "exec", "readonly", "return", "set", "shift", "trap",
-    "unset", "local", "command", "type", "umask", "wait", "getopts", "read", "test", "[", "printf", "exit", "export",
-    "cd", "pwd",
+    "unset", "local", "command", "type", "umask", "wait", "kill", "getopts", "read", "test", "[", "printf", "exit",
+    "export", "cd", "pwd",
 ];
 
 pub fn find(name: &str) -> Option<&'static Builtin> {
