@@ -143,7 +143,8 @@ pub fn fields(env: &mut dyn Env, words: &[Word]) -> Result<Vec<String>, String> 
         let mut b = Builder::new(true, ifs);
         Expander { env }.parts(&w.0, false, &mut b)?;
         for f in b.finish() {
-            if f.magic && !noglob {
+            // `[ "$x" = y ]`: a `[` that opens no bracket expression is no pattern.
+            if f.magic && !noglob && !Pattern::new(&f.pat).is_literal() {
                 let found = glob(&f.pat, limit)?;
                 if !found.is_empty() {
                     out.extend(found);
@@ -409,7 +410,8 @@ pub fn glob(pat: &str, limit: usize) -> Result<Vec<String>, String> {
     for (i, comp) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
         let mut next = Vec::new();
-        if !pattern::has_magic(comp) {
+        let m = Pattern::new(comp);
+        if m.is_literal() {
             let name = pattern::unescape(comp);
             for p in &paths {
                 let candidate = format!("{p}{name}");
@@ -418,7 +420,6 @@ pub fn glob(pat: &str, limit: usize) -> Result<Vec<String>, String> {
                 }
             }
         } else {
-            let m = Pattern::new(comp);
             let dots = m.starts_with_dot();
             for p in &paths {
                 let dir = if p.is_empty() { "." } else { p.as_str() };

@@ -139,6 +139,11 @@ impl Pattern {
         Pattern(toks)
     }
 
+    /// No `*`, `?` or bracket expression: it stands for one name (`[` alone is plain text).
+    pub fn is_literal(&self) -> bool {
+        self.0.iter().all(|t| matches!(t, Tok::Char(_)))
+    }
+
     pub fn matches(&self, s: &str) -> bool {
         let s: Vec<char> = s.chars().collect();
         self.matches_chars(&s)
@@ -275,6 +280,9 @@ mod tests {
     #[test]
     fn magic_and_escapes() {
         assert!(has_magic("/dev/sd*") && !has_magic("/dev/sd\\*") && has_magic("[x]"));
+        assert!(
+            Pattern::new("[").is_literal() && Pattern::new("a[b").is_literal() && !Pattern::new("[ab]").is_literal()
+        );
         assert_eq!(unescape("a\\*b\\\\"), "a*b\\");
         let s = "we*ird[?]\\name";
         assert!(m(&escape(s), s) && !m(&escape(s), "weXird[?]\\name"));
