@@ -707,7 +707,7 @@ fn read_line(editor: &mut Editor, prompt: &str, saved: Option<&Termios>, shell: 
             let word_start = editor.before_cursor().rfind(' ').map_or(0, |i| i + 1);
             let before = editor.before_cursor();
             let word = &before[word_start..];
-            let candidates = builtins::completions(word, word_start == 0, shell);
+            let candidates = builtins::completions(word, command_position(&before[..word_start]), shell);
             let (insert, list) = editor::complete(word, &candidates);
             if !list.is_empty() && insert.is_empty() {
                 echo.push('\n');
@@ -727,6 +727,16 @@ fn read_line(editor: &mut Editor, prompt: &str, saved: Option<&Termios>, shell: 
             Outcome::Continue | Outcome::Complete => {}
         }
     }
+}
+
+/// Whether a word after `before` names a command (for Tab): at the start, after `|`, `;`, `&`,
+/// `(`, `{`, `` ` `` or `$(`, or after a reserved word that a command follows.
+fn command_position(before: &str) -> bool {
+    let b = before.trim_end();
+    let last = b.rsplit([' ', '\t']).next().unwrap_or("");
+    b.is_empty()
+        || b.ends_with(['|', ';', '&', '(', '{', '`'])
+        || matches!(last, "then" | "do" | "else" | "elif" | "if" | "while" | "until" | "!")
 }
 
 /// The console device the shell should own: `rd.ctty=` or the last active console, followed
@@ -835,6 +845,13 @@ fn panic_delay(boot: &Boot) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::emergency_action;
+
+    #[test]
+    fn tab_knows_where_a_command_goes() {
+        use super::command_position as c;
+        assert!(c("") && c("dmesg | ") && c("a; ") && c("x && ") && c("echo $(") && c("if ") && c("while true; do "));
+        assert!(!c("ls ") && !c("mount -o ") && !c("echo a|b "));
+    }
 
     #[test]
     fn emergency_actions_in_order_of_precedence() {
