@@ -88,6 +88,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "true", usage: "true: do nothing, successfully", run: lang::colon },
     Builtin { name: "false", usage: "false: do nothing, unsuccessfully", run: lang::false_ },
     Builtin { name: ".", usage: ". FILE [ARG...]: run the commands of FILE in this shell", run: lang::dot },
+    Builtin { name: "source", usage: "source FILE [ARG...]: the same as . (as in bash and busybox)", run: lang::dot },
     Builtin { name: "break", usage: "break [N]: leave the innermost (or N) enclosing loops", run: lang::break_ },
     Builtin { name: "continue", usage: "continue [N]: go on with the next round of the innermost (or Nth) loop", run: lang::continue_ },
     Builtin { name: "eval", usage: "eval [ARG...]: run the words as a command", run: lang::eval },
@@ -116,9 +117,9 @@ pub const BUILTINS: &[Builtin] = &[
 
 /// The language's own builtins: `NAME --help` is theirs to read (`echo --help` stays help).
 pub const LANGUAGE: &[&str] = &[
-    ":", "true", "false", ".", "break", "continue", "eval", "exec", "readonly", "return", "set", "shift", "trap",
-    "unset", "local", "command", "type", "umask", "wait", "kill", "getopts", "read", "test", "[", "printf", "exit",
-    "export", "cd", "pwd",
+    ":", "true", "false", ".", "source", "break", "continue", "eval", "exec", "readonly", "return", "set", "shift",
+    "trap", "unset", "local", "command", "type", "umask", "wait", "kill", "getopts", "read", "test", "[", "printf",
+    "exit", "export", "cd", "pwd",
 ];
 
 pub fn find(name: &str) -> Option<&'static Builtin> {
