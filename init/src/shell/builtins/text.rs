@@ -379,7 +379,8 @@ pub(super) fn printf(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
                     }
                     continue;
                 }
-                'c' => pad(&arg.chars().next().map(String::from).unwrap_or_default(), width, left, false),
+                // An empty operand is the NUL character, as in dash.
+                'c' => pad(&arg.chars().next().unwrap_or('\0').to_string(), width, left, false),
                 'd' | 'i' | 'u' | 'o' | 'x' | 'X' => {
                     let v = num(arg, &mut bad, &mut io.err);
                     let mut digits = match conv {
