@@ -330,3 +330,10 @@ fn a_loop_of_builtins_is_fast() {
     assert_eq!(o.stdout, "20000\n");
     assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
 }
+
+#[test]
+fn a_script_that_never_ends_is_refused() {
+    let o = ours("sh /dev/zero; echo $?");
+    assert_eq!(o.stdout, "127\n");
+    assert!(o.stderr.contains("larger than a script may be"), "{}", o.stderr);
+}

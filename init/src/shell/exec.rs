@@ -1124,6 +1124,10 @@ pub fn read_script(path: &str) -> Result<String, String> {
     }
     let mut buf = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX + 1), &mut buf).map_err(|e| format!("{path}: {e}"))?;
+    // A device or a growing file says nothing true in its metadata: what was read counts.
+    if buf.len() as u64 > MAX {
+        return Err(format!("{path}: larger than a script may be ({MAX} bytes)"));
+    }
     Ok(String::from_utf8_lossy(&buf).to_string())
 }
 
