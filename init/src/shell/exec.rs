@@ -559,7 +559,7 @@ impl Shell<'_> {
     fn run_simple(&mut self, s: &Simple) -> i32 {
         let exec_last = std::mem::take(&mut self.exec_last);
         self.last_sub = None;
-        let words = match expand::fields(self, &s.words) {
+        let words = match self.expand_command_words(&s.words) {
             Ok(w) => w,
             Err(e) => return self.abort(&e),
         };
@@ -637,6 +637,28 @@ impl Shell<'_> {
         self.restore(saved);
         self.status = st;
         st
+    }
+
+    /// A command's words. After `export`, `readonly` and `local`, a `NAME=value` operand is
+    /// expanded as an assignment (no splitting, no globbing, `~` after `=`), as dash and bash
+    /// do: `local v=$x` keeps all of `$x`.
+    fn expand_command_words(&mut self, words: &[Word]) -> Result<Vec<String>, String> {
+        let declaration =
+            words.first().and_then(Word::as_plain).is_some_and(|n| matches!(n, "export" | "readonly" | "local"));
+        if !declaration {
+            return expand::fields(self, words);
+        }
+        let mut out = Vec::new();
+        for w in words {
+            match parse::assignment(w) {
+                Some((name, value)) => {
+                    let v = expand::string(self, &value)?;
+                    out.push(format!("{name}={v}"));
+                }
+                None => out.extend(expand::fields(self, std::slice::from_ref(w))?),
+            }
+        }
+        Ok(out)
     }
 
     fn builtin(&mut self, b: &builtins::Builtin, words: &[String]) -> i32 {

@@ -356,9 +356,19 @@ impl Expander<'_> {
         Ok(())
     }
 
-    /// `$@` and `$*`: one field per parameter, except `"$*"` which joins them.
+    /// `$@` and `$*`: one field per parameter, except `"$*"` which joins them (as both do
+    /// where no fields are made: assignments, here-documents, patterns).
     fn positionals(&mut self, at: bool, quoted: bool, b: &mut Builder) -> Result<(), String> {
         let params = self.env.positionals();
+        if !b.split {
+            let v = self.value("*").unwrap_or_default();
+            if quoted {
+                b.push_quoted(&v);
+            } else {
+                b.push_lit(&v);
+            }
+            return Ok(());
+        }
         if quoted && !at {
             let v = self.value("*").unwrap_or_default();
             b.push_quoted(&v);
@@ -374,14 +384,7 @@ impl Expander<'_> {
                 if i > 0 && b.cur.started {
                     b.pending_break = true;
                 }
-                if b.split {
-                    b.push_split(p);
-                } else {
-                    if i > 0 {
-                        b.push_lit(" ");
-                    }
-                    b.push_lit(p);
-                }
+                b.push_split(p);
             }
         }
         Ok(())

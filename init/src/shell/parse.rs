@@ -1172,7 +1172,7 @@ fn flush(lit: &mut String, parts: &mut Vec<Part>, quoted: bool) {
 }
 
 /// `NAME=value` in a command's prefix: the name and the value's word (`~` after `=` expands).
-fn assignment(word: &Word) -> Option<(String, Word)> {
+pub fn assignment(word: &Word) -> Option<(String, Word)> {
     let Some(Part::Lit(first)) = word.0.first() else { return None };
     let eq = first.find('=')?;
     if !is_name(&first[..eq]) {
