@@ -400,7 +400,7 @@ fn random_scripts_agree_with_dash() {
         "cat <<EOF\n{w} $v\nEOF",
     ];
     const OPS: &[&str] = &["+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "<", ">", "==", "!=", "&&", "||"];
-    let mut seed: u64 = 0x5eed_0f_da54;
+    let mut seed: u64 = 0x005e_ed0f_da54;
     let mut next = |n: usize| {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((seed >> 33) as usize) % n
