@@ -35,7 +35,8 @@ fn the_language_at_the_break_prompt() {
     let out = run(&mut sh, "dmesg | chroot /sysroot grep -q 'Linux version' && echo kernel-log-ok");
     assert!(out.contains("kernel-log-ok"), "{out}");
     let out = run(&mut sh, "lsblk | chroot /sysroot grep -c vda");
-    assert!(out.trim().parse::<u32>().is_ok_and(|n| n >= 1), "{out}");
+    // (chroot's note that /sysroot is read-only comes first, on stderr)
+    assert!(out.lines().last().and_then(|l| l.trim().parse::<u32>().ok()).is_some_and(|n| n >= 1), "{out}");
     let out = run(
         &mut sh,
         "blkid | while read dev rest; do case $rest in *recovery*) echo \"label on ${dev%:}\";; esac; done",
