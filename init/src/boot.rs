@@ -212,6 +212,12 @@ impl Boot {
         self.loader.as_ref()
     }
 
+    /// Holds the locks the hotplug and module-loader threads share with the shell's builtins,
+    /// for the moment of a fork (taken before the log's, in the order those threads take them).
+    pub fn hold_for_fork(&self) -> impl Sized + '_ {
+        (self.hotplug.as_ref().map(|h| h.hold()), self.loader.as_deref().map(|l| l.hold()))
+    }
+
     pub fn hotplug(&self) -> Option<&Hotplug> {
         self.hotplug.as_ref()
     }

@@ -118,6 +118,12 @@ pub struct Hotplug {
 }
 
 impl Hotplug {
+    /// Holds the thread's state lock (the shell takes it around a fork: a child that scans
+    /// devices must not find it held by the thread it does not have).
+    pub fn hold(&self) -> impl Sized + '_ {
+        self.shared.lock()
+    }
+
     /// Starts the thread. `drivers` is None when the image has no modules: events are still
     /// counted, so waiting for a device wakes up when one appears. `blocks`: the block devices
     /// there were before the source started listening.

@@ -72,6 +72,12 @@ pub fn format_record(level: Level, msg: &str) -> String {
 }
 
 impl Logger {
+    /// Holds the logger's lock (the shell takes it around a fork, so a child never finds it
+    /// held by a thread it does not have).
+    pub fn hold(&self) -> impl Drop + '_ {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Opens /dev/kmsg and the console. Called again after /dev is mounted; harmless before.
     pub fn open(&self, console_info: bool, debug: bool) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -25,7 +25,10 @@ pub fn init_module(image: &[u8], params: &str) -> Result<(), Errno> {
 }
 
 /// Blocks SIGTTOU and SIGTTIN in PID 1, so that handing the terminal to a child's process group
-/// and back (`tcsetpgrp`) never stops us. Children start with an empty mask (std resets it).
+/// and back (`tcsetpgrp`) never stops us; and SIGINT, so that the threads started after this
+/// (hotplug, module loaders) inherit it blocked and a Ctrl-C reaches only the shell's thread,
+/// which unblocks it ([`catch_interrupt`]), never a module load. Children start with an empty
+/// mask (std resets it; the shell's forks too).
 pub fn block_job_control_signals() {
     // SAFETY: sigset_t is plain data initialised by sigemptyset before use; pthread_sigmask only
     // reads the set, and a null old-set pointer is allowed.
@@ -34,15 +37,19 @@ pub fn block_job_control_signals() {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTTOU);
         libc::sigaddset(&mut set, libc::SIGTTIN);
+        libc::sigaddset(&mut set, libc::SIGINT);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 
 /// Makes a command start in its own process group in the foreground of the terminal on fd 0, so
-/// Ctrl-C and Ctrl-\ reach it and never PID 1; with `root`, it also chroots there first.
-pub fn foreground<'a>(cmd: &'a mut Command, root: Option<&str>) -> &'a mut Command {
+/// Ctrl-C and Ctrl-\ reach it and never PID 1 (with `terminal`); with `root`, it also chroots
+/// there first.
+pub fn foreground<'a>(cmd: &'a mut Command, root: Option<&str>, terminal: bool) -> &'a mut Command {
     let root = root.map(|r| CString::new(r).unwrap_or_default());
-    cmd.process_group(0);
+    if terminal {
+        cmd.process_group(0);
+    }
     // SAFETY: the closure runs in the forked child before exec and only makes raw system calls
     // (sigprocmask, getpid, ioctl, chroot, chdir), all async-signal-safe; it allocates nothing.
     unsafe {
@@ -51,7 +58,9 @@ pub fn foreground<'a>(cmd: &'a mut Command, root: Option<&str>) -> &'a mut Comma
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, libc::SIGTTOU);
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            let _ = rustix::termios::tcsetpgrp(rustix::stdio::stdin(), rustix::process::getpid());
+            if terminal {
+                let _ = rustix::termios::tcsetpgrp(rustix::stdio::stdin(), rustix::process::getpid());
+            }
             libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
             if let Some(root) = &root {
                 rustix::process::chroot(root.as_c_str())?;
@@ -109,6 +118,140 @@ pub fn fork_single_threaded() -> Result<Option<rustix::process::Pid>, Errno> {
         0 => Ok(None),
         pid => Ok(rustix::process::Pid::from_raw(pid)),
     }
+}
+
+/// Forks for the shell. The child may run the interpreter (and allocate: musl's and glibc's
+/// malloc are fork-safe), so the caller holds, around this call, every lock the child may take
+/// (stdout, stderr, the kernel log's): no other thread can hold one at the moment of the fork.
+pub fn fork() -> Result<Option<rustix::process::Pid>, Errno> {
+    // SAFETY: fork has no memory-safety preconditions; the child's use of locks is made sound
+    // by the caller holding them (above), and the child never returns into the parent's frames
+    // (it ends with `exit_child`).
+    match unsafe { libc::fork() } {
+        -1 => Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)),
+        0 => Ok(None),
+        pid => Ok(rustix::process::Pid::from_raw(pid)),
+    }
+}
+
+/// Makes descriptor `target` (0-9, the shell's redirections) a copy of `src`, leaving it open
+/// across exec. `target` may be a number nothing owns yet, which rustix cannot name safely.
+pub fn dup_onto(src: std::os::fd::BorrowedFd<'_>, target: i32) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let src = src.as_raw_fd();
+    if !(0..=9).contains(&target) {
+        return Err(Errno::BADF);
+    }
+    // SAFETY: dup2 and fcntl take plain integers and touch no memory. Only descriptors 0-9 are
+    // replaced, which the shell owns (the caller refuses those PID 1's log holds).
+    let r = unsafe {
+        if src == target {
+            libc::fcntl(target, libc::F_SETFD, 0)
+        } else {
+            libc::dup2(src, target)
+        }
+    };
+    if r < 0 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO));
+    }
+    Ok(())
+}
+
+/// A close-on-exec copy of descriptor `fd` (0-9), numbered `min` or above.
+pub fn dup_above(fd: i32, min: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    if !(0..=9).contains(&fd) {
+        return Err(Errno::BADF);
+    }
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes integers; on success it returns a new descriptor
+    // that nothing else owns, so the OwnedFd made from it is its only owner.
+    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if r < 0 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO));
+    }
+    // SAFETY: see above: `r` is a fresh descriptor owned by no one else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) })
+}
+
+/// Closes descriptor `fd` (0-9) for `n>&-`.
+pub fn close_fd(fd: i32) {
+    if (0..=9).contains(&fd) {
+        // SAFETY: close takes an integer; only the shell's own descriptors 0-9 are closed.
+        unsafe {
+            libc::close(fd);
+        }
+    }
+}
+
+/// Whether descriptor `fd` is open.
+pub fn fd_is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD reads the descriptor's flags and changes nothing.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// In a forked child of the shell: the job-control and interrupt signals back to their
+/// defaults, none blocked (PID 1 blocks SIGTTOU/SIGTTIN, std ignores SIGPIPE).
+pub fn child_signals_default() {
+    // SAFETY: signal() with SIG_DFL installs no handler code; sigset_t is plain data initialised
+    // by sigemptyset, and a null old-set pointer is allowed.
+    unsafe {
+        for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// In a background job of a shell without job control: SIGINT and SIGQUIT ignored (XCU 2.11),
+/// so a Ctrl-C meant for the foreground never ends it.
+pub fn ignore_interrupts() {
+    // SAFETY: signal() with SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Catches SIGINT in the interactive shell's thread (and unblocks it there only), so Ctrl-C
+/// while the shell itself runs a loop of builtins ends that loop (PID 1 would otherwise never
+/// see it). Children get the default back.
+pub fn catch_interrupt() {
+    // SAFETY: the handler only stores to an atomic (async-signal-safe); sigaction is given a
+    // fully initialised struct, and SA_RESTART keeps system calls from failing with EINTR.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Whether Ctrl-C came since the last call.
+pub fn interrupted() -> bool {
+    INTERRUPTED.swap(false, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Replaces this (forked) process with `path`, with exactly `argv` and `env`. Only returns on
+/// failure. Never called in PID 1 itself.
+pub fn exec_argv(path: &str, argv: &[String], env: &[(String, String)]) -> std::io::Error {
+    let mut cmd = Command::new(path);
+    if let Some((first, rest)) = argv.split_first() {
+        cmd.arg0(first).args(rest);
+    }
+    cmd.env_clear().envs(env.iter().cloned()).exec()
 }
 
 /// Ends a forked child at once, without the parent's exit handlers or buffers.

@@ -114,6 +114,14 @@ impl Loader {
         }
     }
 
+    /// Holds the loader's locks (the shell takes them around a fork, so a child that loads a
+    /// module never finds one held by a loader thread it does not have).
+    pub fn hold(&self) -> impl Sized + '_ {
+        let state = self.lock();
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        (state, pending)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, LoaderState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -8,10 +8,28 @@ use super::*;
 use crate::format::mode_string;
 use crate::shell::{Io, Shell};
 
-pub(super) fn cd(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
-    let dir = args.first().map_or("/", String::as_str);
-    match std::env::set_current_dir(dir) {
-        Ok(()) => 0,
+pub(super) fn cd(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
+    let args: Vec<&String> = args.iter().filter(|a| *a != "-L" && *a != "-P").collect();
+    let home = sh.vars.get("HOME").filter(|h| Path::new(h).is_dir()).cloned().unwrap_or_else(|| "/".into());
+    let dir = match args.first().map(|s| s.as_str()) {
+        None => home,
+        Some("-") => match sh.vars.get("OLDPWD") {
+            Some(d) => {
+                let _ = writeln!(io.out, "{d}");
+                d.clone()
+            }
+            None => fail!(io, 1, "cd: OLDPWD is not set"),
+        },
+        Some(d) => d.to_string(),
+    };
+    let old = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    match std::env::set_current_dir(&dir) {
+        Ok(()) => {
+            sh.vars.insert("OLDPWD".into(), old);
+            let now = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or(dir);
+            sh.vars.insert("PWD".into(), now);
+            0
+        }
         Err(e) => fail!(io, 1, "cd: {dir}: {e}"),
     }
 }

@@ -44,6 +44,7 @@ mod chroot;
 mod cryptsetup;
 mod disks;
 mod files;
+mod lang;
 mod lvm;
 mod mdadm;
 mod modules;
@@ -51,6 +52,7 @@ mod power;
 mod session;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use chroot::*;
 use cryptsetup::cryptsetup;
@@ -63,7 +65,7 @@ use session::*;
 
 pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "help", usage: "help [NAME]: list the commands, or show how to use one", run: help },
-    Builtin { name: "exit", usage: "exit: leave the shell and continue booting (from the point where it stopped)", run: exit },
+    Builtin { name: "exit", usage: "exit [N]: leave the shell and continue booting (from the point where it stopped); in a subshell or script, end only that", run: lang::exit },
     Builtin { name: "reboot", usage: "reboot [-f]: sync, remount /sysroot read-only, and reboot", run: |_, _, _| power("reboot", None) },
     Builtin { name: "poweroff", usage: "poweroff [-f]: sync, remount /sysroot read-only, and power off", run: |_, _, _| power("poweroff", None) },
     Builtin { name: "halt", usage: "halt [-f]: sync, remount /sysroot read-only, and halt", run: |_, _, _| power("halt", None) },
@@ -102,10 +104,43 @@ pub const BUILTINS: &[Builtin] = &[
     } },
     Builtin { name: "sleep", usage: "sleep SECONDS: wait (Ctrl-C interrupts)", run: sleep },
     Builtin { name: "env", usage: "env: print the exported variables", run: env },
-    Builtin { name: "export", usage: "export [NAME=VALUE...]: set variables for commands run from here", run: export },
+    Builtin { name: "export", usage: "export [NAME[=VALUE]...]: give variables to the programs run from here (no operand: list them)", run: lang::export },
+    Builtin { name: ":", usage: ": [ARG...]: do nothing, successfully", run: lang::colon },
+    Builtin { name: "true", usage: "true: do nothing, successfully", run: lang::colon },
+    Builtin { name: "false", usage: "false: do nothing, unsuccessfully", run: lang::false_ },
+    Builtin { name: ".", usage: ". FILE [ARG...]: run the commands of FILE in this shell", run: lang::dot },
+    Builtin { name: "source", usage: "source FILE [ARG...]: the same as . (as in bash and busybox)", run: lang::dot },
+    Builtin { name: "break", usage: "break [N]: leave the innermost (or N) enclosing loops", run: lang::break_ },
+    Builtin { name: "continue", usage: "continue [N]: go on with the next round of the innermost (or Nth) loop", run: lang::continue_ },
+    Builtin { name: "eval", usage: "eval [ARG...]: run the words as a command", run: lang::eval },
+    Builtin { name: "exec", usage: "exec [COMMAND [ARG...]] [REDIRECTION...]: redirections stay for the shell; a COMMAND replaces a subshell, but at the prompt runs as a child (PID 1 is never replaced)", run: |_, _, _| 0 },
+    Builtin { name: "readonly", usage: "readonly [NAME[=VALUE]...]: make variables read-only (no operand: list them)", run: lang::readonly },
+    Builtin { name: "return", usage: "return [N]: leave a function or . script with status N", run: lang::return_ },
+    Builtin { name: "set", usage: "set [-euxfCa] [-o OPTION] [--] [ARG...]: shell options (-o pipefail too) and positional parameters; no operand: list the variables", run: lang::set },
+    Builtin { name: "shift", usage: "shift [N]: drop the first N positional parameters", run: lang::shift },
+    Builtin { name: "trap", usage: "trap [ACTION CONDITION...]: run ACTION on EXIT or INT (Ctrl-C ending a command); - resets, '' ignores", run: lang::trap },
+    Builtin { name: "unset", usage: "unset [-v|-f] NAME...: remove variables (or functions)", run: lang::unset },
+    Builtin { name: "local", usage: "local NAME[=VALUE]...: variables that end with the running function", run: lang::local },
+    Builtin { name: "command", usage: "command [-v|-V] NAME [ARG...]: run NAME skipping functions, or say what it is", run: lang::command },
+    Builtin { name: "type", usage: "type NAME...: say whether each is a keyword, function, builtin or program", run: lang::type_ },
+    Builtin { name: "umask", usage: "umask [-S] [MODE]: show or set the file creation mask (octal)", run: lang::umask },
+    Builtin { name: "wait", usage: "wait [PID...]: wait for background jobs (all, or those named) and give the last status", run: lang::wait },
+    Builtin { name: "kill", usage: "kill [-SIGNAL|-s SIGNAL] PID...: send a signal (default TERM) to processes, or -PGID to a group; kill -l lists the names", run: lang::kill },
+    Builtin { name: "getopts", usage: "getopts OPTSTRING NAME [ARG...]: the next option of the arguments, in NAME (OPTIND, OPTARG)", run: lang::getopts },
+    Builtin { name: "read", usage: "read [-r] [-p PROMPT] [NAME...]: read a line into variables, split with IFS", run: text::read },
+    Builtin { name: "test", usage: "test EXPR: evaluate a condition (-e -f -d -n -z = != -eq -lt …, ! -a -o)", run: text::test },
+    Builtin { name: "[", usage: "[ EXPR ]: test EXPR", run: text::bracket },
+    Builtin { name: "printf", usage: "printf FORMAT [ARG...]: print formatted (%s %b %c %d %i %u %o %x %X, \\n …)", run: text::printf },
     Builtin { name: "getarg", usage: "getarg KEY[=VALUE]: print the last value of KEY on the command line (status 1 if absent); with =VALUE, test it", run: getarg },
     Builtin { name: "getargs", usage: "getargs KEY[=VALUE]: print every value of KEY; with =VALUE, test whether any matches", run: getargs },
     Builtin { name: "sosreport", usage: "sosreport: write /run/initramfs/rdsosreport.txt again", run: sosreport },
+];
+
+/// The language's own builtins: `NAME --help` is theirs to read (`echo --help` stays help).
+pub const LANGUAGE: &[&str] = &[
+    ":", "true", "false", ".", "source", "break", "continue", "eval", "exec", "readonly", "return", "set", "shift",
+    "trap", "unset", "local", "command", "type", "umask", "wait", "kill", "getopts", "read", "test", "[", "printf",
+    "exit", "export", "cd", "pwd",
 ];
 
 pub fn find(name: &str) -> Option<&'static Builtin> {
@@ -179,15 +214,4 @@ pub(super) fn help(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
         "\nPassword reset: mount -o remount,rw /sysroot; chroot /sysroot; passwd; touch /.autorelabel; exit; exit"
     );
     0
-}
-
-pub(super) fn exit(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
-    if let Some(code) = args.first() {
-        match code.parse::<i32>() {
-            Ok(c) => sh.status = c,
-            Err(_) => fail!(io, 2, "exit: {code}: a number is required"),
-        }
-    }
-    sh.leave = true;
-    sh.status
 }

@@ -81,27 +81,10 @@ pub(super) fn sleep_time(arg: &str) -> Option<std::time::Duration> {
 }
 
 pub(super) fn env(sh: &mut Shell<'_>, _: &[String], io: &mut Io) -> i32 {
-    let mut vars: Vec<_> = sh.vars.iter().collect();
+    let mut vars: Vec<_> = sh.vars.iter().filter(|(k, _)| sh.exported.contains(*k)).collect();
     crate::sort::sort(&mut vars);
     for (k, v) in vars {
         let _ = writeln!(io.out, "{k}={v}");
-    }
-    0
-}
-
-pub(super) fn export(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
-    if args.is_empty() {
-        return env(sh, args, io);
-    }
-    for a in args {
-        match a.split_once('=') {
-            Some((k, v)) if !k.is_empty() => {
-                sh.vars.insert(k.to_string(), v.to_string());
-            }
-            _ => {
-                // `export NAME` of an unset name: nothing to do, as in sh.
-            }
-        }
     }
     0
 }

@@ -78,12 +78,16 @@ fn lists_status_and_variables() {
 #[test]
 fn help_for_every_builtin() {
     let mut sh = Shell::new(None);
-    for b in BUILTINS {
+    for b in BUILTINS.iter().filter(|b| !LANGUAGE.contains(&b.name)) {
         let (st, out, _) = run(&mut sh, &format!("{} --help", b.name));
         assert_eq!(st, 0);
         assert!(out.starts_with(b.name), "{}: {out}", b.name);
         let (st, out2, _) = run(&mut sh, &format!("help {}", b.name));
         assert_eq!((st, &out2), (0, &out));
+    }
+    for b in BUILTINS {
+        let (st, out, _) = run(&mut sh, &format!("help {}", b.name));
+        assert!(st == 0 && out.starts_with(b.name), "{}: {out}", b.name);
     }
     assert!(run(&mut sh, "help").1.contains("chroot"));
 }
@@ -150,4 +154,50 @@ fn sleep_reads_decimal_seconds_and_units() {
     for bad in ["", ".", "s", "-1", "1e3", "inf", "nan", "1.2.3", "1x", " 1", "½"] {
         assert_eq!(t(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn a_glob_over_a_huge_directory_is_a_named_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..10 {
+        std::fs::write(dir.path().join(format!("f{i}")), "").unwrap();
+    }
+    let d = dir.path().display().to_string();
+    let mut sh = Shell::new(None);
+    assert_eq!(run(&mut sh, &format!("echo {d}/f* | wc -w")).0, 0);
+    sh.limits.glob = 5;
+    sh.interactive = true;
+    let (st, out, err) = run(&mut sh, &format!("echo {d}/f*; echo not reached"));
+    assert_eq!((st, out.as_str()), (2, ""));
+    assert!(err.contains("reads more than 5 names; narrow the pattern"), "{err}");
+    assert!(!sh.leave, "the prompt stays");
+}
+
+#[test]
+fn runaway_recursion_stops_at_the_depth_cap() {
+    let mut sh = Shell::new(None);
+    sh.interactive = true;
+    sh.limits.depth = 30;
+    let (st, _, err) = run(&mut sh, "f() { f; }; f; echo not reached");
+    assert_eq!(st, 2);
+    assert!(err.contains("functions nested more than 30 levels deep (runaway recursion?)"), "{err}");
+    let (st, _, err) = run(&mut sh, "x='eval \"$x\"'; eval \"$x\"");
+    assert_eq!(st, 2);
+    assert!(err.contains("eval: nested more than 30 levels deep"), "{err}");
+    assert_eq!(run(&mut sh, "echo still here").1, "still here\n");
+}
+
+#[test]
+fn language_builtins_in_the_shell_process() {
+    let mut sh = Shell::new(None);
+    assert_eq!(run(&mut sh, "x=5; f() { local x=1; x=2; echo $x; }; f; echo $x").1, "2\n5\n");
+    assert_eq!(run(&mut sh, "set -- a b c; shift; echo $# $1; set -- ; echo $#").1, "2 b\n0\n");
+    assert_eq!(run(&mut sh, "i=0; while true; do i=$((i+1)); [ $i -ge 3 ] && break; done; echo $i").1, "3\n");
+    assert_eq!(run(&mut sh, "case /dev/sda1 in /dev/sd[a-z][0-9]) echo disk;; esac").1, "disk\n");
+    assert_eq!(run(&mut sh, "printf '%s=%d\\n' a 1 b 2").1, "a=1\nb=2\n");
+    assert_eq!(run(&mut sh, "readonly R=1; R=2; echo $?").0, 2);
+    assert_eq!(run(&mut sh, "trap 'echo t' EXIT; trap").1, "trap -- 'echo t' EXIT\n");
+    assert_eq!(run(&mut sh, "command -v cd; type mount").1, "cd\nmount is a shell builtin\n");
+    let (st, _, err) = run(&mut sh, "echo ${nothing:?is not set}");
+    assert!(st == 2 && err.contains("nothing: is not set"), "{err}");
 }
