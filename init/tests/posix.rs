@@ -182,6 +182,16 @@ fn command_substitution_output_is_capped() {
     assert!(o.stderr.contains("command substitution output larger than"), "{}", o.stderr);
 }
 
+/// `${x%%*a}` on a long value that never matches takes work that grows with the square of its
+/// length: it is refused, named, after a bounded number of steps, not run for hours.
+#[test]
+fn pattern_removal_on_a_huge_value_is_bounded() {
+    let o = ours("x=$(head -c 300000 /dev/zero | tr '\\0' b); echo ${#x}; y=${x%%*a}; echo not reached");
+    assert_eq!(o.stdout, "300000\n", "{}", o.stderr);
+    assert_ne!(o.status, 0);
+    assert!(o.stderr.contains("removing a pattern from a value of 300000 bytes gave up"), "{}", o.stderr);
+}
+
 #[test]
 fn deep_nesting_is_refused_not_a_crash() {
     let o = ours(&format!("echo {}x{}", "$(".repeat(1000), ")".repeat(1000)));
@@ -310,6 +320,12 @@ fn the_prompt_continues_lines_and_survives_ctrl_c() {
     assert!(t.expect("# ").contains("waited 130"));
     t.send(b"kill $!\r");
     t.expect("# ");
+    t.send(b"read line\r");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    t.send(b"\x03");
+    t.expect("# ");
+    t.send(b"echo read $?\r");
+    assert!(t.expect("# ").contains("read 130"), "Ctrl-C ends a read at the prompt");
     t.send(b"if true\r");
     t.expect("> ");
     t.send(b"\x03");

@@ -339,13 +339,20 @@ impl Expander<'_> {
                 self.parts(&pw.0, false, &mut pb)?;
                 let pat: String = pb.finish().into_iter().map(|f| f.pat).collect();
                 let pat = Pattern::new(&pat);
+                let gave_up = |_| {
+                    format!(
+                        "{name}: removing a pattern from a value of {} bytes gave up after {} steps",
+                        v.len(),
+                        super::pattern::PATTERN_STEPS
+                    )
+                };
                 let out = if matches!(p.op, ParamOp::RemovePrefix { .. }) {
-                    match pat.prefix(&v, *longest) {
+                    match pat.prefix(&v, *longest).map_err(gave_up)? {
                         Some(n) => &v[n..],
                         None => &v[..],
                     }
                 } else {
-                    match pat.suffix(&v, *longest) {
+                    match pat.suffix(&v, *longest).map_err(gave_up)? {
                         Some(n) => &v[..n],
                         None => &v[..],
                     }

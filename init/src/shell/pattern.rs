@@ -150,10 +150,17 @@ impl Pattern {
     }
 
     fn matches_chars(&self, s: &[char]) -> bool {
+        let mut unlimited = u64::MAX;
+        self.matches_within(s, &mut unlimited).unwrap_or(false)
+    }
+
+    /// [`Pattern::matches_chars`], each step taken out of `budget`; None when it runs out.
+    fn matches_within(&self, s: &[char], budget: &mut u64) -> Option<bool> {
         let t = &self.0;
         let (mut ti, mut si) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
         while si < s.len() {
+            *budget = budget.checked_sub(1)?;
             if let Some(tok) = t.get(ti) {
                 if *tok == Tok::Star {
                     star = Some((ti, si));
@@ -172,10 +179,10 @@ impl Pattern {
                     si = ss + 1;
                     star = Some((st, ss + 1));
                 }
-                None => return false,
+                None => return Some(false),
             }
         }
-        t[ti..].iter().all(|x| *x == Tok::Star)
+        Some(t[ti..].iter().all(|x| *x == Tok::Star))
     }
 
     /// Whether the pattern starts with a literal `.` (only then does a glob show dotfiles).
@@ -183,26 +190,52 @@ impl Pattern {
         self.0.first() == Some(&Tok::Char('.'))
     }
 
-    /// The byte length of the shortest or longest prefix of `s` the pattern matches.
-    pub fn prefix(&self, s: &str, longest: bool) -> Option<usize> {
+    /// The byte length of the shortest or longest prefix of `s` the pattern matches; Err when
+    /// that takes more than [`PATTERN_STEPS`] steps (a multi-megabyte value and a leading `*`
+    /// would take hours: the work grows with the square of the length).
+    pub fn prefix(&self, s: &str, longest: bool) -> Result<Option<usize>, TooMuchWork> {
         let chars: Vec<(usize, char)> = s.char_indices().collect();
         let cut = |n: usize| chars.get(n).map_or(s.len(), |c| c.0);
         let all: Vec<char> = chars.iter().map(|c| c.1).collect();
-        let mut range: Box<dyn Iterator<Item = usize>> =
+        let range: Box<dyn Iterator<Item = usize>> =
             if longest { Box::new((0..=all.len()).rev()) } else { Box::new(0..=all.len()) };
-        range.find(|&n| self.matches_chars(&all[..n])).map(cut)
+        self.first_within(range, |n| &all[..n]).map(|o| o.map(cut))
     }
 
-    /// The byte offset where the shortest or longest suffix of `s` the pattern matches starts.
-    pub fn suffix(&self, s: &str, longest: bool) -> Option<usize> {
+    /// The byte offset where the shortest or longest suffix of `s` the pattern matches starts;
+    /// Err as for [`Pattern::prefix`].
+    pub fn suffix(&self, s: &str, longest: bool) -> Result<Option<usize>, TooMuchWork> {
         let chars: Vec<(usize, char)> = s.char_indices().collect();
         let cut = |n: usize| chars.get(n).map_or(s.len(), |c| c.0);
         let all: Vec<char> = chars.iter().map(|c| c.1).collect();
-        let mut range: Box<dyn Iterator<Item = usize>> =
+        let range: Box<dyn Iterator<Item = usize>> =
             if longest { Box::new(0..=all.len()) } else { Box::new((0..=all.len()).rev()) };
-        range.find(|&n| self.matches_chars(&all[n..])).map(cut)
+        self.first_within(range, |n| &all[n..]).map(|o| o.map(cut))
+    }
+
+    /// The first candidate `n` whose slice the pattern matches, within [`PATTERN_STEPS`].
+    fn first_within<'s>(
+        &self,
+        range: Box<dyn Iterator<Item = usize>>,
+        slice: impl Fn(usize) -> &'s [char],
+    ) -> Result<Option<usize>, TooMuchWork> {
+        let mut budget = PATTERN_STEPS;
+        for n in range {
+            budget = budget.checked_sub(1).ok_or(TooMuchWork)?;
+            if self.matches_within(slice(n), &mut budget).ok_or(TooMuchWork)? {
+                return Ok(Some(n));
+            }
+        }
+        Ok(None)
     }
 }
+
+/// The steps one `${x#p}`-style removal may take: a fraction of a second.
+pub const PATTERN_STEPS: u64 = 100_000_000;
+
+/// A pattern removal gave up after [`PATTERN_STEPS`] steps.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooMuchWork;
 
 /// A bracket expression starting after `[` at `i`: the token and the index after its `]`.
 fn bracket(chars: &[char], mut i: usize) -> Option<(Tok, usize)> {
@@ -267,14 +300,20 @@ mod tests {
     #[test]
     fn prefixes_and_suffixes() {
         let p = Pattern::new("*.");
-        assert_eq!(p.prefix("a.b.c", false), Some(2));
-        assert_eq!(p.prefix("a.b.c", true), Some(4));
+        assert_eq!(p.prefix("a.b.c", false), Ok(Some(2)));
+        assert_eq!(p.prefix("a.b.c", true), Ok(Some(4)));
         let p = Pattern::new(".*");
-        assert_eq!(p.suffix("a.b.c", false), Some(3));
-        assert_eq!(p.suffix("a.b.c", true), Some(1));
-        assert_eq!(Pattern::new("x").suffix("abc", true), None);
-        assert_eq!(Pattern::new("").prefix("abc", true), Some(0));
-        assert_eq!(Pattern::new("*").suffix("ä/ö", false), Some(5));
+        assert_eq!(p.suffix("a.b.c", false), Ok(Some(3)));
+        assert_eq!(p.suffix("a.b.c", true), Ok(Some(1)));
+        assert_eq!(Pattern::new("x").suffix("abc", true), Ok(None));
+        assert_eq!(Pattern::new("").prefix("abc", true), Ok(Some(0)));
+        assert_eq!(Pattern::new("*").suffix("ä/ö", false), Ok(Some(5)));
+        // A leading `*` over a long value that never matches: the work grows with the square of
+        // the length; it is refused after its steps, not run for hours.
+        let long = "b".repeat(200_000);
+        assert_eq!(Pattern::new("*a").suffix(&long, true), Err(TooMuchWork));
+        assert_eq!(Pattern::new("*a").prefix(&long, true), Err(TooMuchWork));
+        assert_eq!(Pattern::new("b").prefix(&long, false), Ok(Some(1)), "a cheap one is not refused");
     }
 
     #[test]

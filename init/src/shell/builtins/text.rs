@@ -437,6 +437,20 @@ pub(super) fn printf(_: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
 
 /// `read [-r] [-p PROMPT] [NAME…]`: one line from standard input, split with IFS into the
 /// names (the last takes the rest); REPLY when none is named. Status 1 at end of input.
+/// Waits until standard input can be read; true when Ctrl-C came first.
+fn interrupted_while_waiting() -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let stdin = rustix::stdio::stdin();
+    loop {
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        match poll(&mut fds, None) {
+            Err(rustix::io::Errno::INTR) if crate::sys::interrupted() => return true,
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return false,
+        }
+    }
+}
+
 pub(super) fn read(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
     let mut raw = false;
     let mut names = Vec::new();
@@ -471,6 +485,12 @@ pub(super) fn read(sh: &mut Shell<'_>, args: &[String], io: &mut Io) -> i32 {
     let mut escaped = false;
     let mut byte = [0u8; 1];
     loop {
+        // At the prompt, Ctrl-C ends the read as it ends a program: the shell's SIGINT handler
+        // restarts system calls, but poll is never restarted, so wait there and look at the flag.
+        if sh.interactive && interrupted_while_waiting() {
+            let _ = writeln!(io.err);
+            return 130;
+        }
         match rustix::io::read(rustix::stdio::stdin(), &mut byte) {
             Ok(0) => {
                 eof = true;
