@@ -45,6 +45,16 @@ fn walkthrough_at_the_screen(vm: &mut Vm, scratch: &Path) {
     screen::type_text(vm, "exit\n");
 }
 
+/// Enter at the screen takes the shell there (the serial line says so), then the walk-through is
+/// typed at the screen and the reset is checked on the disk.
+fn enter_then_reset_at_the_screen(mut vm: Vm, scratch: &Path, image: &Path, before: &str) {
+    screen::type_text(&mut vm, "\n");
+    vm.expect("The shell is on /dev/tty1", 30);
+    walkthrough_at_the_screen(&mut vm, scratch);
+    vm.powered_off();
+    assert_reset_on_disk(image, before);
+}
+
 fn assert_reset_on_disk(image: &Path, before: &str) {
     let after = root_hash(image);
     assert_ne!(after, before, "the root password hash changed on the disk");
@@ -65,11 +75,7 @@ fn screen_first_serial_last_the_screen_takes_the_shell() {
     vm.expect("Press Enter for a shell on this console.", 60);
     let shown = screen::wait_for(&mut vm, &scratch, "Press Enter for a shell on this console.", 60);
     assert!(shown.contains("Break before switch_root"), "the screen says why: {shown}");
-    screen::type_text(&mut vm, "\n");
-    vm.expect("The shell is on /dev/tty1", 30);
-    walkthrough_at_the_screen(&mut vm, &scratch);
-    vm.powered_off();
-    assert_reset_on_disk(s.image(0), &before);
+    enter_then_reset_at_the_screen(vm, &scratch, s.image(0), &before);
 }
 
 /// `console=ttyS0 console=tty0`: the screen is the kernel's console; Enter on the serial line
@@ -120,11 +126,7 @@ fn a_usb_keyboard_alone_takes_the_shell_at_the_screen() {
     if !vm.transcript().contains("USB HID v1.11 Keyboard") {
         vm.expect("USB HID v1.11 Keyboard", 120);
     }
-    screen::type_text(&mut vm, "\n");
-    vm.expect("The shell is on /dev/tty1", 30);
-    walkthrough_at_the_screen(&mut vm, &scratch);
-    vm.powered_off();
-    assert_reset_on_disk(s.image(0), &before);
+    enter_then_reset_at_the_screen(vm, &scratch, s.image(0), &before);
 }
 
 /// The image's keymap is the shell's too, not only the passphrase prompt's: with
