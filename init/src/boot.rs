@@ -270,6 +270,14 @@ impl Boot {
     }
 
     /// The storage stacks, for the shell's `vgscan` and friends.
+    /// Before any shell opens: what a TPM would unseal on this boot is sealed off (the PCRs the
+    /// TPM2 tokens of the LUKS containers seen bind are extended), said on the console and kmsg.
+    pub fn before_shell(&mut self) {
+        for line in self.storage.before_shell(&self.devs, &self.paths.dev) {
+            log::warn!("{line}");
+        }
+    }
+
     pub fn storage(&mut self) -> &mut Assembler {
         &mut self.storage
     }

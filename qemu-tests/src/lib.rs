@@ -14,6 +14,7 @@ pub mod qemu;
 pub mod scenario;
 pub mod screen;
 pub mod shell;
+pub mod tpm;
 pub mod trixie;
 pub mod uefi;
 pub mod vm;

@@ -849,6 +849,8 @@ pub fn emergency_shell(boot: &mut Boot, stop: Stop<'_>) {
         }
     }
     if shell_allowed {
+        // Break-glass: nothing a TPM would unseal on this boot stays unsealable for the shell.
+        boot.before_shell();
         let _ = writeln!(con, "\nDropping to debug shell.\n");
         if is_break {
             let _ = writeln!(con, "Type 'help' for the commands; 'exit' continues the boot.\n");

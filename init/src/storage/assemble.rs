@@ -53,6 +53,12 @@ impl Assembler {
         }
     }
 
+    /// Before a shell opens: the TPM2 tokens of the containers among `devs` sealed off for the
+    /// rest of this boot (their PCRs extended); the lines to say.
+    pub fn before_shell(&mut self, devs: &[BlockDev], dev_dir: &Path) -> Vec<String> {
+        self.crypt.before_shell(devs, dev_dir)
+    }
+
     /// The LUKS rules again with the image's `/etc/crypttab` (read by the boot, not in tests).
     pub fn set_crypttab(&mut self, cmdline: &Cmdline, crypttab: Option<&str>) {
         self.crypt.set_rules(cmdline, crypttab);

@@ -24,6 +24,13 @@ use super::luks;
 use super::luks_rules::{self, Decision, Open};
 use super::say;
 
+#[cfg(feature = "luks")]
+pub mod tpm;
+#[cfg(feature = "luks")]
+use super::luks::tokens;
+#[cfg(feature = "luks")]
+use super::tpm2::unseal;
+
 /// Built without the `luks` feature: every container is found and named, none can be opened.
 #[cfg(not(feature = "luks"))]
 #[allow(dead_code)]
@@ -37,6 +44,13 @@ mod luks {
         pub cipher: String,
         pub flags: Vec<String>,
         pub notes: Vec<String>,
+        pub keyslots: Vec<Keyslot>,
+    }
+
+    #[derive(Clone, Debug)]
+    pub struct Keyslot {
+        pub id: u32,
+        pub priority: u8,
     }
 
     #[derive(Debug, thiserror::Error)]
@@ -157,6 +171,10 @@ pub struct Containers {
     /// Whether unattended (TPM2, Clevis) unlock is allowed on this boot, or why not
     /// (`luks_rules::break_glass`).
     auto_unlock: Result<(), String>,
+    /// Why a container's TPM2 token did not open it (said with the prompt), by device.
+    tpm_why: BTreeMap<(u32, u32), String>,
+    /// A shell opened on this boot: its PCRs were extended, the TPM is not asked again.
+    shell_opened: bool,
 }
 
 /// The `MemAvailable:` of `/proc/meminfo`, in bytes (0 when it cannot be read).
@@ -226,6 +244,8 @@ impl Containers {
             key_device_wait: KEY_DEVICE_WAIT,
             said: BTreeSet::new(),
             auto_unlock: luks_rules::break_glass::auto_unlock_for(c),
+            tpm_why: BTreeMap::new(),
+            shell_opened: false,
         }
     }
 
@@ -361,7 +381,7 @@ impl Containers {
                     }
                 }
                 self.cache = cached;
-                if opened {
+                if opened || self.try_tpm(d, &open, dev_dir, loader) {
                     created += 1;
                     continue;
                 }
@@ -403,7 +423,8 @@ impl Containers {
     /// [`token_note`] for a container whose header was read.
     fn token_note(&self, devno: (u32, u32), d: &BlockDev) -> Option<String> {
         let Some((_, Ok(h))) = self.headers.get(&devno) else { return None };
-        token_note(h.version, &d.node().display().to_string(), &h.token_summaries(), &self.auto_unlock)
+        let tpm = self.tpm_why.get(&devno).map(String::as_str);
+        token_note(h.version, &d.node().display().to_string(), &h.token_summaries(), &self.auto_unlock, tpm)
     }
 
     /// Whether a container's key file is on a device not there yet, and the wait for it runs.
@@ -435,7 +456,11 @@ impl Containers {
             let Decision::Open(open) = self.rules.decide_device(&dev) else {
                 continue;
             };
-            let outcome = self.open_with(d, &open, secret, dev_dir, loader);
+            let outcome = if self.try_pin(d, &open, secret, dev_dir, loader) {
+                Outcome::Opened(open.name.clone())
+            } else {
+                self.open_with(d, &open, secret, dev_dir, loader)
+            };
             match &outcome {
                 Outcome::Opened(_) => worked = true,
                 Outcome::Wrong => *self.wrong.entry(l.devno).or_insert(0) += 1,
@@ -449,6 +474,168 @@ impl Containers {
             self.cache.push(Zeroizing::new(secret.to_vec()));
         }
         out
+    }
+
+    /// Unseals the container's systemd-tpm2 tokens that need no PIN and opens the keyslot each
+    /// names with what the TPM gave, as systemd-cryptsetup does; when none does, why not is
+    /// kept for the prompt's note. Tried once per header read.
+    #[cfg(feature = "luks")]
+    fn try_tpm(&mut self, d: &BlockDev, open: &Open, dev_dir: &Path, loader: Option<&Loader>) -> bool {
+        let key = (d.major, d.minor);
+        let node = d.node().display().to_string();
+        let tokens: Vec<(tokens::Tpm2, Vec<u32>)> = match self.header(d, dev_dir) {
+            Ok(h) => tpm::tpm2_tokens(&h.tokens).into_iter().map(|(t, k)| (t.clone(), k.to_vec())).collect(),
+            Err(_) => return false,
+        };
+        let unattended: Vec<&(tokens::Tpm2, Vec<u32>)> = tokens.iter().filter(|(t, _)| !t.pin).collect();
+        if unattended.is_empty() {
+            if !tokens.is_empty() {
+                self.tpm_why.insert(key, "its TPM2 token asks for a PIN: type the PIN or the passphrase".into());
+            }
+            return false;
+        }
+        if let Err(why) = &self.auto_unlock {
+            self.tpm_why.insert(key, format!("not unsealed: {why}"));
+            return false;
+        }
+        if self.shell_opened {
+            self.tpm_why.insert(key, "not unsealed: a shell was opened on this boot (its PCRs are extended)".into());
+            return false;
+        }
+        let mut dev = match tpm::Device::open(dev_dir) {
+            Ok(t) => t,
+            Err(why) => {
+                self.tpm_why.insert(key, format!("the TPM did not unseal it: {why}"));
+                return false;
+            }
+        };
+        let mut whys = Vec::new();
+        for (t, slots) in unattended {
+            let started = Instant::now();
+            let pass = match tpm::unseal_token(&mut dev, t, None) {
+                Ok(p) => p,
+                Err(e @ unseal::Failure::NotNative(_)) => {
+                    whys.push(format!("{e}; {}", token_advice("systemd-tpm2")));
+                    continue;
+                }
+                Err(e) => {
+                    whys.push(e.to_string());
+                    continue;
+                }
+            };
+            let unsealed = started.elapsed();
+            match self.open_slots(d, open, &pass, Some(slots), dev_dir, loader) {
+                Outcome::Opened(name) => {
+                    say(
+                        &mut self.said,
+                        format!(
+                            "LUKS {node}: unlocked with its TPM2 token (unsealed in {} ms, keyslot {}) as /dev/mapper/{name}",
+                            unsealed.as_millis(),
+                            slot_list(slots)
+                        ),
+                        true,
+                    );
+                    self.tpm_why.remove(&key);
+                    return true;
+                }
+                Outcome::Wrong => whys.push(format!("what the TPM unsealed opens no keyslot ({})", slot_list(slots))),
+                Outcome::Failed(e) => whys.push(e),
+            }
+        }
+        self.tpm_why.insert(key, format!("the TPM did not unseal it: {}", whys.join("; ")));
+        false
+    }
+
+    #[cfg(not(feature = "luks"))]
+    fn try_tpm(&mut self, _: &BlockDev, _: &Open, _: &Path, _: Option<&Loader>) -> bool {
+        false
+    }
+
+    /// The answer typed at the prompt as the PIN of the container's systemd-tpm2 tokens that
+    /// ask for one. A wrong PIN counts against the TPM's lockout: the answer is then tried as
+    /// the passphrase.
+    #[cfg(feature = "luks")]
+    fn try_pin(&mut self, d: &BlockDev, open: &Open, pin: &[u8], dev_dir: &Path, loader: Option<&Loader>) -> bool {
+        let key = (d.major, d.minor);
+        let tokens: Vec<(tokens::Tpm2, Vec<u32>)> = match self.header(d, dev_dir) {
+            Ok(h) => tpm::tpm2_tokens(&h.tokens)
+                .into_iter()
+                .filter(|(t, _)| t.pin)
+                .map(|(t, k)| (t.clone(), k.to_vec()))
+                .collect(),
+            Err(_) => return false,
+        };
+        if tokens.is_empty() || self.tpm_why.get(&key).is_some_and(|w| w.contains("lockout")) {
+            return false;
+        }
+        let Ok(mut dev) = tpm::Device::open(dev_dir) else { return false };
+        for (t, slots) in &tokens {
+            match tpm::unseal_token(&mut dev, t, Some(pin)) {
+                Ok(pass) => {
+                    if let Outcome::Opened(_) = self.open_slots(d, open, &pass, Some(slots), dev_dir, loader) {
+                        return true;
+                    }
+                }
+                Err(e) if e.wrong_pin() => {
+                    self.tpm_why.insert(key, "the TPM refused the PIN (it counts against its lockout)".into());
+                }
+                Err(e) => {
+                    self.tpm_why.insert(key, format!("the TPM did not unseal it: {e}"));
+                }
+            }
+        }
+        false
+    }
+
+    #[cfg(not(feature = "luks"))]
+    fn try_pin(&mut self, _: &BlockDev, _: &Open, _: &[u8], _: &Path, _: Option<&Loader>) -> bool {
+        false
+    }
+
+    /// Before a shell opens: the PCRs every TPM2 token of the containers among `devs` binds are
+    /// extended with "rdbreak: shell opened", so none of them unseals again on this boot (and the
+    /// TPM is not asked again by rdbreak). Returns the lines to say.
+    #[cfg(feature = "luks")]
+    pub fn before_shell(&mut self, devs: &[BlockDev], dev_dir: &Path) -> Vec<String> {
+        self.shell_opened = true;
+        let mut all = Vec::new();
+        let mut nodes = Vec::new();
+        for d in devs.iter().filter(|d| d.fs.as_ref().is_some_and(|f| f.fstype == "crypto_LUKS")) {
+            if let Ok(h) = self.header(d, dev_dir) {
+                if !tokens::pcrs_to_extend(&h.tokens).is_empty() {
+                    nodes.push(d.node().display().to_string());
+                }
+                all.extend(h.tokens.iter().cloned());
+            }
+        }
+        let pcrs = tokens::pcrs_to_extend(&all);
+        if pcrs.is_empty() {
+            return Vec::new();
+        }
+        let mut dev = match tpm::Device::open(dev_dir) {
+            Ok(t) => t,
+            Err(why) => {
+                return vec![format!(
+                    "the TPM2 tokens of {} are not sealed off before the shell: {why}",
+                    nodes.join(", ")
+                )]
+            }
+        };
+        match tpm::extend(&mut dev, &pcrs) {
+            Ok(done) => vec![format!(
+                "extended PCRs {} with \"{}\" before the shell: the TPM2 tokens of {} do not unseal again until a reboot",
+                done.join(", "),
+                tpm::SHELL_EVENT,
+                nodes.join(", ")
+            )],
+            Err(why) => vec![format!("the TPM2 tokens of {} are not sealed off before the shell: {why}", nodes.join(", "))],
+        }
+    }
+
+    #[cfg(not(feature = "luks"))]
+    pub fn before_shell(&mut self, _: &[BlockDev], _: &Path) -> Vec<String> {
+        self.shell_opened = true;
+        Vec::new()
     }
 
     /// Asks no more for this container (tries used up, Ctrl-C): the shell opens it by hand.
@@ -465,11 +652,29 @@ impl Containers {
         dev_dir: &Path,
         loader: Option<&Loader>,
     ) -> Outcome {
+        self.open_slots(d, open, secret, None, dev_dir, loader)
+    }
+
+    /// [`Containers::open_with`] trying only the keyslots `slots` names (a token's), if given.
+    fn open_slots(
+        &mut self,
+        d: &BlockDev,
+        open: &Open,
+        secret: &[u8],
+        slots: Option<&[u32]>,
+        dev_dir: &Path,
+        loader: Option<&Loader>,
+    ) -> Outcome {
         let node = d.node().display().to_string();
-        let header = match self.header(d, dev_dir) {
+        let mut header = match self.header(d, dev_dir) {
             Ok(h) => h.clone(),
             Err(e) => return Outcome::Failed(format!("{node}: {e}")),
         };
+        if let Some(slots) = slots {
+            // A token's keyslot is tried whatever its priority; no other is.
+            header.keyslots.retain(|k| slots.contains(&k.id));
+            header.keyslots.iter_mut().for_each(|k| k.priority = k.priority.max(1));
+        }
         match open_device(&header, d, open, secret, dev_dir, loader) {
             Ok(name) => {
                 log::info!("opened LUKS{} {node} as /dev/mapper/{name}", header.version);
@@ -480,6 +685,12 @@ impl Containers {
             Err(e) => Outcome::Failed(e.to_string()),
         }
     }
+}
+
+/// Keyslot ids as a list: `1` or `1, 3`.
+#[cfg(feature = "luks")]
+fn slot_list(slots: &[u32]) -> String {
+    slots.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// What to add to an image so that stock dracut's init unlocks a token of this type.
@@ -496,34 +707,64 @@ fn token_advice(kind: &str) -> &'static str {
 
 /// One line on a container whose header has tokens that unlock without a typed passphrase
 /// (a recovery key is typed: not one of them), and what the boot does instead: `summaries` is
-/// [`luks::Header::token_summaries`], `auto` the break-glass decision. None when it has none.
+/// [`luks::Header::token_summaries`], `auto` the break-glass decision, `tpm` why its
+/// systemd-tpm2 tokens did not open it (rdbreak unseals those itself). None when it has none.
 pub fn token_note(
     version: u8,
     node: &str,
     summaries: &[(String, String)],
     auto: &Result<(), String>,
+    tpm: Option<&str>,
 ) -> Option<String> {
     let shown: Vec<&(String, String)> = summaries.iter().filter(|(kind, _)| kind != "systemd-recovery").collect();
-    if shown.is_empty() {
+    let native = |kind: &str| kind == "systemd-tpm2";
+    let mut whys: Vec<String> = Vec::new();
+    if shown.iter().any(|(kind, _)| native(kind)) {
+        match (tpm, auto) {
+            (Some(why), _) => whys.push(why.to_string()),
+            (None, Err(why)) => whys.push(format!("not unsealed: {why}")),
+            (None, Ok(())) => {}
+        }
+    }
+    let others: Vec<&&(String, String)> = shown.iter().filter(|(kind, _)| !native(kind)).collect();
+    if !others.is_empty() {
+        let it = if others.len() == 1 { "it" } else { "them" };
+        let mut advice: Vec<&str> = Vec::new();
+        for (kind, _) in &others {
+            let a = token_advice(kind);
+            if !advice.contains(&a) {
+                advice.push(a);
+            }
+        }
+        match auto {
+            // Said first: even an image that could unseal it would not on this boot.
+            Err(why) if others.iter().any(|(kind, _)| luks_rules::break_glass::unattended(kind)) => {
+                let w = format!("not unsealed: {why}");
+                if !whys.contains(&w) {
+                    whys.push(w);
+                }
+            }
+            _ => {
+                let what: Vec<&str> = others.iter().map(|(kind, _)| kind.as_str()).collect();
+                let mut what_unique: Vec<&str> = Vec::new();
+                what.iter().for_each(|w| {
+                    if !what_unique.contains(w) {
+                        what_unique.push(w)
+                    }
+                });
+                whys.push(format!("rdbreak cannot unseal {it} ({}); {}", what_unique.join(", "), advice.join("; ")))
+            }
+        }
+    }
+    if whys.is_empty() {
         return None;
     }
     let what: Vec<&str> = shown.iter().map(|(_, line)| line.as_str()).collect();
-    let it = if shown.len() == 1 { "it" } else { "them" };
-    let mut advice: Vec<&str> = Vec::new();
-    for (kind, _) in &shown {
-        let a = token_advice(kind);
-        if !advice.contains(&a) {
-            advice.push(a);
-        }
-    }
-    let why = match auto {
-        // Said first: even an image that could unseal it would not on this boot.
-        Err(why) if shown.iter().any(|(kind, _)| luks_rules::break_glass::unattended(kind)) => {
-            format!("not unsealed: {why}")
-        }
-        _ => format!("rdbreak cannot unseal {it}; {}", advice.join("; ")),
-    };
-    Some(format!("LUKS{version} {node} has {}: {why}; asking for the passphrase or recovery key", what.join(" and ")))
+    Some(format!(
+        "LUKS{version} {node} has {}: {}; asking for the passphrase or recovery key",
+        what.join(" and "),
+        whys.join("; ")
+    ))
 }
 
 /// What the boot does after one passphrase was tried on every locked container.

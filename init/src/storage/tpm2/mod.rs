@@ -6,6 +6,8 @@
 //! a device: the caller writes a command to `/dev/tpmrm0` and hands back what it read.
 
 mod rc;
+#[cfg(feature = "luks")]
+pub mod unseal;
 
 use std::fmt;
 

@@ -1,0 +1,150 @@
+//! A software TPM for the tests: Debian's swtpm with a manufactured state (EK, certificates,
+//! the sha256 bank), served on loopback TCP for enrolling with the real `systemd-cryptenroll`
+//! and for rdbreak-init's unseal on the host, or on a UNIX socket for QEMU's `tpm-crb`, from
+//! the same state directory: a VM then boots with the TPM a disk was enrolled against.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A manufactured TPM state in `dir` (emptied first), as a new machine's TPM comes.
+pub fn manufacture(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let out = Command::new("swtpm_setup")
+        .args(["--tpm2", "--createek", "--create-ek-cert", "--create-platform-cert", "--lock-nvram", "--overwrite"])
+        .arg("--tpmstate")
+        .arg(dir)
+        .args(["--pcr-banks", "sha256"])
+        .output()
+        .expect("swtpm_setup (Debian's swtpm-tools) must be installed: ./run setup installs it");
+    assert!(out.status.success(), "swtpm_setup failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// swtpm running on a state directory; killed on drop (its state is saved as it goes).
+pub struct Swtpm {
+    child: Child,
+    /// The TCP port of its command channel (its control channel is the next one), if on TCP.
+    pub port: Option<u16>,
+    /// The control socket QEMU's `-chardev socket,path=` connects to, if for a VM.
+    pub socket: Option<PathBuf>,
+}
+
+fn free_port() -> u16 {
+    // Two adjacent ports: swtpm's TCTI takes the command port's next one for control.
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ready() {
+        assert!(t.elapsed() < Duration::from_secs(10), "swtpm did not come up: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Swtpm {
+    /// On loopback TCP, started (TPM2_Startup done): for systemd-cryptenroll and the host tests.
+    pub fn tcp(state: &Path) -> Swtpm {
+        let port = free_port();
+        let child = Command::new("swtpm")
+            .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
+            .arg("--tpmstate")
+            .arg(format!("dir={}", state.canonicalize().unwrap().display()))
+            .args(["--server", &format!("type=tcp,port={port},bindaddr=127.0.0.1")])
+            .args(["--ctrl", &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1)])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("swtpm must be installed: ./run setup installs it");
+        wait_for("its TCP port", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        Swtpm { child, port: Some(port), socket: None }
+    }
+
+    /// On a UNIX control socket for QEMU (`-tpmdev emulator`): the VM's firmware starts it.
+    pub fn for_vm(state: &Path, socket: &Path) -> Swtpm {
+        let _ = std::fs::remove_file(socket);
+        let child = Command::new("swtpm")
+            .args(["socket", "--tpm2"])
+            .arg("--tpmstate")
+            .arg(format!("dir={}", state.canonicalize().unwrap().display()))
+            .args(["--ctrl", &format!("type=unixio,path={}", socket.display())])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("swtpm must be installed: ./run setup installs it");
+        wait_for("its control socket", || socket.exists());
+        Swtpm { child, port: None, socket: Some(socket.to_path_buf()) }
+    }
+
+    /// QEMU's arguments for a CRB TPM on this swtpm.
+    pub fn qemu_args(&self) -> Vec<String> {
+        let sock = self.socket.as_ref().expect("a TPM for a VM");
+        vec![
+            "-chardev".into(),
+            format!("socket,id=chrtpm,path={}", sock.display()),
+            "-tpmdev".into(),
+            "emulator,id=tpm0,chardev=chrtpm".into(),
+            "-device".into(),
+            "tpm-crb,tpmdev=tpm0".into(),
+        ]
+    }
+
+    /// `--tpm2-device=` for systemd-cryptenroll (libtss2's swtpm TCTI).
+    pub fn tcti(&self) -> String {
+        format!("swtpm:host=127.0.0.1,port={}", self.port.expect("a TPM on TCP"))
+    }
+
+    /// A connection for rdbreak-init's unseal.
+    pub fn connect(&self) -> Tcp {
+        Tcp(TcpStream::connect(("127.0.0.1", self.port.expect("a TPM on TCP"))).unwrap())
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// swtpm's command channel: a command's bytes in, the response's bytes out.
+pub struct Tcp(TcpStream);
+
+impl rdbreak_init::storage::tpm2::unseal::Transport for Tcp {
+    fn call(&mut self, cmd: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.0.write_all(cmd)?;
+        let mut head = [0u8; 10];
+        self.0.read_exact(&mut head)?;
+        let size = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
+        if !(10..=4096).contains(&size) {
+            return Err(std::io::Error::other(format!("swtpm answered a size of {size}")));
+        }
+        let mut resp = head.to_vec();
+        resp.resize(size, 0);
+        self.0.read_exact(&mut resp[10..])?;
+        Ok(resp)
+    }
+}
+
+/// The real `systemd-cryptenroll` against this TPM on a LUKS2 image (a file), unlocking with
+/// `passphrase`; `args` are its enrollment options, `env` e.g. `NEWPIN`. Returns its output.
+pub fn enroll(tpm: &Swtpm, image: &Path, passphrase: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new("systemd-cryptenroll")
+        .arg(format!("--tpm2-device={}", tpm.tcti()))
+        .args(args)
+        .arg(image)
+        .env("PASSWORD", passphrase)
+        .envs(env.iter().copied())
+        .output()
+        .expect("systemd-cryptenroll (systemd) must be installed");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "systemd-cryptenroll {args:?} failed: {text}");
+    text
+}
