@@ -167,3 +167,199 @@ fn new_handle(cmd: &[u8], resp: &[u8]) -> Option<u32> {
     let ok = resp.len() >= 14 && resp[6..10] == [0; 4];
     (ok && matches!(code, 0x131 | 0x157 | 0x176)).then(|| u32::from_be_bytes([resp[10], resp[11], resp[12], resp[13]]))
 }
+
+// ---- In a VM: the disk and the TPM it was enrolled against, swtpm behind QEMU's tpm-crb ----
+
+use rdbreak_qemu_tests::layouts::luks::{FS_UUID, HOST_KEY, LUKS_UUID, PASSPHRASE};
+use rdbreak_qemu_tests::layouts::{self};
+use rdbreak_qemu_tests::{assets, Disk, Scenario};
+
+const PASSWORD: &str = "Rdbreak-Tpm-Root!";
+/// The PCR the VM tests bind: zero in a fresh swtpm and in a VM the firmware booted straight
+/// into the kernel (SeaBIOS measures into 0 to 7 only), so the host can enroll what the VM
+/// will have.
+const PCR: &str = "8";
+
+/// The LUKS2 root of [`layouts::luks2_root`] enrolled by systemd-cryptenroll (`args`, `env`)
+/// against a fresh TPM state in the scenario's directory; `before` runs on that TPM first.
+fn tpm_root(s: &Scenario, args: &[&str], env: &[(&str, &str)], before: impl FnOnce(&Swtpm)) -> (PathBuf, PathBuf) {
+    let disk = layouts::luks2_root().copy_to(s.dir()).remove(0);
+    let state = s.dir().join("tpm-state");
+    tpm::manufacture(&state);
+    let t = Swtpm::tcp(&state);
+    before(&t);
+    // The host's cheap keyslot authorizes the enrollment (the passphrase's is Argon2id).
+    let out = tpm::enroll(&t, &disk, HOST_KEY, args, env);
+    drop(t);
+    std::fs::write(s.dir().join("enroll.txt"), out).unwrap();
+    (disk, state)
+}
+
+fn boot_line(extra: &str) -> String {
+    format!("root=UUID={FS_UUID} ro rd.luks.uuid=luks-{LUKS_UUID} {extra}")
+}
+
+fn prompt() -> String {
+    format!("Please enter passphrase for disk /dev/vda (luks-{LUKS_UUID}):")
+}
+
+/// A VM with the disk and a TPM on `state`.
+fn with_tpm(s: Scenario, disk: &Path, state: &Path, cmdline: &str) -> (rdbreak_qemu_tests::Vm, Swtpm) {
+    let t = Swtpm::for_vm(state, &s.dir().join("tpm.sock"));
+    let args = t.qemu_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The bzImage: the PVH entry the other scenarios boot through leaves the kernel without
+    // ACPI, so without the TPM's ACPI device.
+    let vm = s.disk(Disk::virtio(disk)).kernel(&assets::get().kernel).qemu_args(&args).append(cmdline).boot();
+    (vm, t)
+}
+
+/// The usual case (Fedora, Ubuntu's TPM install): no one types anything, the TPM unseals the
+/// root's key and the real init runs from it. No passphrase prompt is ever shown.
+#[test]
+fn vm_the_tpm_unlocks_the_root_with_no_prompt() {
+    let s = Scenario::new("tpm_unattended");
+    let (disk, state) = tpm_root(&s, &[&format!("--tpm2-pcrs={PCR}")], &[], |_| {});
+    let (mut vm, _t) = with_tpm(s, &disk, &state, &boot_line(""));
+    let t = vm.runs_real_init(240);
+    assert!(t.contains("unlocked with its TPM2 token (unsealed in"), "{t}");
+    assert!(!t.contains("Please enter passphrase"), "no prompt: {t}");
+}
+
+/// Break-glass: with rd.break the TPM is not asked, the passphrase is; before the shell opens
+/// the token's PCR is extended with "rdbreak: shell opened" (the kernel's view of PCR 8 is
+/// the extension of zeros by its digest), then the walk-through works.
+#[test]
+fn vm_rd_break_asks_for_the_passphrase_and_seals_the_tpm_off_before_the_shell() {
+    let s = Scenario::new("tpm_break_glass");
+    let (disk, state) = tpm_root(&s, &[&format!("--tpm2-pcrs={PCR}")], &[], |_| {});
+    let (mut vm, _t) = with_tpm(s, &disk, &state, &boot_line("rd.break"));
+    let before = vm.expect(&prompt(), 240);
+    assert!(
+        before.contains("not unsealed: rd.break asks for a shell, and a shell opened on purpose never holds a disk no human unlocked"),
+        "{before}"
+    );
+    vm.send_line(PASSPHRASE);
+    vm.expect("Break before switch_root", 240);
+    let mut sh = vm.at_prompt("switch_root:/# ", 30);
+    assert!(
+        sh.before().contains("extended PCRs sha256: 8 with \"rdbreak: shell opened\" before the shell"),
+        "{}",
+        sh.before()
+    );
+    let pcr8 = sh.run("cat /sys/class/tpm/tpm0/pcr-sha256/8");
+    use sha2::Digest;
+    let event = sha2::Sha256::digest(boot_tpm::SHELL_EVENT);
+    let want = sha2::Sha256::new().chain_update([0u8; 32]).chain_update(event).finalize();
+    let want: String = want.iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(pcr8.trim().to_uppercase(), want, "PCR 8 after the extension");
+    sh.password_reset(PASSWORD);
+    let t = vm.powered_off();
+    assert!(t.contains("RDBREAK-TEST-INIT pid=1"), "{t}");
+}
+
+/// The PCR the disk was sealed to differs from the VM's (the host extended it before
+/// enrolling): the prompt says so, the passphrase boots.
+#[test]
+fn vm_a_changed_pcr_falls_back_to_the_passphrase_with_the_reason() {
+    let s = Scenario::new("tpm_pcr_changed");
+    let (disk, state) = tpm_root(&s, &[&format!("--tpm2-pcrs={PCR}")], &[], |t| {
+        boot_tpm::extend(&mut t.connect(), &[("sha256".into(), 1 << 8)]).unwrap();
+    });
+    let (mut vm, _t) = with_tpm(s, &disk, &state, &boot_line(""));
+    let before = vm.expect(&prompt(), 240);
+    assert!(
+        before.contains("the TPM did not unseal it: the PCRs (sha256: 8) are not what the disk was sealed to"),
+        "{before}"
+    );
+    vm.send_line(PASSPHRASE);
+    vm.runs_real_init(240);
+}
+
+/// No TPM in the machine: the prompt says so, the passphrase boots.
+#[test]
+fn vm_no_tpm_attached_falls_back_to_the_passphrase_with_the_reason() {
+    let s = Scenario::new("tpm_absent");
+    let (disk, _state) = tpm_root(&s, &[&format!("--tpm2-pcrs={PCR}")], &[], |_| {});
+    let mut vm = s.disk(Disk::virtio(&disk)).append(&boot_line("")).boot();
+    let before = vm.expect(&prompt(), 240);
+    assert!(before.contains("the TPM did not unseal it: no TPM (/dev/tpmrm0 is not there)"), "{before}");
+    vm.send_line(PASSPHRASE);
+    vm.runs_real_init(240);
+}
+
+/// A PIN token: a wrong PIN is refused (and the answer then tried as the passphrase), the
+/// right one unseals.
+#[test]
+fn vm_a_pin_token_takes_the_pin_at_the_prompt() {
+    let s = Scenario::new("tpm_pin");
+    let (disk, state) =
+        tpm_root(&s, &[&format!("--tpm2-pcrs={PCR}"), "--tpm2-with-pin=yes"], &[("NEWPIN", "2468")], |_| {});
+    let (mut vm, _t) = with_tpm(s, &disk, &state, &boot_line(""));
+    let before = vm.expect(&prompt(), 240);
+    assert!(before.contains("its TPM2 token asks for a PIN: type the PIN or the passphrase"), "{before}");
+    vm.send_line("1357");
+    let again = vm.expect(&prompt(), 240);
+    assert!(again.contains("the TPM refused the PIN"), "{again}");
+    vm.send_line("2468");
+    let t = vm.runs_real_init(240);
+    assert!(!t.contains("2468") && !t.contains("1357"), "no PIN on the console");
+}
+
+/// TPM plus a recovery key, the passphrase's keyslot wiped (`--wipe-slot=0`): at rd.break the
+/// recovery key systemd-cryptenroll printed opens it, and the walk-through works.
+#[test]
+fn vm_the_recovery_key_opens_a_tpm_disk_at_the_break() {
+    let s = Scenario::new("tpm_recovery");
+    let disk = layouts::luks2_root().copy_to(s.dir()).remove(0);
+    let state = s.dir().join("tpm-state");
+    tpm::manufacture(&state);
+    let t = Swtpm::tcp(&state);
+    let out = tpm::enroll(&t, &disk, HOST_KEY, &["--recovery-key"], &[]);
+    // systemd-cryptenroll prints the key as 8 groups of 8 modhex characters.
+    let key = out
+        .split_whitespace()
+        .find(|w| w.len() == 71 && w.split('-').count() == 8)
+        .unwrap_or_else(|| panic!("a recovery key in: {out}"))
+        .to_string();
+    tpm::enroll(&t, &disk, HOST_KEY, &[&format!("--tpm2-pcrs={PCR}"), "--wipe-slot=0"], &[]);
+    drop(t);
+    let h = header(&disk);
+    assert!(h.keyslots.iter().all(|k| k.id != 0), "the passphrase's keyslot is gone");
+    let (mut vm, _t) = with_tpm(s, &disk, &state, &boot_line("rd.break"));
+    let before = vm.expect(&prompt(), 240);
+    assert!(before.contains("recovery key"), "{before}");
+    vm.send_line(&key);
+    let mounts = vm.password_reset(PASSWORD);
+    assert!(mounts.contains(" on /sysroot type ext4 (ro"), "{mounts}");
+    let t = vm.powered_off();
+    assert!(t.contains("RDBREAK-TEST-INIT pid=1") && !t.contains(&key), "{t}");
+}
+
+/// A FIDO2 token (imported as systemd-cryptenroll writes it; no key is plugged in) on an image
+/// without systemd's FIDO2 plugin: the prompt names the token and what to add, the passphrase
+/// boots.
+#[test]
+fn vm_a_fido2_token_is_named_at_the_prompt_with_what_to_add() {
+    let s = Scenario::new("tpm_fido2");
+    let disk = layouts::luks2_root().copy_to(s.dir()).remove(0);
+    let json = r#"{"type":"systemd-fido2","keyslots":["1"],"fido2-credential":"AAECAwQFBgcICQoLDA0ODw==","fido2-salt":"EBESExQVFhcYGRobHB0eHw==","fido2-rp":"io.systemd.cryptsetup","fido2-clientPin-required":false,"fido2-up-required":true,"fido2-uv-required":false}"#;
+    let mut c = Command::new("cryptsetup")
+        .args(["token", "import"])
+        .arg(&disk)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    c.stdin.take().unwrap().write_all(json.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success(), "cryptsetup token import");
+    let mut vm = s.disk(Disk::virtio(&disk)).append(&boot_line("")).boot();
+    let before = vm.expect(&prompt(), 240);
+    assert!(
+        before.contains("has a systemd-fido2 token")
+            && before.contains("rebuild the image with dracut's systemd and fido2 modules"),
+        "{before}"
+    );
+    vm.send_line(PASSPHRASE);
+    vm.runs_real_init(240);
+}

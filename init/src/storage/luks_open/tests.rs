@@ -184,10 +184,10 @@ fn token_notes_name_the_types_and_what_to_add() {
         "LUKS2 /dev/vda2 has a systemd-tpm2 token (PCRs 7, sha256): the TPM did not unseal it: no TPM (/dev/tpmrm0 is not there); asking for the passphrase or recovery key"
     );
     // Not tried yet and nothing else: nothing to say.
-    assert_eq!(token_note(2, "/dev/vda2", &[tpm2.clone()], &Ok(()), None), None);
+    assert_eq!(token_note(2, "/dev/vda2", std::slice::from_ref(&tpm2), &Ok(()), None), None);
     let brk =
         Err("rd.break asks for a shell, and a shell opened on purpose never holds a disk no human unlocked".into());
-    let n = token_note(2, "/dev/vda2", &[tpm2.clone()], &brk, None).unwrap();
+    let n = token_note(2, "/dev/vda2", std::slice::from_ref(&tpm2), &brk, None).unwrap();
     assert!(n.contains(": not unsealed: rd.break asks for a shell"), "{n}");
     assert_eq!(token_note(2, "/dev/vda2", &[recovery], &Ok(()), no_tpm), None, "a recovery key is typed");
     assert_eq!(token_note(2, "/dev/vda2", &[], &Ok(()), None), None);

@@ -411,6 +411,18 @@ pub fn fuzz_one(data: &[u8]) {
     let _ = parse_get_capability(data);
     let _ = parse_pcr_read(data);
     let _ = parse_pcr_extend(data);
+    #[cfg(feature = "luks")]
+    {
+        let _ = unseal::parse_create_primary(data);
+        let _ = unseal::parse_load(data);
+        let _ = unseal::parse_start_auth_session(data);
+        let _ = unseal::parse_empty(data);
+        let _ = unseal::parse_policy_get_digest(data);
+        let _ = unseal::parse_unseal(data);
+        let _ = unseal::parse_read_public(data);
+        let _ = unseal::split_blob(data);
+        let _ = unseal::parse_srk(data);
+    }
 }
 
 #[cfg(test)]

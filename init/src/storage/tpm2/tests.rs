@@ -225,3 +225,140 @@ fn mutated_responses_never_panic() {
         fuzz_one(&d);
     }
 }
+
+/// The unseal sequence against an exchange recorded from swtpm (a token the real
+/// systemd-cryptenroll enrolled with PCR 7 and a PIN): rdbreak sends byte for byte what it sent
+/// then (the PIN's HMAC included), reads the wrong PIN as such and the secret from the right one;
+/// and no mangled answer makes it panic.
+#[cfg(feature = "luks")]
+mod recorded {
+    use super::super::unseal::{self, Failure, Parent, PrimaryAlg, Request, Transport};
+    use super::super::{Alg, PcrSelection};
+    use super::hex;
+
+    /// (command, answer) pairs.
+    type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+    struct Exchange {
+        blob: Vec<u8>,
+        policy: Vec<u8>,
+        /// Per try: the outcome line and the (command, answer) pairs.
+        tries: Vec<(String, Pairs)>,
+    }
+
+    fn exchange() -> Exchange {
+        let text = include_str!("testdata/unseal-pin.txt");
+        let mut e = Exchange { blob: Vec::new(), policy: Vec::new(), tries: Vec::new() };
+        let mut cmd = Vec::new();
+        for line in text.lines() {
+            if let Some(b) = line.strip_prefix("# blob ") {
+                e.blob = hex(b);
+            } else if let Some(p) = line.strip_prefix("# policy ") {
+                e.policy = hex(p);
+            } else if let Some(o) = line.strip_prefix("# wrong: ").or(line.strip_prefix("# right: ")) {
+                e.tries.push((o.to_string(), Vec::new()));
+            } else if let Some(c) = line.strip_prefix("> ") {
+                cmd = hex(c);
+            } else if let Some(r) = line.strip_prefix("< ") {
+                e.tries.last_mut().unwrap().1.push((std::mem::take(&mut cmd), hex(r)));
+            }
+        }
+        e
+    }
+
+    /// Answers as recorded, after checking the command is the one recorded.
+    struct Replay(std::vec::IntoIter<(Vec<u8>, Vec<u8>)>, bool);
+
+    impl Transport for Replay {
+        fn call(&mut self, cmd: &[u8]) -> std::io::Result<Vec<u8>> {
+            let (want, resp) = self.0.next().ok_or_else(|| std::io::Error::other("no more recorded"))?;
+            if self.1 {
+                assert_eq!(super::super::unseal::tests_hex(cmd), super::super::unseal::tests_hex(&want));
+            }
+            Ok(resp)
+        }
+    }
+
+    fn run(e: &Exchange, try_: usize, pin: &[u8], check: bool, n: &mut u8) -> Result<Vec<u8>, Failure> {
+        let auth = unseal::pin_auth(pin, None);
+        let req = Request {
+            blob: &e.blob,
+            parent: Parent::Primary(PrimaryAlg::Ecc),
+            pcrs: PcrSelection { alg: Alg::Sha256.id(), pcrs: 1 << 7 },
+            auth: Some(&auth),
+            policy_hash: &e.policy,
+        };
+        let mut nonces = || {
+            *n += 1;
+            [*n; 16]
+        };
+        unseal::run(&mut Replay(e.tries[try_].1.clone().into_iter(), check), &req, &mut nonces).map(|s| s.to_vec())
+    }
+
+    #[test]
+    fn a_recorded_unseal_with_a_pin_replays_byte_for_byte() {
+        let e = exchange();
+        assert_eq!(e.tries.len(), 2);
+        let mut n = 0;
+        let wrong = run(&e, 0, b"9999", true, &mut n).unwrap_err();
+        assert!(wrong.wrong_pin() && e.tries[0].0.contains("TPM_RC_AUTH_FAIL"), "{wrong}");
+        let secret = run(&e, 1, b"1234", true, &mut n).unwrap();
+        assert_eq!(e.tries[1].0, format!("ok {}", unseal::tests_hex(&secret)));
+        assert_eq!(unseal::passphrase(&secret).len(), 44);
+    }
+
+    #[test]
+    fn mangled_answers_are_errors_never_panics() {
+        let e = exchange();
+        let good = e.tries[1].1.clone();
+        for i in 0..good.len() {
+            let resp = &good[i].1;
+            for cut in [0, 1, 6, 9, 10, resp.len().saturating_sub(1)].into_iter().filter(|c| *c < resp.len()) {
+                let mut t = e.tries[1].1.clone();
+                t[i].1.truncate(cut);
+                let mangled =
+                    Exchange { blob: e.blob.clone(), policy: e.policy.clone(), tries: vec![(String::new(), t)] };
+                let mut n = 0;
+                let r = run(&mangled, 0, b"1234", false, &mut n);
+                // Only a cut FlushContext answer after the secret is out may go unnoticed.
+                assert!(r.is_err() || good[i].0[6..10] == [0, 0, 1, 0x65], "answer {i} cut to {cut}");
+            }
+            for at in 0..resp.len().min(64) {
+                let mut t = e.tries[1].1.clone();
+                t[i].1[at] ^= 0xFF;
+                let mangled =
+                    Exchange { blob: e.blob.clone(), policy: e.policy.clone(), tries: vec![(String::new(), t)] };
+                let mut n = 0;
+                let _ = run(&mangled, 0, b"1234", false, &mut n);
+            }
+        }
+    }
+}
+
+/// systemd's PIN derivations, against values computed apart (Python's hashlib): systemd 252's
+/// SHA-256 of the PIN, systemd 254+'s with `tpm2_salt`, and the trailing zero the TPM drops.
+#[cfg(feature = "luks")]
+#[test]
+fn pin_auth_values_as_systemd_derives_them() {
+    use super::unseal::pin_auth;
+    assert_eq!(pin_auth(b"1234", None)[..], hex("03ac674216f3e15c761ee1a5e255f067953623c8b388b4459e13f978d7c846f4"));
+    let salt: Vec<u8> = (0..32).collect();
+    assert_eq!(
+        pin_auth(b"1234", Some(&salt))[..],
+        hex("707057c835474da74bcd75b848540fe2bbbf46d9d30a96b148814aecadeddedd")
+    );
+    // SHA-256("403") ends in 00: the TPM stored it without, so the HMAC key is 31 bytes.
+    assert_eq!(pin_auth(b"403", None)[..], hex("d26eae87829adde551bf4b852f9da6b8c3c2db9b65b8b68870632a2db5f53e")[..]);
+}
+
+/// The passphrase is standard padded base64 of the secret, as systemd's base64mem writes it.
+#[cfg(feature = "luks")]
+#[test]
+fn the_passphrase_is_the_secrets_padded_base64() {
+    use super::unseal::passphrase;
+    assert_eq!(&passphrase(b"")[..], b"");
+    assert_eq!(&passphrase(b"f")[..], b"Zg==");
+    assert_eq!(&passphrase(b"fo")[..], b"Zm8=");
+    assert_eq!(&passphrase(b"foo")[..], b"Zm9v");
+    assert_eq!(&passphrase(&[0xfb, 0xff, 0xbf])[..], b"+/+/");
+}

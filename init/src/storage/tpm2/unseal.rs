@@ -106,6 +106,12 @@ fn hexs(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// [`hexs`] for the tests.
+#[cfg(test)]
+pub fn tests_hex(b: &[u8]) -> String {
+    hexs(b)
+}
+
 /// The blob's two parts, each checked as a TPM2B that fits, nothing after them.
 pub fn split_blob(blob: &[u8]) -> Result<(&[u8], &[u8]), Failure> {
     let mut r = Rd { b: blob, at: 0 };
