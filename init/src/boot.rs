@@ -269,7 +269,6 @@ impl Boot {
         self.storage.unlock_all(&self.devs, secret, &self.paths.dev, self.loader.as_deref())
     }
 
-    /// The storage stacks, for the shell's `vgscan` and friends.
     /// Before any shell opens: what a TPM would unseal on this boot is sealed off (the PCRs the
     /// TPM2 tokens of the LUKS containers seen bind are extended), said on the console and kmsg.
     pub fn before_shell(&mut self) {
@@ -277,6 +276,8 @@ impl Boot {
             log::warn!("{line}");
         }
     }
+
+    /// The storage stacks, for the shell's `vgscan` and friends.
 
     pub fn storage(&mut self) -> &mut Assembler {
         &mut self.storage

@@ -101,6 +101,22 @@ impl Swtpm {
         format!("swtpm:host=127.0.0.1,port={}", self.port.expect("a TPM on TCP"))
     }
 
+    /// Flushes every transient object and session the TPM holds: swtpm on TCP has no resource
+    /// manager, and systemd's tools leave their sessions behind.
+    pub fn flush_all(&self) {
+        use rdbreak_init::storage::tpm2::unseal::{flush_context, Transport};
+        use rdbreak_init::storage::tpm2::{get_capability, parse_get_capability, Capability};
+        let mut c = self.connect();
+        for first in [0x8000_0000u32, 0x0200_0000, 0x0300_0000] {
+            let r = c.call(&get_capability(1, first, 64)).unwrap();
+            if let Ok((_, Capability::Handles(h))) = parse_get_capability(&r) {
+                for h in h.into_iter().filter(|x| x >> 24 == first >> 24) {
+                    let _ = c.call(&flush_context(h));
+                }
+            }
+        }
+    }
+
     /// A connection for rdbreak-init's unseal.
     pub fn connect(&self) -> Tcp {
         Tcp(TcpStream::connect(("127.0.0.1", self.port.expect("a TPM on TCP"))).unwrap())
@@ -136,8 +152,15 @@ impl rdbreak_init::storage::tpm2::unseal::Transport for Tcp {
 /// The real `systemd-cryptenroll` against this TPM on a LUKS2 image (a file), unlocking with
 /// `passphrase`; `args` are its enrollment options, `env` e.g. `NEWPIN`. Returns its output.
 pub fn enroll(tpm: &Swtpm, image: &Path, passphrase: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut all = vec![format!("--tpm2-device={}", tpm.tcti())];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    cryptenroll(image, passphrase, &all, env)
+}
+
+/// `systemd-cryptenroll` with `args` (a recovery key, a wipe), unlocking with `passphrase`.
+pub fn cryptenroll(image: &Path, passphrase: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new("systemd-cryptenroll")
-        .arg(format!("--tpm2-device={}", tpm.tcti()))
         .args(args)
         .arg(image)
         .env("PASSWORD", passphrase)
@@ -146,5 +169,63 @@ pub fn enroll(tpm: &Swtpm, image: &Path, passphrase: &str, args: &[&str], env: &
         .expect("systemd-cryptenroll (systemd) must be installed");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "systemd-cryptenroll {args:?} failed: {text}");
+    text
+}
+
+/// What the systemd 257 tree is made of; part of its cache key.
+const SYSTEMD_257: &str = "systemd,systemd-cryptsetup,cryptsetup-bin,libtss2-tcti-swtpm0t64,libtss2-esys-3.0.2-0t64,\
+                           libtss2-rc0t64,libtss2-mu-4.0.1-0t64";
+
+/// A Debian 13 tree with systemd 257's `systemd-cryptenroll` and the TSS libraries (debootstrap,
+/// once per cache): its tokens carry the persistent SRK (`tpm2_srk`), salted PINs (`tpm2_salt`)
+/// and no-DA objects, which Debian 12's systemd 252 does not write.
+pub fn systemd_257() -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let a = crate::assets::get();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    ("trixie", SYSTEMD_257).hash(&mut h);
+    let dir = a.cache.join(format!("systemd257-{:016x}", h.finish()));
+    let root = dir.join("root");
+    crate::assets::locked(&a.cache, "systemd257", || {
+        if dir.join(".ready").exists() {
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        crate::assets::run(
+            Command::new("debootstrap")
+                .args(["--variant=minbase", &format!("--include={}", SYSTEMD_257.replace(' ', "")), "trixie"])
+                .arg(&root)
+                .arg("http://deb.debian.org/debian"),
+        );
+        std::fs::write(dir.join(".ready"), "").unwrap();
+    });
+    root
+}
+
+/// systemd 257's `systemd-cryptenroll` (in [`systemd_257`]'s tree, chrooted) against this TPM
+/// on the LUKS2 image, as [`enroll`] does with the host's.
+pub fn enroll_257(tpm: &Swtpm, image: &Path, passphrase: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let root = systemd_257();
+    let inside = format!("tmp/enroll-{}.img", std::process::id());
+    std::fs::copy(image, root.join(&inside)).unwrap();
+    let mut script = format!("PASSWORD='{passphrase}' ");
+    for (k, v) in env {
+        script += &format!("{k}='{v}' ");
+    }
+    script += &format!("systemd-cryptenroll --tpm2-device={} {} /{inside}", tpm.tcti(), args.join(" "));
+    let r = root.display();
+    let setup = format!(
+        "mount -t proc proc {r}/proc && mount -t sysfs sysfs {r}/sys && mount --rbind /dev {r}/dev && exec chroot {r} /bin/sh -ec \"$0\""
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--fork", "sh", "-ec", &setup, &script])
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .expect("unshare");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "systemd 257's systemd-cryptenroll {args:?} failed: {text}");
+    std::fs::copy(root.join(&inside), image).unwrap();
+    let _ = std::fs::remove_file(root.join(&inside));
     text
 }

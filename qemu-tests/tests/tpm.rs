@@ -315,7 +315,7 @@ fn vm_the_recovery_key_opens_a_tpm_disk_at_the_break() {
     let state = s.dir().join("tpm-state");
     tpm::manufacture(&state);
     let t = Swtpm::tcp(&state);
-    let out = tpm::enroll(&t, &disk, HOST_KEY, &["--recovery-key"], &[]);
+    let out = tpm::cryptenroll(&disk, HOST_KEY, &["--recovery-key"], &[]);
     // systemd-cryptenroll prints the key as 8 groups of 8 modhex characters.
     let key = out
         .split_whitespace()
@@ -362,4 +362,39 @@ fn vm_a_fido2_token_is_named_at_the_prompt_with_what_to_add() {
     );
     vm.send_line(PASSPHRASE);
     vm.runs_real_init(240);
+}
+
+/// systemd 257 (Debian 13) seals under the persistent SRK it makes at 0x81000001 and records
+/// it (`tpm2_srk`); rdbreak checks that key's name and unseals under it.
+#[test]
+fn a_systemd_257_token_unseals_under_its_persistent_srk() {
+    let dir = rdbreak_qemu_tests::workdir("tpm-host-257");
+    tpm::manufacture(&dir.join("state"));
+    let img = dir.join("luks.img");
+    luks2(&img);
+    let t = Swtpm::tcp(&dir.join("state"));
+    tpm::enroll_257(&t, &img, PASS, &["--tpm2-pcrs=7"], &[]);
+    let (token, slots) = tpm2_token(&header(&img));
+    assert!(token.srk.is_some(), "systemd 257 records its SRK: {token:?}");
+    let e = Enrolled { _dir: dir, img, tpm: t, token, slots };
+    let pass = boot_tpm::unseal_token(&mut e.tpm.connect(), &e.token, None).unwrap();
+    opens(&e, &pass);
+}
+
+/// systemd 257's PIN: PBKDF2 with the token's salt, then SHA-256 of its base64.
+#[test]
+fn a_systemd_257_pin_token_unseals_with_the_salted_pin() {
+    let dir = rdbreak_qemu_tests::workdir("tpm-host-257-pin");
+    tpm::manufacture(&dir.join("state"));
+    let img = dir.join("luks.img");
+    luks2(&img);
+    let t = Swtpm::tcp(&dir.join("state"));
+    tpm::enroll_257(&t, &img, PASS, &["--tpm2-pcrs=7", "--tpm2-with-pin=yes"], &[("NEWPIN", "1234")]);
+    let (token, slots) = tpm2_token(&header(&img));
+    assert!(token.pin && token.salt.is_some(), "a salted PIN: {token:?}");
+    let e = Enrolled { _dir: dir, img, tpm: t, token, slots };
+    let err = boot_tpm::unseal_token(&mut e.tpm.connect(), &e.token, Some(b"4321")).unwrap_err();
+    assert!(err.wrong_pin(), "{err}");
+    let pass = boot_tpm::unseal_token(&mut e.tpm.connect(), &e.token, Some(b"1234")).unwrap();
+    opens(&e, &pass);
 }

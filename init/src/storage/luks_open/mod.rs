@@ -175,6 +175,8 @@ pub struct Containers {
     tpm_why: BTreeMap<(u32, u32), String>,
     /// A shell opened on this boot: its PCRs were extended, the TPM is not asked again.
     shell_opened: bool,
+    /// The TPM is in dictionary-attack lockout: no PIN is tried again on this boot.
+    locked_out: bool,
 }
 
 /// The `MemAvailable:` of `/proc/meminfo`, in bytes (0 when it cannot be read).
@@ -246,6 +248,7 @@ impl Containers {
             auto_unlock: luks_rules::break_glass::auto_unlock_for(c),
             tpm_why: BTreeMap::new(),
             shell_opened: false,
+            locked_out: false,
         }
     }
 
@@ -490,7 +493,10 @@ impl Containers {
         let unattended: Vec<&(tokens::Tpm2, Vec<u32>)> = tokens.iter().filter(|(t, _)| !t.pin).collect();
         if unattended.is_empty() {
             if !tokens.is_empty() {
-                self.tpm_why.insert(key, "its TPM2 token asks for a PIN: type the PIN or the passphrase".into());
+                // A PIN already refused keeps its line when the header is read again.
+                self.tpm_why
+                    .entry(key)
+                    .or_insert_with(|| "its TPM2 token asks for a PIN: type the PIN or the passphrase".into());
             }
             return false;
         }
@@ -565,10 +571,16 @@ impl Containers {
                 .collect(),
             Err(_) => return false,
         };
-        if tokens.is_empty() || self.tpm_why.get(&key).is_some_and(|w| w.contains("lockout")) {
+        if tokens.is_empty() || self.locked_out {
             return false;
         }
-        let Ok(mut dev) = tpm::Device::open(dev_dir) else { return false };
+        let mut dev = match tpm::Device::open(dev_dir) {
+            Ok(d) => d,
+            Err(why) => {
+                self.tpm_why.insert(key, format!("the TPM did not unseal it: {why}"));
+                return false;
+            }
+        };
         for (t, slots) in &tokens {
             match tpm::unseal_token(&mut dev, t, Some(pin)) {
                 Ok(pass) => {
@@ -578,6 +590,11 @@ impl Containers {
                 }
                 Err(e) if e.wrong_pin() => {
                     self.tpm_why.insert(key, "the TPM refused the PIN (it counts against its lockout)".into());
+                }
+                Err(e) if e.lockout() => {
+                    // No PIN is tried again on this boot: each would only answer the same.
+                    self.locked_out = true;
+                    self.tpm_why.insert(key, format!("the TPM did not unseal it: {e}"));
                 }
                 Err(e) => {
                     self.tpm_why.insert(key, format!("the TPM did not unseal it: {e}"));

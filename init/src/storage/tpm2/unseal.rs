@@ -96,6 +96,11 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The TPM is in dictionary-attack lockout.
+    pub fn lockout(&self) -> bool {
+        matches!(self, Failure::Refused { code, .. } if code.is_lockout())
+    }
+
     /// A wrong PIN: the TPM counted it against its dictionary-attack lockout.
     pub fn wrong_pin(&self) -> bool {
         matches!(self, Failure::Refused { code, .. } if matches!(code.base(), 0x8E | 0xA2))
