@@ -278,7 +278,6 @@ impl Boot {
     }
 
     /// The storage stacks, for the shell's `vgscan` and friends.
-
     pub fn storage(&mut self) -> &mut Assembler {
         &mut self.storage
     }
