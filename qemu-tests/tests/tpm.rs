@@ -294,16 +294,16 @@ fn vm_no_tpm_attached_falls_back_to_the_passphrase_with_the_reason() {
 fn vm_a_pin_token_takes_the_pin_at_the_prompt() {
     let s = Scenario::new("tpm_pin");
     let (disk, state) =
-        tpm_root(&s, &[&format!("--tpm2-pcrs={PCR}"), "--tpm2-with-pin=yes"], &[("NEWPIN", "2468")], |_| {});
+        tpm_root(&s, &[&format!("--tpm2-pcrs={PCR}"), "--tpm2-with-pin=yes"], &[("NEWPIN", "Pin-Right-Q")], |_| {});
     let (mut vm, _t) = with_tpm(s, &disk, &state, &boot_line(""));
     let before = vm.expect(&prompt(), 240);
     assert!(before.contains("its TPM2 token asks for a PIN: type the PIN or the passphrase"), "{before}");
-    vm.send_line("1357");
+    vm.send_line("Pin-Wrong-Z");
     let again = vm.expect(&prompt(), 240);
     assert!(again.contains("the TPM refused the PIN"), "{again}");
-    vm.send_line("2468");
+    vm.send_line("Pin-Right-Q");
     let t = vm.runs_real_init(240);
-    assert!(!t.contains("2468") && !t.contains("1357"), "no PIN on the console");
+    assert!(!t.contains("Pin-Right") && !t.contains("Pin-Wrong"), "no PIN on the console");
 }
 
 /// TPM plus a recovery key, the passphrase's keyslot wiped (`--wipe-slot=0`): at rd.break the
@@ -364,19 +364,24 @@ fn vm_a_fido2_token_is_named_at_the_prompt_with_what_to_add() {
     vm.runs_real_init(240);
 }
 
+/// A fresh TPM and a container enrolled against it by systemd 257's systemd-cryptenroll.
+fn enrolled_257(name: &str, args: &[&str], env: &[(&str, &str)]) -> Enrolled {
+    let dir = rdbreak_qemu_tests::workdir(name);
+    tpm::manufacture(&dir.join("state"));
+    let img = dir.join("luks.img");
+    luks2(&img);
+    let tpm = Swtpm::tcp(&dir.join("state"));
+    tpm::enroll_257(&tpm, &img, PASS, args, env);
+    let (token, slots) = tpm2_token(&header(&img));
+    Enrolled { _dir: dir, img, tpm, token, slots }
+}
+
 /// systemd 257 (Debian 13) seals under the persistent SRK it makes at 0x81000001 and records
 /// it (`tpm2_srk`); rdbreak checks that key's name and unseals under it.
 #[test]
 fn a_systemd_257_token_unseals_under_its_persistent_srk() {
-    let dir = rdbreak_qemu_tests::workdir("tpm-host-257");
-    tpm::manufacture(&dir.join("state"));
-    let img = dir.join("luks.img");
-    luks2(&img);
-    let t = Swtpm::tcp(&dir.join("state"));
-    tpm::enroll_257(&t, &img, PASS, &["--tpm2-pcrs=7"], &[]);
-    let (token, slots) = tpm2_token(&header(&img));
-    assert!(token.srk.is_some(), "systemd 257 records its SRK: {token:?}");
-    let e = Enrolled { _dir: dir, img, tpm: t, token, slots };
+    let e = enrolled_257("tpm-host-257", &["--tpm2-pcrs=7"], &[]);
+    assert!(e.token.srk.is_some(), "systemd 257 records its SRK: {:?}", e.token);
     let pass = boot_tpm::unseal_token(&mut e.tpm.connect(), &e.token, None).unwrap();
     opens(&e, &pass);
 }
@@ -384,15 +389,8 @@ fn a_systemd_257_token_unseals_under_its_persistent_srk() {
 /// systemd 257's PIN: PBKDF2 with the token's salt, then SHA-256 of its base64.
 #[test]
 fn a_systemd_257_pin_token_unseals_with_the_salted_pin() {
-    let dir = rdbreak_qemu_tests::workdir("tpm-host-257-pin");
-    tpm::manufacture(&dir.join("state"));
-    let img = dir.join("luks.img");
-    luks2(&img);
-    let t = Swtpm::tcp(&dir.join("state"));
-    tpm::enroll_257(&t, &img, PASS, &["--tpm2-pcrs=7", "--tpm2-with-pin=yes"], &[("NEWPIN", "1234")]);
-    let (token, slots) = tpm2_token(&header(&img));
-    assert!(token.pin && token.salt.is_some(), "a salted PIN: {token:?}");
-    let e = Enrolled { _dir: dir, img, tpm: t, token, slots };
+    let e = enrolled_257("tpm-host-257-pin", &["--tpm2-pcrs=7", "--tpm2-with-pin=yes"], &[("NEWPIN", "1234")]);
+    assert!(e.token.pin && e.token.salt.is_some(), "a salted PIN: {:?}", e.token);
     let err = boot_tpm::unseal_token(&mut e.tpm.connect(), &e.token, Some(b"4321")).unwrap_err();
     assert!(err.wrong_pin(), "{err}");
     let pass = boot_tpm::unseal_token(&mut e.tpm.connect(), &e.token, Some(b"1234")).unwrap();

@@ -508,13 +508,7 @@ impl Containers {
             self.tpm_why.insert(key, "not unsealed: a shell was opened on this boot (its PCRs are extended)".into());
             return false;
         }
-        let mut dev = match tpm::Device::open(dev_dir) {
-            Ok(t) => t,
-            Err(why) => {
-                self.tpm_why.insert(key, format!("the TPM did not unseal it: {why}"));
-                return false;
-            }
-        };
+        let Some(mut dev) = self.tpm_device(key, dev_dir) else { return false };
         let mut whys = Vec::new();
         for (t, slots) in unattended {
             let started = Instant::now();
@@ -552,6 +546,14 @@ impl Containers {
         false
     }
 
+    /// `/dev/tpmrm0`, or why not kept for the container's note.
+    #[cfg(feature = "luks")]
+    fn tpm_device(&mut self, key: (u32, u32), dev_dir: &Path) -> Option<tpm::Device> {
+        tpm::Device::open(dev_dir)
+            .map_err(|why| self.tpm_why.insert(key, format!("the TPM did not unseal it: {why}")))
+            .ok()
+    }
+
     #[cfg(not(feature = "luks"))]
     fn try_tpm(&mut self, _: &BlockDev, _: &Open, _: &Path, _: Option<&Loader>) -> bool {
         false
@@ -574,13 +576,7 @@ impl Containers {
         if tokens.is_empty() || self.locked_out {
             return false;
         }
-        let mut dev = match tpm::Device::open(dev_dir) {
-            Ok(d) => d,
-            Err(why) => {
-                self.tpm_why.insert(key, format!("the TPM did not unseal it: {why}"));
-                return false;
-            }
-        };
+        let Some(mut dev) = self.tpm_device(key, dev_dir) else { return false };
         for (t, slots) in &tokens {
             match tpm::unseal_token(&mut dev, t, Some(pin)) {
                 Ok(pass) => {
