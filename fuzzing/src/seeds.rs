@@ -144,7 +144,9 @@ pub fn luks() -> Vec<Vec<u8>> {
 }
 
 /// TPM2 responses as the TCG spec lays them out (Part 3): GetCapability of the PCR banks, of
-/// properties and of handles, PCR_Read of two banks, PCR_Extend's session answer, a lockout.
+/// properties and of handles, PCR_Read of two banks, PCR_Extend's session answer, a lockout;
+/// and every answer of an unseal recorded from swtpm (CreatePrimary, Load, StartAuthSession,
+/// the policy commands, Unseal, FlushContext) and its sealed blob.
 pub fn tpm2() -> Vec<Vec<u8>> {
     let hex = |s: &str| -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
@@ -163,4 +165,12 @@ pub fn tpm2() -> Vec<Vec<u8>> {
         hex("8002 00000013 00000000 00000000 0000 01 0000"),
         hex("8001 0000000a 00000921"),
     ]
+    .into_iter()
+    .chain(
+        include_str!("../../init/src/storage/tpm2/testdata/unseal-pin.txt")
+            .lines()
+            .filter_map(|l| l.strip_prefix("< ").or(l.strip_prefix("# blob ")))
+            .map(hex),
+    )
+    .collect()
 }
