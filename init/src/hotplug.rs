@@ -54,6 +54,9 @@ struct State {
     /// before the kernel has finished adding it (its uevent waits for the partition scan);
     /// opening it then makes the kernel run modprobe for it.
     blocks: std::collections::HashSet<String>,
+    /// Block devices with an event (`add`, `change`, `remove`) since the boot's last scan took
+    /// them: what that scan must read again rather than take from what it knew.
+    touched: std::collections::HashSet<String>,
 }
 
 struct Shared {
@@ -93,6 +96,7 @@ impl Shared {
             for ev in events.iter().filter(|ev| ev.vars.get("SUBSYSTEM").is_some_and(|s| s == "block")) {
                 let name = ev.vars.get("DEVNAME").cloned();
                 let name = name.unwrap_or_else(|| ev.devpath.rsplit('/').next().unwrap_or("").to_string());
+                st.touched.insert(name.clone());
                 match ev.action.as_str() {
                     "add" => st.blocks.insert(name),
                     "remove" => st.blocks.remove(&name),
@@ -143,6 +147,12 @@ impl Hotplug {
     /// a device is there once its `add` event is.
     pub fn announced(&self, block: &str) -> bool {
         self.shared.lock().blocks.contains(block)
+    }
+
+    /// The block devices with an event since the last call: their content or identity may have
+    /// changed.
+    pub fn take_touched(&self) -> Vec<String> {
+        self.shared.lock().touched.drain().collect()
     }
 
     /// Changes each time a batch of events has been handled.
@@ -397,5 +407,9 @@ mod tests {
         assert!(hp.settle(Duration::from_secs(5)));
         assert!(hp.announced("vda") && hp.announced("vda1"));
         assert!(!hp.announced("sda"));
+        let mut touched = hp.take_touched();
+        touched.sort();
+        assert_eq!(touched, ["sda", "vda", "vda1"], "every block device with an event is read again");
+        assert!(hp.take_touched().is_empty(), "once");
     }
 }

@@ -274,7 +274,7 @@ impl Sequence {
             Want::Filesystem => root::find,
             Want::Any => root::find_device,
         };
-        let Some(d) = find(spec, self.boot.rescan(), &dev_dir)?.cloned() else {
+        let Some(d) = find(spec, self.boot.scan(), &dev_dir)?.cloned() else {
             return Ok(None);
         };
         // Its filesystem driver loads meanwhile: the CPU is mostly idle while other disks are
@@ -287,7 +287,7 @@ impl Sequence {
         // on the way to this disk was tried and measured faster, but still raced past a second
         // virtio disk.
         self.boot.settle();
-        Ok(find(spec, self.boot.rescan(), &dev_dir)?.cloned())
+        Ok(find(spec, self.boot.scan(), &dev_dir)?.cloned())
     }
 
     /// Mounts the root read-only at /sysroot, then remounts per rw/rootflags.
@@ -356,7 +356,8 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     seq.maybe_break(Stage::PreUdev);
     // Listen before loading anything, so no device that a driver reveals is missed.
     let socket = Uevents::open().map_err(|e| log::warn!("no uevent socket ({e}); polling sysfs instead")).ok();
-    let socket = socket.map(|s| (s, devices::list(Path::new("/sys")).into_iter().map(|d| d.name).collect()));
+    let socket =
+        socket.map(|s| (s, devices::block_names(Path::new("/sys")).iter().map(|n| n.replace('!', "/")).collect()));
     log::debug!("uevent socket open");
     seq.boot.open_modules();
     log::debug!("module index loaded");
