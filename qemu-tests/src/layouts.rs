@@ -375,11 +375,12 @@ pub fn many_lvs(dir: &Path, lvs: usize) -> PathBuf {
     (lvs, include_str!("layouts.rs"), include_str!("lvm_disk.rs")).hash(&mut h);
     std::fs::read(&a.test_init).expect("test init").hash(&mut h);
     let key = format!("disks/many-lvs-{lvs}-{:016x}.img", h.finish());
+    // The root's image first: it comes from the cache too, under the same lock.
+    let root_fs = scale_root().build(dir, "root-lv");
     let cached = a.cached_file(&key, |tmp| {
         let work = tmp.with_extension("work");
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).expect("cache work dir");
-        let root_fs = scale_root().build(&work, "root-lv");
         // 128 MiB root, 4 MiB per other LV, 1 MiB of metadata area and a margin.
         std::fs::File::create(tmp).and_then(|f| f.set_len((128 + 4 * lvs as u64 + 8) << 20)).expect("PV image");
         let names: Vec<String> = (1..lvs).map(|i| format!("lv{i:04}")).collect();
@@ -388,6 +389,7 @@ pub fn many_lvs(dir: &Path, lvs: usize) -> PathBuf {
         lvm_disk::make_vg(&a.cache, &work, &Vg { name: scale::VG, pvs: vec![(tmp, 0)], lvs: all, stripes: false });
         let _ = std::fs::remove_dir_all(&work);
     });
+    let _ = std::fs::remove_file(&root_fs);
     let copy = dir.join(format!("many-lvs-{lvs}.img"));
     crate::assets::run(std::process::Command::new("cp").arg("--sparse=always").arg(&cached).arg(&copy));
     copy
