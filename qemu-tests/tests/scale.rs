@@ -66,7 +66,7 @@ fn vg_of_200_lvs_maps_only_the_root() {
         .disk(Disk::virtio(&disk))
         .append(&format!("root=/dev/mapper/{vg}-root ro rd.lvm.lv={vg}/root rd.break"))
         .boot();
-    let mut sh = at_break(&mut vm, &format!("/dev/mapper/{vg}-root"));
+    let mut sh = at_break(&mut vm, "/dev/dm-0");
     let mapped = listing(&mut sh, "/dev/mapper");
     assert_eq!(mapped, ["bigvg-root", "control"], "only the root LV is mapped");
     let lvs = sh.run_within("lvs", 60);
