@@ -466,7 +466,7 @@ mod tests {
         b[440..444].copy_from_slice(&0x5ca1_ab1e_u32.to_le_bytes());
         b[446 + 4] = 0x83;
         b[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
-        b[446 + 12..446 + 16].copy_from_slice(&((sectors - 2048) as u32).to_le_bytes());
+        b[446 + 12..446 + 16].copy_from_slice(&u32::try_from(sectors - 2048).unwrap().to_le_bytes());
         b[510] = 0x55;
         b[511] = 0xaa;
         b
