@@ -383,15 +383,21 @@ pub fn place_links_known(
 /// Storage controllers the kernel sees but no driver has taken: PCI mass-storage class devices
 /// and virtio block/SCSI devices without a `driver` link. Each as `NAME (modalias)`.
 pub fn storage_without_driver(sysfs: &Path) -> Vec<String> {
+    unbound_storage(sysfs).into_iter().map(|(name, alias)| format!("{name} ({alias})")).collect()
+}
+
+/// [`storage_without_driver`] as (device, modalias): also a probe still running, when its driver
+/// was loaded with `async_probe` (the device is bound once the probe returns).
+pub fn unbound_storage(sysfs: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let scan = |bus: &str, is_storage: &dyn Fn(&Path) -> bool, out: &mut Vec<String>| {
+    let scan = |bus: &str, is_storage: &dyn Fn(&Path) -> bool, out: &mut Vec<(String, String)>| {
         for e in std::fs::read_dir(sysfs.join("bus").join(bus).join("devices")).into_iter().flatten().flatten() {
             let dir = e.path();
             if dir.join("driver").exists() || !is_storage(&dir) {
                 continue;
             }
             let alias = read_attr(&dir.join("modalias")).unwrap_or_default();
-            out.push(format!("{} ({alias})", e.file_name().to_string_lossy()));
+            out.push((e.file_name().to_string_lossy().to_string(), alias));
         }
     };
     // PCI class 0x01xxxx is mass storage.

@@ -40,7 +40,17 @@ pub trait Drivers: Send + Sync + 'static {
     /// Waits until no load started so far is running.
     fn wait_idle(&self);
     fn busy(&self) -> bool;
+    /// Whether a device's probe started by a load is still running after the load returned
+    /// (drivers loaded with `async_probe`).
+    fn probing(&self) -> bool {
+        false
+    }
 }
+
+/// How long `settle` waits for probes still running once everything else is quiet: a probe
+/// that failed leaves its device unbound for good, and must not hold the boot for `settle`'s
+/// whole limit.
+pub const PROBE_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct State {
@@ -181,6 +191,7 @@ impl Hotplug {
                 && !self.shared.source.wait(Some(Duration::ZERO))
                 && !self.shared.drivers.as_ref().is_some_and(|d| d.busy())
                 && untouched(&self.shared.lock())
+                && (start.elapsed() >= PROBE_WAIT || !self.shared.drivers.as_ref().is_some_and(|d| d.probing()))
             {
                 return true;
             }
@@ -270,6 +281,8 @@ mod tests {
         running: Mutex<Vec<std::thread::JoinHandle<()>>>,
         reveals: HashMap<String, String>,
         delay: Duration,
+        /// A probe that runs on after its load returned, until then.
+        probing_until: Mutex<Option<Instant>>,
     }
 
     impl Drivers for Arc<FakeLoader> {
@@ -297,6 +310,9 @@ mod tests {
         fn busy(&self) -> bool {
             self.running.lock().unwrap().iter().any(|h| !h.is_finished())
         }
+        fn probing(&self) -> bool {
+            self.probing_until.lock().unwrap().is_some_and(|t| Instant::now() < t)
+        }
     }
 
     fn setup(reveals: &[(&str, &str)], delay_ms: u64) -> (Arc<FakeKernel>, Hotplug, mpsc::Receiver<String>) {
@@ -312,6 +328,7 @@ mod tests {
             running: Mutex::new(Vec::new()),
             reveals: reveals.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             delay: Duration::from_millis(delay_ms),
+            probing_until: Mutex::new(None),
         });
         let hp = Hotplug::start(Box::new(Arc::clone(&kernel)), Some(Box::new(loader)), ["sda".to_string()]).unwrap();
         (kernel, hp, rx)
@@ -325,6 +342,35 @@ mod tests {
         assert!(hp.settle(Duration::from_secs(10)));
         let started: Vec<String> = rx.try_iter().collect();
         assert_eq!(started, ["pci:ctrl", "virtio:disk", "scsi:part"], "settled before the chain ended");
+    }
+
+    /// A driver loaded with async_probe returns before its device is probed: the settle waits
+    /// for that probe (the second disk with the root's UUID must be seen), and for no longer
+    /// than PROBE_WAIT when it never ends (a failed probe leaves the device unbound).
+    #[test]
+    fn settle_waits_for_probes_still_running_after_their_load() {
+        let kernel = Arc::new(FakeKernel {
+            queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            interrupted: Default::default(),
+        });
+        let (tx, _rx) = mpsc::channel();
+        let loader = Arc::new(FakeLoader {
+            kernel: Arc::clone(&kernel),
+            started: tx,
+            running: Mutex::new(Vec::new()),
+            reveals: HashMap::new(),
+            delay: Duration::ZERO,
+            probing_until: Mutex::new(Some(Instant::now() + Duration::from_millis(300))),
+        });
+        let hp = Hotplug::start(Box::new(Arc::clone(&kernel)), Some(Box::new(Arc::clone(&loader))), []).unwrap();
+        let t = Instant::now();
+        assert!(hp.settle(Duration::from_secs(10)));
+        assert!(t.elapsed() >= Duration::from_millis(300), "settled while a probe ran");
+        *loader.probing_until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(3600));
+        let t = Instant::now();
+        assert!(hp.settle(Duration::from_secs(60)));
+        assert!(t.elapsed() < PROBE_WAIT + Duration::from_secs(2), "a probe that never ends held the settle");
     }
 
     #[test]

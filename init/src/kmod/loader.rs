@@ -183,15 +183,33 @@ impl Loader {
     }
 
     /// Starts loading, each in its own thread, the boot drivers these modaliases need: a small
-    /// driver (virtio_pci) is then not held up behind a big one (libata).
+    /// driver (virtio_pci) is then not held up behind a big one (libata). With `async_probe=1`:
+    /// the kernel otherwise ends every module load by waiting for all asynchronous work in
+    /// flight (`async_synchronize_full`), which includes every SCSI host's scan of its targets
+    /// and libata's probing of its ports, so each load (and the settle after the root was
+    /// found) waited for the last disk of the largest JBOD. What a device's own probe is still
+    /// doing is waited for by the settle ([`Loader::probing`]).
     pub fn spawn_boot_drivers(self: &std::sync::Arc<Self>, modaliases: &[String]) {
         let drivers = self.boot_drivers(modaliases);
         if !drivers.is_empty() {
             log::debug!("loading boot drivers: {}", drivers.join(" "));
         }
         for d in drivers {
-            self.spawn(vec![d], false);
+            let me = std::sync::Arc::clone(self);
+            self.spawn_with(move || {
+                me.request_as(&[d], false, Wait::No);
+            });
         }
+    }
+
+    /// Whether a storage device's probe is still running: a controller or virtio disk the
+    /// kernel lists without a driver, although a driver for it is loaded (with `async_probe`,
+    /// the load returns before the probe; the device is bound once it has run).
+    pub fn probing(&self, sysfs: &std::path::Path) -> bool {
+        let loaded = self.lock().loaded.clone();
+        crate::devices::unbound_storage(sysfs)
+            .iter()
+            .any(|(_, alias)| !alias.is_empty() && self.index.lookup(alias).iter().any(|m| loaded.contains(m)))
     }
 
     /// Loads a filesystem's driver in the background, not waiting for other drivers' disk probes.
@@ -385,6 +403,9 @@ impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
     }
     fn busy(&self) -> bool {
         Loader::busy(self)
+    }
+    fn probing(&self) -> bool {
+        Loader::probing(self, std::path::Path::new("/sys"))
     }
 }
 
