@@ -109,6 +109,12 @@ impl Sequence {
             if stage.before_root() {
                 self.boot.settle();
             }
+            if stage_after_root_search(stage) {
+                // Disks still being scanned when the root was found (a SCSI host's targets,
+                // probed in the background) get their /dev/disk links before the prompt: only
+                // what is new is read.
+                self.boot.scan();
+            }
             log::debug!("breaking before {}", stage.name());
             shell::emergency_shell(&mut self.boot, Stop::Break(stage));
         }
@@ -326,6 +332,12 @@ impl Sequence {
     }
 }
 
+/// Whether the root was searched for before this stop (devices are scanned and stacks
+/// assembled from then on; before it, as before dracut's initqueue, nothing is).
+fn stage_after_root_search(stage: Stage) -> bool {
+    !matches!(stage, Stage::Cmdline | Stage::PreUdev | Stage::PreTrigger | Stage::Initqueue)
+}
+
 /// The whole boot. Never returns: it ends in the real init, or in the shell and an emergency action.
 pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     let cmdline = Cmdline::from_system(Path::new("/"));
@@ -488,6 +500,14 @@ mod tests {
         let (s, unknown) = break_stages(&Cmdline::parse("rd.break=bogus"));
         assert!(s.is_empty());
         assert_eq!(unknown, ["rd.break=bogus"]);
+    }
+
+    #[test]
+    fn stops_after_the_root_search_scan_first() {
+        let after: Vec<&str> =
+            Stage::NAMED.into_iter().filter(|s| stage_after_root_search(*s)).map(|s| s.name()).collect();
+        assert_eq!(after, ["pre-mount", "mount", "pre-pivot", "cleanup"]);
+        assert!(stage_after_root_search(Stage::SwitchRoot));
     }
 
     #[test]

@@ -41,8 +41,18 @@ fn thirty_two_scsi_disks_root_on_the_last() {
         .append(&format!("root=/dev/disk/by-id/{by_id} ro rd.break"))
         .boot();
     let mut sh = at_break(&mut vm, "/dev/sd");
-    let blocks = listing(&mut sh, "/sys/class/block");
+    // The root was found before the controller's scan ended, perhaps (it goes on in the
+    // background): within seconds the kernel has every disk, and a scan (`blkid`) names them.
+    let mut blocks = Vec::new();
+    for _ in 0..30 {
+        blocks = listing(&mut sh, "/sys/class/block");
+        if blocks.iter().filter(|b| b.starts_with("sd")).count() >= 32 {
+            break;
+        }
+        sh.run("sleep 1");
+    }
     assert_eq!(blocks.iter().filter(|b| b.starts_with("sd")).count(), 32, "every SCSI disk: {blocks:?}");
+    sh.run_within("blkid >/dev/null", 60);
     let ids = listing(&mut sh, "/dev/disk/by-id");
     let scsi: Vec<&String> = ids.iter().filter(|i| i.starts_with("scsi-0QEMU_QEMU_HARDDISK_")).collect();
     assert_eq!(scsi.len(), 32, "a by-id link for each disk: {ids:?}");

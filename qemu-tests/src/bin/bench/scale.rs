@@ -58,6 +58,18 @@ pub fn points(dir: &Path, disks: &[usize], lvs: &[usize]) -> Vec<Point> {
     out
 }
 
+/// The median, of two middle values their mean (as plot.py's `statistics.median`).
+fn median(v: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
 /// `/init` → prompt of every sample that has both.
 fn to_prompt(samples: &[storage::Sample]) -> Vec<f64> {
     samples.iter().filter_map(|s| s.prompt.zip(s.run_init).map(|(p, r)| p - r)).collect()
@@ -88,7 +100,7 @@ pub fn suite(a: &Assets, rounds: usize, disks: &[usize], lvs: &[usize], out: &Pa
             }
         }
     }
-    let med = |v: &[f64]| crate::median(v);
+    let med = |v: &[f64]| median(v);
     let mut md = format!(
         "\n## At scale\n\nBlank disks on a virtio-scsi controller beside the root's virtio disk, and a VG of N LVs with only `rd.lvm.lv=bigvg/root` asked for; stock dracut's shell init and the same image with `-a rdbreak` (both with dracut's lvm module); {rounds} rounds interleaved; medians of guest seconds from the kernel running /init to the break prompt, [min–max], and the growth against the axis's first point.\n\n| axis | N | variant | /init → break prompt | growth | stock ÷ rdbreak |\n|---|---|---|---|---|---|\n"
     );
@@ -128,4 +140,14 @@ pub fn suite(a: &Assets, rounds: usize, disks: &[usize], lvs: &[usize], out: &Pa
     json += "]\n";
     std::fs::write(out.join("results-scale.json"), json).expect("write the scale results");
     md
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(super::median(&[3.0, 1.0]), Some(2.0));
+        assert_eq!(super::median(&[5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(super::median(&[]), None);
+    }
 }
