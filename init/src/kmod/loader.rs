@@ -85,6 +85,9 @@ struct LoaderState {
     loading: HashSet<String>,
     failed: HashMap<String, String>,
     missing: BTreeSet<String>,
+    /// When each module this loader loaded finished loading: a device its driver has not bound
+    /// within `hotplug::PROBE_WAIT` of that is not being probed but refused.
+    loaded_at: HashMap<String, std::time::Instant>,
 }
 
 impl Loader {
@@ -205,11 +208,18 @@ impl Loader {
     /// Whether a storage device's probe is still running: a controller or virtio disk the
     /// kernel lists without a driver, although a driver for it is loaded (with `async_probe`,
     /// the load returns before the probe; the device is bound once it has run).
+    /// Only a driver loaded in the last `hotplug::PROBE_WAIT` counts: one that found nothing to
+    /// take (it refused the device, or another driver is meant for it) must not hold every
+    /// later settle.
     pub fn probing(&self, sysfs: &std::path::Path) -> bool {
-        let loaded = self.lock().loaded.clone();
-        crate::devices::unbound_storage(sysfs)
+        let recent: HashSet<String> = self
+            .lock()
+            .loaded_at
             .iter()
-            .any(|(_, alias)| !alias.is_empty() && self.index.lookup(alias).iter().any(|m| loaded.contains(m)))
+            .filter(|(_, at)| at.elapsed() < crate::hotplug::PROBE_WAIT)
+            .map(|(m, _)| m.clone())
+            .collect();
+        !recent.is_empty() && probing_among(&crate::devices::unbound_storage(sysfs), &recent, &|a| self.index.lookup(a))
     }
 
     /// Loads a filesystem's driver in the background, not waiting for other drivers' disk probes.
@@ -355,6 +365,9 @@ impl Loader {
         if result.is_ok() {
             st.loaded.insert(name.to_string());
         }
+        if let Ok(true) = result {
+            st.loaded_at.insert(name.to_string(), std::time::Instant::now());
+        }
         self.load_ended.notify_all();
         result
     }
@@ -393,6 +406,12 @@ impl Loader {
     }
 }
 
+/// Whether one of the `unbound` storage devices (name, modalias) has a driver among `recent`
+/// (modules that just finished loading): its probe is then still running.
+fn probing_among(unbound: &[(String, String)], recent: &HashSet<String>, lookup: &dyn Fn(&str) -> Vec<String>) -> bool {
+    unbound.iter().any(|(_, alias)| !alias.is_empty() && lookup(alias).iter().any(|m| recent.contains(m)))
+}
+
 /// The hotplug thread starts drivers through the loader.
 impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
     fn start(&self, modaliases: &[String]) {
@@ -415,6 +434,18 @@ mod tests {
 
     use super::super::testdata::chain;
     use super::*;
+
+    #[test]
+    fn a_probe_runs_while_an_unbound_device_has_a_driver_just_loaded() {
+        let unbound = vec![("virtio3".to_string(), "virtio:d00000002v00001AF4".to_string())];
+        let lookup = |a: &str| if a.starts_with("virtio:d00000002") { vec!["virtio_blk".into()] } else { vec![] };
+        let recent: HashSet<String> = ["virtio_blk".to_string()].into();
+        assert!(probing_among(&unbound, &recent, &lookup));
+        assert!(!probing_among(&unbound, &HashSet::new(), &lookup), "its driver loaded long ago: refused");
+        let other: HashSet<String> = ["ahci".to_string()].into();
+        assert!(!probing_among(&unbound, &other, &lookup));
+        assert!(!probing_among(&[], &recent, &lookup));
+    }
 
     #[test]
     fn boot_drivers_by_place_in_the_tree() {
