@@ -146,6 +146,14 @@ impl Loader {
         self.request_as(names, required, Wait::ForAsyncProbes)
     }
 
+    /// [`Loader::request`] for modules that drive no device of their own (device-mapper, md and
+    /// its personalities, ciphers, filesystems): loaded with `async_probe=1`, so the load does
+    /// not wait for the kernel's asynchronous work in flight (a SCSI host scanning 256 targets)
+    /// before the array or the mapping can be made.
+    pub fn request_stack(&self, names: &[String], required: bool) -> usize {
+        self.request_as(names, required, Wait::No)
+    }
+
     fn request_as(&self, names: &[String], required: bool, wait: Wait) -> usize {
         let mut wanted = Vec::new();
         for n in names {
