@@ -13,6 +13,7 @@ use super::plan::{plan, Plan};
 use super::{normalize, read_capped, KmodError};
 use crate::cmdline::Cmdline;
 use crate::sys;
+use crate::uevent::read_attr;
 
 /// Names of the modules the kernel has loaded now (`/proc/modules`).
 pub fn loaded_modules() -> HashSet<String> {
@@ -85,9 +86,9 @@ struct LoaderState {
     loading: HashSet<String>,
     failed: HashMap<String, String>,
     missing: BTreeSet<String>,
-    /// When each module this loader loaded finished loading: a device its driver has not bound
-    /// within `hotplug::PROBE_WAIT` of that is not being probed but refused.
-    loaded_at: HashMap<String, std::time::Instant>,
+    /// Modules a running request has planned and not yet finished (waiting for an earlier wave,
+    /// or being loaded): what [`Loader::settled`] looks at.
+    queued: HashSet<String>,
 }
 
 impl Loader {
@@ -194,40 +195,29 @@ impl Loader {
     }
 
     /// Starts loading, each in its own thread, the boot drivers these modaliases need: a small
-    /// driver (virtio_pci) is then not held up behind a big one (libata). With `async_probe=1`:
-    /// the kernel otherwise ends every module load by waiting for all asynchronous work in
-    /// flight (`async_synchronize_full`), which includes every SCSI host's scan of its targets
-    /// and libata's probing of its ports, so each load (and the settle after the root was
-    /// found) waited for the last disk of the largest JBOD. What a device's own probe is still
-    /// doing is waited for by the settle ([`Loader::probing`]).
+    /// driver (virtio_pci) is then not held up behind a big one (libata). Synchronously, as
+    /// modprobe does: a driver's devices are probed, and named (virtio_blk's `vda`, `vdb`… in PCI
+    /// order), within its load; `async_probe` would name them in whatever order the probes end.
     pub fn spawn_boot_drivers(self: &std::sync::Arc<Self>, modaliases: &[String]) {
         let drivers = self.boot_drivers(modaliases);
         if !drivers.is_empty() {
             log::debug!("loading boot drivers: {}", drivers.join(" "));
         }
         for d in drivers {
-            let me = std::sync::Arc::clone(self);
-            self.spawn_with(move || {
-                me.request_as(&[d], false, Wait::No);
-            });
+            self.spawn(vec![d], false);
         }
     }
 
-    /// Whether a storage device's probe is still running: a controller or virtio disk the
-    /// kernel lists without a driver, although a driver for it is loaded (with `async_probe`,
-    /// the load returns before the probe; the device is bound once it has run).
-    /// Only a driver loaded in the last `hotplug::PROBE_WAIT` counts: one that found nothing to
-    /// take (it refused the device, or another driver is meant for it) must not hold every
-    /// later settle.
-    pub fn probing(&self, sysfs: &std::path::Path) -> bool {
-        let recent: HashSet<String> = self
-            .lock()
-            .loaded_at
-            .iter()
-            .filter(|(_, at)| at.elapsed() < crate::hotplug::PROBE_WAIT)
-            .map(|(m, _)| m.clone())
-            .collect();
-        !recent.is_empty() && probing_among(&crate::devices::unbound_storage(sysfs), &recent, &|a| self.index.lookup(a))
+    /// Whether every load in flight has got as far as its module being live. The kernel makes a
+    /// module live once its init (with the synchronous probes of its devices) has run, then,
+    /// before `finit_module` returns, waits for every asynchronous work in the system
+    /// (`async_synchronize_full`): a SCSI host's scan of its targets, libata's probing of its
+    /// ports, sd's probe of each disk. A settle that waited for the loads to return waited for
+    /// the last disk of the largest JBOD; what is announced meanwhile is seen as it comes.
+    pub fn settled(&self, sysfs: &std::path::Path) -> bool {
+        let st = self.lock();
+        let in_flight: Vec<&String> = st.queued.iter().chain(st.loading.iter()).collect();
+        all_live(&in_flight, &|m| read_attr(&sysfs.join("module").join(m).join("initstate")))
     }
 
     /// Loads a filesystem's driver in the background, not waiting for other drivers' disk probes.
@@ -289,8 +279,10 @@ impl Loader {
     fn load(&self, names: &[String], loud: bool, wait: Wait) -> usize {
         let loaded = self.lock().loaded.clone();
         let Plan { waves, missing, refused } = plan(&self.index, names, &loaded);
+        let planned: Vec<String> = waves.iter().flatten().cloned().collect();
         {
             let mut st = self.lock();
+            st.queued.extend(planned.iter().cloned());
             st.missing.extend(missing);
             for e in refused {
                 log::warn!("{e}");
@@ -335,6 +327,9 @@ impl Loader {
                 })
             };
             let mut st = self.lock();
+            for (m, _) in &results {
+                st.queued.remove(m);
+            }
             for (m, r) in results {
                 match r {
                     // load_one has recorded it as loaded.
@@ -349,6 +344,10 @@ impl Loader {
                     }
                 }
             }
+        }
+        let mut st = self.lock();
+        for m in &planned {
+            st.queued.remove(m); // a wave skipped (a module failed in another request)
         }
         count
     }
@@ -372,9 +371,6 @@ impl Loader {
         st.loading.remove(name);
         if result.is_ok() {
             st.loaded.insert(name.to_string());
-        }
-        if let Ok(true) = result {
-            st.loaded_at.insert(name.to_string(), std::time::Instant::now());
         }
         self.load_ended.notify_all();
         result
@@ -414,10 +410,10 @@ impl Loader {
     }
 }
 
-/// Whether one of the `unbound` storage devices (name, modalias) has a driver among `recent`
-/// (modules that just finished loading): its probe is then still running.
-fn probing_among(unbound: &[(String, String)], recent: &HashSet<String>, lookup: &dyn Fn(&str) -> Vec<String>) -> bool {
-    unbound.iter().any(|(_, alias)| !alias.is_empty() && lookup(alias).iter().any(|m| recent.contains(m)))
+/// Whether every module named is live (`initstate` as sysfs gives it): loaded and its init
+/// run, at most waiting for the kernel's asynchronous work.
+fn all_live(modules: &[&String], initstate: &dyn Fn(&str) -> Option<String>) -> bool {
+    modules.iter().all(|m| initstate(m).as_deref() == Some("live"))
 }
 
 /// The hotplug thread starts drivers through the loader.
@@ -431,8 +427,8 @@ impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
     fn busy(&self) -> bool {
         Loader::busy(self)
     }
-    fn probing(&self) -> bool {
-        Loader::probing(self, std::path::Path::new("/sys"))
+    fn settled(&self) -> bool {
+        Loader::settled(self, std::path::Path::new("/sys"))
     }
 }
 
@@ -444,15 +440,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_probe_runs_while_an_unbound_device_has_a_driver_just_loaded() {
-        let unbound = vec![("virtio3".to_string(), "virtio:d00000002v00001AF4".to_string())];
-        let lookup = |a: &str| if a.starts_with("virtio:d00000002") { vec!["virtio_blk".into()] } else { vec![] };
-        let recent: HashSet<String> = ["virtio_blk".to_string()].into();
-        assert!(probing_among(&unbound, &recent, &lookup));
-        assert!(!probing_among(&unbound, &HashSet::new(), &lookup), "its driver loaded long ago: refused");
-        let other: HashSet<String> = ["ahci".to_string()].into();
-        assert!(!probing_among(&unbound, &other, &lookup));
-        assert!(!probing_among(&[], &recent, &lookup));
+    fn loads_count_as_settled_once_their_modules_are_live() {
+        let states: HashMap<&str, &str> = [("virtio_scsi", "live"), ("virtio_blk", "coming")].into();
+        let initstate = |m: &str| states.get(m).map(|s| s.to_string());
+        let name = |m: &str| m.to_string();
+        assert!(all_live(&[&name("virtio_scsi")], &initstate), "live, only waiting for the SCSI scan");
+        assert!(!all_live(&[&name("virtio_scsi"), &name("virtio_blk")], &initstate), "its init still runs");
+        assert!(!all_live(&[&name("sd_mod")], &initstate), "planned, not loaded yet");
+        assert!(all_live(&[], &initstate));
     }
 
     #[test]
