@@ -19,6 +19,16 @@ pub trait Source: Send + Sync + 'static {
     fn drain(&self) -> Vec<Uevent>;
     /// Wakes a `wait` (the thread is asked to stop).
     fn interrupt(&self);
+    /// The sequence number of the last event the kernel has sent (`/sys/kernel/uevent_seqnum`),
+    /// when it can be known: `settle` then waits for the events sent so far, not for a pause in
+    /// a stream that goes on (a SCSI host announcing its targets one after another).
+    fn sent(&self) -> Option<u64> {
+        None
+    }
+    /// The last event number sent before listening began (those never arrive).
+    fn first(&self) -> u64 {
+        0
+    }
 }
 
 impl Source for Uevents {
@@ -30,6 +40,12 @@ impl Source for Uevents {
     }
     fn interrupt(&self) {
         Uevents::interrupt(self)
+    }
+    fn sent(&self) -> Option<u64> {
+        crate::uevent::read_attr(std::path::Path::new("/sys/kernel/uevent_seqnum"))?.parse().ok()
+    }
+    fn first(&self) -> u64 {
+        self.opened_at
     }
 }
 
@@ -62,6 +78,8 @@ struct State {
     /// Block devices with an event (`add`, `change`, `remove`) since the boot's last scan took
     /// them: what that scan must read again rather than take from what it knew.
     touched: std::collections::HashSet<String>,
+    /// The highest `SEQNUM` among the events handled.
+    handled: u64,
 }
 
 struct Shared {
@@ -108,6 +126,8 @@ impl Shared {
                     _ => false,
                 };
             }
+            let top = events.iter().filter_map(|ev| ev.vars.get("SEQNUM")?.parse::<u64>().ok()).max();
+            st.handled = st.handled.max(top.unwrap_or(0));
             st.busy = false;
             st.generation += 1;
             self.changed.notify_all();
@@ -141,7 +161,7 @@ impl Hotplug {
         drivers: Option<Box<dyn Drivers>>,
         blocks: impl IntoIterator<Item = String>,
     ) -> std::io::Result<Hotplug> {
-        let state = State { blocks: blocks.into_iter().collect(), ..Default::default() };
+        let state = State { blocks: blocks.into_iter().collect(), handled: source.first(), ..Default::default() };
         let shared = Arc::new(Shared { state: Mutex::new(state), changed: Condvar::new(), source, drivers });
         let hp = Hotplug { shared, thread: Mutex::new(None) };
         hp.resume()?;
@@ -179,12 +199,19 @@ impl Hotplug {
         loop {
             let g = self.generation();
             let untouched = |st: &State| !st.busy && st.generation == g;
-            if untouched(&self.shared.lock())
-                && self.shared.drivers.as_ref().is_none_or(|d| d.settled())
-                && !self.shared.source.wait(Some(Duration::ZERO))
-                && untouched(&self.shared.lock())
-            {
-                return true;
+            if untouched(&self.shared.lock()) && self.shared.drivers.as_ref().is_none_or(|d| d.settled()) {
+                // What the kernel had sent by now, handled (udevadm settle's own test); or, when
+                // that cannot be known, nothing queued and nothing handled meanwhile.
+                let done = match self.shared.source.sent() {
+                    Some(sent) => {
+                        let st = self.shared.lock();
+                        !st.busy && st.handled >= sent
+                    }
+                    None => !self.shared.source.wait(Some(Duration::ZERO)) && untouched(&self.shared.lock()),
+                };
+                if done {
+                    return true;
+                }
             }
             if start.elapsed() >= limit {
                 return false;
@@ -226,6 +253,91 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
     use std::sync::mpsc;
+
+    /// A kernel that numbers its events and keeps announcing devices, one every 5 ms, as a
+    /// SCSI host announces its targets.
+    struct Stream {
+        kernel: Arc<FakeKernel>,
+        seq: std::sync::atomic::AtomicU64,
+        first: u64,
+    }
+
+    impl Source for Arc<Stream> {
+        fn wait(&self, timeout: Option<Duration>) -> bool {
+            self.kernel.wait(timeout)
+        }
+        fn drain(&self) -> Vec<Uevent> {
+            self.kernel.drain()
+        }
+        fn interrupt(&self) {
+            self.kernel.interrupt()
+        }
+        fn sent(&self) -> Option<u64> {
+            Some(self.seq.load(std::sync::atomic::Ordering::SeqCst))
+        }
+        fn first(&self) -> u64 {
+            self.first
+        }
+    }
+
+    /// Events sent before the socket listened never arrive: a quiet machine settles at once.
+    #[test]
+    fn events_before_listening_are_not_waited_for() {
+        let kernel = Arc::new(FakeKernel {
+            queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            interrupted: Default::default(),
+        });
+        let stream = Arc::new(Stream { kernel, seq: 1234.into(), first: 1234 });
+        let hp = Hotplug::start(Box::new(stream), None, []).unwrap();
+        let t = Instant::now();
+        assert!(hp.settle(Duration::from_secs(5)));
+        assert!(t.elapsed() < Duration::from_secs(1));
+    }
+
+    /// The settle waits for the events sent when it looks, not for the stream to pause: a
+    /// host that keeps announcing disks does not hold it; an event sent before is waited for.
+    #[test]
+    fn settle_waits_for_what_was_sent_not_for_a_pause() {
+        let kernel = Arc::new(FakeKernel {
+            queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            interrupted: Default::default(),
+        });
+        let stream = Arc::new(Stream { kernel: Arc::clone(&kernel), seq: Default::default(), first: 0 });
+        let hp = Hotplug::start(Box::new(Arc::clone(&stream)), None, []).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let feeder = {
+            let (stream, stop) = (Arc::clone(&stream), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let n = stream.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    let vars = HashMap::from([
+                        ("SEQNUM".to_string(), n.to_string()),
+                        ("SUBSYSTEM".to_string(), "block".to_string()),
+                        ("DEVNAME".to_string(), format!("sd{n}")),
+                    ]);
+                    stream.kernel.queue.lock().unwrap().push(Uevent {
+                        action: "add".into(),
+                        devpath: "/x".into(),
+                        vars,
+                    });
+                    stream.kernel.arrived.notify_all();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        assert!(hp.settle(Duration::from_secs(5)), "a stream that never pauses held the settle");
+        assert!(t.elapsed() < Duration::from_secs(1));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        feeder.join().unwrap();
+        // An event sent and not yet handled (the thread is stopped): the settle waits for it.
+        hp.stop();
+        stream.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(!hp.settle(Duration::from_millis(200)), "settled before an event sent was handled");
+    }
 
     /// Events sent by the test, in batches, as the kernel queues them on the socket.
     struct FakeKernel {
