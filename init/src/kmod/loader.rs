@@ -280,6 +280,12 @@ impl Loader {
         let loaded = self.lock().loaded.clone();
         let Plan { waves, missing, refused } = plan(&self.index, names, &loaded);
         let planned: Vec<String> = waves.iter().flatten().cloned().collect();
+        // A dependency (libata, scsi_mod, libahci) loads with async_probe=1: the kernel ends a
+        // load by waiting for all asynchronous work in the system, so libata's load, during a
+        // SCSI host's scan of 64 targets, held ata_piix's (the next wave) until the scan ended,
+        // and the settle with it. The drivers asked for keep `wait` (their devices named in
+        // probe order, as modprobe leaves them).
+        let wait_for = |m: &str| if names.iter().any(|n| normalize(n) == m) { wait } else { Wait::No };
         {
             let mut st = self.lock();
             st.queued.extend(planned.iter().cloned());
@@ -297,7 +303,7 @@ impl Loader {
             let results: Vec<(String, Result<bool, KmodError>)> = if wave.len() == 1 {
                 wave.into_iter()
                     .map(|m| {
-                        let r = self.load_one(&m, wait);
+                        let r = self.load_one(&m, wait_for(&m));
                         (m, r)
                     })
                     .collect()
@@ -312,7 +318,7 @@ impl Loader {
                             let spawned = thread.spawn_scoped(s, {
                                 let m = m.clone();
                                 move || {
-                                    let r = self.load_one(&m, wait);
+                                    let r = self.load_one(&m, wait_for(&m));
                                     (m, r)
                                 }
                             });
@@ -321,7 +327,7 @@ impl Loader {
                         })
                         .collect();
                     let mut results: Vec<_> =
-                        inline.into_iter().map(|m| (m.clone(), self.load_one(&m, wait))).collect();
+                        inline.into_iter().map(|m| (m.clone(), self.load_one(&m, wait_for(&m)))).collect();
                     results.extend(handles.into_iter().filter_map(|h| h.join().ok()));
                     results
                 })
