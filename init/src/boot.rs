@@ -184,6 +184,10 @@ pub struct Boot {
     died: bool,
     /// Block devices the last scan's storage steps created (they are announced after it).
     made: usize,
+    /// What earlier scans read of each device: the boot's scans read only what is new.
+    known: devices::Known,
+    /// What the last scan did, for the debug log and the bench.
+    work: devices::ScanWork,
 }
 
 impl Boot {
@@ -197,7 +201,18 @@ impl Boot {
 
     pub fn with_paths(cmdline: Cmdline, paths: Paths) -> Self {
         let storage = Assembler::new(&cmdline);
-        Boot { cmdline, paths, loader: None, hotplug: None, devs: Vec::new(), storage, died: false, made: 0 }
+        Boot {
+            cmdline,
+            paths,
+            loader: None,
+            hotplug: None,
+            devs: Vec::new(),
+            storage,
+            died: false,
+            made: 0,
+            known: devices::Known::default(),
+            work: devices::ScanWork::default(),
+        }
     }
 
     pub fn cmdline(&self) -> &Cmdline {
@@ -236,22 +251,41 @@ impl Boot {
         self.died = true;
     }
 
-    /// The one device scan: what sysfs lists, less what the kernel has not announced yet,
-    /// probed, with its `/dev/disk/by-*` links made. The boot and the shell both see this.
-    /// Storage stacks complete with these devices are assembled; what they create is announced
-    /// by the kernel and seen by the next scan.
+    /// The one device scan, every device read afresh (the shell's commands: a person may have
+    /// changed a disk): what sysfs lists, less what the kernel has not announced yet, probed,
+    /// with its `/dev/disk/by-*` links made. Storage stacks complete with these devices are
+    /// assembled; what they create is announced by the kernel and seen by the next scan.
     pub fn rescan(&mut self) -> &[BlockDev] {
-        let mut devs = devices::list(&self.paths.sys);
-        if let Some(h) = &self.hotplug {
-            devs.retain(|d| h.announced(&d.name));
+        self.known.clear();
+        self.scan()
+    }
+
+    /// The boot's scan, once per batch of uevents while the root is awaited: [`Boot::rescan`],
+    /// but a device seen by an earlier scan, unchanged (same sysfs place, number and size) and
+    /// with no uevent since, is taken as it was read; only new and changed devices are read,
+    /// named and probed, and only new links made. So the work per uevent does not grow with the
+    /// disks already there.
+    pub fn scan(&mut self) -> &[BlockDev] {
+        let hotplug = self.hotplug.as_ref();
+        for name in hotplug.map(|h| h.take_touched()).unwrap_or_default() {
+            self.known.forget(&name);
         }
-        devices::probe_all(&mut devs, &self.paths.dev);
+        let keep = |name: &str| hotplug.is_none_or(|h| h.announced(name));
+        let (mut devs, work) = devices::scan(&self.paths.sys, &self.paths.dev, &mut self.known, &keep);
         self.storage.identify(&mut devs, &self.paths.dev);
-        devices::create_links(&devs, &self.paths.dev);
-        devices::place_links(assemble::links(&devs), &self.paths.dev);
+        let links = devs.iter().flat_map(devices::links).collect::<Vec<_>>();
+        devices::place_links_known(links, &self.paths.dev, &mut self.known.links);
+        devices::place_links_known(assemble::links(&devs), &self.paths.dev, &mut self.known.links);
         self.made = self.storage.step(&devs, &self.paths.dev, self.loader.as_deref());
         self.devs = devs;
+        self.work = work;
+        log::debug!("scan: {} devices, {} read, {} probed", work.devices, work.read, work.probed);
         &self.devs
+    }
+
+    /// What the last scan did.
+    pub fn scan_work(&self) -> devices::ScanWork {
+        self.work
     }
 
     /// How many block devices the last scan's storage steps created.

@@ -74,50 +74,163 @@ impl BlockDev {
 
 /// Lists the block devices in `sysfs/class/block` (without probing them).
 pub fn list(sysfs: &Path) -> Vec<BlockDev> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(sysfs.join("class/block")) else {
-        return out;
-    };
     let names = names::Names::new(sysfs);
-    for e in entries.flatten() {
-        let dir = e.path();
-        let name = e.file_name().to_string_lossy().to_string();
-        let ev = parse_uevent(&std::fs::read_to_string(dir.join("uevent")).unwrap_or_default());
-        let Some((major, minor)) = read_attr(&dir.join("dev")).and_then(|d| {
-            let (a, b) = d.split_once(':')?;
-            Some((a.parse().ok()?, b.parse().ok()?))
-        }) else {
-            continue;
-        };
-        let partition = read_attr(&dir.join("partition")).and_then(|p| p.parse().ok());
-        // A partition's sysfs directory sits inside its disk's.
-        let parent = partition.and_then(|_| {
-            std::fs::canonicalize(&dir).ok()?.parent()?.file_name().map(|n| n.to_string_lossy().to_string())
-        });
-        let sectors: u64 = read_attr(&dir.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let ids = names.as_ref().map(|n| n.links(&name)).unwrap_or_default();
-        out.push(BlockDev {
-            name: ev.get("DEVNAME").cloned().unwrap_or(name),
-            major,
-            minor,
-            partition,
-            parent,
-            size_bytes: sectors * 512,
-            partlabel: ev.get("PARTNAME").cloned(),
-            ids,
-            slaves: std::fs::read_dir(dir.join("slaves"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect(),
-            dm: read_attr(&dir.join("dm/name"))
-                .map(|name| DmInfo { name, uuid: read_attr(&dir.join("dm/uuid")).unwrap_or_default() }),
-            ..Default::default()
-        });
-    }
+    let mut out: Vec<BlockDev> =
+        block_names(sysfs).iter().filter_map(|name| read_one(sysfs, names.as_ref(), name)).collect();
     crate::sort::sort_by(&mut out, |a, b| a.name.cmp(&b.name));
     out
+}
+
+/// The kernel names in `sysfs/class/block`, nothing read of them.
+pub fn block_names(sysfs: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(sysfs.join("class/block")) else {
+        return Vec::new();
+    };
+    entries.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect()
+}
+
+/// One device's sysfs attributes and udev names (not probed); None when it has no `dev`.
+fn read_one(sysfs: &Path, names: Option<&names::Names>, name: &str) -> Option<BlockDev> {
+    let dir = sysfs.join("class/block").join(name);
+    let ev = parse_uevent(&std::fs::read_to_string(dir.join("uevent")).unwrap_or_default());
+    let (major, minor) = read_attr(&dir.join("dev")).and_then(|d| {
+        let (a, b) = d.split_once(':')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    })?;
+    let partition = read_attr(&dir.join("partition")).and_then(|p| p.parse().ok());
+    // A partition's sysfs directory sits inside its disk's.
+    let parent = partition
+        .and_then(|_| std::fs::canonicalize(&dir).ok()?.parent()?.file_name().map(|n| n.to_string_lossy().to_string()));
+    let sectors: u64 = read_attr(&dir.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let ids = names.map(|n| n.links(name)).unwrap_or_default();
+    Some(BlockDev {
+        name: ev.get("DEVNAME").cloned().unwrap_or_else(|| name.to_string()),
+        major,
+        minor,
+        partition,
+        parent,
+        size_bytes: sectors * 512,
+        partlabel: ev.get("PARTNAME").cloned(),
+        ids,
+        slaves: std::fs::read_dir(dir.join("slaves"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect(),
+        dm: read_attr(&dir.join("dm/name"))
+            .map(|name| DmInfo { name, uuid: read_attr(&dir.join("dm/uuid")).unwrap_or_default() }),
+        ..Default::default()
+    })
+}
+
+/// What tells a device from another seen earlier under the same name: where its sysfs directory
+/// is, its number and its size. Whatever else changes on a disk comes with a `change` uevent
+/// ([`Known::forget`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Identity {
+    at: PathBuf,
+    dev: Option<String>,
+    size: Option<String>,
+}
+
+impl Identity {
+    fn read(sysfs: &Path, name: &str) -> Identity {
+        let dir = sysfs.join("class/block").join(name);
+        Identity {
+            at: std::fs::read_link(&dir).unwrap_or_default(),
+            dev: read_attr(&dir.join("dev")),
+            size: read_attr(&dir.join("size")),
+        }
+    }
+
+    /// Device-mapper, MD and loop devices change under one number (a table loaded, members
+    /// added): they are read afresh on every scan. There are few of them.
+    fn is_virtual(&self) -> bool {
+        self.at.to_string_lossy().contains("/devices/virtual/")
+    }
+}
+
+/// What earlier scans learned of each block device, so that a scan reads and probes only the
+/// devices that are new or changed: with hundreds of disks arriving one uevent at a time, reading
+/// every device again on every uevent grows with the square of their number.
+#[derive(Debug, Default)]
+pub struct Known {
+    devs: HashMap<String, (Identity, BlockDev)>,
+    /// The links made, and their targets ([`place_links_known`]).
+    pub links: HashMap<String, String>,
+    /// Partition tables read, by disk, for partitions that appear after their disk was read.
+    tables: HashMap<String, Vec<probe::Partition>>,
+}
+
+impl Known {
+    /// The device's content may have changed (its `change` uevent): read it again next time.
+    pub fn forget(&mut self, name: &str) {
+        self.devs.remove(name);
+        self.tables.remove(name);
+    }
+
+    /// Read every device again next time (the shell's commands, after a person's changes).
+    pub fn clear(&mut self) {
+        self.devs.clear();
+        self.tables.clear();
+        self.links.clear();
+    }
+}
+
+/// How much one scan did: devices in sysfs it kept, read afresh (sysfs and names), and opened
+/// to probe.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanWork {
+    pub devices: usize,
+    pub read: usize,
+    pub probed: usize,
+}
+
+/// The block devices `keep` accepts (the announced ones), probed: those `known` from an earlier
+/// scan with the same identity are taken as they were, the others read, named and probed, and
+/// remembered. A device gone from sysfs is forgotten.
+pub fn scan(sysfs: &Path, dev_dir: &Path, known: &mut Known, keep: &dyn Fn(&str) -> bool) -> (Vec<BlockDev>, ScanWork) {
+    // The kernel's `!` in a sysfs name is the `/` of the node's path (cciss!c0d0).
+    let present: Vec<String> = block_names(sysfs).into_iter().filter(|n| keep(&n.replace('!', "/"))).collect();
+    known.devs.retain(|n, _| present.contains(n));
+    known.tables.retain(|n, _| present.contains(n));
+    let ids: Vec<Identity> = present.iter().map(|n| Identity::read(sysfs, n)).collect();
+    let same =
+        |name: &String, id: &Identity| known.devs.get(name).is_some_and(|(was, _)| was == id && !id.is_virtual());
+    let mut fresh: Vec<bool> = present.iter().zip(&ids).map(|(n, id)| !same(n, id)).collect();
+    // A disk read again (a new table) has its partitions read again with it.
+    let fresh_disks: Vec<&String> = present.iter().zip(&fresh).filter(|(_, f)| **f).map(|(n, _)| n).collect();
+    for (i, name) in present.iter().enumerate() {
+        let parent = known.devs.get(name).and_then(|(_, d)| d.parent.as_ref());
+        if parent.is_some_and(|p| fresh_disks.contains(&p)) {
+            fresh[i] = true;
+        }
+    }
+    let names = names::Names::new(sysfs);
+    let mut work = ScanWork::default();
+    let mut out = Vec::new();
+    let mut read = Vec::new();
+    for ((name, id), fresh) in present.into_iter().zip(ids).zip(fresh) {
+        if !fresh {
+            out.extend(known.devs.get(&name).map(|(_, d)| d.clone()));
+            continue;
+        }
+        work.read += 1;
+        known.devs.remove(&name);
+        if let Some(d) = read_one(sysfs, names.as_ref(), &name) {
+            read.push((name, id, d));
+        }
+    }
+    let mut devs: Vec<BlockDev> = read.iter().map(|(_, _, d)| d.clone()).collect();
+    work.probed = probe_into(&mut devs, dev_dir, &mut known.tables);
+    for ((name, id, _), d) in read.into_iter().zip(devs) {
+        known.devs.insert(name, (id, d.clone()));
+        out.push(d);
+    }
+    work.devices = out.len();
+    crate::sort::sort_by(&mut out, |a, b| a.name.cmp(&b.name));
+    (out, work)
 }
 
 /// Reads the start of every device and fills in filesystems, partition identities and what was
@@ -125,7 +238,14 @@ pub fn list(sysfs: &Path) -> Vec<BlockDev> {
 /// skipped without opening them. Every read goes through [`probe::Disk::read`], which checks
 /// what a disk declares before allocating.
 pub fn probe_all(devs: &mut [BlockDev], dev_dir: &Path) {
-    let mut tables: HashMap<String, Vec<probe::Partition>> = HashMap::new();
+    probe_into(devs, dev_dir, &mut HashMap::new());
+}
+
+/// [`probe_all`] with the partition tables read so far (by disk): a partition whose disk is not
+/// among `devs` takes its identity from there, and the tables read now are added. Returns how
+/// many devices were opened.
+fn probe_into(devs: &mut [BlockDev], dev_dir: &Path, tables: &mut HashMap<String, Vec<probe::Partition>>) -> usize {
+    let mut opened = 0;
     for d in devs.iter_mut() {
         if d.size_bytes == 0 {
             continue;
@@ -133,6 +253,8 @@ pub fn probe_all(devs: &mut [BlockDev], dev_dir: &Path) {
         let Ok(file) = File::open(dev_dir.join(&d.name)) else {
             continue;
         };
+        opened += 1;
+        tables.remove(&d.name);
         let found = probe::device(&probe::Disk::new(&file, d.size_bytes), d.partition.is_none());
         d.fs = found.fs;
         d.table_problem = None;
@@ -153,6 +275,7 @@ pub fn probe_all(devs: &mut [BlockDev], dev_dir: &Path) {
             }
         }
     }
+    opened
 }
 
 /// udev's escaping of names in `/dev/disk/by-*`: bytes outside a safe set become `\xNN`.
@@ -222,11 +345,28 @@ pub fn create_links(devs: &[BlockDev], dev_dir: &Path) {
 /// Creates (or refreshes) links, each `(path relative to dev_dir, target)`; of two for one
 /// path, the first.
 pub fn place_links(links: impl IntoIterator<Item = (String, String)>, dev_dir: &Path) {
+    place_links_known(links, dev_dir, &mut HashMap::new());
+}
+
+/// [`place_links`], leaving alone the links `placed` says an earlier call made with the same
+/// target (no system call for them); what it makes is added to `placed`. Returns how many links
+/// it looked at on disk.
+pub fn place_links_known(
+    links: impl IntoIterator<Item = (String, String)>,
+    dev_dir: &Path,
+    placed: &mut HashMap<String, String>,
+) -> usize {
     let mut claimed = std::collections::HashSet::new();
+    let mut touched = 0;
     for (link, target) in links {
         if !claimed.insert(link.clone()) {
             continue;
         }
+        if placed.get(&link) == Some(&target) {
+            continue;
+        }
+        touched += 1;
+        placed.insert(link.clone(), target.clone());
         let path = dev_dir.join(&link);
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -237,20 +377,27 @@ pub fn place_links(links: impl IntoIterator<Item = (String, String)>, dev_dir: &
         let _ = std::fs::remove_file(&path);
         let _ = std::os::unix::fs::symlink(&target, &path);
     }
+    touched
 }
 
 /// Storage controllers the kernel sees but no driver has taken: PCI mass-storage class devices
 /// and virtio block/SCSI devices without a `driver` link. Each as `NAME (modalias)`.
 pub fn storage_without_driver(sysfs: &Path) -> Vec<String> {
+    unbound_storage(sysfs).into_iter().map(|(name, alias)| format!("{name} ({alias})")).collect()
+}
+
+/// [`storage_without_driver`] as (device, modalias): also a probe still running, when its driver
+/// was loaded with `async_probe` (the device is bound once the probe returns).
+pub fn unbound_storage(sysfs: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let scan = |bus: &str, is_storage: &dyn Fn(&Path) -> bool, out: &mut Vec<String>| {
+    let scan = |bus: &str, is_storage: &dyn Fn(&Path) -> bool, out: &mut Vec<(String, String)>| {
         for e in std::fs::read_dir(sysfs.join("bus").join(bus).join("devices")).into_iter().flatten().flatten() {
             let dir = e.path();
             if dir.join("driver").exists() || !is_storage(&dir) {
                 continue;
             }
             let alias = read_attr(&dir.join("modalias")).unwrap_or_default();
-            out.push(format!("{} ({alias})", e.file_name().to_string_lossy()));
+            out.push((e.file_name().to_string_lossy().to_string(), alias));
         }
     };
     // PCI class 0x01xxxx is mass storage.
@@ -303,6 +450,114 @@ mod tests {
         assert_eq!(unescape("my\\x20disk\\x2f1"), "my disk/1");
         assert_eq!(unescape("bad\\xZZ"), "bad\\xZZ");
         assert_eq!(escape("wörk"), "wörk");
+    }
+
+    /// A fake sysfs and /dev: disk `name` (`size` sectors) at `sys/devices/<name>`, listed in
+    /// class/block, its node a file of `bytes`.
+    fn fake_disk(sys: &Path, dev: &Path, name: &str, minor: u32, bytes: &[u8]) {
+        let d = sys.join("devices/pci0000:00/0000:00:04.0/host0/block").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("dev"), format!("8:{minor}\n")).unwrap();
+        std::fs::write(d.join("size"), format!("{}\n", bytes.len() / 512)).unwrap();
+        std::fs::write(d.join("uevent"), format!("DEVNAME={name}\nDEVTYPE=disk\n")).unwrap();
+        std::fs::create_dir_all(sys.join("class/block")).unwrap();
+        let _ = std::os::unix::fs::symlink(&d, sys.join("class/block").join(name));
+        std::fs::create_dir_all(dev).unwrap();
+        std::fs::write(dev.join(name), bytes).unwrap();
+    }
+
+    /// An MBR with disk signature 0x5ca1ab1e and one Linux partition from sector 2048.
+    fn mbr(sectors: usize) -> Vec<u8> {
+        let mut b = vec![0u8; sectors * 512];
+        b[440..444].copy_from_slice(&0x5ca1_ab1e_u32.to_le_bytes());
+        b[446 + 4] = 0x83;
+        b[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+        b[446 + 12..446 + 16].copy_from_slice(&u32::try_from(sectors - 2048).unwrap().to_le_bytes());
+        b[510] = 0x55;
+        b[511] = 0xaa;
+        b
+    }
+
+    /// The boot's scan reads and probes each device once: a second scan of 40 unchanged disks
+    /// opens none, a new disk is the only one read, a changed size or a forgotten device (its
+    /// uevent) is read again, a removed one is gone.
+    #[test]
+    fn the_boot_scan_reads_each_device_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sys, dev) = (dir.path().join("sys"), dir.path().join("dev"));
+        for i in 0..40 {
+            fake_disk(&sys, &dev, &format!("sd{i:02}"), i * 16, &[0u8; 8192]);
+        }
+        let mut known = Known::default();
+        let all = |_: &str| true;
+        let (first, work) = scan(&sys, &dev, &mut known, &all);
+        assert_eq!(work, ScanWork { devices: 40, read: 40, probed: 40 });
+        let (again, work) = scan(&sys, &dev, &mut known, &all);
+        assert_eq!(work, ScanWork { devices: 40, read: 0, probed: 0 }, "nothing new: nothing read");
+        assert_eq!(again, first);
+
+        fake_disk(&sys, &dev, "sd40", 640, &[0u8; 8192]);
+        let (devs, work) = scan(&sys, &dev, &mut known, &all);
+        assert_eq!(work, ScanWork { devices: 41, read: 1, probed: 1 });
+        assert_eq!(devs.last().unwrap().name, "sd40");
+
+        let at = sys.join("devices/pci0000:00/0000:00:04.0/host0/block/sd07");
+        std::fs::write(at.join("size"), "32\n").unwrap();
+        assert_eq!(scan(&sys, &dev, &mut known, &all).1.read, 1, "a new size is a changed device");
+
+        known.forget("sd09");
+        assert_eq!(scan(&sys, &dev, &mut known, &all).1.read, 1, "a uevent makes it read again");
+
+        std::fs::remove_file(sys.join("class/block/sd03")).unwrap();
+        let (devs, work) = scan(&sys, &dev, &mut known, &all);
+        assert_eq!((work.devices, work.read), (40, 0));
+        assert!(devs.iter().all(|d| d.name != "sd03"));
+
+        // Unannounced devices are neither read nor listed.
+        let (devs, work) = scan(&sys, &dev, &mut Known::default(), &|n: &str| n < "sd10");
+        assert_eq!((devs.len(), work.read), (9, 9), "sd00 to sd09 but the removed sd03");
+
+        known.clear();
+        assert_eq!(scan(&sys, &dev, &mut known, &all).1.probed, 40, "the shell's rescan reads all");
+    }
+
+    /// A partition that appears after its disk was read takes its identity from the table read
+    /// then; a disk read again has its partitions read again.
+    #[test]
+    fn partitions_after_their_disk_and_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sys, dev) = (dir.path().join("sys"), dir.path().join("dev"));
+        fake_disk(&sys, &dev, "sda", 0, &mbr(4096));
+        let mut known = Known::default();
+        let all = |_: &str| true;
+        assert_eq!(scan(&sys, &dev, &mut known, &all).1.probed, 1);
+        let part = sys.join("devices/pci0000:00/0000:00:04.0/host0/block/sda/sda1");
+        std::fs::create_dir_all(&part).unwrap();
+        std::fs::write(part.join("dev"), "8:1\n").unwrap();
+        std::fs::write(part.join("size"), "2048\n").unwrap();
+        std::fs::write(part.join("partition"), "1\n").unwrap();
+        std::fs::write(part.join("uevent"), "DEVNAME=sda1\nDEVTYPE=partition\n").unwrap();
+        std::os::unix::fs::symlink(&part, sys.join("class/block/sda1")).unwrap();
+        std::fs::write(dev.join("sda1"), vec![0u8; 2048 * 512]).unwrap();
+        let (devs, work) = scan(&sys, &dev, &mut known, &all);
+        assert_eq!((work.read, work.probed), (1, 1), "only the partition");
+        assert_eq!(devs[1].partuuid.as_deref(), Some("5ca1ab1e-01"), "from the disk's table read before");
+        known.forget("sda");
+        let (_, work) = scan(&sys, &dev, &mut known, &all);
+        assert_eq!(work.read, 2, "the disk and its partition");
+    }
+
+    #[test]
+    fn links_already_made_are_not_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut placed = HashMap::new();
+        let links =
+            || vec![("disk/by-id/a".to_string(), "../../sda".to_string()), ("block/8:0".into(), "../sda".into())];
+        assert_eq!(place_links_known(links(), dir.path(), &mut placed), 2);
+        assert_eq!(place_links_known(links(), dir.path(), &mut placed), 0);
+        let moved = vec![("disk/by-id/a".to_string(), "../../sdb".to_string())];
+        assert_eq!(place_links_known(moved, dir.path(), &mut placed), 1);
+        assert_eq!(std::fs::read_link(dir.path().join("disk/by-id/a")).unwrap(), Path::new("../../sdb"));
     }
 
     #[test]

@@ -109,6 +109,12 @@ impl Sequence {
             if stage.before_root() {
                 self.boot.settle();
             }
+            if stage_after_root_search(stage) {
+                // Disks still being scanned when the root was found (a SCSI host's targets,
+                // probed in the background) get their /dev/disk links before the prompt: only
+                // what is new is read.
+                self.boot.scan();
+            }
             log::debug!("breaking before {}", stage.name());
             shell::emergency_shell(&mut self.boot, Stop::Break(stage));
         }
@@ -274,7 +280,7 @@ impl Sequence {
             Want::Filesystem => root::find,
             Want::Any => root::find_device,
         };
-        let Some(d) = find(spec, self.boot.rescan(), &dev_dir)?.cloned() else {
+        let Some(d) = find(spec, self.boot.scan(), &dev_dir)?.cloned() else {
             return Ok(None);
         };
         // Its filesystem driver loads meanwhile: the CPU is mostly idle while other disks are
@@ -287,7 +293,7 @@ impl Sequence {
         // on the way to this disk was tried and measured faster, but still raced past a second
         // virtio disk.
         self.boot.settle();
-        Ok(find(spec, self.boot.rescan(), &dev_dir)?.cloned())
+        Ok(find(spec, self.boot.scan(), &dev_dir)?.cloned())
     }
 
     /// Mounts the root read-only at /sysroot, then remounts per rw/rootflags.
@@ -326,6 +332,12 @@ impl Sequence {
     }
 }
 
+/// Whether the root was searched for before this stop (devices are scanned and stacks
+/// assembled from then on; before it, as before dracut's initqueue, nothing is).
+fn stage_after_root_search(stage: Stage) -> bool {
+    !matches!(stage, Stage::Cmdline | Stage::PreUdev | Stage::PreTrigger | Stage::Initqueue)
+}
+
 /// The whole boot. Never returns: it ends in the real init, or in the shell and an emergency action.
 pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     let cmdline = Cmdline::from_system(Path::new("/"));
@@ -356,7 +368,8 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
     seq.maybe_break(Stage::PreUdev);
     // Listen before loading anything, so no device that a driver reveals is missed.
     let socket = Uevents::open().map_err(|e| log::warn!("no uevent socket ({e}); polling sysfs instead")).ok();
-    let socket = socket.map(|s| (s, devices::list(Path::new("/sys")).into_iter().map(|d| d.name).collect()));
+    let socket =
+        socket.map(|s| (s, devices::block_names(Path::new("/sys")).iter().map(|n| n.replace('!', "/")).collect()));
     log::debug!("uevent socket open");
     seq.boot.open_modules();
     log::debug!("module index loaded");
@@ -487,6 +500,14 @@ mod tests {
         let (s, unknown) = break_stages(&Cmdline::parse("rd.break=bogus"));
         assert!(s.is_empty());
         assert_eq!(unknown, ["rd.break=bogus"]);
+    }
+
+    #[test]
+    fn stops_after_the_root_search_scan_first() {
+        let after: Vec<&str> =
+            Stage::NAMED.into_iter().filter(|s| stage_after_root_search(*s)).map(|s| s.name()).collect();
+        assert_eq!(after, ["pre-mount", "mount", "pre-pivot", "cleanup"]);
+        assert!(stage_after_root_search(Stage::SwitchRoot));
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Uevents {
     fd: OwnedFd,
     /// Written to end a `wait` early.
     wake: OwnedFd,
+    /// The kernel's last event number once the socket listened: events up to it never arrive.
+    pub opened_at: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,12 +60,19 @@ impl Uevents {
             SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
             Some(rustix::net::netlink::KOBJECT_UEVENT),
         )?;
-        // A big receive buffer: coldplug of a large machine produces bursts.
-        let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&fd, 4 << 20);
+        // A big receive buffer: coldplug of a large machine produces bursts (256 SCSI disks
+        // send some 2,000 events in a few seconds). SO_RCVBUF is capped at net.core.rmem_max
+        // (208 KiB by default, which 256 disks overflowed); PID 1 may force past it, as udevd
+        // does (128 MiB there; the kernel charges only what is queued).
+        let sock = rustix::net::sockopt::set_socket_recv_buffer_size_force(&fd, 64 << 20);
+        if sock.is_err() {
+            let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&fd, 4 << 20);
+        }
         rustix::net::bind(&fd, &rustix::net::netlink::SocketAddrNetlink::new(0, 1))?;
+        let opened_at = read_attr(Path::new("/sys/kernel/uevent_seqnum")).and_then(|n| n.parse().ok()).unwrap_or(0);
         let wake =
             rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK)?;
-        Ok(Uevents { fd, wake })
+        Ok(Uevents { fd, wake, opened_at })
     }
 
     /// Blocks until events are queued, `timeout` passes or `interrupt` is called; whether
@@ -97,11 +106,12 @@ impl Uevents {
                 Err(rustix::io::Errno::INTR) => {}
                 // The queue overflowed and events were lost: what udevd does, look at every device.
                 Err(rustix::io::Errno::NOBUFS) => {
-                    log::warn!("uevents were lost (queue overflow); reading every device's modalias again");
-                    out.extend(modaliases(Path::new("/sys")).into_iter().map(|m| Uevent {
-                        action: "add".into(),
-                        vars: HashMap::from([("MODALIAS".to_string(), m)]),
-                        ..Default::default()
+                    log::warn!("uevents were lost (queue overflow); announcing every device in sysfs again");
+                    // What is lost is covered by the replay: it counts as everything sent by now.
+                    let sent = read_attr(Path::new("/sys/kernel/uevent_seqnum")).unwrap_or_default();
+                    out.extend(replay(Path::new("/sys")).into_iter().map(|mut ev| {
+                        ev.vars.insert("SEQNUM".into(), sent.clone());
+                        ev
                     }));
                 }
                 Err(_) => return out,
@@ -113,6 +123,34 @@ impl Uevents {
     pub fn interrupt(&self) {
         let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
     }
+}
+
+/// What the kernel may have said that was lost (udevd's answer to an overflow: trigger
+/// everything): an `add` for every bus device's modalias, so its driver is loaded, and for every
+/// block device in sysfs, so it counts as announced (an `add` lost in the overflow would hide it
+/// from every scan; the bench's 256 SCSI disks overflowed the default-sized queue).
+pub fn replay(sysfs: &Path) -> Vec<Uevent> {
+    let mut out: Vec<Uevent> = modaliases(sysfs)
+        .into_iter()
+        .map(|m| Uevent {
+            action: "add".into(),
+            vars: HashMap::from([("MODALIAS".to_string(), m)]),
+            ..Default::default()
+        })
+        .collect();
+    for e in std::fs::read_dir(sysfs.join("class/block")).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        out.push(Uevent {
+            action: "add".into(),
+            devpath: format!("/class/block/{name}"),
+            vars: HashMap::from([
+                ("SUBSYSTEM".to_string(), "block".to_string()),
+                // The node's path: the kernel's `!` is a `/` (cciss!c0d0).
+                ("DEVNAME".to_string(), name.replace('!', "/")),
+            ]),
+        });
+    }
+    out
 }
 
 /// The modalias of every device on a bus, as `udevadm trigger` announces them (coldplug).
@@ -160,6 +198,27 @@ mod tests {
         std::fs::create_dir_all(sys.join("bus/cpu/devices/cpu0")).unwrap(); // no modalias file
         std::fs::create_dir_all(sys.join("bus/serio")).unwrap(); // no devices directory
         assert_eq!(modaliases(sys), ["pci:v00001AF4d00001001", "pci:v00008086d00007010", "virtio:d00000002v00001AF4"]);
+    }
+
+    /// After an overflow every block device is announced again, not only the drivers' aliases.
+    #[test]
+    fn an_overflow_announces_every_block_device_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path();
+        let d = sys.join("bus/virtio/devices/virtio0");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("modalias"), "virtio:d00000008v00001AF4\n").unwrap();
+        std::fs::create_dir_all(sys.join("class/block/sdij")).unwrap();
+        std::fs::create_dir_all(sys.join("class/block/cciss!c0d0")).unwrap();
+        let evs = replay(sys);
+        assert!(evs.iter().any(|e| e.vars.get("MODALIAS").is_some_and(|m| m.starts_with("virtio:d00000008"))));
+        let mut blocks: Vec<&str> = evs
+            .iter()
+            .filter(|e| e.action == "add" && e.vars.get("SUBSYSTEM").is_some_and(|s| s == "block"))
+            .filter_map(|e| e.vars.get("DEVNAME").map(String::as_str))
+            .collect();
+        blocks.sort();
+        assert_eq!(blocks, ["cciss/c0d0", "sdij"]);
     }
 
     #[test]

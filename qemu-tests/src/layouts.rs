@@ -331,6 +331,110 @@ pub fn lvm_thin() -> DiskSet {
     DiskSet::new(Recipe::new("lvm-thin-root", &[320], &script), TreeKind::Standard)
 }
 
+// ---- At scale: many disks, many LVs, a wide array, a long partition table ----
+
+/// The scale scenarios' and the scale bench's identities.
+pub mod scale {
+    /// The root filesystem of every scale layout (ext4, the standard tree).
+    pub const ROOT_UUID: &str = "5ca1ab1e-0d15-4c5a-8b1e-000000000256";
+    /// The root's GPT partition in [`super::many_partitions`].
+    pub const PARTUUID: &str = "5ca1ab1e-9a27-4e11-8b1e-000000000100";
+    /// The 16-member array of [`super::wide_raid10`], as mdadm prints it.
+    pub const ARRAY: &str = "5ca1ab1e:16161616:a1b2c3d4:e5f60016";
+    /// The VG of [`super::many_lvs`]; its root LV is `root`, the others `lvNNNN`.
+    pub const VG: &str = "bigvg";
+    /// The serial of the root's disk when it sits among blank ones.
+    pub const ROOT_SERIAL: &str = "SCALEROOT";
+}
+
+/// `n` blank, sparse disks of `size_mib` in `dir` (`blank-<i>.img`): disks that hold nothing the
+/// root needs, each a file of its own (QEMU locks an image against a second writer).
+pub fn blank_disks(dir: &Path, n: usize, size_mib: u64) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let p = dir.join(format!("blank-{i}.img"));
+            std::fs::File::create(&p).and_then(|f| f.set_len(size_mib << 20)).expect("blank disk image");
+            p
+        })
+        .collect()
+}
+
+/// The scale layouts' root: the standard tree on ext4 ([`scale::ROOT_UUID`], labelled `root`).
+pub fn scale_root() -> Root {
+    Root::standard(scale::ROOT_UUID)
+}
+
+/// One disk, a whole-disk PV of VG [`scale::VG`] holding `lvs` LVs: `root` first (128 MiB, the
+/// standard tree on ext4), then `lvs - 1` LVs `lv0001`, `lv0002`, … of one 4 MiB extent each with
+/// nothing in them (a server's many volumes the root does not need). Made on the host by the real
+/// lvm2 tools once per count and cached; returns a sparse copy in `dir`.
+pub fn many_lvs(dir: &Path, lvs: usize) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let a = assets::get();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (lvs, include_str!("layouts.rs"), include_str!("lvm_disk.rs")).hash(&mut h);
+    std::fs::read(&a.test_init).expect("test init").hash(&mut h);
+    let key = format!("disks/many-lvs-{lvs}-{:016x}.img", h.finish());
+    // The root's image first: it comes from the cache too, under the same lock.
+    let root_fs = scale_root().build(dir, "root-lv");
+    let cached = a.cached_file(&key, |tmp| {
+        let work = tmp.with_extension("work");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).expect("cache work dir");
+        // 128 MiB root, 4 MiB per other LV, 1 MiB of metadata area and a margin.
+        std::fs::File::create(tmp).and_then(|f| f.set_len((128 + 4 * lvs as u64 + 8) << 20)).expect("PV image");
+        let names: Vec<String> = (1..lvs).map(|i| format!("lv{i:04}")).collect();
+        let mut all = vec![Lv { name: "root", size_mib: 128, content: Content::Image(&root_fs) }];
+        all.extend(names.iter().map(|n| Lv { name: n, size_mib: 4, content: Content::Empty }));
+        lvm_disk::make_vg(&a.cache, &work, &Vg { name: scale::VG, pvs: vec![(tmp, 0)], lvs: all, stripes: false });
+        let _ = std::fs::remove_dir_all(&work);
+    });
+    let _ = std::fs::remove_file(&root_fs);
+    let copy = dir.join(format!("many-lvs-{lvs}.img"));
+    crate::assets::run(std::process::Command::new("cp").arg("--sparse=always").arg(&cached).arg(&copy));
+    copy
+}
+
+/// One GPT disk in `dir` with `parts` partitions: `parts - 1` empty ones of 1 MiB (`p1`, `p2`,
+/// …), then the root (the last partition, labelled `root`, [`scale::PARTUUID`], the standard
+/// tree on ext4).
+pub fn many_partitions(dir: &Path, parts: u32) -> PathBuf {
+    assert!((2..=128).contains(&parts), "a GPT of sfdisk's default 128 entries");
+    let root_fs = scale_root().build(dir, "gpt-root");
+    let root_mib = std::fs::metadata(&root_fs).expect("root image").len() >> 20;
+    let disk = dir.join("many-parts.img");
+    std::fs::File::create(&disk).and_then(|f| f.set_len((parts as u64 + root_mib + 2) << 20)).expect("disk image");
+    let mut script = String::from("label: gpt\n");
+    for i in 1..parts {
+        script += &format!("size=1MiB, name=p{i}\n");
+    }
+    script += &format!("size={root_mib}MiB, name=root, uuid={}\n", scale::PARTUUID);
+    let mut child = std::process::Command::new("sfdisk")
+        .args(["-q"])
+        .arg(&disk)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sfdisk");
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("sfdisk script");
+    assert!(child.wait().expect("sfdisk").success(), "sfdisk failed on {}", disk.display());
+    lvm_disk::fill_partition(&disk, parts, &root_fs);
+    let _ = std::fs::remove_file(&root_fs);
+    disk
+}
+
+/// A RAID10 of 16 whole disks (1.2 superblocks, named `seed:wide`, [`scale::ARRAY`]) holding the
+/// standard tree on ext4 ([`scale::ROOT_UUID`]).
+pub fn wide_raid10() -> DiskSet {
+    let script = format!(
+        "mdadm --create /dev/md0 --run --assume-clean --metadata=1.2 --level=10 --raid-devices=16 \\\n  \
+         --homehost=seed --name=wide --uuid={} /dev/vd[b-q]\n{}mdadm --detail /dev/md0\nmdadm --stop /dev/md0\n",
+        scale::ARRAY,
+        fill(&format!("ext4 -q -U {} -L root", scale::ROOT_UUID), "/dev/md0")
+    );
+    DiskSet::new(Recipe::new("md-wide-raid10", &[32; 16], &script), TreeKind::Standard)
+}
+
 // ---- The host's reads of a disk after a boot ----
 
 fn le64(b: &[u8], o: usize) -> u64 {

@@ -48,6 +48,8 @@ pub enum Content<'a> {
     Image(&'a Path),
     /// `mkswap` with this UUID.
     Swap(&'a str),
+    /// Nothing written: the LV's extents stay as they are (zeros on a new image).
+    Empty,
 }
 
 /// A loop device on `file`, detached when dropped.
@@ -159,6 +161,7 @@ pub fn make_vg(cache: &Path, work: &Path, vg: &Vg<'_>) -> Vec<Placed> {
     let mut placed = Vec::new();
     for lv in &vg.lvs {
         let data = match &lv.content {
+            Content::Empty => continue,
             Content::Image(p) => std::fs::read(p).expect("LV content image"),
             Content::Swap(uuid) => {
                 let swap = work.join(format!("{}.swap", lv.name));

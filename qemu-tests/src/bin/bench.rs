@@ -3,12 +3,19 @@
 //! /proc/uptime), never from the host's.
 //!
 //!   cargo run --release -p rdbreak-qemu-tests --bin rdbreak-bench -- [--rounds N] [--out DIR]
-//!       [--suites standard,storage|images] [--storage-rounds N]
+//!       [--suites standard,storage,scale,handoff|images] [--storage-rounds N] [--scale-rounds N]
+//!       [--scale-disks 0,64,256] [--scale-lvs 1,200,1000] [--handoff-rounds N]
 //!
 //! Writes DIR/results.json and DIR/results.md (default target/bench); `./run bench` also draws
 //! DIR/timeline.png. The storage suite (LVM, MD RAID, LVM on LUKS roots: `storage.rs`) adds
-//! its table to results.md and DIR/results-storage.json.
+//! its table to results.md and DIR/results-storage.json; the scale suite (`scale.rs`) its table
+//! and DIR/results-scale.json (drawn as DIR/scale.png); the hand-off suite (`handoff.rs`) its
+//! table.
 
+#[path = "bench/handoff.rs"]
+mod handoff;
+#[path = "bench/scale.rs"]
+mod scale;
 #[path = "bench/storage.rs"]
 mod storage;
 
@@ -154,11 +161,16 @@ fn spread(v: &[f64]) -> Option<f64> {
     (min.is_finite() && max.is_finite()).then_some(max - min)
 }
 
-const USAGE: &str = "rdbreak-bench [--rounds N] [--out DIR] [--suites standard,storage|images] [--storage-rounds N]
+const USAGE: &str = "rdbreak-bench [--rounds N] [--out DIR] [--suites LIST|images] [--storage-rounds N]
+              [--scale-rounds N] [--scale-disks LIST] [--scale-lvs LIST] [--handoff-rounds N]
 
   --rounds N          rounds of the standard suite (default 5)
   --storage-rounds N  rounds of the storage suite (default 3)
-  --suites LIST       standard, storage or both (default standard,storage); `images` only
+  --scale-rounds N    rounds of the scale suite (default 3)
+  --scale-disks LIST  blank SCSI disks beside the root, per point (default 0,64,256)
+  --scale-lvs LIST    LVs in the root's VG, per point (default 1,200,1000)
+  --handoff-rounds N  rounds of the hand-off suite (default 5)
+  --suites LIST       of standard, storage, scale, handoff (default all four); `images` only
                       builds the storage suite's dracut images, with no VM
   --out DIR           where results.json, results.md and results-storage.json go
                       (default target/bench)";
@@ -166,7 +178,16 @@ const USAGE: &str = "rdbreak-bench [--rounds N] [--out DIR] [--suites standard,s
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // Asked for help, or given what it does not know: the usage, and no VM started.
-    let known = ["--rounds", "--out", "--suites", "--storage-rounds"];
+    let known = [
+        "--rounds",
+        "--out",
+        "--suites",
+        "--storage-rounds",
+        "--scale-rounds",
+        "--scale-disks",
+        "--scale-lvs",
+        "--handoff-rounds",
+    ];
     let mut rest = args.iter().skip(1);
     while let Some(a) = rest.next() {
         if a == "--help" || a == "-h" {
@@ -181,7 +202,14 @@ fn main() {
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let rounds: usize = value("--rounds").and_then(|r| r.parse().ok()).unwrap_or(5);
     let storage_rounds: usize = value("--storage-rounds").and_then(|r| r.parse().ok()).unwrap_or(3);
-    let suites = value("--suites").unwrap_or_else(|| "standard,storage".into());
+    let scale_rounds: usize = value("--scale-rounds").and_then(|r| r.parse().ok()).unwrap_or(3);
+    let handoff_rounds: usize = value("--handoff-rounds").and_then(|r| r.parse().ok()).unwrap_or(5);
+    let list = |flag: &str, default: &str| -> Vec<usize> {
+        value(flag).unwrap_or_else(|| default.into()).split(',').filter_map(|n| n.trim().parse().ok()).collect()
+    };
+    let (scale_disks, scale_lvs) = (list("--scale-disks", "0,64,256"), list("--scale-lvs", "1,200,1000"));
+    let suites = value("--suites").unwrap_or_else(|| "standard,storage,scale,handoff".into());
+    let wants = |name: &str| suites.split(',').any(|s| s == name);
     let a = assets::get();
     let out = value("--out").map_or_else(|| a.workspace.join("target/bench"), PathBuf::from);
     std::fs::create_dir_all(&out).expect("output directory");
@@ -194,12 +222,18 @@ fn main() {
         return;
     }
     // The storage suite runs first (its disks come from the builder VM), its table goes last.
-    let storage_md = suites.split(',').any(|s| s == "storage").then(|| storage_suite(a, storage_rounds, &out));
+    let storage_md = wants("storage").then(|| storage_suite(a, storage_rounds, &out));
     let mut md = String::new();
-    if suites.split(',').any(|s| s == "standard") {
+    if wants("standard") {
         md += &standard(a, rounds, &out);
     }
     md += storage_md.as_deref().unwrap_or("");
+    if wants("scale") {
+        md += &scale::suite(a, scale_rounds, &scale_disks, &scale_lvs, &out);
+    }
+    if wants("handoff") {
+        md += &handoff::suite(handoff_rounds, false);
+    }
     std::fs::write(out.join("results.md"), &md).expect("write md");
     println!("{md}");
     println!("written to {}", out.display());

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use rdbreak_qemu_tests::assets::{locked, run, Assets, OMIT_SYSTEMD};
 use rdbreak_qemu_tests::layouts::{self, luks, md, seed};
-use rdbreak_qemu_tests::{vm, Disk, Initrd, Scenario, Vm};
+use rdbreak_qemu_tests::{vm, Disk, Initrd, Interface, Scenario, Vm};
 
 /// The packages dracut's storage modules need, overlaid whether or not this host has them (their
 /// other libraries, libcryptsetup12, libdevmapper, libaio, libpopt, come with dmsetup and dracut).
@@ -118,6 +118,9 @@ pub struct Layout {
     pub passphrase: Option<&'static str>,
     /// Whether the plain boot is measured too.
     pub plain: bool,
+    /// Blank disks on a virtio-scsi controller, attached after `disks` (made fresh per boot,
+    /// sparse): disks that hold nothing the root needs.
+    pub scsi: usize,
 }
 
 /// The seed's disk (`layouts::seed_lvm`, made in `dir`).
@@ -129,6 +132,7 @@ fn seed(dir: &Path) -> Layout {
         cmdline: seed::CMDLINE.into(),
         passphrase: None,
         plain: true,
+        scsi: 0,
     }
 }
 
@@ -140,6 +144,7 @@ fn raid1(dir: &Path) -> Layout {
         cmdline: format!("root=UUID={} ro rd.md.uuid={}", md::ROOT_UUID, md::ARRAY),
         passphrase: None,
         plain: true,
+        scsi: 0,
     }
 }
 
@@ -152,6 +157,7 @@ fn lvm_on_luks(dir: &Path) -> Layout {
         cmdline: format!("root=/dev/mapper/vgubuntu-root ro rd.luks.uuid={} rd.lvm.lv=vgubuntu/root", luks::LUKS_UUID),
         passphrase: Some(luks::PASSPHRASE),
         plain: false,
+        scsi: 0,
     }
 }
 
@@ -182,7 +188,9 @@ fn scenario(tag: &str, image: &Path, l: &Layout, cmdline: &str) -> Scenario {
             dst
         })
         .collect();
-    copies.iter().fold(s, |s, d| s.disk(Disk::virtio(d)))
+    let s = copies.iter().fold(s, |s, d| s.disk(Disk::virtio(d)));
+    let blanks = layouts::blank_disks(s.dir(), l.scsi, 8);
+    blanks.iter().fold(s, |s, d| s.disk(Disk::virtio(d).on(Interface::Scsi)))
 }
 
 /// Types the passphrase at the prompt (rdbreak's or cryptsetup's under dracut); returns when

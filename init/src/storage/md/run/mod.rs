@@ -249,7 +249,18 @@ impl Arrays {
                 Decision::Running(_) => {}
                 Decision::Leave(line) => {
                     self.pending.push(line.clone());
-                    say(&mut self.said, line, true);
+                    // Members arriving one by one (16 disks probed in turn) change the count in
+                    // the line at every scan: said once per array, the later counts at debug
+                    // level (a flood of them pushed the break line past kmsg's rate limit).
+                    if line.contains("too few for") {
+                        if self.said.insert(format!("too few {}", p.uuid_string())) {
+                            log::warn!("{line}");
+                        } else {
+                            log::debug!("{line}");
+                        }
+                    } else {
+                        say(&mut self.said, line, true);
+                    }
                 }
                 Decision::Wait(left) => {
                     self.pending.push(format!("{}; not started: waiting for the missing member", p.describe()));
@@ -286,7 +297,7 @@ impl Arrays {
     ) -> Result<(), StartError> {
         let module = p.level.module().unwrap_or("md_mod");
         if let Some(loader) = loader {
-            loader.request(&["md_mod".to_string(), module.to_string()], true);
+            loader.request_stack(&["md_mod".to_string(), module.to_string()], true);
         }
         if !sys.join("module/md_mod").exists() {
             return Err(StartError::NoMd);
