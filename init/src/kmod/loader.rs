@@ -13,7 +13,6 @@ use super::plan::{plan, Plan};
 use super::{normalize, read_capped, KmodError};
 use crate::cmdline::Cmdline;
 use crate::sys;
-use crate::uevent::read_attr;
 
 /// Names of the modules the kernel has loaded now (`/proc/modules`).
 pub fn loaded_modules() -> HashSet<String> {
@@ -86,9 +85,6 @@ struct LoaderState {
     loading: HashSet<String>,
     failed: HashMap<String, String>,
     missing: BTreeSet<String>,
-    /// Modules a running request has planned and not yet finished (waiting for an earlier wave,
-    /// or being loaded): what [`Loader::settled`] looks at.
-    queued: HashSet<String>,
 }
 
 impl Loader {
@@ -147,14 +143,6 @@ impl Loader {
         self.request_as(names, required, Wait::ForAsyncProbes)
     }
 
-    /// [`Loader::request`] for modules that drive no device of their own (device-mapper, md and
-    /// its personalities, ciphers, filesystems): loaded with `async_probe=1`, so the load does
-    /// not wait for the kernel's asynchronous work in flight (a SCSI host scanning 256 targets)
-    /// before the array or the mapping can be made.
-    pub fn request_stack(&self, names: &[String], required: bool) -> usize {
-        self.request_as(names, required, Wait::No)
-    }
-
     fn request_as(&self, names: &[String], required: bool, wait: Wait) -> usize {
         let mut wanted = Vec::new();
         for n in names {
@@ -195,9 +183,7 @@ impl Loader {
     }
 
     /// Starts loading, each in its own thread, the boot drivers these modaliases need: a small
-    /// driver (virtio_pci) is then not held up behind a big one (libata). Synchronously, as
-    /// modprobe does: a driver's devices are probed, and named (virtio_blk's `vda`, `vdb`… in PCI
-    /// order), within its load; `async_probe` would name them in whatever order the probes end.
+    /// driver (virtio_pci) is then not held up behind a big one (libata).
     pub fn spawn_boot_drivers(self: &std::sync::Arc<Self>, modaliases: &[String]) {
         let drivers = self.boot_drivers(modaliases);
         if !drivers.is_empty() {
@@ -206,18 +192,6 @@ impl Loader {
         for d in drivers {
             self.spawn(vec![d], false);
         }
-    }
-
-    /// Whether every load in flight has got as far as its module being live. The kernel makes a
-    /// module live once its init (with the synchronous probes of its devices) has run, then,
-    /// before `finit_module` returns, waits for every asynchronous work in the system
-    /// (`async_synchronize_full`): a SCSI host's scan of its targets, libata's probing of its
-    /// ports, sd's probe of each disk. A settle that waited for the loads to return waited for
-    /// the last disk of the largest JBOD; what is announced meanwhile is seen as it comes.
-    pub fn settled(&self, sysfs: &std::path::Path) -> bool {
-        let st = self.lock();
-        let in_flight: Vec<&String> = st.queued.iter().chain(st.loading.iter()).collect();
-        all_live(&in_flight, &|m| read_attr(&sysfs.join("module").join(m).join("initstate")))
     }
 
     /// Loads a filesystem's driver in the background, not waiting for other drivers' disk probes.
@@ -279,16 +253,8 @@ impl Loader {
     fn load(&self, names: &[String], loud: bool, wait: Wait) -> usize {
         let loaded = self.lock().loaded.clone();
         let Plan { waves, missing, refused } = plan(&self.index, names, &loaded);
-        let planned: Vec<String> = waves.iter().flatten().cloned().collect();
-        // A dependency (libata, scsi_mod, libahci) loads with async_probe=1: the kernel ends a
-        // load by waiting for all asynchronous work in the system, so libata's load, during a
-        // SCSI host's scan of 64 targets, held ata_piix's (the next wave) until the scan ended,
-        // and the settle with it. The drivers asked for keep `wait` (their devices named in
-        // probe order, as modprobe leaves them).
-        let wait_for = |m: &str| if names.iter().any(|n| normalize(n) == m) { wait } else { Wait::No };
         {
             let mut st = self.lock();
-            st.queued.extend(planned.iter().cloned());
             st.missing.extend(missing);
             for e in refused {
                 log::warn!("{e}");
@@ -303,7 +269,7 @@ impl Loader {
             let results: Vec<(String, Result<bool, KmodError>)> = if wave.len() == 1 {
                 wave.into_iter()
                     .map(|m| {
-                        let r = self.load_one(&m, wait_for(&m));
+                        let r = self.load_one(&m, wait);
                         (m, r)
                     })
                     .collect()
@@ -318,7 +284,7 @@ impl Loader {
                             let spawned = thread.spawn_scoped(s, {
                                 let m = m.clone();
                                 move || {
-                                    let r = self.load_one(&m, wait_for(&m));
+                                    let r = self.load_one(&m, wait);
                                     (m, r)
                                 }
                             });
@@ -327,15 +293,12 @@ impl Loader {
                         })
                         .collect();
                     let mut results: Vec<_> =
-                        inline.into_iter().map(|m| (m.clone(), self.load_one(&m, wait_for(&m)))).collect();
+                        inline.into_iter().map(|m| (m.clone(), self.load_one(&m, wait))).collect();
                     results.extend(handles.into_iter().filter_map(|h| h.join().ok()));
                     results
                 })
             };
             let mut st = self.lock();
-            for (m, _) in &results {
-                st.queued.remove(m);
-            }
             for (m, r) in results {
                 match r {
                     // load_one has recorded it as loaded.
@@ -350,10 +313,6 @@ impl Loader {
                     }
                 }
             }
-        }
-        let mut st = self.lock();
-        for m in &planned {
-            st.queued.remove(m); // a wave skipped (a module failed in another request)
         }
         count
     }
@@ -416,12 +375,6 @@ impl Loader {
     }
 }
 
-/// Whether every module named is live (`initstate` as sysfs gives it): loaded and its init
-/// run, at most waiting for the kernel's asynchronous work.
-fn all_live(modules: &[&String], initstate: &dyn Fn(&str) -> Option<String>) -> bool {
-    modules.iter().all(|m| initstate(m).as_deref() == Some("live"))
-}
-
 /// The hotplug thread starts drivers through the loader.
 impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
     fn start(&self, modaliases: &[String]) {
@@ -433,9 +386,6 @@ impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
     fn busy(&self) -> bool {
         Loader::busy(self)
     }
-    fn settled(&self) -> bool {
-        Loader::settled(self, std::path::Path::new("/sys"))
-    }
 }
 
 #[cfg(test)]
@@ -444,17 +394,6 @@ mod tests {
 
     use super::super::testdata::chain;
     use super::*;
-
-    #[test]
-    fn loads_count_as_settled_once_their_modules_are_live() {
-        let states: HashMap<&str, &str> = [("virtio_scsi", "live"), ("virtio_blk", "coming")].into();
-        let initstate = |m: &str| states.get(m).map(|s| s.to_string());
-        let name = |m: &str| m.to_string();
-        assert!(all_live(&[&name("virtio_scsi")], &initstate), "live, only waiting for the SCSI scan");
-        assert!(!all_live(&[&name("virtio_scsi"), &name("virtio_blk")], &initstate), "its init still runs");
-        assert!(!all_live(&[&name("sd_mod")], &initstate), "planned, not loaded yet");
-        assert!(all_live(&[], &initstate));
-    }
 
     #[test]
     fn boot_drivers_by_place_in_the_tree() {
