@@ -420,28 +420,21 @@ impl Shell<'_> {
                     }
                 }
             }
-            Compound::Loop { until, cond, body } => {
+            Compound::Loop { until, cond, body } => self.in_loop(|sh| {
                 let mut st = 0;
-                self.loops += 1;
                 loop {
-                    self.errexit_off += 1;
-                    let c = self.run_list(cond);
-                    self.errexit_off -= 1;
-                    if self.loop_flow() {
-                        break;
+                    sh.errexit_off += 1;
+                    let c = sh.run_list(cond);
+                    sh.errexit_off -= 1;
+                    if sh.loop_flow() || (c == 0) == *until {
+                        break st;
                     }
-                    if (c == 0) == *until {
-                        break;
-                    }
-                    st = self.run_list(body);
-                    if self.loop_flow() {
-                        break;
+                    st = sh.run_list(body);
+                    if sh.loop_flow() {
+                        break st;
                     }
                 }
-                self.loops -= 1;
-                self.status = st;
-                st
-            }
+            }),
             Compound::For { var, words, body } => {
                 let items = match words {
                     Some(w) => match expand::fields(self, w) {
@@ -450,21 +443,19 @@ impl Shell<'_> {
                     },
                     None => self.args.clone(),
                 };
-                let mut st = 0;
-                self.loops += 1;
-                for item in items {
-                    if let Err(e) = self.assign(var, &item) {
-                        st = self.error(1, &e);
-                        break;
+                self.in_loop(|sh| {
+                    let mut st = 0;
+                    for item in items {
+                        if let Err(e) = sh.assign(var, &item) {
+                            return sh.error(1, &e);
+                        }
+                        st = sh.run_list(body);
+                        if sh.loop_flow() {
+                            break;
+                        }
                     }
-                    st = self.run_list(body);
-                    if self.loop_flow() {
-                        break;
-                    }
-                }
-                self.loops -= 1;
-                self.status = st;
-                st
+                    st
+                })
             }
             Compound::Case { word, arms } => {
                 let w = match expand::string(self, word) {
@@ -491,6 +482,16 @@ impl Shell<'_> {
 
     /// After a loop's condition or body: consumes `break`/`continue` meant for this loop;
     /// true when the loop must end.
+    /// Runs a `while`/`until`/`for` loop: `break` and `continue` count it while it runs, and its
+    /// status is the shell's after it.
+    fn in_loop(&mut self, body: impl FnOnce(&mut Self) -> i32) -> i32 {
+        self.loops += 1;
+        let st = body(self);
+        self.loops -= 1;
+        self.status = st;
+        st
+    }
+
     fn loop_flow(&mut self) -> bool {
         if self.interactive && sys::interrupted() {
             let _ = writeln!(Io::console().err);
