@@ -10,10 +10,10 @@
 //! systemd, crypt and tpm2-tss modules, one disk enrolled by the host's systemd-cryptenroll with
 //! no PCRs, one TPM state, copied afresh for every boot. Boot A asks systemd to unlock with the
 //! TPM (rdbreak hands off, systemd-cryptsetup unseals), boot B does not (rdbreak unseals itself);
-//! A and B alternate, which goes first too. Each boot needs the VM lock.
+//! A and B alternate, which goes first too.
 //!
 //!   cargo run --release -p rdbreak-qemu-tests --bin rdbreak-bench-tpm -- [ROUNDS]
-//!   flock /work/coord/vm.lock cargo run -p rdbreak-qemu-tests --bin rdbreak-bench-tpm -- --vm [ROUNDS]
+//!   cargo run -p rdbreak-qemu-tests --bin rdbreak-bench-tpm -- --vm [ROUNDS]
 
 use std::os::unix::fs::FileExt;
 use std::process::Command;
@@ -120,7 +120,9 @@ fn in_vm(rounds: usize) {
         let order = if round % 2 == 0 { [true, false] } else { [false, true] };
         for by_systemd in order {
             let who = if by_systemd { "systemd" } else { "rdbreak" };
-            let s = Scenario::new(&format!("bench-tpm-vm-{who}-{round}")).initrd(Initrd::File(image.clone()));
+            let name = format!("bench-tpm-vm-{who}-{round}");
+            let log = format!("see target/qemu-logs/{name}.log");
+            let s = Scenario::new(&name).initrd(Initrd::File(image.clone()));
             // Every boot from the same bytes: the enrolled disk and the TPM state as enrolled.
             let (d, st) = (s.dir().join("root.img"), s.dir().join("tpm-state"));
             std::fs::copy(&disk, &d).unwrap();
@@ -131,26 +133,24 @@ fn in_vm(rounds: usize) {
             let (mut vm, t) = tpm::boot(s, &d, &st, &line);
             let out = vm.runs_real_init(300);
             drop(t);
-            let _ = std::fs::remove_file(&d);
-            assert!(
-                !out.contains("Please enter passphrase"),
-                "round {round} ({who}) asked for the passphrase: {}",
-                work.display()
-            );
+            // The copies go (the transcript stays in target/qemu-logs).
+            let _ = std::fs::remove_dir_all(&work);
+            assert!(!out.contains("Please enter passphrase"), "round {round} asked for the passphrase: {log}");
             if by_systemd {
                 let ms = tpm::systemd_cryptsetup_span(&out)
-                    .unwrap_or_else(|| panic!("no systemd-cryptsetup@ lines in round {round}: {}", work.display()));
+                    .unwrap_or_else(|| panic!("no systemd-cryptsetup@ lines in round {round}: {log}"));
                 eprintln!("round {} A systemd-cryptsetup@.service {ms:.0} ms", round + 1);
                 systemd.push(ms);
             } else {
-                let (all, u) = tpm::rdbreak_span(&out)
-                    .unwrap_or_else(|| panic!("rdbreak did not unseal in round {round}: {}", work.display()));
+                let (all, u) =
+                    tpm::rdbreak_span(&out).unwrap_or_else(|| panic!("rdbreak did not unseal in round {round}: {log}"));
                 eprintln!("round {} B rdbreak {all:.0} ms (unsealed in {u:.0} ms)", round + 1);
                 ours.push(all);
                 unseal.push(u);
             }
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
     let rows = [
         ("A: systemd 252's systemd-cryptsetup@.service (Starting → Finished)", stats(&mut systemd)),
         ("B: rdbreak, header read → dm-crypt mapping", stats(&mut ours)),
