@@ -213,6 +213,10 @@ pub struct DracutVariant {
     /// with `--no-compress`: the kernel's gunzip of the 138 MB generic image costs about 3 s of
     /// every boot under TCG, and compression is dracut's and the kernel's work, not rdbreak's.
     pub compressed: bool,
+    /// With dracut's systemd, crypt and tpm2-tss modules added (systemd-cryptsetup, its TPM2
+    /// token plugin and the TSS libraries): the image where stock unlocks a TPM2-bound root.
+    /// dracut adds tpm2-tss only when it finds `tpm2` (Debian's tpm2-tools).
+    pub tpm2: bool,
 }
 
 /// What of this host a generic dracut image depends on beyond its options: dracut adds its lvm,
@@ -366,6 +370,9 @@ impl Assets {
         if variant.handoff_mode {
             name += "-handoff";
         }
+        if variant.tpm2 {
+            name += "-tpm2";
+        }
         name += if variant.compressed { "-gz" } else { "-cpio" };
         let image = self.cache.join(format!("initrd/dracut-{name}-{:016x}.img", h.finish()));
         let modules = self.modules_root(form);
@@ -384,6 +391,9 @@ impl Assets {
             }
             if !variant.compressed {
                 cmd.arg("--no-compress");
+            }
+            if variant.tpm2 {
+                cmd.args(["-a", "systemd crypt tpm2-tss"]);
             }
             if variant.handoff_mode {
                 // The host's dracut.conf with the setting added: --conf replaces it.

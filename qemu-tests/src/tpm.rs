@@ -229,3 +229,90 @@ pub fn enroll_257(tpm: &Swtpm, image: &Path, passphrase: &str, args: &[&str], en
     let _ = std::fs::remove_file(root.join(&inside));
     text
 }
+
+/// The tests' LUKS2 root ([`crate::layouts::luks2_root`]) copied into `dir` and enrolled by the
+/// host's systemd-cryptenroll (`args`, `env`) against a fresh TPM state in `dir/tpm-state`;
+/// `before` runs on that TPM first. Returns the disk and the state. The host's cheap keyslot
+/// authorizes the enrollment (the passphrase's is Argon2id).
+pub fn enrolled_root(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    before: impl FnOnce(&Swtpm),
+) -> (PathBuf, PathBuf) {
+    let disk = crate::layouts::luks2_root().copy_to(dir).remove(0);
+    let state = dir.join("tpm-state");
+    manufacture(&state);
+    let t = Swtpm::tcp(&state);
+    before(&t);
+    let out = enroll(&t, &disk, crate::layouts::luks::HOST_KEY, args, env);
+    drop(t);
+    std::fs::write(dir.join("enroll.txt"), out).unwrap();
+    (disk, state)
+}
+
+/// Boots `s` with `disk` and a CRB TPM on `state`. The bzImage: the PVH entry the other
+/// scenarios boot through leaves the kernel without ACPI, so without the TPM's ACPI device.
+pub fn boot(s: crate::Scenario, disk: &Path, state: &Path, cmdline: &str) -> (crate::Vm, Swtpm) {
+    let t = Swtpm::for_vm(state, &s.dir().join("tpm.sock"));
+    let args = t.qemu_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let vm =
+        s.disk(crate::Disk::virtio(disk)).kernel(&crate::assets::get().kernel).qemu_args(&args).append(cmdline).boot();
+    (vm, t)
+}
+
+/// `dracut -a rdbreak` with dracut's systemd, crypt and tpm2-tss modules: the image where
+/// systemd-cryptsetup unlocks a TPM2-bound root when the command line asks it to (rdbreak hands
+/// off) and rdbreak unlocks it when not. Checked for what that takes.
+pub fn systemd_tpm2_image() -> PathBuf {
+    let a = crate::assets::get();
+    let v = crate::assets::DracutVariant { tpm2: true, ..Default::default() };
+    let image = a.dracut_image_variant(crate::Modules::Plain, v);
+    let out = Command::new(&a.cli).arg("ls").arg(&image).output().expect("rdbreak ls");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for want in
+        ["lib/systemd/systemd-cryptsetup", "libcryptsetup-token-systemd-tpm2.so", "libtss2-esys.so", "init.dracut"]
+    {
+        assert!(
+            listing.contains(want),
+            "{want} is not in {}: dracut left out its tpm2-tss module? It needs `tpm2` (apt-get install tpm2-tools; ./run setup installs it)",
+            image.display()
+        );
+    }
+    image
+}
+
+/// The command line's words (after [`boot`]'s root and `rd.luks.uuid=`) that have systemd
+/// unlock the root: `tpm2-device=` makes rdbreak hand off in an image with systemd's TPM2 token
+/// plugin. systemd logs to kmsg, so its lines carry the kernel's timestamps, unthrottled.
+pub const SYSTEMD_UNLOCKS: &str = "rd.luks.options=tpm2-device=auto systemd.log_target=kmsg printk.devkmsg=on";
+/// The same line without the TPM request: rdbreak boots and unseals the root's key itself.
+pub const RDBREAK_UNLOCKS: &str = "systemd.log_target=kmsg printk.devkmsg=on";
+
+/// The kernel timestamp of the first kmsg line holding every one of `needles` (console lines
+/// without one, as systemd's `[  OK  ]`, are skipped).
+fn stamp(transcript: &str, needles: &[&str]) -> Option<f64> {
+    transcript.lines().filter(|l| needles.iter().all(|n| l.contains(n))).find_map(|l| {
+        let l = l.trim_start_matches(|c: char| c != '[');
+        l.strip_prefix('[')?.split(']').next()?.trim().parse().ok()
+    })
+}
+
+/// Milliseconds from systemd's "Starting systemd-cryptsetup@…" to its "Finished …" (PID 1's
+/// kmsg lines): the unit's fork and exec, libcryptsetup and the token plugin loaded, the
+/// header read, tpm2-tss loaded, the unseal, the keyslot and the dm-crypt mapping.
+pub fn systemd_cryptsetup_span(transcript: &str) -> Option<f64> {
+    let unit = "systemd-cryptsetup@";
+    let start = stamp(transcript, &["Starting", unit])?;
+    let end = stamp(transcript, &["Finished", unit])?;
+    Some((end - start) * 1000.0)
+}
+
+/// rdbreak's own count on its line "unlocked with its TPM2 token in N ms (unsealed in M ms …)":
+/// from the header's read to the dm-crypt mapping, and the unseal alone.
+pub fn rdbreak_span(transcript: &str) -> Option<(f64, f64)> {
+    let line = transcript.lines().find(|l| l.contains("unlocked with its TPM2 token in "))?;
+    let number = |after: &str| -> Option<f64> { line.split(after).nth(1)?.split(" ms").next()?.trim().parse().ok() };
+    Some((number("TPM2 token in ")?, number("unsealed in ")?))
+}

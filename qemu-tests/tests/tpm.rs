@@ -172,7 +172,7 @@ fn new_handle(cmd: &[u8], resp: &[u8]) -> Option<u32> {
 
 use rdbreak_qemu_tests::layouts::luks::{FS_UUID, HOST_KEY, LUKS_UUID, PASSPHRASE};
 use rdbreak_qemu_tests::layouts::{self};
-use rdbreak_qemu_tests::{assets, Disk, Scenario};
+use rdbreak_qemu_tests::{Disk, Initrd, Scenario};
 
 const PASSWORD: &str = "Rdbreak-Tpm-Root!";
 /// The PCR the VM tests bind: zero in a fresh swtpm and in a VM the firmware booted straight
@@ -183,16 +183,7 @@ const PCR: &str = "8";
 /// The LUKS2 root of [`layouts::luks2_root`] enrolled by systemd-cryptenroll (`args`, `env`)
 /// against a fresh TPM state in the scenario's directory; `before` runs on that TPM first.
 fn tpm_root(s: &Scenario, args: &[&str], env: &[(&str, &str)], before: impl FnOnce(&Swtpm)) -> (PathBuf, PathBuf) {
-    let disk = layouts::luks2_root().copy_to(s.dir()).remove(0);
-    let state = s.dir().join("tpm-state");
-    tpm::manufacture(&state);
-    let t = Swtpm::tcp(&state);
-    before(&t);
-    // The host's cheap keyslot authorizes the enrollment (the passphrase's is Argon2id).
-    let out = tpm::enroll(&t, &disk, HOST_KEY, args, env);
-    drop(t);
-    std::fs::write(s.dir().join("enroll.txt"), out).unwrap();
-    (disk, state)
+    tpm::enrolled_root(s.dir(), args, env, before)
 }
 
 fn boot_line(extra: &str) -> String {
@@ -205,13 +196,7 @@ fn prompt() -> String {
 
 /// A VM with the disk and a TPM on `state`.
 fn with_tpm(s: Scenario, disk: &Path, state: &Path, cmdline: &str) -> (rdbreak_qemu_tests::Vm, Swtpm) {
-    let t = Swtpm::for_vm(state, &s.dir().join("tpm.sock"));
-    let args = t.qemu_args();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    // The bzImage: the PVH entry the other scenarios boot through leaves the kernel without
-    // ACPI, so without the TPM's ACPI device.
-    let vm = s.disk(Disk::virtio(disk)).kernel(&assets::get().kernel).qemu_args(&args).append(cmdline).boot();
-    (vm, t)
+    tpm::boot(s, disk, state, cmdline)
 }
 
 /// The usual case (Fedora, Ubuntu's TPM install): no one types anything, the TPM unseals the
@@ -222,8 +207,36 @@ fn vm_the_tpm_unlocks_the_root_with_no_prompt() {
     let (disk, state) = tpm_root(&s, &[&format!("--tpm2-pcrs={PCR}")], &[], |_| {});
     let (mut vm, _t) = with_tpm(s, &disk, &state, &boot_line(""));
     let t = vm.runs_real_init(240);
-    assert!(t.contains("unlocked with its TPM2 token (unsealed in"), "{t}");
+    assert!(t.contains("unlocked with its TPM2 token in "), "{t}");
     assert!(!t.contains("Please enter passphrase"), "no prompt: {t}");
+}
+
+/// One image with dracut's systemd, crypt and tpm2-tss modules, one disk enrolled with no PCRs,
+/// one TPM state, two boots that differ only in `rd.luks.options=tpm2-device=auto`. With it,
+/// rdbreak hands the boot to dracut's systemd and systemd-cryptsetup unseals the root's key;
+/// without it, rdbreak unseals it itself. No one types: a boot that fell back to a passphrase
+/// would wait at its prompt and never reach the real init. `rdbreak-bench-tpm --vm` times these
+/// two boots.
+#[test]
+fn vm_systemd_cryptsetup_and_rdbreak_each_unlock_the_root_with_the_tpm_from_one_image() {
+    let image = tpm::systemd_tpm2_image();
+    let s = Scenario::new("tpm_systemd_cryptsetup");
+    let (disk, state) = tpm_root(&s, &["--tpm2-pcrs="], &[], |_| {});
+    let (mut vm, _t) = with_tpm(s.initrd(Initrd::File(image.clone())), &disk, &state, &boot_line(tpm::SYSTEMD_UNLOCKS));
+    let t = vm.runs_real_init(300);
+    assert!(
+        t.contains("handing the boot to dracut's init (/init.dracut, systemd): rd.luks.options=tpm2-device=auto asks for unlocking with the TPM2"),
+        "{t}"
+    );
+    assert!(tpm::systemd_cryptsetup_span(&t).is_some(), "systemd-cryptsetup@ started and finished: {t}");
+    assert!(!t.contains("unlocked with its TPM2 token") && !t.contains("Please enter passphrase"), "{t}");
+
+    let s = Scenario::new("tpm_rdbreak_same_image");
+    let (mut vm, _t) = with_tpm(s.initrd(Initrd::File(image)), &disk, &state, &boot_line(tpm::RDBREAK_UNLOCKS));
+    let t = vm.runs_real_init(300);
+    assert!(!t.contains("handing the boot") && !t.contains("Please enter passphrase"), "{t}");
+    assert!(tpm::rdbreak_span(&t).is_some(), "rdbreak unsealed it: {t}");
+    assert!(t.contains("RDBREAK-TEST-INIT pid=1"), "{t}");
 }
 
 /// Break-glass: with rd.break the TPM is not asked, the passphrase is; before the shell opens

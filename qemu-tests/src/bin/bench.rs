@@ -337,7 +337,7 @@ fn storage_suite(a: &Assets, rounds: usize, out: &Path) -> String {
 }
 
 /// `dracut -a rdbreak` as it ships, compressed.
-const SHIPPED: DracutVariant = DracutVariant { shell_init: false, handoff_mode: false, compressed: true };
+const SHIPPED: DracutVariant = DracutVariant { shell_init: false, handoff_mode: false, compressed: true, tpm2: false };
 
 /// The standard root (one ext4 disk): stock dracut with and without systemd, dracut -a
 /// rdbreak, rdbreak build. Writes results.json; returns the markdown table.
