@@ -19,6 +19,16 @@ pub trait Source: Send + Sync + 'static {
     fn drain(&self) -> Vec<Uevent>;
     /// Wakes a `wait` (the thread is asked to stop).
     fn interrupt(&self);
+    /// The sequence number of the last event the kernel has sent (`/sys/kernel/uevent_seqnum`),
+    /// when it can be known: `settle` then waits for the events sent so far, not for a pause in
+    /// a stream that goes on (a SCSI host announcing its targets one after another).
+    fn sent(&self) -> Option<u64> {
+        None
+    }
+    /// The last event number sent before listening began (those never arrive).
+    fn first(&self) -> u64 {
+        0
+    }
 }
 
 impl Source for Uevents {
@@ -31,6 +41,12 @@ impl Source for Uevents {
     fn interrupt(&self) {
         Uevents::interrupt(self)
     }
+    fn sent(&self) -> Option<u64> {
+        crate::uevent::read_attr(std::path::Path::new("/sys/kernel/uevent_seqnum"))?.parse().ok()
+    }
+    fn first(&self) -> u64 {
+        self.opened_at
+    }
 }
 
 /// What handles announced devices: the module loader, or a fake in tests.
@@ -40,6 +56,11 @@ pub trait Drivers: Send + Sync + 'static {
     /// Waits until no load started so far is running.
     fn wait_idle(&self);
     fn busy(&self) -> bool;
+    /// Whether the loads in flight are done as far as `settle` cares: their drivers' own
+    /// probes have run (the kernel may still be waiting for other asynchronous work).
+    fn settled(&self) -> bool {
+        !self.busy()
+    }
 }
 
 #[derive(Default)]
@@ -57,6 +78,8 @@ struct State {
     /// Block devices with an event (`add`, `change`, `remove`) since the boot's last scan took
     /// them: what that scan must read again rather than take from what it knew.
     touched: std::collections::HashSet<String>,
+    /// The highest `SEQNUM` among the events handled.
+    handled: u64,
 }
 
 struct Shared {
@@ -103,6 +126,8 @@ impl Shared {
                     _ => false,
                 };
             }
+            let top = events.iter().filter_map(|ev| ev.vars.get("SEQNUM")?.parse::<u64>().ok()).max();
+            st.handled = st.handled.max(top.unwrap_or(0));
             st.busy = false;
             st.generation += 1;
             self.changed.notify_all();
@@ -136,7 +161,7 @@ impl Hotplug {
         drivers: Option<Box<dyn Drivers>>,
         blocks: impl IntoIterator<Item = String>,
     ) -> std::io::Result<Hotplug> {
-        let state = State { blocks: blocks.into_iter().collect(), ..Default::default() };
+        let state = State { blocks: blocks.into_iter().collect(), handled: source.first(), ..Default::default() };
         let shared = Arc::new(Shared { state: Mutex::new(state), changed: Condvar::new(), source, drivers });
         let hp = Hotplug { shared, thread: Mutex::new(None) };
         hp.resume()?;
@@ -173,16 +198,20 @@ impl Hotplug {
         let start = Instant::now();
         loop {
             let g = self.generation();
-            if let Some(d) = &self.shared.drivers {
-                d.wait_idle();
-            }
             let untouched = |st: &State| !st.busy && st.generation == g;
-            if untouched(&self.shared.lock())
-                && !self.shared.source.wait(Some(Duration::ZERO))
-                && !self.shared.drivers.as_ref().is_some_and(|d| d.busy())
-                && untouched(&self.shared.lock())
-            {
-                return true;
+            if untouched(&self.shared.lock()) && self.shared.drivers.as_ref().is_none_or(|d| d.settled()) {
+                // What the kernel had sent by now, handled (udevadm settle's own test); or, when
+                // that cannot be known, nothing queued and nothing handled meanwhile.
+                let done = match self.shared.source.sent() {
+                    Some(sent) => {
+                        let st = self.shared.lock();
+                        !st.busy && st.handled >= sent
+                    }
+                    None => !self.shared.source.wait(Some(Duration::ZERO)) && untouched(&self.shared.lock()),
+                };
+                if done {
+                    return true;
+                }
             }
             if start.elapsed() >= limit {
                 return false;
@@ -224,6 +253,91 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
     use std::sync::mpsc;
+
+    /// A kernel that numbers its events and keeps announcing devices, one every 5 ms, as a
+    /// SCSI host announces its targets.
+    struct Stream {
+        kernel: Arc<FakeKernel>,
+        seq: std::sync::atomic::AtomicU64,
+        first: u64,
+    }
+
+    impl Source for Arc<Stream> {
+        fn wait(&self, timeout: Option<Duration>) -> bool {
+            self.kernel.wait(timeout)
+        }
+        fn drain(&self) -> Vec<Uevent> {
+            self.kernel.drain()
+        }
+        fn interrupt(&self) {
+            self.kernel.interrupt()
+        }
+        fn sent(&self) -> Option<u64> {
+            Some(self.seq.load(std::sync::atomic::Ordering::SeqCst))
+        }
+        fn first(&self) -> u64 {
+            self.first
+        }
+    }
+
+    /// Events sent before the socket listened never arrive: a quiet machine settles at once.
+    #[test]
+    fn events_before_listening_are_not_waited_for() {
+        let kernel = Arc::new(FakeKernel {
+            queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            interrupted: Default::default(),
+        });
+        let stream = Arc::new(Stream { kernel, seq: 1234.into(), first: 1234 });
+        let hp = Hotplug::start(Box::new(stream), None, []).unwrap();
+        let t = Instant::now();
+        assert!(hp.settle(Duration::from_secs(5)));
+        assert!(t.elapsed() < Duration::from_secs(1));
+    }
+
+    /// The settle waits for the events sent when it looks, not for the stream to pause: a
+    /// host that keeps announcing disks does not hold it; an event sent before is waited for.
+    #[test]
+    fn settle_waits_for_what_was_sent_not_for_a_pause() {
+        let kernel = Arc::new(FakeKernel {
+            queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            interrupted: Default::default(),
+        });
+        let stream = Arc::new(Stream { kernel: Arc::clone(&kernel), seq: Default::default(), first: 0 });
+        let hp = Hotplug::start(Box::new(Arc::clone(&stream)), None, []).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let feeder = {
+            let (stream, stop) = (Arc::clone(&stream), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let n = stream.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    let vars = HashMap::from([
+                        ("SEQNUM".to_string(), n.to_string()),
+                        ("SUBSYSTEM".to_string(), "block".to_string()),
+                        ("DEVNAME".to_string(), format!("sd{n}")),
+                    ]);
+                    stream.kernel.queue.lock().unwrap().push(Uevent {
+                        action: "add".into(),
+                        devpath: "/x".into(),
+                        vars,
+                    });
+                    stream.kernel.arrived.notify_all();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        assert!(hp.settle(Duration::from_secs(5)), "a stream that never pauses held the settle");
+        assert!(t.elapsed() < Duration::from_secs(1));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        feeder.join().unwrap();
+        // An event sent and not yet handled (the thread is stopped): the settle waits for it.
+        hp.stop();
+        stream.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(!hp.settle(Duration::from_millis(200)), "settled before an event sent was handled");
+    }
 
     /// Events sent by the test, in batches, as the kernel queues them on the socket.
     struct FakeKernel {
@@ -270,6 +384,8 @@ mod tests {
         running: Mutex<Vec<std::thread::JoinHandle<()>>>,
         reveals: HashMap<String, String>,
         delay: Duration,
+        /// Loads that are live but blocked (the kernel waiting for others' async work).
+        live_but_blocked: std::sync::atomic::AtomicBool,
     }
 
     impl Drivers for Arc<FakeLoader> {
@@ -297,6 +413,9 @@ mod tests {
         fn busy(&self) -> bool {
             self.running.lock().unwrap().iter().any(|h| !h.is_finished())
         }
+        fn settled(&self) -> bool {
+            self.live_but_blocked.load(std::sync::atomic::Ordering::SeqCst) || !self.busy()
+        }
     }
 
     fn setup(reveals: &[(&str, &str)], delay_ms: u64) -> (Arc<FakeKernel>, Hotplug, mpsc::Receiver<String>) {
@@ -312,6 +431,7 @@ mod tests {
             running: Mutex::new(Vec::new()),
             reveals: reveals.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             delay: Duration::from_millis(delay_ms),
+            live_but_blocked: Default::default(),
         });
         let hp = Hotplug::start(Box::new(Arc::clone(&kernel)), Some(Box::new(loader)), ["sda".to_string()]).unwrap();
         (kernel, hp, rx)
@@ -325,6 +445,36 @@ mod tests {
         assert!(hp.settle(Duration::from_secs(10)));
         let started: Vec<String> = rx.try_iter().collect();
         assert_eq!(started, ["pci:ctrl", "virtio:disk", "scsi:part"], "settled before the chain ended");
+    }
+
+    /// A load whose module is live but whose `finit_module` has not returned (the kernel waits
+    /// there for a SCSI host's scan of 256 targets) does not hold the settle; one whose init
+    /// still runs does.
+    #[test]
+    fn settle_does_not_wait_for_loads_only_blocked_on_others_async_work() {
+        let kernel = Arc::new(FakeKernel {
+            queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            interrupted: Default::default(),
+        });
+        let (tx, _rx) = mpsc::channel();
+        let loader = Arc::new(FakeLoader {
+            kernel: Arc::clone(&kernel),
+            started: tx,
+            running: Mutex::new(Vec::new()),
+            reveals: HashMap::new(),
+            delay: Duration::from_secs(3),
+            live_but_blocked: Default::default(),
+        });
+        let hp = Hotplug::start(Box::new(Arc::clone(&kernel)), Some(Box::new(Arc::clone(&loader))), []).unwrap();
+        kernel.send("add", "virtio:d00000008v00001AF4");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!hp.settle(Duration::from_millis(300)), "a load whose init runs holds the settle");
+        loader.live_but_blocked.store(true, std::sync::atomic::Ordering::SeqCst);
+        let t = Instant::now();
+        assert!(hp.settle(Duration::from_secs(10)));
+        assert!(t.elapsed() < Duration::from_secs(1), "waited for a load only blocked on the kernel's async work");
+        loader.wait_idle();
     }
 
     #[test]
