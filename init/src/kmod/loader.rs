@@ -317,12 +317,7 @@ impl Loader {
         let loaded = self.lock().loaded.clone();
         let Plan { waves, missing, refused } = plan(&self.index, names, &loaded);
         let mut planned: HashSet<String> = waves.iter().flatten().cloned().collect();
-        // A dependency (libata, scsi_mod, libahci) loads with async_probe=1: the kernel ends a
-        // load by waiting for all asynchronous work in the system, so libata's load, during a
-        // SCSI host's scan of 64 targets, held ata_piix's (the next wave) until the scan ended,
-        // and the settle with it. The drivers asked for keep `wait` (their devices named in
-        // probe order, as modprobe leaves them).
-        let wait_for = |m: &str| if names.iter().any(|n| normalize(n) == m) { wait } else { Wait::No };
+        let wait_for = |m: &str| wait_of(&self.index, names, m, wait);
         {
             let mut st = self.lock();
             st.queue(&planned);
@@ -455,6 +450,21 @@ impl Loader {
     }
 }
 
+/// How a module of a request for `names` waits. A dependency that drives no device (libata,
+/// scsi_mod, libahci) loads with async_probe=1: the kernel ends a load by waiting for all
+/// asynchronous work in the system, so libata's load, during a SCSI host's scan of 64 targets,
+/// held ata_piix's (the next wave) until the scan ended, and the settle with it. One with drivers
+/// of its own (usbcore's hub driver) waits as modprobe's would: async_probe would make its
+/// drivers probe in the background for as long as it is loaded, the real system's too. The
+/// modules asked for keep `wait` (their devices named in probe order, as modprobe leaves them).
+fn wait_of(index: &ModuleIndex, names: &[String], module: &str, wait: Wait) -> Wait {
+    if names.iter().any(|n| normalize(n) == module) || index.drives_devices(module) {
+        wait
+    } else {
+        Wait::No
+    }
+}
+
 /// Whether every module named is live (`initstate` as sysfs gives it): loaded and its init
 /// run, at most waiting for the kernel's asynchronous work.
 fn all_live(modules: &[&String], initstate: &dyn Fn(&str) -> Option<String>) -> bool {
@@ -507,6 +517,17 @@ mod tests {
         assert!(!loader.settled(sysfs), "settled before the spawned load was planned");
         loader.wait_idle();
         assert!(loader.settled(sysfs), "the failed load still counted: {:?}", loader.lock().queued);
+    }
+
+    #[test]
+    fn only_dependencies_that_drive_no_device_skip_the_wait() {
+        let ix = super::super::testdata::index();
+        let asked = ["virtio_blk".to_string()];
+        assert_eq!(wait_of(&ix, &asked, "virtio_blk", Wait::ForAsyncProbes), Wait::ForAsyncProbes);
+        assert_eq!(wait_of(&ix, &asked, "virtio_ring", Wait::ForAsyncProbes), Wait::No, "a library");
+        assert_eq!(wait_of(&ix, &asked, "virtio_pci", Wait::ForAsyncProbes), Wait::ForAsyncProbes, "a driver");
+        assert_eq!(wait_of(&ix, &["fs-ext4".into()], "jbd2", Wait::No), Wait::No);
+        assert_eq!(wait_of(&ix, &["ext4".into()], "ext4", Wait::No), Wait::No);
     }
 
     #[test]
