@@ -61,6 +61,11 @@ pub trait Drivers: Send + Sync + 'static {
     fn settled(&self) -> bool {
         !self.busy()
     }
+    /// How many loads were ever started: the settle reads the kernel's sequence number again
+    /// when it changes.
+    fn started(&self) -> u64 {
+        0
+    }
 }
 
 #[derive(Default)]
@@ -191,23 +196,41 @@ impl Hotplug {
         let _ = self.shared.changed.wait_timeout_while(st, timeout, |st| st.generation == generation);
     }
 
-    /// `udevadm settle`: until every event sent so far is handled and no driver is loading (or
-    /// `limit`). A driver's devices are announced before its load returns, so once the loads are
-    /// done and the queue is empty, nothing is left in flight. Returns whether it settled.
+    /// `udevadm settle`: until every event the kernel had sent when it began is handled and
+    /// every driver loading is live (or `limit`). Returns whether it settled.
+    ///
+    /// The events sent are read again only when loads have started since: a driver's probes
+    /// announce its devices (a controller's disks) before its module is live, and those need
+    /// drivers too; a stream that starts no load (a SCSI host announcing LUN after LUN, sd_mod
+    /// loaded) is the next scan's, or the settle would last as long as the stream.
     pub fn settle(&self, limit: Duration) -> bool {
         let start = Instant::now();
+        // The sequence number waited for, and the loads started when it was read.
+        let mut target: Option<(u64, u64)> = None;
+        let started = || self.shared.drivers.as_ref().map_or(0, |d| d.started());
         loop {
             let g = self.generation();
-            let untouched = |st: &State| !st.busy && st.generation == g;
-            if untouched(&self.shared.lock()) && self.shared.drivers.as_ref().is_none_or(|d| d.settled()) {
-                // What the kernel had sent by now, handled (udevadm settle's own test); or, when
-                // that cannot be known, nothing queued and nothing handled meanwhile.
-                let done = match self.shared.source.sent() {
+            let before = started();
+            if self.shared.drivers.as_ref().is_none_or(|d| d.settled()) {
+                let sent = match target {
+                    Some((sent, then)) if then == before => Some(sent),
+                    _ => self.shared.source.sent(),
+                };
+                let done = match sent {
+                    // What the kernel had sent, handled (its drivers started: the thread counts
+                    // an event handled once it has), udevadm settle's own test; and no load
+                    // started while this looked.
                     Some(sent) => {
-                        let st = self.shared.lock();
-                        !st.busy && st.handled >= sent
+                        target = Some((sent, before));
+                        self.shared.lock().handled >= sent && started() == before
                     }
-                    None => !self.shared.source.wait(Some(Duration::ZERO)) && untouched(&self.shared.lock()),
+                    // When that cannot be known: nothing queued, nothing handled meanwhile.
+                    None => {
+                        let untouched = |st: &State| !st.busy && st.generation == g;
+                        untouched(&self.shared.lock())
+                            && !self.shared.source.wait(Some(Duration::ZERO))
+                            && untouched(&self.shared.lock())
+                    }
                 };
                 if done {
                     return true;
@@ -260,6 +283,8 @@ mod tests {
         kernel: Arc<FakeKernel>,
         seq: std::sync::atomic::AtomicU64,
         first: u64,
+        /// How long taking events off the queue takes (a busy vCPU).
+        slow: Duration,
     }
 
     impl Source for Arc<Stream> {
@@ -267,7 +292,9 @@ mod tests {
             self.kernel.wait(timeout)
         }
         fn drain(&self) -> Vec<Uevent> {
-            self.kernel.drain()
+            let events = self.kernel.drain();
+            std::thread::sleep(self.slow); // handling them: more arrive meanwhile
+            events
         }
         fn interrupt(&self) {
             self.kernel.interrupt()
@@ -283,12 +310,8 @@ mod tests {
     /// Events sent before the socket listened never arrive: a quiet machine settles at once.
     #[test]
     fn events_before_listening_are_not_waited_for() {
-        let kernel = Arc::new(FakeKernel {
-            queue: Mutex::new(Vec::new()),
-            arrived: Condvar::new(),
-            interrupted: Default::default(),
-        });
-        let stream = Arc::new(Stream { kernel, seq: 1234.into(), first: 1234 });
+        let kernel = Arc::new(FakeKernel::default());
+        let stream = Arc::new(Stream { kernel, seq: 1234.into(), first: 1234, slow: Duration::ZERO });
         let hp = Hotplug::start(Box::new(stream), None, []).unwrap();
         let t = Instant::now();
         assert!(hp.settle(Duration::from_secs(5)));
@@ -299,12 +322,20 @@ mod tests {
     /// host that keeps announcing disks does not hold it; an event sent before is waited for.
     #[test]
     fn settle_waits_for_what_was_sent_not_for_a_pause() {
-        let kernel = Arc::new(FakeKernel {
-            queue: Mutex::new(Vec::new()),
-            arrived: Condvar::new(),
-            interrupted: Default::default(),
-        });
-        let stream = Arc::new(Stream { kernel: Arc::clone(&kernel), seq: Default::default(), first: 0 });
+        settles_beside_a_stream(Duration::ZERO);
+    }
+
+    /// The same when handling the events takes longer than the kernel takes to send the next
+    /// (a busy vCPU): the number waited for is the one read when the settle began, not one read
+    /// again at each look, which the stream keeps ahead of what was handled.
+    #[test]
+    fn a_stream_that_outpaces_the_thread_does_not_hold_the_settle() {
+        settles_beside_a_stream(Duration::from_millis(20));
+    }
+
+    fn settles_beside_a_stream(slow: Duration) {
+        let kernel = Arc::new(FakeKernel::default());
+        let stream = Arc::new(Stream { kernel: Arc::clone(&kernel), seq: Default::default(), first: 0, slow });
         let hp = Hotplug::start(Box::new(Arc::clone(&stream)), None, []).unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let feeder = {
@@ -340,15 +371,23 @@ mod tests {
     }
 
     /// Events sent by the test, in batches, as the kernel queues them on the socket.
+    #[derive(Default)]
     struct FakeKernel {
         queue: Mutex<Vec<Uevent>>,
         arrived: Condvar,
         interrupted: std::sync::atomic::AtomicBool,
+        /// Events are numbered (`SEQNUM`, `/sys/kernel/uevent_seqnum`) and the count is known.
+        numbered: bool,
+        seq: std::sync::atomic::AtomicU64,
+        /// How long handling a batch takes (a busy vCPU).
+        slow: Duration,
     }
 
     impl FakeKernel {
         fn send(&self, action: &str, modalias: &str) {
-            let vars = HashMap::from([("MODALIAS".to_string(), modalias.to_string())]);
+            let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let vars =
+                HashMap::from([("MODALIAS".to_string(), modalias.to_string()), ("SEQNUM".to_string(), n.to_string())]);
             self.queue.lock().unwrap().push(Uevent { action: action.into(), devpath: "/devices/x".into(), vars });
             self.arrived.notify_all();
         }
@@ -367,12 +406,17 @@ mod tests {
             !q.is_empty()
         }
         fn drain(&self) -> Vec<Uevent> {
-            std::mem::take(&mut *self.queue.lock().unwrap())
+            let events = std::mem::take(&mut *self.queue.lock().unwrap());
+            std::thread::sleep(self.slow);
+            events
         }
         fn interrupt(&self) {
             let _q = self.queue.lock().unwrap();
             self.interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             self.arrived.notify_all();
+        }
+        fn sent(&self) -> Option<u64> {
+            self.numbered.then(|| self.seq.load(std::sync::atomic::Ordering::SeqCst))
         }
     }
 
@@ -386,10 +430,13 @@ mod tests {
         delay: Duration,
         /// Loads that are live but blocked (the kernel waiting for others' async work).
         live_but_blocked: std::sync::atomic::AtomicBool,
+        starts: std::sync::atomic::AtomicU64,
     }
 
     impl Drivers for Arc<FakeLoader> {
         fn start(&self, modaliases: &[String]) {
+            // Counted once in flight, as the loader counts a request where it queues it.
+            let _counted = Counted(&self.starts);
             for m in modaliases {
                 let _ = self.started.send(m.clone());
                 let (me, m) = (Arc::clone(self), m.clone());
@@ -416,14 +463,30 @@ mod tests {
         fn settled(&self) -> bool {
             self.live_but_blocked.load(std::sync::atomic::Ordering::SeqCst) || !self.busy()
         }
+        fn started(&self) -> u64 {
+            self.starts.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    /// Adds one to a count when dropped.
+    struct Counted<'a>(&'a std::sync::atomic::AtomicU64);
+
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     fn setup(reveals: &[(&str, &str)], delay_ms: u64) -> (Arc<FakeKernel>, Hotplug, mpsc::Receiver<String>) {
-        let kernel = Arc::new(FakeKernel {
-            queue: Mutex::new(Vec::new()),
-            arrived: Condvar::new(),
-            interrupted: Default::default(),
-        });
+        setup_with(FakeKernel::default(), reveals, delay_ms)
+    }
+
+    fn setup_with(
+        kernel: FakeKernel,
+        reveals: &[(&str, &str)],
+        delay_ms: u64,
+    ) -> (Arc<FakeKernel>, Hotplug, mpsc::Receiver<String>) {
+        let kernel = Arc::new(kernel);
         let (tx, rx) = mpsc::channel();
         let loader = Arc::new(FakeLoader {
             kernel: Arc::clone(&kernel),
@@ -432,9 +495,24 @@ mod tests {
             reveals: reveals.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             delay: Duration::from_millis(delay_ms),
             live_but_blocked: Default::default(),
+            starts: Default::default(),
         });
         let hp = Hotplug::start(Box::new(Arc::clone(&kernel)), Some(Box::new(loader)), ["sda".to_string()]).unwrap();
         (kernel, hp, rx)
+    }
+
+    /// With numbered events the settle still follows a chain to its end: the devices a load
+    /// announces come after the number read when the settle began, and are waited for because
+    /// a load ran since.
+    #[test]
+    fn numbered_events_are_read_again_after_loads() {
+        // Slow to handle: a load has ended and what it announced is not handled yet.
+        let kernel = FakeKernel { numbered: true, slow: Duration::from_millis(20), ..Default::default() };
+        let (kernel, hp, rx) = setup_with(kernel, &[("pci:ctrl", "virtio:disk"), ("virtio:disk", "scsi:part")], 30);
+        kernel.send("add", "pci:ctrl");
+        assert!(hp.settle(Duration::from_secs(10)));
+        let started: Vec<String> = rx.try_iter().collect();
+        assert_eq!(started, ["pci:ctrl", "virtio:disk", "scsi:part"], "settled before the chain ended");
     }
 
     #[test]
@@ -452,11 +530,7 @@ mod tests {
     /// still runs does.
     #[test]
     fn settle_does_not_wait_for_loads_only_blocked_on_others_async_work() {
-        let kernel = Arc::new(FakeKernel {
-            queue: Mutex::new(Vec::new()),
-            arrived: Condvar::new(),
-            interrupted: Default::default(),
-        });
+        let kernel = Arc::new(FakeKernel::default());
         let (tx, _rx) = mpsc::channel();
         let loader = Arc::new(FakeLoader {
             kernel: Arc::clone(&kernel),
@@ -465,6 +539,7 @@ mod tests {
             reveals: HashMap::new(),
             delay: Duration::from_secs(3),
             live_but_blocked: Default::default(),
+            starts: Default::default(),
         });
         let hp = Hotplug::start(Box::new(Arc::clone(&kernel)), Some(Box::new(Arc::clone(&loader))), []).unwrap();
         kernel.send("add", "virtio:d00000008v00001AF4");

@@ -91,10 +91,13 @@ struct LoaderState {
     /// Counted: two requests may plan the same module, and a request started in a thread is
     /// counted from its start, before the thread has planned anything.
     queued: HashMap<String, usize>,
+    /// Requests ever queued: the settle looks at the kernel's events again when it changes.
+    started: u64,
 }
 
 impl LoaderState {
     fn queue<'a>(&mut self, names: impl IntoIterator<Item = &'a String>) {
+        self.started += 1;
         for n in names {
             *self.queued.entry(n.clone()).or_default() += 1;
         }
@@ -484,6 +487,9 @@ impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
     }
     fn settled(&self) -> bool {
         Loader::settled(self, std::path::Path::new("/sys"))
+    }
+    fn started(&self) -> u64 {
+        self.lock().started
     }
 }
 
