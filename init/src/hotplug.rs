@@ -66,6 +66,10 @@ pub trait Drivers: Send + Sync + 'static {
     fn started(&self) -> u64 {
         0
     }
+    /// What `settled` waits for, for the debug log.
+    fn waiting_for(&self) -> String {
+        String::new()
+    }
 }
 
 #[derive(Default)]
@@ -207,6 +211,7 @@ impl Hotplug {
         let start = Instant::now();
         // The sequence number waited for, and the loads started when it was read.
         let mut target: Option<(u64, u64)> = None;
+        let mut last_note = Instant::now();
         let started = || self.shared.drivers.as_ref().map_or(0, |d| d.started());
         loop {
             let g = self.generation();
@@ -233,11 +238,18 @@ impl Hotplug {
                     }
                 };
                 if done {
+                    log::debug!("settled in {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
                     return true;
                 }
             }
             if start.elapsed() >= limit {
                 return false;
+            }
+            if last_note.elapsed() >= Duration::from_millis(250) {
+                last_note = Instant::now();
+                let drivers = self.shared.drivers.as_ref().map(|d| d.waiting_for()).unwrap_or_default();
+                let handled = self.shared.lock().handled;
+                log::debug!("settle: waiting for [{drivers}], events handled to {handled} of {target:?}");
             }
             self.wait_change(g, Duration::from_millis(10));
         }
