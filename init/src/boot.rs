@@ -271,15 +271,29 @@ impl Boot {
             self.known.forget(&name);
         }
         let keep = |name: &str| hotplug.is_none_or(|h| h.announced(name));
+        // Where a scan's time goes, for rd.debug: reading and probing, links, assembly.
+        let t = std::time::Instant::now();
         let (mut devs, work) = devices::scan(&self.paths.sys, &self.paths.dev, &mut self.known, &keep);
         self.storage.identify(&mut devs, &self.paths.dev);
+        let read = t.elapsed();
         let links = devs.iter().flat_map(devices::links).collect::<Vec<_>>();
         devices::place_links_known(links, &self.paths.dev, &mut self.known.links);
         devices::place_links_known(assemble::links(&devs), &self.paths.dev, &mut self.known.links);
+        let linked = t.elapsed();
         self.made = self.storage.step(&devs, &self.paths.dev, self.loader.as_deref());
         self.devs = devs;
         self.work = work;
-        log::debug!("scan: {} devices, {} read, {} probed", work.devices, work.read, work.probed);
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        log::debug!(
+            "scan: {} devices, {} read, {} probed ({:.1} ms: reading {:.1}, links {:.1}, assembly {:.1})",
+            work.devices,
+            work.read,
+            work.probed,
+            ms(t.elapsed()),
+            ms(read),
+            ms(linked - read),
+            ms(t.elapsed() - linked)
+        );
         &self.devs
     }
 

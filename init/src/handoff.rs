@@ -415,7 +415,7 @@ pub fn unmount_plan(table: &[MountInfo]) -> Vec<&'static str> {
 /// Reads the command line and the image, and hands off when the decision says so (never
 /// returning then). Returns what the shell must say when there is nothing to hand off to, or
 /// when the exec failed; None when rdbreak boots.
-pub fn run(c: &Cmdline) -> Option<String> {
+pub fn run(c: &Cmdline, started: std::time::Instant) -> Option<String> {
     // Re-run after a crash (rescue.rs: `/init --rescue …`), the boot is half done: rdbreak's.
     if std::env::args_os().nth(1).is_some_and(|a| a == "--rescue") {
         return None;
@@ -429,7 +429,10 @@ pub fn run(c: &Cmdline) -> Option<String> {
         Decision::CannotHandOff { reason, why_not } => return Some(cannot_message(&reason, &why_not)),
         Decision::HandOff { reason, init } => (reason, init),
     };
-    log::warn!("{}", handoff_line(&reason, init, c));
+    // How long rdbreak ran: the kernel's stamp of this line, less this, is when its first
+    // instruction ran; the rest of the hand-off is the exec below (the hand-off's profile).
+    let ran = started.elapsed().as_secs_f64() * 1000.0;
+    log::warn!("{} (rdbreak ran {ran:.1} ms)", handoff_line(&reason, init, c));
     // What the kernel gave PID 1, as it gave it: /proc keeps the original argv and environment
     // (rdbreak has set PATH since). Without /proc, what this process still has.
     const CAP: u64 = 1 << 20;

@@ -14,6 +14,8 @@ fn exec_init(path: &str, args: &[String]) -> std::io::Error {
 }
 
 fn main() {
+    // From here the hand-off's line can say how long rdbreak ran before dracut's init.
+    let started = std::time::Instant::now();
     let args: Vec<String> = std::env::args().collect();
     if !rustix::process::getpid().is_init() {
         // Under the name `sh`, the built-in shell runs scripts (the host's tests compare it
@@ -52,5 +54,5 @@ fn main() {
         let why = args.get(2).cloned().unwrap_or_else(|| "rescue requested".into());
         shell::emergency_shell(&mut boot, Stop::Rescue(&why));
     }
-    stages::run(proc_cmdline, kernel_env)
+    stages::run(proc_cmdline, kernel_env, started)
 }

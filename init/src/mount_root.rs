@@ -141,7 +141,7 @@ pub fn execute(plan: &MountPlan, loader: Option<&Loader>) -> Result<(), String> 
     if let Some(loader) = loader {
         let (modules, wait) = plan.modules();
         for m in modules {
-            loader.request(&[m], wait);
+            loader.request_stack(&[m], wait);
         }
     }
     let data = std::ffi::CString::new(plan.options.data.clone()).unwrap_or_default();

@@ -339,13 +339,13 @@ fn stage_after_root_search(stage: Stage) -> bool {
 }
 
 /// The whole boot. Never returns: it ends in the real init, or in the shell and an emergency action.
-pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>) -> ! {
+pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>, started: Instant) -> ! {
     let cmdline = Cmdline::from_system(Path::new("/"));
     let verbose = cmdline.flag("rd.info", false) || cmdline.flag("rd.debug", false);
     let quiet = cmdline.last("quiet").is_some();
     kmsg::LOGGER.open(verbose || !quiet && cmdline.flag("rd.info", false), cmdline.flag("rd.debug", false));
     // dracut's own init boots what rdbreak does not do: decided before anything else is done.
-    let no_handoff = handoff::run(&cmdline);
+    let no_handoff = handoff::run(&cmdline, started);
     kmsg::LOGGER.keep_file("/run/initramfs/init.log");
     if cmdline.flag("rd.debug", false) {
         // The default rate limit would drop most of a debug boot's lines.

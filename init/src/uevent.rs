@@ -27,6 +27,8 @@ pub struct Uevents {
     fd: OwnedFd,
     /// Written to end a `wait` early.
     wake: OwnedFd,
+    /// The kernel's last event number once the socket listened: events up to it never arrive.
+    pub opened_at: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -67,9 +69,10 @@ impl Uevents {
             let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&fd, 4 << 20);
         }
         rustix::net::bind(&fd, &rustix::net::netlink::SocketAddrNetlink::new(0, 1))?;
+        let opened_at = read_attr(Path::new("/sys/kernel/uevent_seqnum")).and_then(|n| n.parse().ok()).unwrap_or(0);
         let wake =
             rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK)?;
-        Ok(Uevents { fd, wake })
+        Ok(Uevents { fd, wake, opened_at })
     }
 
     /// Blocks until events are queued, `timeout` passes or `interrupt` is called; whether
@@ -104,7 +107,12 @@ impl Uevents {
                 // The queue overflowed and events were lost: what udevd does, look at every device.
                 Err(rustix::io::Errno::NOBUFS) => {
                     log::warn!("uevents were lost (queue overflow); announcing every device in sysfs again");
-                    out.extend(replay(Path::new("/sys")));
+                    // What is lost is covered by the replay: it counts as everything sent by now.
+                    let sent = read_attr(Path::new("/sys/kernel/uevent_seqnum")).unwrap_or_default();
+                    out.extend(replay(Path::new("/sys")).into_iter().map(|mut ev| {
+                        ev.vars.insert("SEQNUM".into(), sent.clone());
+                        ev
+                    }));
                 }
                 Err(_) => return out,
             }

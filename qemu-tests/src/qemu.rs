@@ -167,7 +167,10 @@ impl Config {
     /// The `qemu-system-x86_64` command for this machine, its stdio set for the console kind.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args(["-machine", "accel=tcg", "-cpu", "max", "-m", &self.mem_mib.to_string(), "-smp", "1"]);
+        // `RDBREAK_QEMU_CPU=qemu64`: QEMU's default model, as a plain `qemu-system-x86_64` run has
+        // (the benchmark compares the two).
+        let cpu = std::env::var("RDBREAK_QEMU_CPU").unwrap_or_else(|_| "max".into());
+        cmd.args(["-machine", "accel=tcg", "-cpu", &cpu, "-m", &self.mem_mib.to_string(), "-smp", "1"]);
         cmd.args(["-nodefaults", "-display", "none", "-no-reboot", "-serial"]);
         cmd.arg(match self.console {
             Console::Driven => "stdio",

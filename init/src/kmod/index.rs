@@ -50,6 +50,8 @@ pub struct ModuleIndex {
     name_ids: HashMap<String, u32>,
     pub(super) softdeps: HashMap<String, (Vec<String>, Vec<String>)>,
     pub(super) builtin: HashSet<String>,
+    /// Modules with a device alias (`pci:…`, `usb:…`: a driver's device table): they probe devices.
+    drivers: HashSet<u32>,
     blacklist: HashSet<String>,
     options: HashMap<String, Vec<String>>,
     /// Softdep names beyond MAX_SOFTDEPS for their module, left out.
@@ -122,6 +124,9 @@ impl ModuleIndex {
 
     fn add_alias(&mut self, pattern: &str, module: &str) {
         let module = self.name_id(module);
+        if pattern.split_once(':').is_some_and(|(bus, _)| !bus.is_empty() && bus != "devname") {
+            self.drivers.insert(module);
+        }
         match pattern.bytes().position(|b| matches!(b, b'*' | b'?' | b'[')) {
             Some(literal) => {
                 let start = self.patterns.len();
@@ -218,6 +223,11 @@ impl ModuleIndex {
     }
     pub fn contains(&self, name: &str) -> bool {
         self.modules.contains_key(&normalize(name))
+    }
+    /// Whether the module drives devices (has a device alias), so its drivers probe them: not
+    /// a library (libata, virtio_ring), a filesystem, a cipher or device-mapper.
+    pub fn drives_devices(&self, name: &str) -> bool {
+        self.name_ids.get(&normalize(name)).is_some_and(|id| self.drivers.contains(id))
     }
     pub fn is_builtin(&self, name: &str) -> bool {
         self.builtin.contains(&normalize(name))
@@ -327,6 +337,19 @@ mod tests {
         assert_eq!(ix.lookup("virtio-blk"), ["virtio_blk"]);
         assert!(ix.lookup("pci:v00008086d00001237sv*").is_empty());
         assert_eq!(ix.lookup("fat"), ["fat"]); // builtin: resolves, loads nothing
+    }
+
+    /// A module drives devices when a device table gave it an alias: usbcore (its hub driver)
+    /// does, libraries, filesystems, ciphers and device-mapper (`devname:`) do not.
+    #[test]
+    fn modules_with_device_aliases_drive_devices() {
+        let ix = index();
+        assert!(ix.drives_devices("virtio_pci") && ix.drives_devices("virtio-blk") && ix.drives_devices("hid_generic"));
+        assert!(!ix.drives_devices("virtio") && !ix.drives_devices("ext4") && !ix.drives_devices("crc32c_generic"));
+        let aliases = "alias devname:mapper/control dm_mod\nalias char-major-10-236 dm_mod\nalias usb:v*p*d*dc09dsc*dp*ic*isc*ip*in* usbcore\n";
+        let ix = ModuleIndex::from_text(Path::new("/m"), "", aliases, "", "");
+        assert!(ix.drives_devices("usbcore"));
+        assert!(!ix.drives_devices("dm_mod") && !ix.drives_devices("libata"));
     }
 
     /// Patterns share one string and module names are kept once: aliases of a module listed

@@ -13,6 +13,7 @@ use super::plan::{plan, Plan};
 use super::{normalize, read_capped, KmodError};
 use crate::cmdline::Cmdline;
 use crate::sys;
+use crate::uevent::read_attr;
 
 /// Names of the modules the kernel has loaded now (`/proc/modules`).
 pub fn loaded_modules() -> HashSet<String> {
@@ -85,6 +86,31 @@ struct LoaderState {
     loading: HashSet<String>,
     failed: HashMap<String, String>,
     missing: BTreeSet<String>,
+    /// Modules a running request has planned and not yet finished (waiting for an earlier wave,
+    /// or being loaded): what [`Loader::settled`] looks at.
+    /// Counted: two requests may plan the same module, and a request started in a thread is
+    /// counted from its start, before the thread has planned anything.
+    queued: HashMap<String, usize>,
+    /// Requests ever queued: the settle looks at the kernel's events again when it changes.
+    started: u64,
+}
+
+impl LoaderState {
+    fn queue<'a>(&mut self, names: impl IntoIterator<Item = &'a String>) {
+        self.started += 1;
+        for n in names {
+            *self.queued.entry(n.clone()).or_default() += 1;
+        }
+    }
+
+    fn unqueue(&mut self, name: &str) {
+        if let Some(n) = self.queued.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                self.queued.remove(name);
+            }
+        }
+    }
 }
 
 impl Loader {
@@ -143,6 +169,14 @@ impl Loader {
         self.request_as(names, required, Wait::ForAsyncProbes)
     }
 
+    /// [`Loader::request`] for modules that drive no device of their own (device-mapper, md and
+    /// its personalities, ciphers, filesystems): loaded with `async_probe=1`, so the load does
+    /// not wait for the kernel's asynchronous work in flight (a SCSI host scanning 256 targets)
+    /// before the array or the mapping can be made.
+    pub fn request_stack(&self, names: &[String], required: bool) -> usize {
+        self.request_as(names, required, Wait::No)
+    }
+
     fn request_as(&self, names: &[String], required: bool, wait: Wait) -> usize {
         let mut wanted = Vec::new();
         for n in names {
@@ -161,14 +195,13 @@ impl Loader {
     /// The drivers coldplug would load for these modaliases: boot-relevant ones only, not yet
     /// loaded. The rest is reported at debug level.
     pub fn boot_drivers(&self, modaliases: &[String]) -> Vec<String> {
-        let (loaded, loading) = {
-            let st = self.lock();
-            (st.loaded.clone(), st.loading.clone())
-        };
+        let st = self.lock();
         let mut out = Vec::new();
         for alias in modaliases {
             for m in self.index.lookup(alias) {
-                if loaded.contains(&m) || loading.contains(&m) || out.contains(&m) || self.index.is_builtin(&m) {
+                // Queued: a thread was handed it (sixteen SCSI LUNs' events did start sixteen).
+                let started = st.loaded.contains(&m) || st.loading.contains(&m) || st.queued.contains_key(&m);
+                if started || out.contains(&m) || self.index.is_builtin(&m) {
                     continue;
                 }
                 let path = self.index.modules.get(&m).map_or("", |e| e.path.as_str());
@@ -183,7 +216,9 @@ impl Loader {
     }
 
     /// Starts loading, each in its own thread, the boot drivers these modaliases need: a small
-    /// driver (virtio_pci) is then not held up behind a big one (libata).
+    /// driver (virtio_pci) is then not held up behind a big one (libata). Synchronously, as
+    /// modprobe does: a driver's devices are probed, and named (virtio_blk's `vda`, `vdb`… in PCI
+    /// order), within its load; `async_probe` would name them in whatever order the probes end.
     pub fn spawn_boot_drivers(self: &std::sync::Arc<Self>, modaliases: &[String]) {
         let drivers = self.boot_drivers(modaliases);
         if !drivers.is_empty() {
@@ -192,6 +227,28 @@ impl Loader {
         for d in drivers {
             self.spawn(vec![d], false);
         }
+    }
+
+    /// Whether every load in flight has got as far as its module being live. The kernel makes a
+    /// module live once its init (with the synchronous probes of its devices) has run, then,
+    /// before `finit_module` returns, waits for every asynchronous work in the system
+    /// (`async_synchronize_full`): a SCSI host's scan of its targets, libata's probing of its
+    /// ports, sd's probe of each disk. A settle that waited for the loads to return waited for
+    /// the last disk of the largest JBOD; what is announced meanwhile is seen as it comes.
+    ///
+    /// Only drivers count: a module that drives no device announces none (ext4, loading while
+    /// a SCSI host's scan takes the CPU, held the root search's settle for 0.7 s at 64 disks).
+    /// A driver waiting for its dependencies is not live either.
+    pub fn settled(&self, sysfs: &std::path::Path) -> bool {
+        self.not_live(sysfs).is_empty()
+    }
+
+    /// The drivers in flight that are not live yet (what the settle waits for).
+    pub fn not_live(&self, sysfs: &std::path::Path) -> Vec<String> {
+        let st = self.lock();
+        let in_flight: Vec<&String> =
+            st.queued.keys().chain(st.loading.iter()).filter(|m| self.index.drives_devices(m)).collect();
+        not_live(&in_flight, &|m| read_attr(&sysfs.join("module").join(m).join("initstate")))
     }
 
     /// Loads a filesystem's driver in the background, not waiting for other drivers' disk probes.
@@ -212,16 +269,34 @@ impl Loader {
         if names.is_empty() {
             return;
         }
+        // In flight from now, not from when the thread gets to plan: a settle in between would
+        // otherwise find nothing loading, and end before coldplug's drivers are there.
+        let queued: Vec<String> = names.iter().flat_map(|n| self.index.lookup(n)).collect();
+        self.lock().queue(&queued);
         let me = std::sync::Arc::clone(self);
-        self.spawn_with(move || {
+        let theirs = queued.clone();
+        let started = self.spawn_with(move || {
             me.request(&names, required);
+            let mut st = me.lock();
+            theirs.iter().for_each(|n| st.unqueue(n));
         });
+        if !started {
+            let mut st = self.lock();
+            queued.iter().for_each(|n| st.unqueue(n));
+        }
     }
 
-    fn spawn_with(&self, work: impl FnOnce() + Send + 'static) {
+    /// Runs `work` in a thread of its own; whether one could be had.
+    fn spawn_with(&self, work: impl FnOnce() + Send + 'static) -> bool {
         match std::thread::Builder::new().name("kmod".into()).stack_size(crate::THREAD_STACK).spawn(work) {
-            Ok(h) => self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(h),
-            Err(e) => log::warn!("cannot start a module loader thread: {e}"),
+            Ok(h) => {
+                self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+                true
+            }
+            Err(e) => {
+                log::warn!("cannot start a module loader thread: {e}");
+                false
+            }
         }
     }
 
@@ -253,8 +328,11 @@ impl Loader {
     fn load(&self, names: &[String], loud: bool, wait: Wait) -> usize {
         let loaded = self.lock().loaded.clone();
         let Plan { waves, missing, refused } = plan(&self.index, names, &loaded);
+        let mut planned: HashSet<String> = waves.iter().flatten().cloned().collect();
+        let wait_for = |m: &str| wait_of(&self.index, names, m, wait);
         {
             let mut st = self.lock();
+            st.queue(&planned);
             st.missing.extend(missing);
             for e in refused {
                 log::warn!("{e}");
@@ -269,7 +347,7 @@ impl Loader {
             let results: Vec<(String, Result<bool, KmodError>)> = if wave.len() == 1 {
                 wave.into_iter()
                     .map(|m| {
-                        let r = self.load_one(&m, wait);
+                        let r = self.load_one(&m, wait_for(&m));
                         (m, r)
                     })
                     .collect()
@@ -284,7 +362,7 @@ impl Loader {
                             let spawned = thread.spawn_scoped(s, {
                                 let m = m.clone();
                                 move || {
-                                    let r = self.load_one(&m, wait);
+                                    let r = self.load_one(&m, wait_for(&m));
                                     (m, r)
                                 }
                             });
@@ -293,12 +371,17 @@ impl Loader {
                         })
                         .collect();
                     let mut results: Vec<_> =
-                        inline.into_iter().map(|m| (m.clone(), self.load_one(&m, wait))).collect();
+                        inline.into_iter().map(|m| (m.clone(), self.load_one(&m, wait_for(&m)))).collect();
                     results.extend(handles.into_iter().filter_map(|h| h.join().ok()));
                     results
                 })
             };
             let mut st = self.lock();
+            for (m, _) in &results {
+                if planned.remove(m) {
+                    st.unqueue(m);
+                }
+            }
             for (m, r) in results {
                 match r {
                     // load_one has recorded it as loaded.
@@ -313,6 +396,10 @@ impl Loader {
                     }
                 }
             }
+        }
+        let mut st = self.lock();
+        for m in &planned {
+            st.unqueue(m); // a wave skipped (a module failed in another request)
         }
         count
     }
@@ -375,6 +462,30 @@ impl Loader {
     }
 }
 
+/// How a module of a request for `names` waits. A dependency that drives no device (libata,
+/// scsi_mod, libahci) loads with async_probe=1: the kernel ends a load by waiting for all
+/// asynchronous work in the system, so libata's load, during a SCSI host's scan of 64 targets,
+/// held ata_piix's (the next wave) until the scan ended, and the settle with it. One with drivers
+/// of its own (usbcore's hub driver) waits as modprobe's would: async_probe would make its
+/// drivers probe in the background for as long as it is loaded, the real system's too. The
+/// modules asked for keep `wait` (their devices named in probe order, as modprobe leaves them).
+fn wait_of(index: &ModuleIndex, names: &[String], module: &str, wait: Wait) -> Wait {
+    if names.iter().any(|n| normalize(n) == module) || index.drives_devices(module) {
+        wait
+    } else {
+        Wait::No
+    }
+}
+
+/// Whether every module named is live (`initstate` as sysfs gives it): loaded and its init
+/// run, at most waiting for the kernel's asynchronous work.
+fn not_live(modules: &[&String], initstate: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut v: Vec<String> =
+        modules.iter().filter(|m| initstate(m).as_deref() != Some("live")).map(|m| m.to_string()).collect();
+    v.dedup();
+    v
+}
+
 /// The hotplug thread starts drivers through the loader.
 impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
     fn start(&self, modaliases: &[String]) {
@@ -386,6 +497,15 @@ impl crate::hotplug::Drivers for std::sync::Arc<Loader> {
     fn busy(&self) -> bool {
         Loader::busy(self)
     }
+    fn settled(&self) -> bool {
+        Loader::settled(self, std::path::Path::new("/sys"))
+    }
+    fn waiting_for(&self) -> String {
+        Loader::not_live(self, std::path::Path::new("/sys")).join(" ")
+    }
+    fn started(&self) -> u64 {
+        self.lock().started
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +514,64 @@ mod tests {
 
     use super::super::testdata::chain;
     use super::*;
+
+    #[test]
+    fn loads_count_as_settled_once_their_modules_are_live() {
+        let states: HashMap<&str, &str> = [("virtio_scsi", "live"), ("virtio_blk", "coming")].into();
+        let initstate = |m: &str| states.get(m).map(|s| s.to_string());
+        let name = |m: &str| m.to_string();
+        assert!(not_live(&[&name("virtio_scsi")], &initstate).is_empty(), "live, only waiting for the SCSI scan");
+        assert_eq!(not_live(&[&name("virtio_scsi"), &name("virtio_blk")], &initstate), ["virtio_blk"], "its init runs");
+        assert_eq!(not_live(&[&name("sd_mod")], &initstate), ["sd_mod"], "planned, not loaded yet");
+        assert!(not_live(&[], &initstate).is_empty());
+    }
+
+    /// A driver handed to a thread is not handed to another for the next device's event.
+    #[test]
+    fn a_queued_driver_is_not_started_again() {
+        let loader = Loader::new(super::super::testdata::index(), &Cmdline::parse(""));
+        loader.lock().loaded.clear(); // the host's own modules
+        let disk = ["virtio:d00000002v00001AF4".to_string()];
+        assert_eq!(loader.boot_drivers(&disk), ["virtio_blk"]);
+        loader.lock().queue(&["virtio_blk".to_string()]);
+        assert!(loader.boot_drivers(&disk).is_empty());
+    }
+
+    /// A filesystem's load does not hold the settle; a driver's does.
+    #[test]
+    fn only_drivers_loading_hold_the_settle() {
+        let loader = Loader::new(super::super::testdata::index(), &Cmdline::parse(""));
+        let sysfs = Path::new("/nonexistent/sys");
+        loader.lock().queue(&["ext4".to_string(), "jbd2".to_string()]);
+        assert!(loader.settled(sysfs), "ext4 announces no device");
+        loader.lock().loading.insert("virtio_blk".into());
+        assert!(!loader.settled(sysfs), "virtio_blk's disks are announced before it is live");
+    }
+
+    /// A load handed to a thread is in flight from the moment it is handed over: a settle that
+    /// looked before the thread had planned it ended with nothing loading, and rd.break=initqueue
+    /// came before virtio_blk.
+    #[test]
+    fn a_spawned_load_holds_the_settle_from_its_start() {
+        let ix = ModuleIndex::from_text(Path::new("/nonexistent"), &chain(3, ""), "alias pci:v1* m0\n", "", "");
+        let loader = std::sync::Arc::new(Loader::new(ix, &Cmdline::parse("")));
+        let sysfs = Path::new("/nonexistent/sys");
+        loader.spawn(vec!["m0".into()], false);
+        assert!(!loader.settled(sysfs), "settled before the spawned load was planned");
+        loader.wait_idle();
+        assert!(loader.settled(sysfs), "the failed load still counted: {:?}", loader.lock().queued);
+    }
+
+    #[test]
+    fn only_dependencies_that_drive_no_device_skip_the_wait() {
+        let ix = super::super::testdata::index();
+        let asked = ["virtio_blk".to_string()];
+        assert_eq!(wait_of(&ix, &asked, "virtio_blk", Wait::ForAsyncProbes), Wait::ForAsyncProbes);
+        assert_eq!(wait_of(&ix, &asked, "virtio_ring", Wait::ForAsyncProbes), Wait::No, "a library");
+        assert_eq!(wait_of(&ix, &asked, "virtio_pci", Wait::ForAsyncProbes), Wait::ForAsyncProbes, "a driver");
+        assert_eq!(wait_of(&ix, &["fs-ext4".into()], "jbd2", Wait::No), Wait::No);
+        assert_eq!(wait_of(&ix, &["ext4".into()], "ext4", Wait::No), Wait::No);
+    }
 
     #[test]
     fn boot_drivers_by_place_in_the_tree() {

@@ -274,7 +274,7 @@ impl Assembler {
             return 0;
         }
         if let Some(loader) = loader {
-            loader.request(&run.modules, false);
+            loader.request_stack(&run.modules, false);
         }
         if !thin_check && run.modules.iter().any(|m| m == "dm_thin_pool") {
             log::info!("no thin_check in this initramfs: lvm activates the thin pools without checking them");

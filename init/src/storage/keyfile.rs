@@ -85,7 +85,7 @@ pub fn read(
         .ok_or_else(|| Error::NoDevice(spec.clone()))?;
     let fstype = d.fs.as_ref().map(|f| f.fstype.clone()).unwrap_or_default();
     if let Some(loader) = loader {
-        loader.request(&[format!("fs-{fstype}")], false);
+        loader.request_stack(&[format!("fs-{fstype}")], false);
     }
     let dir = Path::new("/run/rdbreak/keydev");
     std::fs::create_dir_all(dir).map_err(|e| Error::MakeDir { path: dir.display().to_string(), err: e.to_string() })?;

@@ -388,7 +388,7 @@ pub fn control(dev_dir: &Path, loader: Option<&Loader>) -> Result<Control, Error
         return Ok(c);
     }
     if let Some(loader) = loader {
-        loader.request(&["dm_mod".to_string()], true);
+        loader.request_stack(&["dm_mod".to_string()], true);
     }
     Control::open(dev_dir).map_err(|e| Error::Unavailable(Box::new(e)))
 }

@@ -844,7 +844,7 @@ fn open_device(
     drop(key);
     let ctl = dm::control(dev_dir, loader)?;
     if let Some(loader) = loader {
-        loader.request(&cipher_modules(&header.cipher), false);
+        loader.request_stack(&cipher_modules(&header.cipher), false);
     }
     let uuid = luks_rules::dm_uuid(header.version, &header.uuid, &open.name);
     ctl.activate(&open.name, Some(&uuid), std::slice::from_ref(&target), open.read_only).map_err(|e| {

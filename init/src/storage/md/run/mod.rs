@@ -297,7 +297,7 @@ impl Arrays {
     ) -> Result<(), StartError> {
         let module = p.level.module().unwrap_or("md_mod");
         if let Some(loader) = loader {
-            loader.request(&["md_mod".to_string(), module.to_string()], true);
+            loader.request_stack(&["md_mod".to_string(), module.to_string()], true);
         }
         if !sys.join("module/md_mod").exists() {
             return Err(StartError::NoMd);
