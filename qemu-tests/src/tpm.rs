@@ -158,6 +158,38 @@ pub fn enroll(tpm: &Swtpm, image: &Path, passphrase: &str, args: &[&str], env: &
     cryptenroll(image, passphrase, &all, env)
 }
 
+/// `clevis luks bind -d IMAGE tpm2 CONFIG` (clevis 19 and tpm2-tools, through libtss2's swtpm
+/// TCTI), unlocking with `passphrase`: a keyslot and a `clevis` token, as RHEL's tools bind a
+/// disk to its TPM.
+pub fn clevis_bind(tpm: &Swtpm, image: &Path, passphrase: &str, config: &str) {
+    let mut c = Command::new("clevis")
+        .args(["luks", "bind", "-y", "-k", "-", "-d"])
+        .arg(image)
+        .args(["tpm2", config])
+        .env("TPM2TOOLS_TCTI", tpm.tcti())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("clevis (clevis, clevis-luks, clevis-tpm2) must be installed: ./run setup installs it");
+    c.stdin.take().expect("stdin").write_all(passphrase.as_bytes()).expect("the passphrase");
+    let out = c.wait_with_output().expect("clevis luks bind");
+    assert!(out.status.success(), "clevis luks bind failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// What `clevis luks pass` unseals for keyslot `slot` (the keyslot's passphrase); None when the
+/// TPM refuses.
+pub fn clevis_pass(tpm: &Swtpm, image: &Path, slot: u32) -> Option<Vec<u8>> {
+    let out = Command::new("clevis")
+        .args(["luks", "pass", "-d"])
+        .arg(image)
+        .args(["-s", &slot.to_string()])
+        .env("TPM2TOOLS_TCTI", tpm.tcti())
+        .output()
+        .expect("clevis luks pass");
+    (out.status.success() && !out.stdout.is_empty()).then_some(out.stdout)
+}
+
 /// `systemd-cryptenroll` with `args` (a recovery key, a wipe), unlocking with `passphrase`.
 pub fn cryptenroll(image: &Path, passphrase: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new("systemd-cryptenroll")

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rdbreak_init::storage::luks::{self, tokens};
-use rdbreak_init::storage::luks_open::tpm as boot_tpm;
+use rdbreak_init::storage::luks_open::{self, tpm as boot_tpm};
 use rdbreak_init::storage::tpm2::unseal::{Failure, Transport};
 use rdbreak_qemu_tests::tpm::{self, Swtpm};
 
@@ -98,6 +98,41 @@ fn a_pcr_bound_token_unseals_until_a_shell_opens_then_never_on_this_boot() {
     let err = boot_tpm::unseal_token(&mut e.tpm.connect(), &e.token, None).unwrap_err();
     assert!(matches!(err, Failure::PolicyMismatch { .. }), "{err}");
     assert!(err.to_string().starts_with("the PCRs (sha256: 7) are not what the disk was sealed to"), "{err}");
+}
+
+/// A container bound by the real `clevis luks bind … tpm2` (clevis 19 and tpm2-tools against
+/// the same swtpm), as RHEL binds a disk: rdbreak reads its token as a Clevis TPM2 pin sealed to
+/// PCR 7; what clevis unseals opens that keyslot; the prompt names the pin and what to add (rdbreak
+/// does not unseal Clevis pins itself); and the extension rdbreak makes before any shell leaves
+/// clevis itself unable to unseal it again on this boot.
+#[test]
+fn a_clevis_tpm2_binding_is_named_and_sealed_off_before_a_shell() {
+    let dir = rdbreak_qemu_tests::workdir("tpm-host-clevis");
+    tpm::manufacture(&dir.join("state"));
+    let img = dir.join("luks.img");
+    luks2(&img);
+    let t = Swtpm::tcp(&dir.join("state"));
+    tpm::clevis_bind(&t, &img, PASS, r#"{"pcr_bank":"sha256","pcr_ids":"7"}"#);
+    let h = header(&img);
+    let clevis = h.tokens.iter().find(|t| t.kind.type_name() == "clevis").expect("a clevis token");
+    let slot = clevis.keyslots[0];
+    let pcrs = tokens::pcrs_to_extend(&h.tokens);
+    assert_eq!(pcrs, [("sha256".to_string(), 1 << 7)], "{clevis}");
+
+    let secret = tpm::clevis_pass(&t, &img, slot).expect("clevis unseals what it bound");
+    let f = std::fs::File::open(&img).unwrap();
+    let mut read = |at: u64, buf: &mut [u8]| f.read_at(buf, at);
+    let mut only = h.clone();
+    only.keyslots.retain(|k| k.id == slot);
+    let with_clevis = only.unlock(&mut read, &secret, 1 << 30).expect("the clevis keyslot");
+    let with_pass = h.unlock(&mut read, PASS.as_bytes(), 1 << 30).unwrap();
+    assert_eq!(with_clevis.bytes(), with_pass.bytes());
+
+    let note = luks_open::token_note(2, "/dev/vda2", &h.token_summaries(), &Ok(()), None).expect("a note");
+    assert!(note.contains("clevis") && note.contains("tpm2") && note.contains("rdbreak cannot unseal it"), "{note}");
+
+    assert_eq!(boot_tpm::extend(&mut t.connect(), &pcrs).unwrap(), ["sha256: 7"]);
+    assert_eq!(tpm::clevis_pass(&t, &img, slot), None, "clevis unsealed after the shell's extension");
 }
 
 #[test]
