@@ -420,7 +420,10 @@ pub fn run(c: &Cmdline, started: std::time::Instant) -> Option<String> {
     if std::env::args_os().nth(1).is_some_and(|a| a == "--rescue") {
         return None;
     }
-    let (reason, init) = match decide(c, &ImageFacts::read(Path::new("/"))) {
+    let before = started.elapsed();
+    let facts = ImageFacts::read(Path::new("/"));
+    let read = started.elapsed() - before;
+    let (reason, init) = match decide(c, &facts) {
         Decision::TakeOver { ignored: None } => return None,
         Decision::TakeOver { ignored: Some(r) } => {
             log::warn!("rd.rdbreak=1: rdbreak boots, although {r}");
@@ -431,8 +434,14 @@ pub fn run(c: &Cmdline, started: std::time::Instant) -> Option<String> {
     };
     // How long rdbreak ran: the kernel's stamp of this line, less this, is when its first
     // instruction ran; the rest of the hand-off is the exec below (the hand-off's profile).
-    let ran = started.elapsed().as_secs_f64() * 1000.0;
-    log::warn!("{} (rdbreak ran {ran:.1} ms)", handoff_line(&reason, init, c));
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    log::warn!(
+        "{} (rdbreak ran {:.1} ms: {:.1} starting, {:.1} reading the image)",
+        handoff_line(&reason, init, c),
+        ms(started.elapsed()),
+        ms(before),
+        ms(read)
+    );
     // What the kernel gave PID 1, as it gave it: /proc keeps the original argv and environment
     // (rdbreak has set PATH since). Without /proc, what this process still has.
     const CAP: u64 = 1 << 20;
