@@ -51,15 +51,16 @@ fn uptime_after(text: &str) -> Option<f64> {
 }
 
 /// Waits for the shell prompt a variant shows at a break, answering systemd's sulogin, and
-/// returns that prompt: dracut's `switch_root:/# `, or the `# ` of the shell sulogin starts.
+/// returns that prompt: dracut's `switch_root:/# `, or the prompt of the shell sulogin starts
+/// (`# `, or bash's default `sh-5.2# `, Debian 12's).
 fn reach_prompt(vm: &mut Vm) -> &'static str {
+    const PROMPTS: [&str; 5] =
+        ["switch_root:/# ", "Press Enter for maintenance", "password for maintenance", "\n# ", "sh-5.2# "];
     loop {
-        let (i, _) =
-            vm.expect_any(&["switch_root:/# ", "Press Enter for maintenance", "password for maintenance", "\n# "], 300);
+        let (i, _) = vm.expect_any(&PROMPTS, 300);
         match i {
-            0 => return "switch_root:/# ",
-            3 => return "\n# ",
-            _ => vm.send(b"\r"),
+            1 | 2 => vm.send(b"\r"),
+            _ => return PROMPTS[i],
         }
     }
 }
