@@ -242,7 +242,19 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// The guest uptime printed in a kernel log line that contains `needle` (`[    5.34] …`).
 pub fn kernel_time(transcript: &str, needle: &str) -> Option<f64> {
     transcript.lines().find(|l| l.contains(needle)).and_then(|l| {
-        let l = l.trim_start_matches(|c: char| c != '[');
-        l.strip_prefix('[')?.split(']').next()?.trim().parse().ok()
+        // The first `[ seconds ]` on the line: bash's `ESC[?2004l` may come before it.
+        l.match_indices('[').find_map(|(i, _)| l[i + 1..].split(']').next()?.trim().parse().ok())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// A stamp behind bash's bracketed-paste escape (stock dracut's shell) is still read.
+    #[test]
+    fn kernel_stamps_are_read_behind_escape_sequences() {
+        let t = "echo BENCH>/dev/kmsg\n\u{1b}[?2004l\r[   20.125000] BENCH\n[    3.5] Run /init as init process\n";
+        assert_eq!(super::kernel_time(t, "] BENCH"), Some(20.125));
+        assert_eq!(super::kernel_time(t, "Run /init"), Some(3.5));
+        assert_eq!(super::kernel_time(t, "nothing"), None);
+    }
 }
