@@ -246,8 +246,10 @@ impl Loader {
     /// The drivers in flight that are not live yet (what the settle waits for).
     pub fn not_live(&self, sysfs: &std::path::Path) -> Vec<String> {
         let st = self.lock();
-        let in_flight: Vec<&String> =
+        // Once each: a module may be both queued and loading.
+        let in_flight: BTreeSet<&String> =
             st.queued.keys().chain(st.loading.iter()).filter(|m| self.index.drives_devices(m)).collect();
+        let in_flight: Vec<&String> = in_flight.into_iter().collect();
         not_live(&in_flight, &|m| read_attr(&sysfs.join("module").join(m).join("initstate")))
     }
 
@@ -480,10 +482,7 @@ fn wait_of(index: &ModuleIndex, names: &[String], module: &str, wait: Wait) -> W
 /// Whether every module named is live (`initstate` as sysfs gives it): loaded and its init
 /// run, at most waiting for the kernel's asynchronous work.
 fn not_live(modules: &[&String], initstate: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
-    let mut v: Vec<String> =
-        modules.iter().filter(|m| initstate(m).as_deref() != Some("live")).map(|m| m.to_string()).collect();
-    v.dedup();
-    v
+    modules.iter().filter(|m| initstate(m).as_deref() != Some("live")).map(|m| m.to_string()).collect()
 }
 
 /// The hotplug thread starts drivers through the loader.
