@@ -125,15 +125,20 @@ fn read_record(path: &Path) -> Option<String> {
 impl ImageFacts {
     /// Reads the facts of the image unpacked at `root` (`/` at boot).
     pub fn read(root: &Path) -> ImageFacts {
-        let mut facts = ImageFacts {
+        ImageFacts {
             handoff_mode: read_record(&root.join(MODE)).as_deref() == Some("handoff"),
             multipath: root.join("etc/multipath.conf").exists()
                 && ["usr/sbin/multipathd", "sbin/multipathd"].iter().any(|p| root.join(p).exists()),
             crypttab: luks_rules::read_crypttab(&root.join("etc/crypttab")),
             token_plugins: token_plugins(root),
             clevis: clevis(root),
-            ..Default::default()
-        };
+            ..ImageFacts::init_only(root)
+        }
+    }
+
+    /// Only which dracut init the image has: all [`decide`] looks at under `rd.rdbreak=0`.
+    pub fn init_only(root: &Path) -> ImageFacts {
+        let mut facts = ImageFacts::default();
         let Some(kind) = read_record(&root.join(RECORD)) else { return facts };
         let kind = match kind.as_str() {
             "shell" => InitKind::Shell,
@@ -335,6 +340,11 @@ fn token_unlock(c: &Cmdline, facts: &ImageFacts) -> Option<Reason> {
     })
 }
 
+/// `rd.rdbreak=0`: dracut's init boots, whatever else the line or the image says.
+fn asked_off(c: &Cmdline) -> bool {
+    c.last("rd.rdbreak").is_some() && !c.flag("rd.rdbreak", true)
+}
+
 /// Whether the command line asks for a break, in any spelling rdbreak honours.
 fn break_asked(c: &Cmdline) -> bool {
     c.last("rd.break").is_some() || c.last("break").is_some()
@@ -344,12 +354,11 @@ fn break_asked(c: &Cmdline) -> bool {
 /// rdbreak does not do hands off (a break included: dracut then breaks itself), then
 /// `rdbreak_mode="handoff"` hands off unless a break is asked for.
 pub fn decide(c: &Cmdline, facts: &ImageFacts) -> Decision {
-    let forced = c.last("rd.rdbreak").map(|_| c.flag("rd.rdbreak", true));
-    let unsupported = unsupported(c, facts);
+    let forced = c.last("rd.rdbreak").map(|_| !asked_off(c));
     let reason = match forced {
         Some(false) => Reason::Asked,
-        Some(true) => return Decision::TakeOver { ignored: unsupported },
-        None => match unsupported {
+        Some(true) => return Decision::TakeOver { ignored: unsupported(c, facts) },
+        None => match unsupported(c, facts) {
             Some(r) => r,
             None if facts.handoff_mode && !break_asked(c) => Reason::Mode,
             None => return Decision::TakeOver { ignored: None },
@@ -421,7 +430,7 @@ pub fn run(c: &Cmdline, started: std::time::Instant) -> Option<String> {
         return None;
     }
     let before = started.elapsed();
-    let facts = ImageFacts::read(Path::new("/"));
+    let facts = if asked_off(c) { ImageFacts::init_only(Path::new("/")) } else { ImageFacts::read(Path::new("/")) };
     let read = started.elapsed() - before;
     let (reason, init) = match decide(c, &facts) {
         Decision::TakeOver { ignored: None } => return None,
@@ -806,6 +815,30 @@ mod tests {
     }
 
     #[test]
+    fn under_rd_rdbreak_0_where_dracuts_init_is_is_all_that_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc/rdbreak")).unwrap();
+        std::fs::write(root.join(RECORD), "shell\n").unwrap();
+        std::fs::write(root.join("init.dracut"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(root.join("init.dracut"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(root.join(MODE), "handoff\n").unwrap();
+        std::fs::write(root.join("etc/crypttab"), "r /dev/sda2 none header=/h\n").unwrap();
+        let (full, init) = (ImageFacts::read(root), ImageFacts::init_only(root));
+        assert_eq!((init.dracut_init, init.handoff_mode, init.crypttab), (Some(InitKind::Shell), false, None));
+        for line in
+            ["root=UUID=u rd.rdbreak=0", "root=UUID=u rd.rdbreak=1 rd.rdbreak=no rd.break", "rd.rdbreak=0 ip=dhcp"]
+        {
+            let c = Cmdline::parse(line);
+            assert!(asked_off(&c), "{line}");
+            assert_eq!(decide(&c, &ImageFacts::init_only(root)), decide(&c, &full), "{line}");
+        }
+        for line in ["root=UUID=u", "rd.rdbreak", "rd.rdbreak=0 rd.rdbreak=1"] {
+            assert!(!asked_off(&Cmdline::parse(line)), "{line}");
+        }
+    }
+
+    #[test]
     fn every_api_mount_of_rdbreaks_is_undone_innermost_first() {
         let table = mounts::parse_mountinfo(
             "1 0 0:1 / / rw - rootfs rootfs rw\n\
@@ -816,7 +849,12 @@ mod tests {
              7 1 0:7 / /run rw - tmpfs tmpfs rw\n\
              8 1 0:8 / /sysroot ro - ext4 /dev/vda ro\n",
         );
-        assert_eq!(unmount_plan(&table), ["/run", "/dev/pts", "/dev", "/sys", "/proc"], "/dev/shm was not mounted");
+        assert_eq!(unmount_plan(&table), ["/run", "/dev/pts", "/sys", "/dev", "/proc"], "/dev/shm was not mounted");
+        // A hand-off decided early: only what the decision needed is there.
+        let table = mounts::parse_mountinfo(
+            "1 0 0:1 / / rw - rootfs rootfs rw\n2 1 0:2 / /proc rw - proc proc rw\n4 1 0:4 / /dev rw - devtmpfs devtmpfs rw\n",
+        );
+        assert_eq!(unmount_plan(&table), ["/dev", "/proc"]);
     }
 
     #[test]

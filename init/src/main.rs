@@ -43,13 +43,17 @@ fn main() {
     // The kernel's environment (HOME, TERM and unknown key=value parameters) goes to the real init.
     let kernel_env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k != "PATH").collect();
     std::env::set_var("PATH", shell::DEFAULT_PATH);
-    let mount_errors = mounts::mount_early();
+    // Only what deciding on a hand-off needs: the rest is mounted once rdbreak boots.
+    let mount_errors = mounts::mount_first();
     kmsg::LOGGER.open(true, false);
     for e in &mount_errors {
         log::error!("{e}");
     }
     let proc_cmdline = Cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
     if args.get(1).map(String::as_str) == Some(rescue::FLAG) {
+        for e in mounts::mount_early() {
+            log::error!("{e}");
+        }
         let mut boot = Boot::new(Cmdline::from_system(std::path::Path::new("/")));
         let why = args.get(2).cloned().unwrap_or_else(|| "rescue requested".into());
         shell::emergency_shell(&mut boot, Stop::Rescue(&why));

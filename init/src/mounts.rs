@@ -12,16 +12,18 @@ pub struct EarlyMount {
 
 const NOSUID_NOEXEC_NODEV: MountFlags = MountFlags::NOSUID.union(MountFlags::NOEXEC).union(MountFlags::NODEV);
 
-/// In order: what each later step needs must already be there.
+/// In order: what each later step needs must already be there. The first [`FIRST`] are what the
+/// hand-off decision needs (the command line in /proc, the log at /dev/kmsg); the rest are
+/// mounted only when rdbreak boots, so a hand-off does not pay for them.
 pub const EARLY: &[EarlyMount] = &[
     EarlyMount { fstype: "proc", target: "/proc", flags: NOSUID_NOEXEC_NODEV, data: "" },
-    EarlyMount { fstype: "sysfs", target: "/sys", flags: NOSUID_NOEXEC_NODEV, data: "" },
     EarlyMount {
         fstype: "devtmpfs",
         target: "/dev",
         flags: MountFlags::NOEXEC.union(MountFlags::NOSUID).union(MountFlags::STRICTATIME),
         data: "mode=0755",
     },
+    EarlyMount { fstype: "sysfs", target: "/sys", flags: NOSUID_NOEXEC_NODEV, data: "" },
     EarlyMount {
         fstype: "devpts",
         target: "/dev/pts",
@@ -41,6 +43,9 @@ pub const EARLY: &[EarlyMount] = &[
         data: "mode=0755",
     },
 ];
+
+/// How many of [`EARLY`] come before the hand-off decision.
+pub const FIRST: usize = 2;
 
 /// One line of /proc/self/mountinfo, the parts we use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,22 +105,15 @@ pub fn mounted_at(target: &str) -> Option<MountInfo> {
     mount_table().into_iter().rev().find(|m| m.target == target)
 }
 
-/// Mounts the early filesystems. Already-mounted ones (a re-exec after a panic) are left alone.
+/// Mounts what the hand-off decision needs: /proc and /dev (see [`EARLY`]).
+pub fn mount_first() -> Vec<String> {
+    mount_each(&EARLY[..FIRST])
+}
+
+/// Mounts the early filesystems and makes dracut's links and directories in them.
+/// Already-mounted ones ([`mount_first`]'s, or all after a re-exec from a panic) are left alone.
 pub fn mount_early() -> Vec<String> {
-    let mut errors = Vec::new();
-    for m in EARLY {
-        let _ = std::fs::create_dir_all(m.target);
-        let already = std::fs::read_to_string("/proc/self/mountinfo")
-            .map(|t| parse_mountinfo(&t).iter().any(|x| x.target == m.target))
-            .unwrap_or(false);
-        if already {
-            continue;
-        }
-        let data = std::ffi::CString::new(m.data).unwrap_or_default();
-        if let Err(e) = rustix::mount::mount(m.fstype, m.target, m.fstype, m.flags, Some(data.as_c_str())) {
-            errors.push(format!("Cannot mount {} on {}: {e}", m.fstype, m.target));
-        }
-    }
+    let errors = mount_each(EARLY);
     for (link, target) in [
         ("/dev/fd", "/proc/self/fd"),
         ("/dev/stdin", "/proc/self/fd/0"),
@@ -130,6 +128,21 @@ pub fn mount_early() -> Vec<String> {
     errors
 }
 
+fn mount_each(list: &[EarlyMount]) -> Vec<String> {
+    // The table is read once: on the first boot /proc is not there yet, so nothing counts as
+    // mounted, which is so; after a re-exec everything is.
+    let table = mount_table();
+    let mut errors = Vec::new();
+    for m in list.iter().filter(|m| !table.iter().any(|x| x.target == m.target)) {
+        let _ = std::fs::create_dir_all(m.target);
+        let data = std::ffi::CString::new(m.data).unwrap_or_default();
+        if let Err(e) = rustix::mount::mount(m.fstype, m.target, m.fstype, m.flags, Some(data.as_c_str())) {
+            errors.push(format!("Cannot mount {} on {}: {e}", m.fstype, m.target));
+        }
+    }
+    errors
+}
+
 /// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as `/proc/self/mountinfo`; never panics.
 pub fn fuzz_one(data: &[u8]) {
     let _ = parse_mountinfo(&String::from_utf8_lossy(data));
@@ -138,6 +151,19 @@ pub fn fuzz_one(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hand_off_decision_mounts_only_what_it_reads() {
+        // /proc for the command line, /dev for /dev/kmsg; /sys, /dev/pts, /dev/shm and /run wait
+        // until rdbreak boots.
+        let first: Vec<&str> = EARLY[..FIRST].iter().map(|m| m.target).collect();
+        assert_eq!(first, ["/proc", "/dev"]);
+        // Each mount point lies on one mounted before it, or on the image's root.
+        for (i, m) in EARLY.iter().enumerate() {
+            let parent = m.target.rsplit_once('/').map_or("", |(p, _)| p);
+            assert!(parent.is_empty() || EARLY[..i].iter().any(|e| e.target == parent), "{} before {parent}", m.target);
+        }
+    }
 
     #[test]
     fn parses_mountinfo_lines() {

@@ -346,6 +346,9 @@ pub fn run(proc_cmdline: Cmdline, kernel_env: Vec<(String, String)>, started: In
     kmsg::LOGGER.open(verbose || !quiet && cmdline.flag("rd.info", false), cmdline.flag("rd.debug", false));
     // dracut's own init boots what rdbreak does not do: decided before anything else is done.
     let no_handoff = handoff::run(&cmdline, started);
+    for e in mounts::mount_early() {
+        log::error!("{e}");
+    }
     kmsg::LOGGER.keep_file("/run/initramfs/init.log");
     if cmdline.flag("rd.debug", false) {
         // The default rate limit would drop most of a debug boot's lines.
