@@ -20,6 +20,12 @@ pub fn finit_module(file: &File, params: &str, compressed: bool) -> Result<(), E
     rustix::system::finit_module(file, &cstring(params)?, flags)
 }
 
+/// Sets the calling thread's nice value (on Linux a thread's own, not its process's). Best
+/// effort: the nice value is a share of the CPU, never a condition of the work.
+pub fn set_thread_nice(nice: i32) {
+    let _ = rustix::process::setpriority_process(None, nice);
+}
+
 pub fn init_module(image: &[u8], params: &str) -> Result<(), Errno> {
     rustix::system::init_module(image, &cstring(params)?)
 }

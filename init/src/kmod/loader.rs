@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use super::decompress::{compression_of, decompress, Compression, MAX_MODULE};
 use super::index::ModuleIndex;
-use super::plan::{plan, Plan};
+use super::plan::{load_nice, plan, Plan};
 use super::{normalize, read_capped, KmodError};
 use crate::cmdline::Cmdline;
 use crate::sys;
@@ -262,6 +262,8 @@ impl Loader {
         let me = std::sync::Arc::clone(self);
         let names = vec![format!("fs-{fstype}")];
         self.spawn_with(move || {
+            // The boot waits for it once the root is found.
+            URGENT.set(true);
             me.request_as(&names, false, Wait::No);
         });
     }
@@ -344,6 +346,7 @@ impl Loader {
             }
         }
         let mut count = 0;
+        let urgent = urgent_here();
         for wave in waves {
             let wave: Vec<_> = wave.into_iter().filter(|m| !self.lock().failed.contains_key(m)).collect();
             let results: Vec<(String, Result<bool, KmodError>)> = if wave.len() == 1 {
@@ -364,6 +367,7 @@ impl Loader {
                             let spawned = thread.spawn_scoped(s, {
                                 let m = m.clone();
                                 move || {
+                                    URGENT.set(urgent);
                                     let r = self.load_one(&m, wait_for(&m));
                                     (m, r)
                                 }
@@ -443,6 +447,8 @@ impl Loader {
         let mut head = [0u8; 6];
         let n = file.read(&mut head).map_err(|source| KmodError::Read { path: shown.clone(), source })?;
         let comp = compression_of(&head[..n]);
+        let size = file.metadata().map_or(0, |m| m.len());
+        sys::set_thread_nice(load_nice(size, urgent_here()));
         let result = if comp == Compression::None {
             sys::finit_module(&file, &params, false)
         } else if self.kernel_decompress == Some(comp) {
@@ -453,6 +459,9 @@ impl Loader {
             let image = decompress(&data, &shown)?;
             sys::init_module(&image, &params)
         };
+        // Back to the default: the main thread's children (the shell's commands, the real init)
+        // inherit its nice value.
+        sys::set_thread_nice(0);
         match result {
             Ok(()) => {
                 log::debug!("loaded module {name}");
@@ -462,6 +471,17 @@ impl Loader {
             Err(errno) => Err(KmodError::Load { name: name.to_string(), path: shown, errno }),
         }
     }
+}
+
+thread_local! {
+    /// Set in a thread whose loads the boot waits for ([`load_nice`]).
+    static URGENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether loads on this thread are waited for: anything outside the background loaders
+/// (the main thread's requests), and what they mark so.
+fn urgent_here() -> bool {
+    URGENT.get() || std::thread::current().name() != Some("kmod")
 }
 
 /// How a module of a request for `names` waits. A dependency that drives no device (libata,
