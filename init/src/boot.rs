@@ -283,9 +283,9 @@ impl Boot {
         self.made = self.storage.step(&devs, &self.paths.dev, self.loader.as_deref());
         self.devs = devs;
         self.work = work;
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let ms = crate::format::Ms;
         log::debug!(
-            "scan: {} devices, {} read, {} probed ({:.1} ms: reading {:.1}, links {:.1}, assembly {:.1})",
+            "scan: {} devices, {} read, {} probed ({} ms: reading {}, links {}, assembly {})",
             work.devices,
             work.read,
             work.probed,

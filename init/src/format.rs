@@ -1,5 +1,7 @@
 //! Formats the init and the `rdbreak` image tool both read, spelt once: compression by its
-//! magic number (module images, initramfs segments) and file modes as `ls -l` shows them.
+//! magic number (module images, initramfs segments) and file modes as `ls -l` shows them; and
+//! decimals written with integers ([`Ms`], [`hundredths`]), since formatting an `f64` links
+//! some 12 KB of float printing into PID 1.
 
 /// A compression, by the magic number its data starts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +74,23 @@ pub fn mode_string(mode: u32) -> String {
     s
 }
 
+/// A duration in milliseconds with one decimal, rounded (`12.3`), as the debug lines give it.
+pub struct Ms(pub std::time::Duration);
+
+impl std::fmt::Display for Ms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = (self.0.as_micros() + 50) / 100;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
+    }
+}
+
+/// `n / d` with two decimals, rounded half up (`printf("%.2f")` for what it is used for: sizes).
+pub fn hundredths(n: u64, d: u64) -> String {
+    let d = u128::from(d.max(1));
+    let h = (u128::from(n) * 100 + d / 2) / d;
+    format!("{}.{:02}", h / 100, h % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +118,23 @@ mod tests {
         assert_eq!(compression(b"BZh9"), Compression::Bzip2);
         assert_eq!(compression(b"\x7fELF"), Compression::None);
         assert_eq!(compression(&[]), Compression::None);
+    }
+
+    #[test]
+    fn decimals_by_integers() {
+        use std::time::Duration;
+        let ms = |us: u64| Ms(Duration::from_micros(us)).to_string();
+        assert_eq!(
+            [ms(0), ms(49), ms(50), ms(1_234), ms(12_349), ms(12_350)],
+            ["0.0", "0.0", "0.1", "1.2", "12.3", "12.4"]
+        );
+        assert_eq!(Ms(Duration::from_secs(u64::MAX)).to_string(), "18446744073709551615000.0");
+        // As %.2f of the quotient: 10 GiB in MiB, 1,5 and a bit, two thirds, rounding up at half.
+        assert_eq!(hundredths(10_240, 1024), "10.00");
+        assert_eq!(hundredths(1_541, 1024), "1.50");
+        assert_eq!(hundredths(2, 3), "0.67");
+        assert_eq!(hundredths(1, 200), "0.01");
+        assert_eq!(hundredths(u64::MAX, 1), format!("{}.00", u64::MAX));
+        assert_eq!(hundredths(5, 0), "5.00", "no division by zero: as by 1");
     }
 }

@@ -443,9 +443,9 @@ pub fn run(c: &Cmdline, started: std::time::Instant) -> Option<String> {
     };
     // How long rdbreak ran: the kernel's stamp of this line, less this, is when its first
     // instruction ran; the rest of the hand-off is the exec below (the hand-off's profile).
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let ms = crate::format::Ms;
     log::warn!(
-        "{} (rdbreak ran {:.1} ms: {:.1} starting, {:.1} reading the image)",
+        "{} (rdbreak ran {} ms: {} starting, {} reading the image)",
         handoff_line(&reason, init, c),
         ms(started.elapsed()),
         ms(before),

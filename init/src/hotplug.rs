@@ -238,7 +238,7 @@ impl Hotplug {
                     }
                 };
                 if done {
-                    log::debug!("settled in {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+                    log::debug!("settled in {} ms", crate::format::Ms(start.elapsed()));
                     return true;
                 }
             }

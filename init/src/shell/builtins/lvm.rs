@@ -23,7 +23,7 @@ macro_rules! boot_of {
 fn size(sectors: u64) -> String {
     let mib = sectors / 2048;
     if mib >= 10 * 1024 {
-        format!("{:.2}g", mib as f64 / 1024.0)
+        format!("{}g", crate::format::hundredths(mib, 1024))
     } else {
         format!("{mib}.00m")
     }
