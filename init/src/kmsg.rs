@@ -19,7 +19,10 @@ pub struct Logger {
 
 struct State {
     kmsg: Option<File>,
+    /// Opened at the first line the kernel would not show itself: opening a serial console
+    /// starts its UART, a cost a boot whose console shows kmsg itself (or a hand-off) need not pay.
     console: Option<File>,
+    console_tried: bool,
     file: Option<File>,
     console_info: bool,
     /// The kernel prints records below this level to the console itself (`/proc/sys/kernel/printk`).
@@ -27,7 +30,14 @@ struct State {
 }
 
 pub static LOGGER: Logger = Logger {
-    state: Mutex::new(State { kmsg: None, console: None, file: None, console_info: false, kernel_console_level: 0 }),
+    state: Mutex::new(State {
+        kmsg: None,
+        console: None,
+        console_tried: false,
+        file: None,
+        console_info: false,
+        kernel_console_level: 0,
+    }),
 };
 
 /// Whether we must write a record to the console ourselves: only when the kernel, which already
@@ -84,9 +94,6 @@ impl Logger {
         if s.kmsg.is_none() {
             s.kmsg = OpenOptions::new().write(true).open("/dev/kmsg").ok();
         }
-        if s.console.is_none() {
-            s.console = OpenOptions::new().write(true).open("/dev/console").ok();
-        }
         s.console_info = console_info;
         s.kernel_console_level = std::fs::read_to_string("/proc/sys/kernel/printk")
             .ok()
@@ -106,6 +113,7 @@ impl Logger {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.kmsg = None;
         s.console = None;
+        s.console_tried = false;
         s.file = None;
     }
 }
@@ -131,6 +139,11 @@ impl Log for Logger {
         if needs_console(record.level(), s.console_info, s.kernel_console_level) {
             // The console line omits the priority, exactly as dracut prints it.
             let text = &line[line.find('>').map_or(0, |i| i + 1)..];
+            if !s.console_tried && s.kmsg.is_some() {
+                // Only once the log is open (after /dev is mounted), and tried once.
+                s.console_tried = true;
+                s.console = OpenOptions::new().write(true).open("/dev/console").ok();
+            }
             if let Some(c) = s.console.as_mut() {
                 let _ = c.write_all(text.as_bytes());
             } else {
