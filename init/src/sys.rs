@@ -20,10 +20,23 @@ pub fn finit_module(file: &File, params: &str, compressed: bool) -> Result<(), E
     rustix::system::finit_module(file, &cstring(params)?, flags)
 }
 
-/// Sets the calling thread's nice value (on Linux a thread's own, not its process's). Best
-/// effort: the nice value is a share of the CPU, never a condition of the work.
-pub fn set_thread_nice(nice: i32) {
-    let _ = rustix::process::setpriority_process(None, nice);
+/// The calling thread at a nice value (on Linux a thread's own, not its process's) until this
+/// is dropped, then back at the default, 0, whichever way the work ends: the main thread's
+/// children (the shell's commands, the real init) inherit its value. Best effort: the nice value
+/// is a share of the CPU, never a condition of the work.
+pub struct Niced(());
+
+impl Niced {
+    pub fn set(nice: i32) -> Niced {
+        let _ = rustix::process::setpriority_process(None, nice);
+        Niced(())
+    }
+}
+
+impl Drop for Niced {
+    fn drop(&mut self) {
+        let _ = rustix::process::setpriority_process(None, 0);
+    }
 }
 
 pub fn init_module(image: &[u8], params: &str) -> Result<(), Errno> {

@@ -448,7 +448,7 @@ impl Loader {
         let n = file.read(&mut head).map_err(|source| KmodError::Read { path: shown.clone(), source })?;
         let comp = compression_of(&head[..n]);
         let size = file.metadata().map_or(0, |m| m.len());
-        sys::set_thread_nice(load_nice(size, urgent_here()));
+        let _niced = sys::Niced::set(load_nice(size, urgent_here()));
         let result = if comp == Compression::None {
             sys::finit_module(&file, &params, false)
         } else if self.kernel_decompress == Some(comp) {
@@ -459,9 +459,6 @@ impl Loader {
             let image = decompress(&data, &shown)?;
             sys::init_module(&image, &params)
         };
-        // Back to the default: the main thread's children (the shell's commands, the real init)
-        // inherit its nice value.
-        sys::set_thread_nice(0);
         match result {
             Ok(()) => {
                 log::debug!("loaded module {name}");
@@ -602,6 +599,20 @@ mod tests {
         assert!(!needed_for_boot("kernel/drivers/net/virtio_net.ko"));
         assert!(!needed_for_boot("kernel/sound/pci/snd-hda-intel.ko"));
         assert!(!needed_for_boot("kernel/drivers/firmware/qemu_fw_cfg.ko"));
+    }
+
+    /// A load that fails before the kernel (a compressed module that does not decompress) still
+    /// leaves the thread at the default nice value: the main thread's children inherit it.
+    #[test]
+    fn a_failed_load_leaves_the_threads_priority_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.ko.xz"), b"\xfd7zXZ\0 not xz at all").unwrap();
+        let ix = ModuleIndex::from_text(dir.path(), "bad.ko.xz:\n", "", "", "");
+        let loader = Loader { kernel_decompress: None, ..Loader::new(ix, &Cmdline::parse("")) };
+        // This thread is not a background loader: its loads are the awaited kind (-15 as root).
+        assert_eq!(loader.load_names(&["bad".into()]), 0);
+        assert_eq!(loader.failed().len(), 1, "{:?}", loader.failed());
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), 0);
     }
 
     /// A refused plan reaches the kernel with nothing and is a failure `modprobe` can show.
