@@ -73,9 +73,15 @@ const BOOT_DRIVER_DIRS: &[&str] = &[
     "kernel/drivers/target/",
 ];
 
+/// Drivers in those places that coldplug still leaves out. serio_raw's device table matches every
+/// PS/2 port of an i8042, but it binds to none unless a program asks for it (`manual_bind`):
+/// loading it drove nothing and cost a module load on every PC.
+const NOT_FOR_BOOT: &[&str] = &["serio_raw"];
+
 /// Whether a module (by its path in modules.dep) is one the boot needs before the root is up.
 pub fn needed_for_boot(path: &str) -> bool {
     BOOT_DRIVER_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
+        && !NOT_FOR_BOOT.contains(&super::name_of_path(path).as_str())
 }
 
 #[derive(Default)]
@@ -599,6 +605,9 @@ mod tests {
         assert!(!needed_for_boot("kernel/drivers/net/virtio_net.ko"));
         assert!(!needed_for_boot("kernel/sound/pci/snd-hda-intel.ko"));
         assert!(!needed_for_boot("kernel/drivers/firmware/qemu_fw_cfg.ko"));
+        // A PS/2 port driver the shell's keyboard may need stays; serio_raw binds only on request.
+        assert!(needed_for_boot("kernel/drivers/input/serio/hyperv-keyboard.ko"));
+        assert!(!needed_for_boot("kernel/drivers/input/serio/serio_raw.ko.xz"));
     }
 
     /// A load that fails before the kernel (a compressed module that does not decompress) still
