@@ -4,7 +4,7 @@
 //!
 //!   cargo run --release -p rdbreak-qemu-tests --bin rdbreak-bench -- [--rounds N] [--out DIR]
 //!       [--suites standard,storage,scale,handoff|images] [--storage-rounds N] [--scale-rounds N]
-//!       [--scale-disks 0,64,256] [--scale-lvs 1,200,1000] [--handoff-rounds N]
+//!       [--scale-disks 0,64,256] [--scale-lvs 1,200,1000] [--handoff-rounds N] [--clock wall|icount]
 //!
 //! Writes DIR/results.json and DIR/results.md (default target/bench); `./run bench` also draws
 //! DIR/timeline.png. The storage suite (LVM, MD RAID, LVM on LUKS roots: `storage.rs`) adds
@@ -164,6 +164,7 @@ fn spread(v: &[f64]) -> Option<f64> {
 
 const USAGE: &str = "rdbreak-bench [--rounds N] [--out DIR] [--suites LIST|images] [--storage-rounds N]
               [--scale-rounds N] [--scale-disks LIST] [--scale-lvs LIST] [--handoff-rounds N]
+              [--clock wall|icount]
 
   --rounds N          rounds of the standard suite (default 5)
   --storage-rounds N  rounds of the storage suite (default 3)
@@ -171,6 +172,8 @@ const USAGE: &str = "rdbreak-bench [--rounds N] [--out DIR] [--suites LIST|image
   --scale-disks LIST  blank SCSI disks beside the root, per point (default 0,64,256)
   --scale-lvs LIST    LVs in the root's VG, per point (default 1,200,1000)
   --handoff-rounds N  rounds of the hand-off suite (default 5)
+  --clock wall|icount the scale and hand-off suites' guest clock: TCG's wall clock (default),
+                      or instructions counted (-icount shift=0), where boots agree within ms
   --suites LIST       of standard, storage, scale, handoff (default all four); `images` only
                       builds the storage suite's dracut images, with no VM
   --out DIR           where results.json, results.md and results-storage.json go
@@ -188,6 +191,7 @@ fn main() {
         "--scale-disks",
         "--scale-lvs",
         "--handoff-rounds",
+        "--clock",
     ];
     let mut rest = args.iter().skip(1);
     while let Some(a) = rest.next() {
@@ -209,6 +213,14 @@ fn main() {
         value(flag).unwrap_or_else(|| default.into()).split(',').filter_map(|n| n.trim().parse().ok()).collect()
     };
     let (scale_disks, scale_lvs) = (list("--scale-disks", "0,64,256"), list("--scale-lvs", "1,200,1000"));
+    let icount = match value("--clock").as_deref() {
+        None | Some("wall") => false,
+        Some("icount") => true,
+        Some(other) => {
+            eprintln!("rdbreak-bench: --clock is wall or icount, not {other}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let suites = value("--suites").unwrap_or_else(|| "standard,storage,scale,handoff".into());
     let wants = |name: &str| suites.split(',').any(|s| s == name);
     let a = assets::get();
@@ -230,10 +242,10 @@ fn main() {
     }
     md += storage_md.as_deref().unwrap_or("");
     if wants("scale") {
-        md += &scale::suite(a, scale_rounds, &scale_disks, &scale_lvs, &out);
+        md += &scale::suite(a, scale_rounds, &scale_disks, &scale_lvs, &out, icount);
     }
     if wants("handoff") {
-        md += &handoff::suite(handoff_rounds, false);
+        md += &handoff::suite(handoff_rounds, icount);
     }
     std::fs::write(out.join("results.md"), &md).expect("write md");
     println!("{md}");
@@ -261,7 +273,7 @@ fn storage_suite(a: &Assets, rounds: usize, out: &Path) -> String {
                         storage::Sample::default()
                     })
                 };
-                let mut s = tried(&|| storage::measure_break(&tag, &img.path, l));
+                let mut s = tried(&|| storage::measure_break(&tag, &img.path, l, false));
                 if l.plain {
                     s.plain_init = tried(&|| storage::Sample {
                         plain_init: storage::measure_plain(&format!("{tag}-plain"), &img.path, l),

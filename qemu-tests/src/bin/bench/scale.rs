@@ -76,8 +76,9 @@ fn to_prompt(samples: &[storage::Sample]) -> Vec<f64> {
 }
 
 /// Runs the suite; returns the markdown (a table, and each point's growth against the axis's
-/// first point) and writes `results-scale.json` for `plot.py`.
-pub fn suite(a: &Assets, rounds: usize, disks: &[usize], lvs: &[usize], out: &Path) -> String {
+/// first point) and writes `results-scale.json` for `plot.py`. `icount`: guest seconds are
+/// instructions counted (a nanosecond each), not TCG's wall clock.
+pub fn suite(a: &Assets, rounds: usize, disks: &[usize], lvs: &[usize], out: &Path, icount: bool) -> String {
     eprintln!("building the scale disks and the storage images…");
     let images = storage::images(a);
     let dir = rdbreak_qemu_tests::workdir("bench-scale");
@@ -88,7 +89,7 @@ pub fn suite(a: &Assets, rounds: usize, disks: &[usize], lvs: &[usize], out: &Pa
             for (ii, img) in images.iter().enumerate() {
                 let tag = format!("bench-scale-{}-{}-{ii}-{round}", p.axis, p.n);
                 let s = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    storage::measure_break(&tag, &img.path, &p.layout)
+                    storage::measure_break(&tag, &img.path, &p.layout, icount)
                 }))
                 .unwrap_or_else(|_| {
                     eprintln!("{tag}: {} {} with {} failed, see target/qemu-logs/", p.n, p.axis, img.name);
@@ -101,8 +102,13 @@ pub fn suite(a: &Assets, rounds: usize, disks: &[usize], lvs: &[usize], out: &Pa
         }
     }
     let med = |v: &[f64]| median(v);
+    let clock = if icount {
+        "instruction-counted (-icount shift=0,sleep=off: a nanosecond per instruction)"
+    } else {
+        "TCG's wall clock"
+    };
     let mut md = format!(
-        "\n## At scale\n\nBlank disks on a virtio-scsi controller beside the root's virtio disk, and a VG of N LVs with only `rd.lvm.lv=bigvg/root` asked for; stock dracut's shell init and the same image with `-a rdbreak` (both with dracut's lvm module); {rounds} rounds interleaved; medians of guest seconds from the kernel running /init to the break prompt, [min–max], and the growth against the axis's first point.\n\n| axis | N | variant | /init → break prompt | growth | stock ÷ rdbreak |\n|---|---|---|---|---|---|\n"
+        "\n## At scale\n\nBlank disks on a virtio-scsi controller beside the root's virtio disk, and a VG of N LVs with only `rd.lvm.lv=bigvg/root` asked for; stock dracut's shell init and the same image with `-a rdbreak` (both with dracut's lvm module); {rounds} rounds interleaved; medians of guest seconds ({clock}) from the kernel running /init to the break prompt, [min–max], and the growth against the axis's first point.\n\n| axis | N | variant | /init → break prompt | growth | stock ÷ rdbreak |\n|---|---|---|---|---|---|\n"
     );
     let mut json = String::from("[\n");
     for (pi, p) in points.iter().enumerate() {

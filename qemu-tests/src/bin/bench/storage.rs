@@ -176,8 +176,13 @@ pub struct Sample {
 }
 
 /// A scenario booting `image` on fresh copies of the layout's disks (in its own directory).
-fn scenario(tag: &str, image: &Path, l: &Layout, cmdline: &str) -> Scenario {
-    let s = Scenario::new(tag).initrd(Initrd::File(image.into())).append(cmdline);
+/// The boot of layout `l` from `image`; `icount`: the guest clock counts instructions (`-icount
+/// shift=0,sleep=off`, one nanosecond each), so that repeated boots agree within milliseconds.
+fn scenario(tag: &str, image: &Path, l: &Layout, cmdline: &str, icount: bool) -> Scenario {
+    let mut s = Scenario::new(tag).initrd(Initrd::File(image.into())).append(cmdline);
+    if icount {
+        s = s.qemu_args(&["-icount", "shift=0,sleep=off"]);
+    }
     let copies: Vec<PathBuf> = l
         .disks
         .iter()
@@ -206,8 +211,8 @@ fn answer(vm: &mut Vm, passphrase: &str) -> Instant {
     enter
 }
 
-pub fn measure_break(tag: &str, image: &Path, l: &Layout) -> Sample {
-    let mut vm = scenario(tag, image, l, &format!("{} rd.break", l.cmdline)).boot();
+pub fn measure_break(tag: &str, image: &Path, l: &Layout, icount: bool) -> Sample {
+    let mut vm = scenario(tag, image, l, &format!("{} rd.break", l.cmdline), icount).boot();
     let enter = l.passphrase.map(|p| answer(&mut vm, p));
     vm.expect("switch_root:/# ", 600);
     let enter_to_prompt = enter.map(|e| e.elapsed().as_secs_f64());
@@ -250,7 +255,7 @@ pub fn without_colours(text: &str) -> String {
 }
 
 pub fn measure_plain(tag: &str, image: &Path, l: &Layout) -> Option<f64> {
-    let mut vm = scenario(tag, image, l, &l.cmdline).boot();
+    let mut vm = scenario(tag, image, l, &l.cmdline, false).boot();
     if let Some(p) = l.passphrase {
         answer(&mut vm, p);
     }
