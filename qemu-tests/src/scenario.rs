@@ -334,6 +334,16 @@ impl Scenario {
         self
     }
 
+    /// With `on`, the guest clock counts instructions (`-icount shift=0,sleep=off`: a nanosecond
+    /// each, idle time skipped), so that boots compare without TCG's translation and device costs.
+    pub fn instruction_counted(self, on: bool) -> Scenario {
+        if on {
+            self.qemu_args(&["-icount", "shift=0,sleep=off"])
+        } else {
+            self
+        }
+    }
+
     /// Boot from the first disk through its bootloader, not with -kernel.
     pub fn bios_boot(mut self) -> Scenario {
         self.bios_boot = true;

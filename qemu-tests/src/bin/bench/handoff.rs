@@ -82,14 +82,12 @@ pub fn suite(rounds: usize, icount: bool) -> String {
     for round in 0..rounds {
         for (i, v) in variants.iter().enumerate() {
             let append = format!("root=UUID={UUID} ro {}", v.append);
-            let mut s = Scenario::new(&format!("bench-handoff-{i}-{round}"))
+            let mut vm = Scenario::new(&format!("bench-handoff-{i}-{round}"))
                 .root(Root::standard(UUID))
                 .initrd(v.initrd.clone())
-                .append(&append);
-            if icount {
-                s = s.qemu_args(&["-icount", "shift=0,sleep=off"]);
-            }
-            let mut vm = s.boot();
+                .append(&append)
+                .instruction_counted(icount)
+                .boot();
             vm.expect("RDBREAK-TEST-INIT pid=", 300);
             let t = vm.wait_exit(120);
             let run = vm::kernel_time(&t, "Run /init as init process");

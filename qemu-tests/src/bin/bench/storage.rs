@@ -175,14 +175,10 @@ pub struct Sample {
     pub plain_init: Option<f64>,
 }
 
-/// A scenario booting `image` on fresh copies of the layout's disks (in its own directory).
-/// The boot of layout `l` from `image`; `icount`: the guest clock counts instructions (`-icount
-/// shift=0,sleep=off`, one nanosecond each), so that repeated boots agree within milliseconds.
+/// A scenario booting `image` on fresh copies of the layout's disks (in its own directory);
+/// `icount`: [`Scenario::instruction_counted`].
 fn scenario(tag: &str, image: &Path, l: &Layout, cmdline: &str, icount: bool) -> Scenario {
-    let mut s = Scenario::new(tag).initrd(Initrd::File(image.into())).append(cmdline);
-    if icount {
-        s = s.qemu_args(&["-icount", "shift=0,sleep=off"]);
-    }
+    let s = Scenario::new(tag).initrd(Initrd::File(image.into())).append(cmdline).instruction_counted(icount);
     let copies: Vec<PathBuf> = l
         .disks
         .iter()
