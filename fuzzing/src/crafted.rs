@@ -2,7 +2,7 @@
 //! them and the VM scenarios that attach them (qemu-tests/tests/hostile.rs): each is a
 //! valid-looking table with one declared value that must not be believed.
 
-use rdbreak_init::probe::crc32;
+use rdbreak_init::bytes::crc32;
 
 const LBA: usize = 512;
 

@@ -9,6 +9,7 @@
 
 pub mod ask;
 pub mod boot;
+pub mod bytes;
 pub mod cmdline;
 pub mod devices;
 pub mod elf;

@@ -12,11 +12,12 @@ mod modgraph;
 
 use modgraph::sources;
 
-/// Lowest first: the syscall layer and formats, then the boot's order (cmdline → uevents, the
+/// Lowest first: the syscall layer, reading on-disk integers, and formats, then the boot's order (cmdline → uevents, the
 /// names udev gives disks, devices → modules → storage → root → the boot's state → shell →
 /// switch_root → the hand-off to dracut's init → the sequence).
 const ROOMS: &[&str] = &[
     "sys",
+    "bytes",
     "sort",
     "format",
     "elf",

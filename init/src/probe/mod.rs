@@ -5,7 +5,9 @@
 
 mod table;
 
-pub use table::{crc32, partitions, with_gpt_checksums, Partition, Table, TableKind, EBR_MAX, GPT_ENTRIES_MAX};
+use crate::bytes::{le16, le32, le64};
+
+pub use table::{partitions, with_gpt_checksums, Partition, Table, TableKind, EBR_MAX, GPT_ENTRIES_MAX};
 
 /// How many bytes of a device the probes look at (btrfs' superblock ends at 68 KiB).
 pub const PROBE_BYTES: usize = 128 * 1024;
@@ -38,20 +40,6 @@ impl Filesystem {
     pub fn mountable(&self) -> bool {
         !matches!(self.fstype.as_str(), "swap" | "swsuspend" | "crypto_LUKS" | "LVM2_member" | "linux_raid_member")
     }
-}
-
-fn le16(b: &[u8], off: usize) -> Option<u16> {
-    b.get(off..off + 2).map(|s| u16::from_le_bytes([s[0], s[1]]))
-}
-fn le32(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-fn le64(b: &[u8], off: usize) -> Option<u64> {
-    b.get(off..off + 8).map(|s| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        u64::from_le_bytes(a)
-    })
 }
 
 /// A 16-byte UUID in the usual 8-4-4-4-12 form, bytes in order. None when all zero.

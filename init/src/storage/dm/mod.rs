@@ -22,6 +22,7 @@ use rustix::io::Errno;
 use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::bytes::{ne32, ne64};
 use crate::kmod::Loader;
 use crate::sys::{self, DM_IOCTL_SIZE};
 
@@ -191,12 +192,6 @@ fn put32(b: &mut [u8], at: usize, v: u32) {
 fn put64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
 }
-fn get32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
-}
-fn get64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_ne_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
-}
 /// A NUL-terminated string starting at `at`, ending before `end`.
 fn cstr(b: &[u8], at: usize, end: usize) -> Option<(String, usize)> {
     let s = b.get(at..end.min(b.len()))?;
@@ -273,7 +268,7 @@ fn load_request(name: &str, targets: &[Target], read_only: bool) -> Result<Vec<u
 
 fn info(op: &'static str, b: &[u8]) -> Result<Info, Error> {
     let bad = |what: &str| Error::Malformed { op, what: what.to_string() };
-    let dev = get64(b, DEV_AT).ok_or_else(|| bad("short header"))?;
+    let dev = ne64(b, DEV_AT).ok_or_else(|| bad("short header"))?;
     let (major, minor) = decode_dev(dev);
     let name = cstr(b, NAME_AT, NAME_AT + NAME_LEN).ok_or_else(|| bad("name not terminated"))?.0;
     let uuid = cstr(b, UUID_AT, UUID_AT + UUID_LEN).ok_or_else(|| bad("uuid not terminated"))?.0;
@@ -282,17 +277,17 @@ fn info(op: &'static str, b: &[u8]) -> Result<Info, Error> {
         uuid,
         major,
         minor,
-        open_count: get32(b, OPEN_COUNT_AT).unwrap_or(0).cast_signed(),
-        target_count: get32(b, TARGET_COUNT_AT).unwrap_or(0),
-        event_nr: get32(b, EVENT_NR_AT).unwrap_or(0),
-        flags: get32(b, FLAGS_AT).unwrap_or(0),
+        open_count: ne32(b, OPEN_COUNT_AT).unwrap_or(0).cast_signed(),
+        target_count: ne32(b, TARGET_COUNT_AT).unwrap_or(0),
+        event_nr: ne32(b, EVENT_NR_AT).unwrap_or(0),
+        flags: ne32(b, FLAGS_AT).unwrap_or(0),
     })
 }
 
 /// Where the kernel put its answer: `data_start..data_size`, checked against the buffer.
 fn payload(op: &'static str, b: &[u8]) -> Result<(usize, usize), Error> {
-    let start = get32(b, DATA_START_AT).unwrap_or(0) as usize;
-    let end = get32(b, DATA_SIZE_AT).unwrap_or(0) as usize;
+    let start = ne32(b, DATA_START_AT).unwrap_or(0) as usize;
+    let end = ne32(b, DATA_SIZE_AT).unwrap_or(0) as usize;
     if start < DM_IOCTL_SIZE || end > b.len() || start > end {
         return Err(Error::Malformed { op, what: format!("data {start}..{end} in a buffer of {}", b.len()) });
     }
@@ -306,7 +301,7 @@ fn parse_list(b: &[u8]) -> Result<Vec<Listed>, Error> {
     let bad = |what: String| Error::Malformed { op, what };
     let (start, end) = payload(op, b)?;
     let mut out = Vec::new();
-    if start == end || get64(b, start) == Some(0) {
+    if start == end || ne64(b, start) == Some(0) {
         return Ok(out); // "nl->dev = 0": no devices
     }
     let mut at = start;
@@ -314,8 +309,8 @@ fn parse_list(b: &[u8]) -> Result<Vec<Listed>, Error> {
         if out.len() >= MAX_ENTRIES {
             return Err(bad(format!("more than {MAX_ENTRIES} devices")));
         }
-        let dev = get64(b, at).ok_or_else(|| bad(format!("record at {at} past the end")))?;
-        let next = get32(b, at + 8).ok_or_else(|| bad(format!("record at {at} past the end")))? as usize;
+        let dev = ne64(b, at).ok_or_else(|| bad(format!("record at {at} past the end")))?;
+        let next = ne32(b, at + 8).ok_or_else(|| bad(format!("record at {at} past the end")))? as usize;
         let rec_end = if next == 0 {
             end
         } else {
@@ -324,7 +319,7 @@ fn parse_list(b: &[u8]) -> Result<Vec<Listed>, Error> {
         let (name, after) = cstr(b, at + 12, rec_end).ok_or_else(|| bad(format!("name at {at} not terminated")))?;
         let mut uuid = None;
         let extra = align8(after);
-        if let (Some(flags), true) = (get32(b, extra + 4), extra + 8 <= rec_end) {
+        if let (Some(flags), true) = (ne32(b, extra + 4), extra + 8 <= rec_end) {
             if flags & NAME_LIST_HAS_UUID != 0 {
                 uuid = cstr(b, align8(extra + 8), rec_end).map(|(u, _)| u);
             }
@@ -346,7 +341,7 @@ fn parse_targets(b: &[u8]) -> Result<Vec<Target>, Error> {
     let op = "table";
     let bad = |what: String| Error::Malformed { op, what };
     let (start, end) = payload(op, b)?;
-    let count = get32(b, TARGET_COUNT_AT).unwrap_or(0) as usize;
+    let count = ne32(b, TARGET_COUNT_AT).unwrap_or(0) as usize;
     if count > MAX_ENTRIES {
         return Err(bad(format!("{count} targets")));
     }
@@ -357,9 +352,9 @@ fn parse_targets(b: &[u8]) -> Result<Vec<Target>, Error> {
         if at + SPEC_SIZE > end {
             return Err(bad(format!("target {i} at {at} past the end")));
         }
-        let start_sector = get64(b, at).unwrap_or(0);
-        let length = get64(b, at + 8).unwrap_or(0);
-        let next = get32(b, at + 20).unwrap_or(0) as usize;
+        let start_sector = ne64(b, at).unwrap_or(0);
+        let length = ne64(b, at + 8).unwrap_or(0);
+        let next = ne32(b, at + 20).unwrap_or(0) as usize;
         let kind = cstr(b, at + 24, at + 24 + TYPE_LEN)
             .map(|(s, _)| s)
             .unwrap_or_else(|| String::from_utf8_lossy(&b[at + 24..at + 24 + TYPE_LEN]).into_owned());
@@ -417,7 +412,7 @@ impl Control {
             // A table read back holds a crypt target's key: every buffer is zeroed when dropped.
             let mut b = Zeroizing::new(request(size, name, None, flags)?);
             self.call(op, nr, name, &mut b)?;
-            if get32(&b, FLAGS_AT).unwrap_or(0) & BUFFER_FULL == 0 {
+            if ne32(&b, FLAGS_AT).unwrap_or(0) & BUFFER_FULL == 0 {
                 return Ok(b);
             }
             if size >= MAX_BUFFER {
@@ -431,7 +426,7 @@ impl Control {
     pub fn version(&self) -> Result<[u32; 3], Error> {
         let mut b = request(DM_IOCTL_SIZE, "", None, 0)?;
         self.call("version", VERSION, "", &mut b)?;
-        Ok([get32(&b, 0).unwrap_or(0), get32(&b, 4).unwrap_or(0), get32(&b, 8).unwrap_or(0)])
+        Ok([ne32(&b, 0).unwrap_or(0), ne32(&b, 4).unwrap_or(0), ne32(&b, 8).unwrap_or(0)])
     }
 
     /// A new device with no table (suspended; its node exists at once).

@@ -24,10 +24,10 @@ fn device_numbers() {
 fn request_header() {
     let b = request(DM_IOCTL_SIZE, "centos-root", Some("LVM-abc"), READONLY).unwrap();
     assert_eq!(b.len(), 312);
-    assert_eq!(get32(&b, VERSION_AT), Some(4));
-    assert_eq!(get32(&b, DATA_SIZE_AT), Some(312));
-    assert_eq!(get32(&b, DATA_START_AT), Some(312));
-    assert_eq!(get32(&b, FLAGS_AT), Some(READONLY));
+    assert_eq!(ne32(&b, VERSION_AT), Some(4));
+    assert_eq!(ne32(&b, DATA_SIZE_AT), Some(312));
+    assert_eq!(ne32(&b, DATA_START_AT), Some(312));
+    assert_eq!(ne32(&b, FLAGS_AT), Some(READONLY));
     assert_eq!(&b[NAME_AT..NAME_AT + 12], b"centos-root\0");
     assert_eq!(&b[UUID_AT..UUID_AT + 8], b"LVM-abc\0");
     // Names the kernel would refuse are refused here, with the value.
@@ -42,20 +42,20 @@ fn request_header() {
 fn table_load_layout() {
     let targets = [t(0, 18432, "linear", "252:2 18432"), t(18432, 8192, "striped", "2 128 252:2 2048 252:3 2048")];
     let b = load_request("centos-root", &targets, false).unwrap();
-    assert_eq!(get32(&b, DATA_SIZE_AT), Some(u32::try_from(b.len()).unwrap()));
-    assert_eq!(get32(&b, TARGET_COUNT_AT), Some(2));
+    assert_eq!(ne32(&b, DATA_SIZE_AT), Some(u32::try_from(b.len()).unwrap()));
+    assert_eq!(ne32(&b, TARGET_COUNT_AT), Some(2));
     // Walk it as populate_table does: the first spec at data_start, each next relative to it.
-    let mut at = get32(&b, DATA_START_AT).unwrap() as usize;
+    let mut at = ne32(&b, DATA_START_AT).unwrap() as usize;
     for want in &targets {
         assert_eq!(at % 8, 0, "specs are 8-byte aligned");
-        assert_eq!(get64(&b, at), Some(want.start));
-        assert_eq!(get64(&b, at + 8), Some(want.length));
+        assert_eq!(ne64(&b, at), Some(want.start));
+        assert_eq!(ne64(&b, at + 8), Some(want.length));
         assert_eq!(cstr(&b, at + 24, at + 40).unwrap().0, want.kind);
         assert_eq!(cstr(&b, at + 40, b.len()).unwrap().0, want.params);
-        at += get32(&b, at + 20).unwrap() as usize;
+        at += ne32(&b, at + 20).unwrap() as usize;
     }
     assert_eq!(at, b.len());
-    assert_eq!(load_request("x", &targets, true).map(|b| get32(&b, FLAGS_AT)), Ok(Some(READONLY)));
+    assert_eq!(load_request("x", &targets, true).map(|b| ne32(&b, FLAGS_AT)), Ok(Some(READONLY)));
     for bad in [t(0, 1, "", "x"), t(0, 1, "sixteen-letters!", ""), t(0, 1, "linear", "a\0b")] {
         assert!(matches!(load_request("x", &[bad], false), Err(Error::BadTarget(_))));
     }

@@ -18,6 +18,7 @@ use std::io;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use crate::bytes::or_zero::{be32, be64};
 use crate::storage::dm;
 use crate::sys;
 
@@ -368,14 +369,6 @@ fn field(b: &[u8]) -> Option<String> {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     let s = String::from_utf8_lossy(&b[..end]).trim().to_string();
     (!s.is_empty()).then_some(s)
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4).map_or(0, |x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8).map_or(0, |x| u64::from_be_bytes(x.try_into().unwrap_or([0; 8])))
 }
 
 /// One fuzzing run (`rdbreak-fuzzing`, fuzz/): any bytes as a whole device, then the same

@@ -3,7 +3,7 @@
 //! in NAME.txt), on crafted hostile PVs, and of dracut's `rd.lvm*` rules.
 
 use super::label::tests::{label_sector, mda_sector};
-use super::label::{crc, Area, RawLocn, INITIAL_CRC};
+use super::label::{crc, Area, RawLocn};
 use super::metadata::tests::CENTOS;
 use super::*;
 use crate::cmdline::Cmdline;
@@ -217,7 +217,7 @@ fn two_area_pv(texts: [&str; 2]) -> Vec<u8> {
     let mut dev = vec![0u8; 1 << 20];
     dev[512..1024].copy_from_slice(&label_sector(1, uuid, 1 << 20, &[Area { offset: 131072, size: 0 }], &areas));
     for (a, t) in areas.iter().zip(texts) {
-        let locn = RawLocn { offset: 512, size: t.len() as u64, checksum: crc(INITIAL_CRC, t.as_bytes()), flags: 0 };
+        let locn = RawLocn { offset: 512, size: t.len() as u64, checksum: crc(t.as_bytes()), flags: 0 };
         dev[usize::try_from(a.offset).unwrap()..][..512].copy_from_slice(&mda_sector(a.offset, a.size, locn));
         dev[usize::try_from(a.offset + 512).unwrap()..][..t.len()].copy_from_slice(t.as_bytes());
     }
@@ -400,9 +400,9 @@ fn mutations_never_panic() {
         }
         // Mostly with the CRCs made right again, so the checks behind them are reached.
         if rnd(4) != 0 {
-            let c = crc(INITIAL_CRC, &d[512 + 20..1024]);
+            let c = crc(&d[512 + 20..1024]);
             d[512 + 16..512 + 20].copy_from_slice(&c.to_le_bytes());
-            let c = crc(INITIAL_CRC, &d[4096 + 4..4096 + 512]);
+            let c = crc(&d[4096 + 4..4096 + 512]);
             d[4096..4100].copy_from_slice(&c.to_le_bytes());
         }
         let _ = read_pv(&d[..]);

@@ -6,6 +6,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::bytes::or_zero::{le16, le32, le64};
+
 /// The kernel's `MD_SB_MAGIC`.
 pub const MAGIC: u32 = 0xa92b_4efc;
 /// Every superblock is read as one 4 KiB block (the kernel's `read_disk_sb(rdev, 4096)`).
@@ -218,18 +220,9 @@ pub enum Reject {
     ByteOrder,
 }
 
-fn le16(b: &[u8], o: usize) -> u16 {
-    b.get(o..o + 2).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
-}
-fn le32(b: &[u8], o: usize) -> u32 {
-    b.get(o..o + 4).map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-fn le64(b: &[u8], o: usize) -> u64 {
-    u64::from(le32(b, o)) | u64::from(le32(b, o + 4)) << 32
-}
 /// A v0.90 word: the kernel reads `mdp_super_t` in the CPU's byte order.
 fn ne32(b: &[u8], word: usize) -> u32 {
-    b.get(word * 4..word * 4 + 4).map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+    word.checked_mul(4).and_then(|at| crate::bytes::ne32(b, at)).unwrap_or(0)
 }
 
 /// Where each format keeps its superblock on a device of `size` bytes, in the order mdadm tries
