@@ -657,39 +657,21 @@ impl<'a> Parser<'a> {
 
     /// An unquoted here-document's body: `$…` and `` `…` `` expand, `\` quotes only `$ \` \`.
     fn heredoc_text(&mut self) -> R<Word> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
+        let mut w = Parts::new(true);
         while let Some(c) = self.peek() {
             match c {
                 '\\' if matches!(self.peek_at(1), Some('$' | '`' | '\\' | '\n')) => {
                     self.pos += 1;
                     let n = self.bump().unwrap_or('\\');
                     if n != '\n' {
-                        lit.push(n);
+                        w.text(n);
                     }
                 }
-                '$' => match self.dollar(true)? {
-                    Some(p) => {
-                        flush(&mut lit, &mut parts, true);
-                        parts.push(p);
-                    }
-                    None => {
-                        self.pos += 1;
-                        lit.push('$');
-                    }
-                },
-                '`' => {
-                    flush(&mut lit, &mut parts, true);
-                    parts.push(self.backquote()?);
-                }
-                _ => {
-                    self.pos += c.len_utf8();
-                    lit.push(c);
-                }
+                '$' | '`' => self.expansion(&mut w, true)?,
+                _ => self.plain(c, &mut w),
             }
         }
-        flush(&mut lit, &mut parts, true);
-        Ok(Word(parts))
+        Ok(Word(w.done()))
     }
 
     fn simple(&mut self) -> R<Command> {
@@ -757,24 +739,19 @@ impl<'a> Parser<'a> {
 
     /// One word, up to an unquoted metacharacter.
     fn word(&mut self) -> R<Word> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
+        let mut w = Parts::new(false);
         if self.peek() == Some('~') {
             if let Some(t) = self.tilde() {
-                parts.push(t);
+                w.part(t);
             }
         }
         while let Some(c) = self.peek() {
             match c {
                 c if is_meta(c) => break,
-                '\'' => {
-                    flush(&mut lit, &mut parts, false);
-                    parts.push(Part::Quoted(self.single_quoted()?));
-                }
+                '\'' => w.part(Part::Quoted(self.single_quoted()?)),
                 '"' => {
-                    flush(&mut lit, &mut parts, false);
                     self.pos += 1;
-                    parts.push(Part::DQuote(self.dquoted()?));
+                    w.part(Part::DQuote(self.dquoted()?));
                 }
                 '\\' => {
                     self.pos += 1;
@@ -784,35 +761,15 @@ impl<'a> Parser<'a> {
                                 return Err(ParseError::Incomplete("line continued with \\".into()));
                             }
                         }
-                        Some(n) => {
-                            flush(&mut lit, &mut parts, false);
-                            parts.push(Part::Quoted(n.to_string()));
-                        }
-                        None => lit.push('\\'),
+                        Some(n) => w.part(Part::Quoted(n.to_string())),
+                        None => w.text('\\'),
                     }
                 }
-                '$' => match self.dollar(false)? {
-                    Some(p) => {
-                        flush(&mut lit, &mut parts, false);
-                        parts.push(p);
-                    }
-                    None => {
-                        self.pos += 1;
-                        lit.push('$');
-                    }
-                },
-                '`' => {
-                    flush(&mut lit, &mut parts, false);
-                    parts.push(self.backquote()?);
-                }
-                _ => {
-                    self.pos += c.len_utf8();
-                    lit.push(c);
-                }
+                '$' | '`' => self.expansion(&mut w, false)?,
+                _ => self.plain(c, &mut w),
             }
         }
-        flush(&mut lit, &mut parts, false);
-        Ok(Word(parts))
+        Ok(Word(w.done()))
     }
 
     /// `~` or `~user` when what follows up to `/` is plain text.
@@ -837,8 +794,7 @@ impl<'a> Parser<'a> {
 
     /// The inside of `"…"`, after the opening quote.
     fn dquoted(&mut self) -> R<Vec<Part>> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
+        let mut w = Parts::new(true);
         loop {
             let Some(c) = self.peek() else {
                 return Err(ParseError::Incomplete("missing closing \"".into()));
@@ -854,33 +810,35 @@ impl<'a> Parser<'a> {
                         Some('\n') => self.pos += 1,
                         Some(n @ ('$' | '`' | '"' | '\\')) => {
                             self.pos += 1;
-                            lit.push(n);
+                            w.text(n);
                         }
-                        _ => lit.push('\\'),
+                        _ => w.text('\\'),
                     }
                 }
-                '$' => match self.dollar(true)? {
-                    Some(p) => {
-                        flush(&mut lit, &mut parts, true);
-                        parts.push(p);
-                    }
-                    None => {
-                        self.pos += 1;
-                        lit.push('$');
-                    }
-                },
-                '`' => {
-                    flush(&mut lit, &mut parts, true);
-                    parts.push(self.backquote()?);
-                }
-                _ => {
-                    self.pos += c.len_utf8();
-                    lit.push(c);
-                }
+                '$' | '`' => self.expansion(&mut w, true)?,
+                _ => self.plain(c, &mut w),
             }
         }
-        flush(&mut lit, &mut parts, true);
-        Ok(parts)
+        Ok(w.done())
+    }
+
+    /// `$…` or `` `…` `` at the cursor, into `w`; a `$` that starts nothing is plain text.
+    fn expansion(&mut self, w: &mut Parts, in_dquote: bool) -> R<()> {
+        if self.peek() == Some('`') {
+            w.part(self.backquote()?);
+        } else if let Some(p) = self.dollar(in_dquote)? {
+            w.part(p);
+        } else {
+            self.pos += 1;
+            w.text('$');
+        }
+        Ok(())
+    }
+
+    /// The character `c` at the cursor, as plain text.
+    fn plain(&mut self, c: char, w: &mut Parts) {
+        self.pos += c.len_utf8();
+        w.text(c);
     }
 
     /// `` `…` ``: the text with `\$`, `` \` `` and `\\` unescaped, parsed as a program.
@@ -956,8 +914,7 @@ impl<'a> Parser<'a> {
     /// The expression of `$((…))` up to its `))`; None when the parentheses close otherwise
     /// (so it was `$( (…) )`).
     fn arith_text(&mut self) -> R<Option<Word>> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
+        let mut w = Parts::new(true);
         let mut depth = 0u32;
         loop {
             let Some(c) = self.peek() else {
@@ -966,13 +923,11 @@ impl<'a> Parser<'a> {
             match c {
                 '(' => {
                     depth += 1;
-                    self.pos += 1;
-                    lit.push(c);
+                    self.plain(c, &mut w);
                 }
                 ')' if depth > 0 => {
                     depth -= 1;
-                    self.pos += 1;
-                    lit.push(c);
+                    self.plain(c, &mut w);
                 }
                 ')' => {
                     if self.peek_at(1) != Some(')') {
@@ -981,45 +936,24 @@ impl<'a> Parser<'a> {
                     self.pos += 2;
                     break;
                 }
-                '$' => match self.dollar(true)? {
-                    Some(p) => {
-                        flush(&mut lit, &mut parts, true);
-                        parts.push(p);
-                    }
-                    None => {
-                        self.pos += 1;
-                        lit.push('$');
-                    }
-                },
-                '`' => {
-                    flush(&mut lit, &mut parts, true);
-                    parts.push(self.backquote()?);
-                }
+                '$' | '`' => self.expansion(&mut w, true)?,
                 '"' => {
                     self.pos += 1;
-                    flush(&mut lit, &mut parts, true);
-                    parts.push(Part::DQuote(self.dquoted()?));
+                    w.part(Part::DQuote(self.dquoted()?));
                 }
-                '\'' => {
-                    flush(&mut lit, &mut parts, true);
-                    parts.push(Part::Quoted(self.single_quoted()?));
-                }
+                '\'' => w.part(Part::Quoted(self.single_quoted()?)),
                 '\\' => {
                     self.pos += 1;
                     if let Some(n) = self.bump() {
                         if n != '\n' {
-                            lit.push(n);
+                            w.text(n);
                         }
                     }
                 }
-                _ => {
-                    self.pos += c.len_utf8();
-                    lit.push(c);
-                }
+                _ => self.plain(c, &mut w),
             }
         }
-        flush(&mut lit, &mut parts, true);
-        Ok(Some(Word(parts)))
+        Ok(Some(Word(w.done())))
     }
 
     fn braced_param(&mut self, in_dquote: bool) -> R<Part> {
@@ -1101,13 +1035,12 @@ impl<'a> Parser<'a> {
     /// The word inside `${x-…}` up to the matching `}`; inside `"…"`, `'` is plain text.
     fn param_word(&mut self, in_dquote: bool) -> R<Word> {
         self.enter()?;
-        let mut parts = Vec::new();
-        let mut lit = String::new();
+        let mut w = Parts::new(false);
         if self.peek() == Some('~') {
             let r = &self.rest()[1..];
             let end = r.find(['/', '}']).unwrap_or(r.len());
             if r[..end].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-                parts.push(Part::Tilde(r[..end].to_string()));
+                w.part(Part::Tilde(r[..end].to_string()));
                 self.pos += 1 + end;
             }
         }
@@ -1120,54 +1053,60 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     break;
                 }
-                '\'' if !in_dquote => {
-                    flush(&mut lit, &mut parts, false);
-                    parts.push(Part::Quoted(self.single_quoted()?));
-                }
+                '\'' if !in_dquote => w.part(Part::Quoted(self.single_quoted()?)),
                 '"' => {
-                    flush(&mut lit, &mut parts, false);
                     self.pos += 1;
-                    parts.push(Part::DQuote(self.dquoted()?));
+                    w.part(Part::DQuote(self.dquoted()?));
                 }
                 '\\' => {
                     self.pos += 1;
                     if let Some(n) = self.bump() {
                         if n != '\n' {
-                            flush(&mut lit, &mut parts, false);
-                            parts.push(Part::Quoted(n.to_string()));
+                            w.part(Part::Quoted(n.to_string()));
                         }
                     }
                 }
-                '$' => match self.dollar(false)? {
-                    Some(p) => {
-                        flush(&mut lit, &mut parts, false);
-                        parts.push(p);
-                    }
-                    None => {
-                        self.pos += 1;
-                        lit.push('$');
-                    }
-                },
-                '`' => {
-                    flush(&mut lit, &mut parts, false);
-                    parts.push(self.backquote()?);
-                }
-                _ => {
-                    self.pos += c.len_utf8();
-                    lit.push(c);
-                }
+                '$' | '`' => self.expansion(&mut w, false)?,
+                _ => self.plain(c, &mut w),
             }
         }
-        flush(&mut lit, &mut parts, false);
         self.leave();
-        Ok(Word(parts))
+        Ok(Word(w.done()))
     }
 }
 
-fn flush(lit: &mut String, parts: &mut Vec<Part>, quoted: bool) {
-    if !lit.is_empty() {
-        let s = std::mem::take(lit);
-        parts.push(if quoted { Part::Quoted(s) } else { Part::Lit(s) });
+/// A word's parts as they are read: plain text gathers until a quote or an expansion ends it.
+struct Parts {
+    parts: Vec<Part>,
+    text: String,
+    /// Whether the gathered text is quoted (inside `"…"`, a here-document, `$((…))`).
+    quoted: bool,
+}
+
+impl Parts {
+    fn new(quoted: bool) -> Self {
+        Parts { parts: Vec::new(), text: String::new(), quoted }
+    }
+
+    fn text(&mut self, c: char) {
+        self.text.push(c);
+    }
+
+    fn part(&mut self, p: Part) {
+        self.flush();
+        self.parts.push(p);
+    }
+
+    fn flush(&mut self) {
+        if !self.text.is_empty() {
+            let s = std::mem::take(&mut self.text);
+            self.parts.push(if self.quoted { Part::Quoted(s) } else { Part::Lit(s) });
+        }
+    }
+
+    fn done(mut self) -> Vec<Part> {
+        self.flush();
+        self.parts
     }
 }
 
