@@ -70,6 +70,18 @@ impl Shell<'_> {
         self.vm.at_prompt(prompt, secs)
     }
 
+    /// `chroot /sysroot`, then `passwd` with both of its prompts answered: the chroot's shell,
+    /// at its prompt again.
+    pub fn passwd_in_chroot(&mut self, password: &str) -> Shell<'_> {
+        let mut chroot = self.enter("chroot /sysroot", "# ", 60);
+        chroot.send_line("passwd");
+        chroot.answer("New password:", password, 60);
+        chroot.answer("Retype new password:", password, 30);
+        chroot.expect("password updated successfully", 60);
+        chroot.expect_prompt(30);
+        chroot
+    }
+
     /// The seed's walk-through from this `switch_root:/# ` prompt: remount, chroot, passwd
     /// (both prompts), touch /.autorelabel, exit, exit; then the test root's init reports.
     pub fn password_reset(&mut self, password: &str) {
@@ -81,12 +93,7 @@ impl Shell<'_> {
     /// root has.
     pub fn password_reset_then_boot(&mut self, password: &str) {
         self.run("mount -o remount,rw /sysroot");
-        let mut chroot = self.enter("chroot /sysroot", "# ", 60);
-        chroot.send_line("passwd");
-        chroot.answer("New password:", password, 60);
-        chroot.answer("Retype new password:", password, 30);
-        chroot.expect("password updated successfully", 60);
-        chroot.expect_prompt(30);
+        let mut chroot = self.passwd_in_chroot(password);
         chroot.run("touch /.autorelabel");
         chroot.send_line("exit");
         self.expect_prompt(30);

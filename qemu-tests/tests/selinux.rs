@@ -143,12 +143,7 @@ fn password_reset(vm: &mut Vm) -> (String, String) {
     vm.expect("Break before switch_root", 240);
     let mut sh = vm.at_prompt(PROMPT, 30);
     sh.run("mount -o remount,rw /sysroot");
-    let mut chroot = sh.enter("chroot /sysroot", "# ", 60);
-    chroot.send_line("passwd");
-    chroot.answer("New password:", PASSWORD, 60);
-    chroot.answer("Retype new password:", PASSWORD, 30);
-    chroot.expect("password updated successfully", 60);
-    chroot.expect_prompt(30);
+    sh.passwd_in_chroot(PASSWORD);
     let ended = sh.run_within("exit", 60);
     let dmesg = sh.run("dmesg");
     sh.continue_to_real_init();

@@ -81,12 +81,7 @@ fn the_language_at_the_break_prompt() {
     assert!(run(&mut sh, "echo alive $$").contains("alive 1"));
 
     // The walk-through, then `exit` to the real init.
-    let mut chroot = sh.enter("chroot /sysroot", "# ", 60);
-    chroot.send_line("passwd");
-    chroot.answer("New password:", PASSWORD, 60);
-    chroot.answer("Retype new password:", PASSWORD, 30);
-    chroot.expect("password updated successfully", 60);
-    chroot.expect_prompt(30);
+    let mut chroot = sh.passwd_in_chroot(PASSWORD);
     chroot.send_line("exit");
     sh.expect_prompt(30);
     sh.send_line("exit");
