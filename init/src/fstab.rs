@@ -2,6 +2,8 @@
 //! (dracut's usrmount: a merged-usr root's init lives there) and entries marked
 //! `x-initrd.mount` (systemd's rule for the initrd).
 
+use crate::mounts::unoctal;
+
 /// One fstab line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -10,27 +12,6 @@ pub struct Entry {
     pub fstype: String,
     pub options: String,
     pub passno: u32,
-}
-
-/// fstab's `\040`-style octal escapes (a space in a path).
-fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (b[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Every entry of an fstab's text; comments, blank and short lines are skipped.
@@ -42,8 +23,8 @@ pub fn parse(text: &str) -> Vec<Entry> {
             let f: Vec<&str> = l.split_whitespace().collect();
             let (spec, target, fstype) = (f.first()?, f.get(1)?, f.get(2)?);
             Some(Entry {
-                spec: unescape(spec),
-                target: unescape(target),
+                spec: unoctal(spec),
+                target: unoctal(target),
                 fstype: fstype.to_string(),
                 options: f.get(3).map_or("defaults", |o| o).to_string(),
                 passno: f.get(5).and_then(|p| p.parse().ok()).unwrap_or(0),
@@ -96,7 +77,7 @@ mod tests {
 
     #[test]
     fn escapes_and_garbage() {
-        assert_eq!(unescape("a\\040b\\011c\\0"), "a b\tc\\0");
+        assert_eq!(unoctal("a\\040b\\011c\\0"), "a b\tc\\0");
         assert!(parse("\u{0}\u{0} \\777\n###\n").is_empty());
     }
 }

@@ -59,8 +59,9 @@ pub struct MountInfo {
     pub super_options: String,
 }
 
-/// Decodes the octal escapes mountinfo uses for spaces and the like (`\040`).
-fn unoctal(s: &str) -> String {
+/// Decodes the octal escapes of mountinfo and fstab (getmntent's): `\040` is a space, `\011` a
+/// tab. A sequence above `\377` stays as it is.
+pub fn unoctal(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
