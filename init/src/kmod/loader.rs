@@ -572,14 +572,22 @@ mod tests {
 
     /// A load handed to a thread is in flight from the moment it is handed over: a settle that
     /// looked before the thread had planned it ended with nothing loading, and rd.break=initqueue
-    /// came before virtio_blk.
+    /// came before virtio_blk. The first module file is a FIFO, so the thread stays in its
+    /// `open` until the test has looked (a missing file let a quick thread finish first, and
+    /// the test failed now and then on a busy machine); then an empty write ends the load,
+    /// which fails (the kernel loads only regular files).
     #[test]
     fn a_spawned_load_holds_the_settle_from_its_start() {
-        let ix = ModuleIndex::from_text(Path::new("/nonexistent"), &chain(3, ""), "alias pci:v1* m0\n", "", "");
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("m2.ko");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+        let ix = ModuleIndex::from_text(dir.path(), &chain(3, ""), "alias pci:v1* m0\n", "", "");
         let loader = std::sync::Arc::new(Loader::new(ix, &Cmdline::parse("")));
         let sysfs = Path::new("/nonexistent/sys");
         loader.spawn(vec!["m0".into()], false);
         assert!(!loader.settled(sysfs), "settled before the spawned load was planned");
+        // Opening the FIFO's other end lets the thread's open return; closing it, its read end.
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
         loader.wait_idle();
         assert!(loader.settled(sysfs), "the failed load still counted: {:?}", loader.lock().queued);
     }
