@@ -16,7 +16,7 @@ pub struct Dynamic {
 }
 
 fn u64_at(b: &[u8], o: usize) -> Result<u64> {
-    Ok(u64::from_le_bytes(b.get(o..o + 8).context("truncated ELF")?.try_into()?))
+    rdbreak_init::bytes::le64(b, o).context("truncated ELF")
 }
 
 fn cstr(b: &[u8], o: usize) -> Result<String> {
